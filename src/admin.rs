@@ -1,0 +1,51 @@
+//! The admin listener: `/metrics` for Prometheus, `/healthz` for liveness,
+//! `/readyz` for readiness. It runs on its own port so it can stay inside
+//! the cluster while the webhook port faces POPBiLL.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::answer::{Body, text};
+use crate::health::Health;
+use crate::metrics::Metrics;
+
+pub struct Admin {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}
+
+const PLAIN: &str = "text/plain; charset=utf-8";
+
+pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            PLAIN,
+            Bytes::from_static(b"method not allowed: use GET\n"),
+        );
+    }
+    match req.uri().path() {
+        "/metrics" => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            Bytes::from(admin.metrics.render()),
+        ),
+        "/healthz" => text(StatusCode::OK, PLAIN, Bytes::from_static(b"ok\n")),
+        "/readyz" => match admin.health.readiness() {
+            Ok(()) => text(StatusCode::OK, PLAIN, Bytes::from_static(b"ready\n")),
+            Err(reasons) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                PLAIN,
+                Bytes::from(format!("not ready: {}\n", reasons.join("; "))),
+            ),
+        },
+        _ => text(
+            StatusCode::NOT_FOUND,
+            PLAIN,
+            Bytes::from_static(b"not found\n"),
+        ),
+    }
+}

@@ -1,0 +1,624 @@
+//! The one typed configuration: defaults, then the TOML file, then
+//! `POPBILL_BRIDGE_*` environment variables, then CLI flags; validated once at
+//! start-up so a bad setting stops the process with a message that says how to
+//! fix it instead of failing on the first delivery.
+//!
+//! Every setting is documented in `config/popbill-bridge.toml`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::route::{self, RouteKey};
+
+/// Prefix of the environment variables that override settings, e.g.
+/// `POPBILL_BRIDGE_KAFKA__BROKERS` for `kafka.brokers`.
+pub const ENV_PREFIX: &str = "POPBILL_BRIDGE_";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub kafka: KafkaConfig,
+    pub topics: TopicsConfig,
+    pub routes: RoutesConfig,
+    pub cloudevents: CloudEventsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the webhook listener (the one POPBiLL reaches).
+    pub listen: SocketAddr,
+    /// Address of the admin listener: /metrics, /healthz, /readyz. Keep it
+    /// off the internet.
+    pub admin_listen: SocketAddr,
+    /// Path POPBiLL posts to; everything else on the webhook port is a 404.
+    pub webhook_path: String,
+    /// Upper bound for one delivery, from the first byte of the request to
+    /// the answer. Kafka's own timeout sits below it so a delivery report
+    /// always arrives before the deadline.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest accepted body; larger ones get 413 while still being read.
+    pub max_body_bytes: usize,
+    /// Value of the `Retry-After` header on 503 answers.
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+    /// Body of the success answer: `"plain"` sends `OK`, `"json"` sends
+    /// `{"result":"OK"}`. POPBiLL accepts both.
+    pub ok_body: OkBody,
+    /// How long to keep serving after SIGTERM with /readyz failing, so
+    /// load balancers stop sending before the listener closes.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_delay: Duration,
+    /// Budget for in-flight deliveries to finish and the producer to flush
+    /// after the listener closed.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            webhook_path: "/popbill/webhook".into(),
+            request_timeout: Duration::from_secs(5),
+            max_body_bytes: 1024 * 1024,
+            retry_after: Duration::from_secs(60),
+            ok_body: OkBody::Plain,
+            shutdown_delay: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OkBody {
+    Plain,
+    Json,
+}
+
+impl OkBody {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OkBody::Plain => "OK",
+            OkBody::Json => r#"{"result":"OK"}"#,
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port]`. Required: there is no
+    /// sensible default for a production broker.
+    pub brokers: String,
+    /// librdkafka `message.timeout.ms`: how long the producer retries one
+    /// record before reporting failure. Must be below
+    /// `server.request_timeout`.
+    #[serde(with = "humantime_serde")]
+    pub message_timeout: Duration,
+    /// Deadline for admin and metadata calls (topic creation, readiness).
+    #[serde(with = "humantime_serde")]
+    pub admin_timeout: Duration,
+    /// How often readiness re-checks Kafka metadata and missing topics.
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+    /// librdkafka `statistics.interval.ms`; the source of the queue-depth
+    /// and round-trip gauges. `0s` turns statistics off.
+    #[serde(with = "humantime_serde")]
+    pub statistics_interval: Duration,
+    /// librdkafka `client.id`.
+    pub client_id: String,
+    /// Extra librdkafka properties, passed through as they are (SASL, TLS,
+    /// `linger.ms`, ...). The ones that would weaken delivery guarantees are
+    /// refused at start-up.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            message_timeout: Duration::from_secs(4),
+            admin_timeout: Duration::from_secs(5),
+            health_interval: Duration::from_secs(5),
+            statistics_interval: Duration::from_secs(10),
+            client_id: "popbill-bridge".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// Property names a config file may mention only through the bridge's own
+/// settings, because the promise "OK means in Kafka" depends on them.
+const FIXED_PROPERTIES: &[(&str, &str)] = &[
+    ("acks", "acks is always \"all\""),
+    ("request.required.acks", "acks is always \"all\""),
+    ("enable.idempotence", "the producer is always idempotent"),
+    ("message.timeout.ms", "use kafka.message_timeout instead"),
+    ("delivery.timeout.ms", "use kafka.message_timeout instead"),
+    ("bootstrap.servers", "use kafka.brokers instead"),
+    ("metadata.broker.list", "use kafka.brokers instead"),
+    (
+        "statistics.interval.ms",
+        "use kafka.statistics_interval instead",
+    ),
+    ("client.id", "use kafka.client_id instead"),
+];
+
+/// Substrings of property names whose values must never be printed.
+const SECRET_MARKERS: &[&str] = &["password", "secret", "key", "token", "jaas"];
+
+pub fn is_secret_property(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_MARKERS.iter().any(|m| name.contains(m)) && !name.ends_with(".location")
+}
+
+impl fmt::Debug for KafkaConfig {
+    // Written by hand so that SASL passwords never reach a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret_property(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("message_timeout", &self.message_timeout)
+            .field("admin_timeout", &self.admin_timeout)
+            .field("health_interval", &self.health_interval)
+            .field("statistics_interval", &self.statistics_interval)
+            .field("client_id", &self.client_id)
+            .field("properties", &properties)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// Create missing topics through the admin API. When false, a missing
+    /// topic fails readiness and deliveries routed to it get 503.
+    pub create: bool,
+    /// Partitions of topics the bridge creates.
+    pub partitions: i32,
+    /// Replication factor of topics the bridge creates.
+    pub replication_factor: i32,
+    /// Topic-level settings for topics the bridge creates
+    /// (`min.insync.replicas`, `retention.ms`, ...).
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        Self {
+            create: true,
+            partitions: 6,
+            replication_factor: 3,
+            settings: BTreeMap::from([("min.insync.replicas".to_string(), "2".to_string())]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutesConfig {
+    /// Topic name template for known event types; `{type}` is the webhook
+    /// type and `{event}` the event type, both normalised.
+    pub template: String,
+    /// Topic for every event type not listed in `known`.
+    pub fallback: String,
+    /// The event types that get a topic of their own, as
+    /// `"WEBHOOK.TYPE:EventType"`.
+    pub known: Vec<String>,
+    /// Explicit topics for some event types, replacing the template.
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl Default for RoutesConfig {
+    fn default() -> Self {
+        Self {
+            template: "popbill.{type}.{event}".into(),
+            fallback: "popbill.unrouted".into(),
+            known: route::DEFAULT_KNOWN.iter().map(|s| s.to_string()).collect(),
+            overrides: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudEventsConfig {
+    /// `ce_source` attribute of every record.
+    pub source: String,
+    /// Prefix of the `ce_type` attribute; the webhook and event types follow.
+    pub type_prefix: String,
+}
+
+impl Default for CloudEventsConfig {
+    fn default() -> Self {
+        Self {
+            source: "https://www.popbill.com".into(),
+            type_prefix: "com.popbill.webhook".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log pipelines.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `popbill_bridge=debug,rdkafka=warn`.
+    /// `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What went wrong while loading or checking the configuration. Each
+/// problem is one line that names the setting and says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Reads the file (if any) and the environment, in that order of
+    /// precedence below the CLI flags the caller applies afterwards.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let shown = path.map(|p| p.display().to_string()).unwrap_or_default();
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: shown.clone(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse {
+                        path: shown.clone(),
+                        message: e.to_string(),
+                    })?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env)?;
+        Config::deserialize(table).map_err(|e| ConfigError::Parse {
+            path: if shown.is_empty() {
+                "(environment)".into()
+            } else {
+                shown
+            },
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks everything that can be checked without a network, and reports
+    /// every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut errs = Vec::new();
+        let s = &self.server;
+        let k = &self.kafka;
+
+        if k.brokers.trim().is_empty() {
+            errs.push(
+                "kafka.brokers is not set: give the bootstrap servers with --brokers host:port, \
+                 POPBILL_BRIDGE_KAFKA__BROKERS or kafka.brokers in the config file \
+                 (or run with --dev for an embedded, non-durable cluster)"
+                    .to_string(),
+            );
+        } else if k.brokers.split(',').any(|b| b.trim().is_empty()) {
+            errs.push(format!(
+                "kafka.brokers {:?} has an empty entry: use host:port[,host:port]",
+                k.brokers
+            ));
+        }
+        if !s.webhook_path.starts_with('/') {
+            errs.push(format!(
+                "server.webhook_path {:?} must start with '/'",
+                s.webhook_path
+            ));
+        }
+        if s.listen == s.admin_listen {
+            errs.push(format!(
+                "server.listen and server.admin_listen are both {}: the admin port must differ",
+                s.listen
+            ));
+        }
+        if s.max_body_bytes == 0 {
+            errs.push("server.max_body_bytes must be above 0".into());
+        }
+        if s.request_timeout < Duration::from_millis(500) {
+            errs.push(format!(
+                "server.request_timeout {} is too short: use at least 500ms",
+                humantime::format_duration(s.request_timeout)
+            ));
+        }
+        // The delivery report must come back before the HTTP deadline, or a
+        // record could land after we already answered 503 (harmless, a
+        // duplicate) — or worse, we would answer 503 for every slow write.
+        if k.message_timeout + Duration::from_millis(250) > s.request_timeout {
+            errs.push(format!(
+                "kafka.message_timeout ({}) must be at least 250ms below server.request_timeout ({}): \
+                 lower the first or raise the second",
+                humantime::format_duration(k.message_timeout),
+                humantime::format_duration(s.request_timeout)
+            ));
+        }
+        if k.message_timeout < Duration::from_millis(100) {
+            errs.push("kafka.message_timeout must be at least 100ms".into());
+        }
+        if k.admin_timeout.is_zero() || k.health_interval.is_zero() {
+            errs.push("kafka.admin_timeout and kafka.health_interval must be above 0".into());
+        }
+        for (name, why) in FIXED_PROPERTIES {
+            if k.properties.contains_key(*name) {
+                errs.push(format!(
+                    "kafka.properties.{name:?} cannot be set: {why}; remove it"
+                ));
+            }
+        }
+        let t = &self.topics;
+        if t.partitions < 1 && t.partitions != -1 {
+            errs.push(format!(
+                "topics.partitions {} must be at least 1 (or -1 for the broker default)",
+                t.partitions
+            ));
+        }
+        if t.replication_factor < 1 && t.replication_factor != -1 {
+            errs.push(format!(
+                "topics.replication_factor {} must be at least 1 (or -1 for the broker default)",
+                t.replication_factor
+            ));
+        }
+        let r = &self.routes;
+        if !r.template.contains("{event}") {
+            errs.push(format!(
+                "routes.template {:?} must contain {{event}}, or every event type shares one topic \
+                 (set routes.fallback for that instead)",
+                r.template
+            ));
+        }
+        for (what, name) in std::iter::once(("routes.fallback", &r.fallback))
+            .chain(r.overrides.iter().map(|(_, v)| ("routes.overrides", v)))
+        {
+            if let Err(e) = route::check_topic_name(name) {
+                errs.push(format!("{what} topic {name:?}: {e}"));
+            }
+        }
+        for key in r.known.iter().chain(r.overrides.keys()) {
+            match RouteKey::parse(key) {
+                Ok(k) => {
+                    if r.overrides.get(key).is_none() {
+                        let topic = route::render_template(&r.template, &k);
+                        if let Err(e) = route::check_topic_name(&topic) {
+                            errs.push(format!(
+                                "routes.template gives topic {topic:?} for {key:?}: {e}"
+                            ));
+                        }
+                    }
+                }
+                Err(e) => errs.push(format!("routes entry {key:?}: {e}")),
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(errs))
+        }
+    }
+}
+
+/// Lays `POPBILL_BRIDGE_SECTION__KEY=value` variables over the file's table.
+/// Values are read as TOML where they parse (numbers, booleans, arrays) and
+/// as plain strings otherwise, so `POPBILL_BRIDGE_KAFKA__BROKERS=a:9092`
+/// needs no quotes. Under `kafka.properties` and `topics.settings` the key is
+/// a librdkafka/Kafka property: `SASL_PASSWORD` becomes `sasl.password`.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        // Plain `POPBILL_BRIDGE_CONFIG` and friends belong to the CLI.
+        if !rest.contains("__") {
+            continue;
+        }
+        let parts: Vec<&str> = rest.split("__").collect();
+        let mut path: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
+        let is_property_map = matches!(
+            (
+                path.first().map(String::as_str),
+                path.get(1).map(String::as_str)
+            ),
+            (Some("kafka"), Some("properties")) | (Some("topics"), Some("settings"))
+        );
+        if is_property_map && path.len() == 3 {
+            path[2] = path[2].replace('_', ".");
+        }
+        if path.iter().any(String::is_empty) {
+            return Err(ConfigError::Env {
+                name,
+                message: "empty path segment (use SECTION__KEY)".into(),
+            });
+        }
+        let value = if is_property_map {
+            toml::Value::String(raw)
+        } else {
+            parse_env_value(&raw)
+        };
+        let mut cursor = &mut *table;
+        let (last, parents) = path.split_last().ok_or_else(|| ConfigError::Env {
+            name: name.clone(),
+            message: "no setting named".into(),
+        })?;
+        for seg in parents {
+            let entry = cursor
+                .entry(seg.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            cursor = match entry {
+                toml::Value::Table(t) => t,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name,
+                        message: format!("{seg} is a value, not a section"),
+                    });
+                }
+            };
+        }
+        cursor.insert(last.clone(), value);
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_fail_only_for_missing_brokers() {
+        let cfg = Config::default();
+        let err = cfg.validate().expect_err("no brokers must be an error");
+        let text = err.to_string();
+        assert!(text.contains("kafka.brokers is not set"), "{text}");
+        assert_eq!(text.matches("\n  - ").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn shipped_config_file_parses_and_documents_every_section() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/popbill-bridge.toml");
+        let cfg = Config::load(
+            Some(&path),
+            env(&[("POPBILL_BRIDGE_KAFKA__BROKERS", "127.0.0.1:9092")]),
+        )
+        .expect("shipped config loads");
+        cfg.validate()
+            .expect("shipped config is valid once brokers are set");
+        let defaults = Config::default();
+        assert_eq!(cfg.server.webhook_path, defaults.server.webhook_path);
+        assert_eq!(cfg.routes.known, defaults.routes.known);
+    }
+
+    #[test]
+    fn env_overrides_file_values_with_typed_values() {
+        let cfg = Config::load(
+            None,
+            env(&[
+                ("POPBILL_BRIDGE_KAFKA__BROKERS", "k1:9092,k2:9092"),
+                ("POPBILL_BRIDGE_SERVER__MAX_BODY_BYTES", "2048"),
+                ("POPBILL_BRIDGE_SERVER__REQUEST_TIMEOUT", "9s"),
+                ("POPBILL_BRIDGE_TOPICS__CREATE", "false"),
+                ("POPBILL_BRIDGE_KAFKA__PROPERTIES__SASL_PASSWORD", "hunter2"),
+                ("POPBILL_BRIDGE_CONFIG", "ignored.toml"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(cfg.kafka.brokers, "k1:9092,k2:9092");
+        assert_eq!(cfg.server.max_body_bytes, 2048);
+        assert_eq!(cfg.server.request_timeout, Duration::from_secs(9));
+        assert!(!cfg.topics.create);
+        assert_eq!(
+            cfg.kafka
+                .properties
+                .get("sasl.password")
+                .map(String::as_str),
+            Some("hunter2")
+        );
+        assert!(
+            !format!("{cfg:?}").contains("hunter2"),
+            "secret leaked into Debug"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[server]\nlisten_addr = \"0.0.0.0:1\"\n").expect("write");
+        let err = Config::load(Some(&p), env(&[])).expect_err("unknown key");
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn validation_reports_every_problem_with_a_fix() {
+        let mut cfg = Config::default();
+        cfg.kafka.brokers = "a:1".into();
+        cfg.kafka.message_timeout = Duration::from_secs(10);
+        cfg.kafka.properties.insert("acks".into(), "1".into());
+        cfg.routes.fallback = "__consumer_offsets".into();
+        cfg.routes.known.push("NOCOLON".into());
+        cfg.server.admin_listen = cfg.server.listen;
+        let text = cfg.validate().expect_err("invalid").to_string();
+        for needle in [
+            "kafka.message_timeout",
+            "acks is always",
+            "routes.fallback",
+            "NOCOLON",
+            "admin port must differ",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+}

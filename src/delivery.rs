@@ -1,0 +1,395 @@
+//! Delivery: one POPBiLL webhook request, parsed just enough to route it,
+//! key it and count it.
+//!
+//! The body is never re-serialised: it reaches Kafka as the bytes POPBiLL
+//! sent. We read four fields from it (`eventType`, `corpNum`, `itemKey`,
+//! `eventDT`) with a visitor that borrows from the body and skips everything
+//! else, so unknown fields, null values and numbers-for-strings do no harm.
+//! Unknown webhook and event types are valid deliveries.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use hyper::HeaderMap;
+use hyper::header::HeaderName;
+use serde::Deserializer;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use sha2::{Digest, Sha256};
+
+use crate::error::BridgeError;
+
+pub static PB_WEBHOOK_TYPE: HeaderName = HeaderName::from_static("pb-webhook-type");
+pub static PB_WEBHOOK_MID: HeaderName = HeaderName::from_static("pb-webhook-mid");
+pub static PB_WEBHOOK_CORPNUM: HeaderName = HeaderName::from_static("pb-webhook-corpnum");
+pub static PB_WEBHOOK_EVENTTYPE: HeaderName = HeaderName::from_static("pb-webhook-eventtype");
+
+/// A parsed, checked delivery. Borrows from the request's headers and body.
+#[derive(Debug)]
+pub struct Delivery<'a> {
+    /// `Pb-Webhook-Type`, e.g. `TAXINVOICE.STATE`. Required.
+    pub webhook_type: &'a str,
+    /// `Pb-Webhook-MID`: POPBiLL's identifier of the event.
+    pub mid: Option<&'a str>,
+    /// `Pb-Webhook-Corpnum`, else the body's `corpNum`.
+    pub corp_num: Option<Cow<'a, str>>,
+    /// `Pb-Webhook-EventType`, else the body's `eventType`.
+    pub event_type: Option<Cow<'a, str>>,
+    /// The body's `itemKey`: POPBiLL's document id.
+    pub item_key: Option<Cow<'a, str>>,
+    /// The body's `eventDT` (`yyyyMMddHHmmss`, Korean time).
+    pub event_dt: Option<Cow<'a, str>>,
+    /// The raw body, forwarded byte for byte.
+    pub body: &'a [u8],
+}
+
+impl<'a> Delivery<'a> {
+    pub fn parse(headers: &'a HeaderMap, body: &'a [u8]) -> Result<Delivery<'a>, BridgeError> {
+        let webhook_type = header(headers, &PB_WEBHOOK_TYPE, "Pb-Webhook-Type")?
+            .ok_or(BridgeError::MissingHeader("Pb-Webhook-Type"))?;
+        let mid = header(headers, &PB_WEBHOOK_MID, "Pb-Webhook-MID")?;
+        let corp_header = header(headers, &PB_WEBHOOK_CORPNUM, "Pb-Webhook-Corpnum")?;
+        let event_header = header(headers, &PB_WEBHOOK_EVENTTYPE, "Pb-Webhook-EventType")?;
+
+        let fields = parse_body(body)?;
+        Ok(Delivery {
+            webhook_type,
+            mid,
+            corp_num: corp_header.map(Cow::Borrowed).or(fields.corp_num),
+            event_type: event_header.map(Cow::Borrowed).or(fields.event_type),
+            item_key: fields.item_key,
+            event_dt: fields.event_dt,
+            body,
+        })
+    }
+
+    /// The event's identity: the MID, or — when POPBiLL sent none — a digest
+    /// of the body, so a retry of the same bytes has the same identity.
+    pub fn id(&self) -> Cow<'a, str> {
+        match self.mid {
+            Some(mid) => Cow::Borrowed(mid),
+            None => Cow::Owned(body_digest(self.body)),
+        }
+    }
+
+    /// The Kafka record key: one document's events share a partition, so
+    /// consumers see them in the order Kafka received them.
+    pub fn key(&self) -> Option<Cow<'a, str>> {
+        match (&self.corp_num, &self.item_key) {
+            (Some(c), Some(i)) => Some(Cow::Owned(format!("{c}:{i}"))),
+            _ => self.mid.map(Cow::Borrowed),
+        }
+    }
+}
+
+/// `sha256:` and the first 128 bits of the body's SHA-256, in hex.
+pub fn body_digest(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let mut out = String::with_capacity(7 + 32);
+    out.push_str("sha256:");
+    for b in &digest[..16] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn header<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+    shown: &'static str,
+) -> Result<Option<&'a str>, BridgeError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => {
+            let s = std::str::from_utf8(v.as_bytes()).map_err(|_| BridgeError::BadHeader(shown))?;
+            let s = s.trim();
+            Ok(if s.is_empty() { None } else { Some(s) })
+        }
+    }
+}
+
+/// The body fields the bridge uses.
+#[derive(Debug, Default)]
+struct BodyFields<'a> {
+    event_type: Option<Cow<'a, str>>,
+    corp_num: Option<Cow<'a, str>>,
+    item_key: Option<Cow<'a, str>>,
+    event_dt: Option<Cow<'a, str>>,
+}
+
+fn parse_body(body: &[u8]) -> Result<BodyFields<'_>, BridgeError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BridgeError::EmptyBody);
+    }
+    // Checked on its own so the answer can say what is wrong; serde_json
+    // would only call it a syntax error.
+    std::str::from_utf8(body).map_err(|_| BridgeError::NotUtf8)?;
+    check_depth(body)?;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let fields = de.deserialize_map(FieldsVisitor).map_err(classify)?;
+    de.end().map_err(classify)?;
+    Ok(fields)
+}
+
+fn classify(e: serde_json::Error) -> BridgeError {
+    match e.classify() {
+        serde_json::error::Category::Data => BridgeError::NotObject,
+        _ => BridgeError::NotJson(e),
+    }
+}
+
+/// Deepest nesting of objects and arrays accepted. POPBiLL's bodies are
+/// flat; the bound protects downstream consumers, whose parsers may recurse
+/// (serde_json's own stops at 128).
+pub const MAX_DEPTH: usize = 64;
+
+/// One pass over the bytes, counting brackets outside strings. serde_json
+/// skips ignored values without recursion, so this is the only place depth
+/// is bounded.
+fn check_depth(body: &[u8]) -> Result<(), BridgeError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(BridgeError::TooDeep);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = BodyFields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut f = BodyFields::default();
+        // Keys go through `Lenient` too, which borrows unescaped keys
+        // instead of allocating a String for each.
+        while let Some(key) = map.next_key::<Lenient<'de>>()? {
+            let slot = match key.0.as_deref() {
+                Some("eventType") => &mut f.event_type,
+                Some("corpNum") => &mut f.corp_num,
+                Some("itemKey") => &mut f.item_key,
+                Some("eventDT") => &mut f.event_dt,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = map.next_value::<Lenient<'de>>()?.0;
+        }
+        Ok(f)
+    }
+}
+
+/// A field we read as text if it is a string or an integer, and ignore
+/// otherwise: POPBiLL's types vary by product and a surprise must not turn
+/// a valid delivery into a rejection.
+struct Lenient<'a>(Option<Cow<'a, str>>);
+
+impl<'de> de::Deserialize<'de> for Lenient<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LenientVisitor)
+    }
+}
+
+struct LenientVisitor;
+
+impl<'de> Visitor<'de> for LenientVisitor {
+    type Value = Lenient<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Lenient(non_empty(Cow::Borrowed(v))))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Lenient(non_empty(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Lenient(non_empty(Cow::Owned(v))))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Lenient(Some(Cow::Owned(v.to_string()))))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Lenient(Some(Cow::Owned(v.to_string()))))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Lenient(None))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Lenient(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Lenient(None))
+    }
+}
+
+fn non_empty(s: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    if s.trim().is_empty() { None } else { Some(s) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    const ISSUE: &str = r#"{"corpNum":"1234567890","itemKey":"025111409301000001","stateCode":300,"eventDT":"20251114093011","eventType":"Issue"}"#;
+
+    #[test]
+    fn header_names_are_case_insensitive_and_headers_win() {
+        let h = headers(&[
+            ("PB-WEBHOOK-TYPE", "TAXINVOICE.STATE"),
+            ("pb-webhook-mid", "m-1"),
+            ("Pb-Webhook-Corpnum", "9999999999"),
+            ("Pb-Webhook-EventType", "NTS"),
+        ]);
+        let d = Delivery::parse(&h, ISSUE.as_bytes()).expect("valid");
+        assert_eq!(d.webhook_type, "TAXINVOICE.STATE");
+        assert_eq!(d.mid, Some("m-1"));
+        assert_eq!(d.corp_num.as_deref(), Some("9999999999"));
+        assert_eq!(d.event_type.as_deref(), Some("NTS"));
+        assert_eq!(d.item_key.as_deref(), Some("025111409301000001"));
+        assert_eq!(d.key().as_deref(), Some("9999999999:025111409301000001"));
+    }
+
+    #[test]
+    fn body_event_type_is_used_when_the_header_is_absent() {
+        let h = headers(&[
+            ("Pb-Webhook-Type", "HT.CASHBILL"),
+            ("Pb-Webhook-MID", "m-2"),
+        ]);
+        let body =
+            r#"{"tradeType":"승인거래","eventType":"HTCashbill","nested":{"a":[1,2,{"b":null}]}}"#;
+        let d = Delivery::parse(&h, body.as_bytes()).expect("valid");
+        assert_eq!(d.event_type.as_deref(), Some("HTCashbill"));
+        assert_eq!(d.corp_num, None);
+        assert_eq!(d.key().as_deref(), Some("m-2"), "falls back to the MID");
+    }
+
+    #[test]
+    fn odd_field_types_are_tolerated() {
+        let h = headers(&[("Pb-Webhook-Type", "X"), ("Pb-Webhook-MID", "m")]);
+        let body = r#"{"corpNum":1234567890,"itemKey":null,"eventType":["x"],"eventDT":1.5,"e\u0076entType2":1}"#;
+        let d = Delivery::parse(&h, body.as_bytes()).expect("valid");
+        assert_eq!(d.corp_num.as_deref(), Some("1234567890"));
+        assert_eq!(d.item_key, None);
+        assert_eq!(d.event_type, None);
+        assert_eq!(d.event_dt, None);
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let h = headers(&[("Pb-Webhook-Type", "X")]);
+        let d = Delivery::parse(&h, br#"{"eventType":"Is\u0073ue"}"#).expect("valid");
+        assert_eq!(d.event_type.as_deref(), Some("Issue"));
+    }
+
+    #[test]
+    fn bad_bodies_are_named() {
+        let h = headers(&[("Pb-Webhook-Type", "X")]);
+        let deep = "[".repeat(100_000);
+        let cases: Vec<(&[u8], fn(&BridgeError) -> bool)> = vec![
+            (b"", |e| matches!(e, BridgeError::EmptyBody)),
+            (b"  \n", |e| matches!(e, BridgeError::EmptyBody)),
+            (b"corpNum=1&eventType=Issue", |e| {
+                matches!(e, BridgeError::NotJson(_))
+            }),
+            (br#"{"corpNum":"12"#, |e| {
+                matches!(e, BridgeError::NotJson(_))
+            }),
+            (b"[1,2,3]", |e| matches!(e, BridgeError::NotObject)),
+            (b"\"Issue\"", |e| matches!(e, BridgeError::NotObject)),
+            (b"\xff\xfe{\"eventType\":\"Issue\"}", |e| {
+                matches!(e, BridgeError::NotUtf8)
+            }),
+            (b"{} {}", |e| matches!(e, BridgeError::NotJson(_))),
+            (deep.as_bytes(), |e| matches!(e, BridgeError::TooDeep)),
+        ];
+        for (body, check) in cases {
+            let err = Delivery::parse(&h, body).expect_err("must be rejected");
+            assert!(
+                check(&err),
+                "{:?} gave {err:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let n = MAX_DEPTH;
+        let at_limit = format!("{{\"a\":{}{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
+        Delivery::parse(&h, at_limit.as_bytes()).expect("depth at the limit is fine");
+        let over = format!("{{\"a\":{}{}}}", "[".repeat(n), "]".repeat(n));
+        let err = Delivery::parse(&h, over.as_bytes()).expect_err("too deep");
+        assert!(matches!(err, BridgeError::TooDeep), "{err:?}");
+        let in_string = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(1000), "{".repeat(1000));
+        Delivery::parse(&h, in_string.as_bytes()).expect("brackets inside strings do not count");
+    }
+
+    #[test]
+    fn missing_type_is_rejected_and_missing_mid_gets_a_body_digest() {
+        let err = Delivery::parse(&headers(&[]), ISSUE.as_bytes()).expect_err("no type");
+        assert!(matches!(err, BridgeError::MissingHeader("Pb-Webhook-Type")));
+        let h = headers(&[("Pb-Webhook-Type", "TAXINVOICE.STATE")]);
+        let d = Delivery::parse(&h, ISSUE.as_bytes()).expect("valid");
+        let id = d.id();
+        assert!(id.starts_with("sha256:") && id.len() == 7 + 32, "{id}");
+        assert_eq!(
+            id,
+            Delivery::parse(&h, ISSUE.as_bytes()).expect("valid").id()
+        );
+    }
+
+    #[test]
+    fn non_utf8_header_is_a_bad_header() {
+        let mut h = headers(&[("Pb-Webhook-Type", "X")]);
+        h.insert(
+            PB_WEBHOOK_MID.clone(),
+            HeaderValue::from_bytes(b"\xff\xfe").expect("opaque bytes are allowed"),
+        );
+        let err = Delivery::parse(&h, ISSUE.as_bytes()).expect_err("bad header");
+        assert!(matches!(err, BridgeError::BadHeader("Pb-Webhook-MID")));
+    }
+}

@@ -1,0 +1,266 @@
+//! Everything that can stop a delivery short of `OK`, and the one place
+//! where each kind becomes an HTTP status and a metric reason.
+//!
+//! Two families: *rejections* (the request itself is wrong: 4xx, POPBiLL
+//! should not bother retrying the same bytes) and *failures* (Kafka could not
+//! confirm the write in time: 503 with `Retry-After`, so POPBiLL sends the
+//! delivery again and nothing is lost).
+
+use hyper::StatusCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    // --- rejections: the request is at fault ---
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed: use POST")]
+    MethodNotAllowed,
+    #[error("body larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("body not received in time")]
+    BodyTimeout,
+    #[error("body could not be read")]
+    BodyRead(#[source] hyper::Error),
+    #[error("missing {0} header")]
+    MissingHeader(&'static str),
+    #[error("{0} header is not valid UTF-8")]
+    BadHeader(&'static str),
+    #[error("empty body")]
+    EmptyBody,
+    #[error("body is not UTF-8")]
+    NotUtf8,
+    #[error("body is not JSON")]
+    NotJson(#[source] serde_json::Error),
+    #[error("body is not a JSON object")]
+    NotObject,
+    #[error("body nests too deeply")]
+    TooDeep,
+
+    // --- failures: Kafka did not confirm; POPBiLL must retry ---
+    #[error("topic {0} does not exist")]
+    TopicMissing(String),
+    #[error("Kafka is unavailable")]
+    KafkaUnavailable,
+    #[error("Kafka did not confirm the write in time")]
+    PublishTimeout,
+    #[error("producer queue is full")]
+    QueueFull,
+    #[error("Kafka refused the write")]
+    Kafka(#[source] KafkaError),
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+/// Bounded label values for `popbill_bridge_rejections_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    NotFound,
+    MethodNotAllowed,
+    BodyTooLarge,
+    BodyTimeout,
+    BodyRead,
+    MissingHeader,
+    BadHeader,
+    EmptyBody,
+    NotUtf8,
+    NotJson,
+    NotObject,
+    TooDeep,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 12] = [
+        RejectReason::NotFound,
+        RejectReason::MethodNotAllowed,
+        RejectReason::BodyTooLarge,
+        RejectReason::BodyTimeout,
+        RejectReason::BodyRead,
+        RejectReason::MissingHeader,
+        RejectReason::BadHeader,
+        RejectReason::EmptyBody,
+        RejectReason::NotUtf8,
+        RejectReason::NotJson,
+        RejectReason::NotObject,
+        RejectReason::TooDeep,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::NotFound => "not_found",
+            RejectReason::MethodNotAllowed => "method_not_allowed",
+            RejectReason::BodyTooLarge => "body_too_large",
+            RejectReason::BodyTimeout => "body_timeout",
+            RejectReason::BodyRead => "body_read",
+            RejectReason::MissingHeader => "missing_header",
+            RejectReason::BadHeader => "bad_header",
+            RejectReason::EmptyBody => "empty_body",
+            RejectReason::NotUtf8 => "not_utf8",
+            RejectReason::NotJson => "not_json",
+            RejectReason::NotObject => "not_object",
+            RejectReason::TooDeep => "too_deep",
+        }
+    }
+}
+
+/// Bounded label values for `popbill_bridge_publish_failures_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailReason {
+    TopicMissing,
+    KafkaUnavailable,
+    Timeout,
+    QueueFull,
+    KafkaError,
+    ShuttingDown,
+}
+
+impl FailReason {
+    pub const ALL: [FailReason; 6] = [
+        FailReason::TopicMissing,
+        FailReason::KafkaUnavailable,
+        FailReason::Timeout,
+        FailReason::QueueFull,
+        FailReason::KafkaError,
+        FailReason::ShuttingDown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailReason::TopicMissing => "topic_missing",
+            FailReason::KafkaUnavailable => "kafka_unavailable",
+            FailReason::Timeout => "timeout",
+            FailReason::QueueFull => "queue_full",
+            FailReason::KafkaError => "kafka_error",
+            FailReason::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+/// Which family an error belongs to, with its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Rejected(RejectReason),
+    Failed(FailReason),
+}
+
+impl BridgeError {
+    pub fn kind(&self) -> Kind {
+        use BridgeError as E;
+        match self {
+            E::NotFound => Kind::Rejected(RejectReason::NotFound),
+            E::MethodNotAllowed => Kind::Rejected(RejectReason::MethodNotAllowed),
+            E::BodyTooLarge { .. } => Kind::Rejected(RejectReason::BodyTooLarge),
+            E::BodyTimeout => Kind::Rejected(RejectReason::BodyTimeout),
+            E::BodyRead(_) => Kind::Rejected(RejectReason::BodyRead),
+            E::MissingHeader(_) => Kind::Rejected(RejectReason::MissingHeader),
+            E::BadHeader(_) => Kind::Rejected(RejectReason::BadHeader),
+            E::EmptyBody => Kind::Rejected(RejectReason::EmptyBody),
+            E::NotUtf8 => Kind::Rejected(RejectReason::NotUtf8),
+            E::NotJson(_) => Kind::Rejected(RejectReason::NotJson),
+            E::NotObject => Kind::Rejected(RejectReason::NotObject),
+            E::TooDeep => Kind::Rejected(RejectReason::TooDeep),
+            E::TopicMissing(_) => Kind::Failed(FailReason::TopicMissing),
+            E::KafkaUnavailable => Kind::Failed(FailReason::KafkaUnavailable),
+            E::PublishTimeout => Kind::Failed(FailReason::Timeout),
+            E::QueueFull => Kind::Failed(FailReason::QueueFull),
+            E::Kafka(_) => Kind::Failed(FailReason::KafkaError),
+            E::ShuttingDown => Kind::Failed(FailReason::ShuttingDown),
+        }
+    }
+
+    /// The HTTP status for each error. Every failure is a 503 so that
+    /// POPBiLL retries; a 200 never hides one.
+    pub fn status(&self) -> StatusCode {
+        use BridgeError as E;
+        match self {
+            E::NotFound => StatusCode::NOT_FOUND,
+            E::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            E::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            E::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            E::BodyRead(_)
+            | E::MissingHeader(_)
+            | E::BadHeader(_)
+            | E::EmptyBody
+            | E::NotUtf8
+            | E::NotJson(_)
+            | E::NotObject
+            | E::TooDeep => StatusCode::BAD_REQUEST,
+            E::TopicMissing(_)
+            | E::KafkaUnavailable
+            | E::PublishTimeout
+            | E::QueueFull
+            | E::Kafka(_)
+            | E::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Turns a producer error into the bridge's terms. Only a delivery report
+    /// that says the write succeeded ever becomes `OK`.
+    pub fn from_kafka(e: KafkaError, topic: &str) -> BridgeError {
+        match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::QueueFull) => BridgeError::QueueFull,
+            Some(RDKafkaErrorCode::MessageTimedOut) => BridgeError::PublishTimeout,
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic) => {
+                BridgeError::TopicMissing(topic.to_string())
+            }
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure) => {
+                BridgeError::KafkaUnavailable
+            }
+            _ => BridgeError::Kafka(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_is_503_and_every_rejection_is_4xx() {
+        let errs = [
+            BridgeError::NotFound,
+            BridgeError::MethodNotAllowed,
+            BridgeError::BodyTooLarge { limit: 1 },
+            BridgeError::BodyTimeout,
+            BridgeError::MissingHeader("Pb-Webhook-Type"),
+            BridgeError::BadHeader("Pb-Webhook-MID"),
+            BridgeError::EmptyBody,
+            BridgeError::NotUtf8,
+            BridgeError::NotObject,
+            BridgeError::TooDeep,
+            BridgeError::TopicMissing("t".into()),
+            BridgeError::KafkaUnavailable,
+            BridgeError::PublishTimeout,
+            BridgeError::QueueFull,
+            BridgeError::Kafka(KafkaError::MessageProduction(
+                RDKafkaErrorCode::NotEnoughReplicas,
+            )),
+            BridgeError::ShuttingDown,
+        ];
+        for e in errs {
+            match e.kind() {
+                Kind::Rejected(_) => assert!(e.status().is_client_error(), "{e}"),
+                Kind::Failed(_) => assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE, "{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn kafka_errors_map_to_failures() {
+        let timeout = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+        assert!(matches!(
+            BridgeError::from_kafka(timeout, "t"),
+            BridgeError::PublishTimeout
+        ));
+        let full = KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull);
+        assert!(matches!(
+            BridgeError::from_kafka(full, "t"),
+            BridgeError::QueueFull
+        ));
+        let nr = KafkaError::MessageProduction(RDKafkaErrorCode::NotEnoughReplicas);
+        assert_eq!(
+            BridgeError::from_kafka(nr, "t").kind(),
+            Kind::Failed(FailReason::KafkaError)
+        );
+    }
+}

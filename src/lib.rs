@@ -1,0 +1,224 @@
+//! popbill-bridge receives POPBiLL webhook deliveries and publishes each to
+//! Kafka, answering `OK` only once Kafka has confirmed the write.
+//!
+//! The data path, one module a step:
+//!
+//! - [`server`]: accepts connections and serves HTTP/1.1 with hyper;
+//! - [`webhook`]: the endpoint that strings the steps together:
+//!   - [`delivery`]: request → parsed, checked delivery;
+//!   - [`route`]: delivery → topic, from configuration only;
+//!   - [`topics`]: makes sure the topic exists before the first write;
+//!   - [`publish`] and [`record`]: the Kafka record and its delivery report;
+//!   - [`answer`]: the HTTP response; [`error`] maps failures to statuses;
+//!   - [`outcome`]: one log line and the metrics of each delivery;
+//! - [`admin`] and [`health`]: `/metrics`, `/healthz`, `/readyz`;
+//! - [`metrics`]: every Prometheus metric;
+//! - [`config`] and [`cli`]: the typed configuration and its sources;
+//! - [`dev`]: the embedded, non-durable Kafka of `--dev`.
+
+pub mod admin;
+pub mod answer;
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod dev;
+pub mod error;
+pub mod health;
+pub mod logging;
+pub mod metrics;
+pub mod outcome;
+pub mod publish;
+pub mod record;
+pub mod route;
+pub mod server;
+pub mod topics;
+pub mod webhook;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::producer::Producer as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::publish::Publisher;
+use crate::route::Router;
+use crate::topics::Topics;
+
+/// Why the bridge could not start. Each message says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("routes: {0}")]
+    Routes(String),
+    #[error("cannot create the Kafka client (check kafka.properties): {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// How long hyper waits for a request's headers on an open connection.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A started bridge: its bound addresses and the handle to stop it.
+pub struct RunningBridge {
+    pub webhook_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    health: Arc<Health>,
+    app: Arc<webhook::App>,
+    stop_webhook: watch::Sender<bool>,
+    stop_admin: watch::Sender<bool>,
+    webhook_task: JoinHandle<bool>,
+    admin_task: JoinHandle<bool>,
+    health_task: JoinHandle<()>,
+    shutdown_delay: Duration,
+    shutdown_timeout: Duration,
+}
+
+/// What shutdown managed to finish.
+#[derive(Debug)]
+pub struct ShutdownReport {
+    /// Every open request got its answer within the budget.
+    pub drained: bool,
+    /// Records still unconfirmed by Kafka after the final flush.
+    pub unflushed: i32,
+}
+
+/// Validates the configuration, builds the Kafka clients, binds both
+/// listeners and starts serving. Kafka need not be reachable yet: readiness
+/// reports it, and topics are created as soon as it answers.
+pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
+    config.validate()?;
+    let router = Router::from_config(&config.routes).map_err(StartError::Routes)?;
+    let metrics = Arc::new(Metrics::new(router.routes()));
+    let producer = publish::create_producer(&config.kafka, metrics.clone())?;
+    let topics = Arc::new(Topics::new(
+        router.routes(),
+        &config.kafka,
+        config.topics.clone(),
+        producer.clone(),
+    )?);
+    let health = Arc::new(Health::default());
+
+    let bind = |what, addr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { what, addr, source })
+    };
+    let webhook_listener = bind("server.listen", config.server.listen).await?;
+    let admin_listener = bind("server.admin_listen", config.server.admin_listen).await?;
+    let local = |l: &TcpListener, what, addr| {
+        l.local_addr()
+            .map_err(|source| StartError::Bind { what, addr, source })
+    };
+    let webhook_addr = local(&webhook_listener, "server.listen", config.server.listen)?;
+    let admin_addr = local(
+        &admin_listener,
+        "server.admin_listen",
+        config.server.admin_listen,
+    )?;
+
+    let app = Arc::new(webhook::App {
+        server: config.server.clone(),
+        router,
+        topics: topics.clone(),
+        publisher: Publisher::new(producer, config.cloudevents.clone(), metrics.clone()),
+        metrics: metrics.clone(),
+        health: health.clone(),
+    });
+    let admin = Arc::new(admin::Admin {
+        metrics: metrics.clone(),
+        health: health.clone(),
+    });
+
+    let (stop_webhook, webhook_rx) = watch::channel(false);
+    let (stop_admin, admin_rx) = watch::channel(false);
+    let health_task = tokio::spawn(health.clone().run(
+        topics,
+        metrics,
+        config.kafka.health_interval,
+        admin_rx.clone(),
+    ));
+    let drain = config.server.shutdown_timeout;
+    let webhook_app = app.clone();
+    let webhook_task = tokio::spawn(server::serve(
+        "webhook",
+        webhook_listener,
+        move |req| webhook::handle(webhook_app.clone(), req),
+        HEADER_READ_TIMEOUT,
+        webhook_rx,
+        drain,
+    ));
+    let admin_task = tokio::spawn(server::serve(
+        "admin",
+        admin_listener,
+        move |req| admin::handle(admin.clone(), req),
+        HEADER_READ_TIMEOUT,
+        admin_rx,
+        Duration::from_secs(1),
+    ));
+    info!(
+        webhook = %format!("http://{webhook_addr}{}", config.server.webhook_path),
+        admin = %format!("http://{admin_addr}"),
+        brokers = %config.kafka.brokers,
+        "popbill-bridge listening"
+    );
+    Ok(RunningBridge {
+        webhook_addr,
+        admin_addr,
+        health,
+        app,
+        stop_webhook,
+        stop_admin,
+        webhook_task,
+        admin_task,
+        health_task,
+        shutdown_delay: config.server.shutdown_delay,
+        shutdown_timeout: config.server.shutdown_timeout,
+    })
+}
+
+impl RunningBridge {
+    /// The orderly stop: fail readiness at once, keep serving for the
+    /// propagation delay (load balancers need it to stop sending), stop
+    /// accepting, let in-flight deliveries get their real answer, then flush
+    /// the producer. Nothing acknowledged is left behind: an `OK` was only
+    /// ever sent after Kafka confirmed.
+    pub async fn shutdown(self) -> ShutdownReport {
+        self.health.set_shutting_down();
+        info!(delay = ?self.shutdown_delay, "shutting down: readiness fails, still serving during the delay");
+        tokio::time::sleep(self.shutdown_delay).await;
+        let _ = self.stop_webhook.send(true);
+        let drained = self.webhook_task.await.unwrap_or(false);
+        let _ = self.stop_admin.send(true);
+        let _ = self.admin_task.await;
+        let _ = self.health_task.await;
+        let producer = self.app.publisher.producer().clone();
+        let budget = self.shutdown_timeout;
+        let unflushed = tokio::task::spawn_blocking(move || {
+            let _ = producer.flush(budget);
+            producer.in_flight_count()
+        })
+        .await
+        .unwrap_or(-1);
+        if unflushed != 0 {
+            warn!(
+                unflushed,
+                "records still unconfirmed by Kafka at exit (none of them was acknowledged)"
+            );
+        }
+        info!(drained, unflushed, "popbill-bridge stopped");
+        ShutdownReport { drained, unflushed }
+    }
+}

@@ -1,0 +1,129 @@
+//! The `popbill-bridge` binary: flags and configuration, logging, start,
+//! and the signals that stop it.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing::{error, info, warn};
+
+use popbill_bridge::cli::Cli;
+use popbill_bridge::config::{Config, ServerConfig};
+use popbill_bridge::{dev, logging};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut cfg = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("popbill-bridge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    cli.apply(&mut cfg);
+    if let Err(e) = logging::init(&cfg.log) {
+        eprintln!("popbill-bridge: {e}");
+        return ExitCode::from(2);
+    }
+
+    // The embedded cluster must outlive the bridge, so it lives here.
+    let _dev = if cli.dev {
+        let defaults = ServerConfig::default();
+        let loopback = |a: SocketAddr, d: SocketAddr| {
+            if a == d {
+                SocketAddr::from(([127, 0, 0, 1], a.port()))
+            } else {
+                a
+            }
+        };
+        cfg.server.listen = loopback(cfg.server.listen, defaults.listen);
+        cfg.server.admin_listen = loopback(cfg.server.admin_listen, defaults.admin_listen);
+        match dev::start(&mut cfg) {
+            Ok(d) => {
+                eprintln!(
+                    "\npopbill-bridge --dev: embedded Kafka (librdkafka mock cluster) at {}\n\
+                     WARNING: NOTHING IS DURABLE. Records live in this process only; use --brokers for a real cluster.\n\
+                     Post a delivery:  curl -i http://{}{} -H 'Pb-Webhook-Type: TAXINVOICE.STATE' \
+                     -H 'Pb-Webhook-MID: try-1' -H 'Content-Type: application/json' \
+                     -d '{{\"corpNum\":\"1234567890\",\"itemKey\":\"1\",\"eventType\":\"Issue\"}}'\n\
+                     See it counted:   curl -s http://{}/metrics | grep deliveries_total\n",
+                    d.bootstrap,
+                    cfg.server.listen,
+                    cfg.server.webhook_path,
+                    cfg.server.admin_listen
+                );
+                warn!(bootstrap = %d.bootstrap, "dev mode: embedded mock Kafka, nothing is durable");
+                Some(d)
+            }
+            Err(e) => {
+                eprintln!("popbill-bridge: cannot start the embedded Kafka: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+
+    if cli.check_config {
+        return match cfg.validate() {
+            Ok(()) => {
+                println!("{cfg:#?}");
+                println!("configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("popbill-bridge: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+
+    let bridge = match popbill_bridge::start(cfg).await {
+        Ok(b) => b,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("popbill-bridge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+
+    wait_for_signal().await;
+    info!("stop signal received; a second one exits at once");
+    let shutdown = bridge.shutdown();
+    tokio::pin!(shutdown);
+    tokio::select! {
+        report = &mut shutdown => {
+            if report.drained && report.unflushed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        _ = wait_for_signal() => {
+            warn!("second stop signal: exiting now");
+            ExitCode::from(130)
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

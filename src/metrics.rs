@@ -1,0 +1,405 @@
+//! Every Prometheus metric the bridge exports, in one registry per bridge
+//! (not the global one, so two bridges in one test process do not mix).
+//!
+//! Label values are bounded by construction: outcomes and reasons are enums,
+//! `event_type` is a configured route label or `other`, `broker` is one of
+//! the cluster's brokers. Counters for every combination are created at
+//! start-up, so dashboards see zeros instead of missing series, and the hot
+//! path increments pre-resolved handles instead of looking labels up.
+
+use std::sync::Mutex;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder, core::Collector,
+};
+
+use crate::error::{FailReason, RejectReason};
+use crate::route::{OTHER_LABEL, Route};
+
+const NS: &str = "popbill_bridge";
+
+/// Latency buckets from half a millisecond (a healthy local broker) to the
+/// longest deadline anyone should configure.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How a delivery ended; the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// In Kafka, confirmed, answered `OK`.
+    Acknowledged,
+    /// Kafka did not confirm; answered 503 so POPBiLL retries.
+    Failed,
+    /// Already published before; answered `OK` without a second record.
+    Duplicate,
+    /// The request itself was wrong; answered 4xx.
+    Rejected,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Acknowledged,
+        Outcome::Failed,
+        Outcome::Duplicate,
+        Outcome::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Acknowledged => "acknowledged",
+            Outcome::Failed => "failed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// The four outcome counters of one route label.
+#[derive(Clone)]
+pub struct OutcomeCounters([IntCounter; 4]);
+
+impl OutcomeCounters {
+    pub fn get(&self, o: Outcome) -> &IntCounter {
+        &self.0[o as usize]
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    /// Indexed by route id; the last entry doubles as the `other` label.
+    by_route: Vec<OutcomeCounters>,
+    other: OutcomeCounters,
+    rejections: Vec<IntCounter>,
+    publish_failures: Vec<IntCounter>,
+    pub publish_duration: Histogram,
+    pub request_duration: Histogram,
+    pub inflight: IntGauge,
+    pub kafka_up: IntGauge,
+    pub topics_missing: IntGauge,
+    pub kafka_queue_messages: IntGauge,
+    pub kafka_queue_bytes: IntGauge,
+    kafka_broker_rtt_avg: prometheus::GaugeVec,
+    kafka_broker_rtt_p99: prometheus::GaugeVec,
+    kafka_broker_up: IntGaugeVec,
+    kafka_tx_errors: IntGauge,
+    kafka_tx_retries: IntGauge,
+    /// Brokers seen in the last statistics, so vanished ones can be removed.
+    known_brokers: Mutex<Vec<String>>,
+}
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help).namespace(NS)
+}
+
+fn register<C: Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
+    // Names are constants of this module; a clash is a programming error
+    // that the unit test below catches, so ignoring the result is safe.
+    let _ = registry.register(Box::new(c.clone()));
+    c
+}
+
+impl Metrics {
+    pub fn new(routes: &[Route]) -> Metrics {
+        let registry = Registry::new();
+        let deliveries = register(
+            &registry,
+            IntCounterVec::new(
+                opts(
+                    "deliveries_total",
+                    "Webhook deliveries by how they ended (acknowledged, failed, duplicate, rejected) and event type.",
+                ),
+                &["outcome", "event_type"],
+            )
+            .expect("static metric definition"),
+        );
+        let counters_for = |label: &str| {
+            OutcomeCounters(
+                Outcome::ALL.map(|o| deliveries.with_label_values(&[o.as_str(), label])),
+            )
+        };
+        let by_route = routes.iter().map(|r| counters_for(&r.label)).collect();
+        let other = counters_for(OTHER_LABEL);
+
+        let rejections_vec = register(
+            &registry,
+            IntCounterVec::new(
+                opts(
+                    "rejections_total",
+                    "Requests refused with a 4xx, by reason.",
+                ),
+                &["reason"],
+            )
+            .expect("static metric definition"),
+        );
+        let rejections = RejectReason::ALL
+            .iter()
+            .map(|r| rejections_vec.with_label_values(&[r.as_str()]))
+            .collect();
+        let failures_vec = register(
+            &registry,
+            IntCounterVec::new(
+                opts(
+                    "publish_failures_total",
+                    "Deliveries answered 503 because Kafka did not confirm them, by reason.",
+                ),
+                &["reason"],
+            )
+            .expect("static metric definition"),
+        );
+        let publish_failures = FailReason::ALL
+            .iter()
+            .map(|r| failures_vec.with_label_values(&[r.as_str()]))
+            .collect();
+
+        let histogram = |name: &str, help: &str| {
+            register(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(name, help)
+                        .namespace(NS)
+                        .buckets(LATENCY_BUCKETS.to_vec()),
+                )
+                .expect("static metric definition"),
+            )
+        };
+        let publish_duration = histogram(
+            "publish_duration_seconds",
+            "Time from handing a record to the producer until Kafka's delivery report.",
+        );
+        let request_duration = histogram(
+            "request_duration_seconds",
+            "Time from receiving a webhook request until its answer, all outcomes.",
+        );
+        let gauge = |name: &str, help: &str| {
+            register(
+                &registry,
+                IntGauge::with_opts(opts(name, help)).expect("static metric definition"),
+            )
+        };
+        let inflight = gauge(
+            "inflight_requests",
+            "Webhook requests being handled right now.",
+        );
+        let kafka_up = gauge(
+            "kafka_up",
+            "1 when the last metadata request to Kafka succeeded, else 0.",
+        );
+        let topics_missing = gauge(
+            "topics_missing",
+            "Routed topics known not to exist (or not yet confirmed) in Kafka.",
+        );
+        let kafka_queue_messages = gauge(
+            "kafka_producer_queue_messages",
+            "Records in the producer queue waiting for Kafka (librdkafka msg_cnt).",
+        );
+        let kafka_queue_bytes = gauge(
+            "kafka_producer_queue_bytes",
+            "Bytes in the producer queue waiting for Kafka (librdkafka msg_size).",
+        );
+        let kafka_tx_errors = gauge(
+            "kafka_producer_request_errors",
+            "Produce request errors to brokers since start (librdkafka txerrs, summed).",
+        );
+        let kafka_tx_retries = gauge(
+            "kafka_producer_request_retries",
+            "Produce request retries to brokers since start (librdkafka txretries, summed).",
+        );
+        let broker_gauge = |name: &str, help: &str| {
+            register(
+                &registry,
+                prometheus::GaugeVec::new(opts(name, help), &["broker"])
+                    .expect("static metric definition"),
+            )
+        };
+        let kafka_broker_rtt_avg = broker_gauge(
+            "kafka_broker_rtt_avg_seconds",
+            "Average broker round-trip time over the last statistics window.",
+        );
+        let kafka_broker_rtt_p99 = broker_gauge(
+            "kafka_broker_rtt_p99_seconds",
+            "99th percentile broker round-trip time over the last statistics window.",
+        );
+        let kafka_broker_up = register(
+            &registry,
+            IntGaugeVec::new(
+                opts(
+                    "kafka_broker_up",
+                    "1 when the producer's connection to the broker is UP.",
+                ),
+                &["broker"],
+            )
+            .expect("static metric definition"),
+        );
+        let build_info = register(
+            &registry,
+            IntGaugeVec::new(
+                opts(
+                    "build_info",
+                    "Always 1; labels carry the version of the running bridge.",
+                ),
+                &["version"],
+            )
+            .expect("static metric definition"),
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+
+        Metrics {
+            registry,
+            by_route,
+            other,
+            rejections,
+            publish_failures,
+            publish_duration,
+            request_duration,
+            inflight,
+            kafka_up,
+            topics_missing,
+            kafka_queue_messages,
+            kafka_queue_bytes,
+            kafka_broker_rtt_avg,
+            kafka_broker_rtt_p99,
+            kafka_broker_up,
+            kafka_tx_errors,
+            kafka_tx_retries,
+            known_brokers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Counters of a routed delivery.
+    pub fn route(&self, route: &Route) -> &OutcomeCounters {
+        self.by_route.get(route.id).unwrap_or(&self.other)
+    }
+
+    /// Counters of a delivery rejected before it could be routed.
+    pub fn unrouted(&self) -> &OutcomeCounters {
+        &self.other
+    }
+
+    pub fn rejection(&self, reason: RejectReason) -> &IntCounter {
+        &self.rejections[reason as usize]
+    }
+
+    pub fn publish_failure(&self, reason: FailReason) -> &IntCounter {
+        &self.publish_failures[reason as usize]
+    }
+
+    /// Applies one librdkafka statistics report.
+    pub fn record_kafka_stats(&self, stats: &rdkafka::Statistics) {
+        self.kafka_queue_messages.set(clamp(stats.msg_cnt));
+        self.kafka_queue_bytes.set(clamp(stats.msg_size));
+        let mut errors = 0u64;
+        let mut retries = 0u64;
+        let mut seen: Vec<String> = Vec::with_capacity(stats.brokers.len());
+        for (name, b) in &stats.brokers {
+            let name = name.as_str();
+            errors += b.txerrs;
+            retries += b.txretries;
+            // Bootstrap and internal pseudo-brokers carry no useful figures.
+            if b.nodeid < 0 {
+                continue;
+            }
+            seen.push(name.to_string());
+            self.kafka_broker_up
+                .with_label_values(&[name])
+                .set(i64::from(b.state == "UP"));
+            if let Some(rtt) = &b.rtt {
+                self.kafka_broker_rtt_avg
+                    .with_label_values(&[name])
+                    .set(rtt.avg as f64 / 1e6);
+                self.kafka_broker_rtt_p99
+                    .with_label_values(&[name])
+                    .set(rtt.p99 as f64 / 1e6);
+            }
+        }
+        self.kafka_tx_errors.set(clamp(errors));
+        self.kafka_tx_retries.set(clamp(retries));
+        if let Ok(mut known) = self.known_brokers.lock() {
+            for gone in known.iter().filter(|k| !seen.contains(k)) {
+                let _ = self.kafka_broker_up.remove_label_values(&[gone]);
+                let _ = self.kafka_broker_rtt_avg.remove_label_values(&[gone]);
+                let _ = self.kafka_broker_rtt_p99.remove_label_values(&[gone]);
+            }
+            *known = seen;
+        }
+    }
+
+    /// The text exposition format, for `/metrics`.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        buf
+    }
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Counts a request as in flight for as long as it lives.
+pub struct InflightGuard<'a>(&'a IntGauge);
+
+impl<'a> InflightGuard<'a> {
+    pub fn new(g: &'a IntGauge) -> Self {
+        g.inc();
+        InflightGuard(g)
+    }
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RoutesConfig;
+    use crate::route::Router;
+
+    #[test]
+    fn every_metric_is_registered_and_pre_initialised() {
+        let router = Router::from_config(&RoutesConfig::default()).expect("routes");
+        let m = Metrics::new(router.routes());
+        m.route(router.fallback()).get(Outcome::Acknowledged).inc();
+        m.publish_duration.observe(0.001);
+        m.request_duration.observe(0.001);
+        let text = String::from_utf8(m.render()).expect("utf8");
+        for name in [
+            "popbill_bridge_deliveries_total",
+            "popbill_bridge_rejections_total",
+            "popbill_bridge_publish_failures_total",
+            "popbill_bridge_publish_duration_seconds_bucket",
+            "popbill_bridge_request_duration_seconds_bucket",
+            "popbill_bridge_inflight_requests",
+            "popbill_bridge_build_info",
+            "popbill_bridge_kafka_up",
+            "popbill_bridge_kafka_producer_queue_messages",
+        ] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
+        assert!(text.contains(
+            r#"popbill_bridge_deliveries_total{event_type="other",outcome="acknowledged"} 1"#
+        ));
+        assert!(text.contains(
+            r#"popbill_bridge_deliveries_total{event_type="TAXINVOICE.STATE:Issue",outcome="duplicate"} 0"#
+        ));
+        assert!(text.contains(r#"popbill_bridge_rejections_total{reason="too_deep"} 0"#));
+    }
+
+    #[test]
+    fn inflight_guard_balances() {
+        let g = IntGauge::new("g", "g").expect("gauge");
+        {
+            let _a = InflightGuard::new(&g);
+            let _b = InflightGuard::new(&g);
+            assert_eq!(g.get(), 2);
+        }
+        assert_eq!(g.get(), 0);
+    }
+}
