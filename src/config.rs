@@ -362,7 +362,8 @@ impl Config {
                 s.webhook_path
             ));
         }
-        if s.listen == s.admin_listen {
+        // Port 0 asks the OS for a free port, so two of them never clash.
+        if s.listen == s.admin_listen && s.listen.port() != 0 {
             errs.push(format!(
                 "server.listen and server.admin_listen are both {}: the admin port must differ",
                 s.listen
@@ -423,7 +424,7 @@ impl Config {
             ));
         }
         for (what, name) in std::iter::once(("routes.fallback", &r.fallback))
-            .chain(r.overrides.iter().map(|(_, v)| ("routes.overrides", v)))
+            .chain(r.overrides.values().map(|v| ("routes.overrides", v)))
         {
             if let Err(e) = route::check_topic_name(name) {
                 errs.push(format!("{what} topic {name:?}: {e}"));
@@ -432,7 +433,7 @@ impl Config {
         for key in r.known.iter().chain(r.overrides.keys()) {
             match RouteKey::parse(key) {
                 Ok(k) => {
-                    if r.overrides.get(key).is_none() {
+                    if !r.overrides.contains_key(key) {
                         let topic = route::render_template(&r.template, &k);
                         if let Err(e) = route::check_topic_name(&topic) {
                             errs.push(format!(

@@ -333,7 +333,8 @@ mod tests {
     fn bad_bodies_are_named() {
         let h = headers(&[("Pb-Webhook-Type", "X")]);
         let deep = "[".repeat(100_000);
-        let cases: Vec<(&[u8], fn(&BridgeError) -> bool)> = vec![
+        type Check = fn(&BridgeError) -> bool;
+        let cases: Vec<(&[u8], Check)> = vec![
             (b"", |e| matches!(e, BridgeError::EmptyBody)),
             (b"  \n", |e| matches!(e, BridgeError::EmptyBody)),
             (b"corpNum=1&eventType=Issue", |e| {

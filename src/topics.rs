@@ -114,7 +114,7 @@ impl Topics {
             return Ok(());
         }
         if self.settings.create {
-            self.create(&[st.name.clone()], budget).await;
+            self.create(std::slice::from_ref(&st.name), budget).await;
         } else {
             warn!(topic = %st.name, "topic does not exist and topics.create is false: answering 503 until it is created");
         }

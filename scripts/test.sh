@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: starts a real single-node Kafka broker (fetched from
+# Maven Central on the first run, cached after), runs every cargo test
+# against it, and stops the broker again. With KAFKA_BOOTSTRAP_SERVERS set,
+# the tests use that broker instead and nothing is started or stopped.
+#
+# Usage: scripts/test.sh [extra cargo test arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stop_after=0
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  # A broker the developer started by hand keeps running afterwards.
+  scripts/kafka.sh status >/dev/null 2>&1 || stop_after=1
+  KAFKA_BOOTSTRAP_SERVERS=$(scripts/kafka.sh start)
+  export KAFKA_BOOTSTRAP_SERVERS
+  if [ "$stop_after" = 1 ]; then
+    trap 'scripts/kafka.sh stop' EXIT
+  fi
+fi
+echo "test.sh: Kafka at $KAFKA_BOOTSTRAP_SERVERS" >&2
+
+cargo test --locked "$@"

@@ -1,0 +1,198 @@
+//! The binary as a user runs it: `--help`, configuration errors,
+//! `--check-config`, and `--dev` from start to SIGTERM.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hyper::StatusCode;
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_popbill-bridge");
+
+fn bridge_cmd() -> Command {
+    let mut c = Command::new(BIN);
+    // A clean environment: the developer's own settings must not leak in.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("POPBILL_BRIDGE") || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Two distinct free ports (both held until both are known).
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("addr").port();
+    (port(&a), port(&b))
+}
+
+#[test]
+fn help_explains_the_flags_and_where_settings_come_from() {
+    let out = bridge_cmd().arg("--help").output().expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--config",
+        "--listen",
+        "--admin-listen",
+        "--brokers",
+        "--dev",
+        "--check-config",
+        "POPBILL_BRIDGE_KAFKA__BROKERS",
+        "NOTHING IS DURABLE",
+    ] {
+        assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
+    }
+}
+
+#[test]
+fn starting_without_brokers_is_an_error_that_says_how_to_fix_it() {
+    let out = bridge_cmd().output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kafka.brokers is not set"), "{err}");
+    assert!(err.contains("--brokers") && err.contains("--dev"), "{err}");
+}
+
+#[test]
+fn bad_config_files_are_named_with_the_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[kafka]\nbrokers = \"k:9092\"\nmessage_timeout = \"9s\"\n",
+    )
+    .expect("write");
+    let out = bridge_cmd()
+        .args(["--config", path.to_str().expect("utf8")])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kafka.message_timeout"), "{err}");
+
+    let out = bridge_cmd()
+        .args(["--config", "/nonexistent/popbill.toml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/popbill.toml"));
+}
+
+#[test]
+fn check_config_accepts_the_shipped_file_and_hides_secrets() {
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/config/popbill-bridge.toml");
+    let out = bridge_cmd()
+        .args(["--config", cfg, "--brokers", "k1:9092", "--check-config"])
+        .env(
+            "POPBILL_BRIDGE_KAFKA__PROPERTIES__SASL_PASSWORD",
+            "hunter2-secret",
+        )
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("configuration is valid"));
+    assert!(text.contains("k1:9092"));
+    assert!(text.contains("sasl.password"), "{text}");
+    assert!(!text.contains("hunter2-secret"), "secret printed:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm() {
+    let (port, admin_port) = free_ports();
+    let mut child = bridge_cmd()
+        .args([
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{admin_port}"),
+        ])
+        .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().expect("addr");
+    let webhook: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = match tokio::net::TcpStream::connect(admin).await {
+            Ok(_) => get(admin, "/readyz").await.0 == StatusCode::OK,
+            Err(_) => false,
+        };
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < until, "--dev bridge never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let sample = samples("deliveries.jsonl").remove(0);
+    let a = request(
+        webhook,
+        hyper::Method::POST,
+        "/popbill/webhook",
+        &sample.header_list(),
+        sample.body.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "OK"));
+    let text = get(admin, "/metrics").await.1;
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_deliveries_total",
+            &[
+                ("outcome", "acknowledged"),
+                ("event_type", "TAXINVOICE.STATE:Issue")
+            ]
+        ),
+        1.0
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let t0 = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(exit.success(), "exit {exit:?}\n{stderr}\n{stdout}");
+    assert!(stderr.contains("NOTHING IS DURABLE"), "{stderr}");
+    assert!(
+        stderr.contains("embedded Kafka (librdkafka mock cluster) at 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("delivery acknowledged"),
+        "one log line per delivery:\n{stdout}"
+    );
+    assert!(
+        stdout.contains(sample.header("Pb-Webhook-MID").expect("mid")),
+        "{stdout}"
+    );
+}

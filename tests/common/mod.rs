@@ -1,0 +1,380 @@
+//! Shared test helpers: a bridge started in-process on loopback, an HTTP
+//! client, a Kafka consumer that reads topics back from the beginning, the
+//! sample deliveries, and a reader for the Prometheus text format.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Deserialize;
+
+use popbill_bridge::RunningBridge;
+use popbill_bridge::config::Config;
+
+/// The broker the integration tests use: `KAFKA_BOOTSTRAP_SERVERS`, or the
+/// one `scripts/kafka.sh start` runs.
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:39092".into())
+}
+
+/// A name no other test (or earlier run against the same broker) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}{}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A configuration for one test: loopback listeners on free ports, topics
+/// of its own under `prefix`, single-replica topics for the test broker.
+pub fn test_config(brokers: &str, prefix: &str) -> Config {
+    let mut c = Config::default();
+    c.server.listen = "127.0.0.1:0".parse().expect("addr");
+    c.server.admin_listen = "127.0.0.1:0".parse().expect("addr");
+    c.server.shutdown_delay = Duration::ZERO;
+    c.server.shutdown_timeout = Duration::from_secs(5);
+    c.kafka.brokers = brokers.to_string();
+    c.kafka.health_interval = Duration::from_millis(500);
+    c.kafka.statistics_interval = Duration::from_secs(1);
+    c.topics.partitions = 3;
+    c.topics.replication_factor = 1;
+    c.topics.settings.clear();
+    c.routes.template = format!("{prefix}.{{type}}.{{event}}");
+    c.routes.fallback = format!("{prefix}.unrouted");
+    c
+}
+
+pub async fn start(cfg: Config) -> RunningBridge {
+    popbill_bridge::start(cfg).await.expect("bridge starts")
+}
+
+pub async fn wait_ready(bridge: &RunningBridge, within: Duration) {
+    let until = Instant::now() + within;
+    loop {
+        let (status, body) = get(bridge.admin_addr, "/readyz").await;
+        if status == StatusCode::OK {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "bridge not ready in {within:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+pub async fn request(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Answer {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = req.body(Full::new(Bytes::from(body))).expect("request");
+    let resp = client().request(req).await.expect("HTTP exchange");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+pub async fn post(bridge: &RunningBridge, headers: &[(String, String)], body: Vec<u8>) -> Answer {
+    request(
+        bridge.webhook_addr,
+        Method::POST,
+        "/popbill/webhook",
+        headers,
+        body,
+    )
+    .await
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> (StatusCode, String) {
+    let a = request(addr, Method::GET, path, &[], Vec::new()).await;
+    (a.status, a.body)
+}
+
+/// One line of `deliveries.jsonl` or `bad-deliveries.jsonl`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sample {
+    pub name: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    #[serde(default)]
+    pub expect: Option<String>,
+}
+
+impl Sample {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn header_list(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// A body field as text (strings as they are, numbers printed).
+    pub fn body_field(&self, field: &str) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        match v.get(field)? {
+            serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+pub fn samples(file: &str) -> Vec<Sample> {
+    let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{path}: {e}: {l}")))
+        .collect()
+}
+
+/// Reads every record of `topics` from the beginning until `expected`
+/// records arrived and then `settle` passed with no more, or `within`
+/// elapsed. Returns what it read; the caller asserts the count.
+pub fn consume(
+    brokers: &str,
+    topics: &[String],
+    expected: usize,
+    within: Duration,
+    settle: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("it-reader-"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for t in topics {
+        let md = consumer
+            .fetch_metadata(Some(t), Duration::from_secs(10))
+            .expect("metadata");
+        let Some(topic) = md.topics().iter().find(|x| x.name() == t) else {
+            continue;
+        };
+        for p in topic.partitions() {
+            tpl.add_partition_offset(t, p.id(), Offset::Beginning)
+                .expect("partition");
+        }
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let until = Instant::now() + within;
+    let mut last = Instant::now();
+    while Instant::now() < until {
+        if out.len() >= expected && last.elapsed() >= settle {
+            break;
+        }
+        if let Some(r) = consumer.poll(Duration::from_millis(100)) {
+            let m = r.expect("consume");
+            out.push(m.detach());
+            last = Instant::now();
+        }
+    }
+    out
+}
+
+/// Whether the topic exists, per the broker's metadata.
+pub fn topic_exists(brokers: &str, topic: &str) -> bool {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("client");
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()
+        .iter()
+        .any(|t| t.name() == topic && !t.partitions().is_empty())
+}
+
+pub fn partitions_of(brokers: &str, topic: &str) -> usize {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("client");
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().len())
+        .unwrap_or(0)
+}
+
+/// The record's headers as (name, value) pairs, in order.
+pub fn record_headers(m: &OwnedMessage) -> Vec<(String, Vec<u8>)> {
+    m.headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn record_header(m: &OwnedMessage, name: &str) -> Option<String> {
+    record_headers(m)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+}
+
+/// Sum of every sample of `name` whose labels include all of `labels`.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if n != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
+            if all { value.parse::<f64>().ok() } else { None }
+        })
+        .sum()
+}
+
+pub async fn metrics_text(bridge: &RunningBridge) -> String {
+    get(bridge.admin_addr, "/metrics").await.1
+}
+
+/// A POST written by hand over TCP, reading the answer while the body is
+/// still being sent — as curl does, and as a server that refuses a body
+/// early needs. `chunked` sends the body without a Content-Length.
+pub async fn raw_post(
+    addr: SocketAddr,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    chunked: bool,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut rd, mut wr) = stream.into_split();
+    let mut head = format!("POST /popbill/webhook HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if chunked {
+        head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+    } else {
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    }
+    let writer = tokio::spawn(async move {
+        // Errors are expected once the server refuses the body.
+        if wr.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for part in body.chunks(64 * 1024) {
+            let ok = if chunked {
+                let mut c = format!("{:x}\r\n", part.len()).into_bytes();
+                c.extend_from_slice(part);
+                c.extend_from_slice(b"\r\n");
+                wr.write_all(&c).await
+            } else {
+                wr.write_all(part).await
+            };
+            if ok.is_err() {
+                return;
+            }
+        }
+        if chunked {
+            let _ = wr.write_all(b"0\r\n\r\n").await;
+        }
+    });
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rd.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+        let text = String::from_utf8_lossy(&buf);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                break;
+            }
+        }
+    }
+    writer.abort();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}

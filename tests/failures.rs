@@ -1,0 +1,182 @@
+//! When Kafka cannot confirm a write, the answer is 503 with Retry-After
+//! within the deadline — never 200, never a hang — and the failed counter
+//! moves.
+//!
+//! The unreachable broker is real (a closed loopback port). Faults a real
+//! single broker cannot be made to show on demand (NOT_ENOUGH_REPLICAS on
+//! produce, a broker that stops answering mid-run, a slow broker) use
+//! librdkafka's mock cluster with its error injection.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use hyper::StatusCode;
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+use common::*;
+
+fn issue_headers() -> Vec<(String, String)> {
+    vec![
+        ("Content-Type".into(), "application/json".into()),
+        ("Pb-Webhook-Type".into(), "TAXINVOICE.STATE".into()),
+        ("Pb-Webhook-MID".into(), unique("fail-")),
+        ("Pb-Webhook-Corpnum".into(), "1234567890".into()),
+        ("Pb-Webhook-EventType".into(), "Issue".into()),
+    ]
+}
+
+const BODY: &[u8] =
+    br#"{"corpNum":"1234567890","itemKey":"025111409301000001","eventType":"Issue"}"#;
+
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_broker_gives_503_within_the_deadline() {
+    let mut cfg = test_config(&format!("127.0.0.1:{}", closed_port()), &unique("it-down-"));
+    cfg.server.request_timeout = Duration::from_secs(3);
+    cfg.kafka.message_timeout = Duration::from_secs(2);
+    cfg.kafka.admin_timeout = Duration::from_secs(2);
+    let bridge = start(cfg).await;
+
+    let t0 = Instant::now();
+    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    let took = t0.elapsed();
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(
+        took < Duration::from_millis(3500),
+        "answered after {took:?}"
+    );
+    assert_eq!(
+        a.headers.get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"60"[..])
+    );
+    assert!(!a.body.trim().is_empty(), "a short reason in the body");
+
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_deliveries_total",
+            &[("outcome", "failed")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_deliveries_total",
+            &[("outcome", "acknowledged")]
+        ),
+        0.0
+    );
+    let (status, body) = get(bridge.admin_addr, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let (status, _) = get(bridge.admin_addr, "/healthz").await;
+    assert_eq!(status, StatusCode::OK, "liveness never depends on Kafka");
+    bridge.shutdown().await;
+}
+
+/// A mock cluster with the bridge's topics, and a bridge on it.
+async fn mock_bridge(
+    request_timeout: Duration,
+) -> (
+    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    popbill_bridge::RunningBridge,
+) {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let prefix = unique("mock-");
+    let mut cfg = test_config(&cluster.bootstrap_servers(), &prefix);
+    cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
+    cfg.server.request_timeout = request_timeout;
+    cfg.kafka.message_timeout = request_timeout - Duration::from_millis(500);
+    cluster
+        .create_topic(&format!("{prefix}.taxinvoice.state.issue"), 3, 1)
+        .expect("topic");
+    cluster
+        .create_topic(&format!("{prefix}.unrouted"), 1, 1)
+        .expect("topic");
+    let bridge = start(cfg).await;
+    wait_ready(&bridge, Duration::from_secs(20)).await;
+    (cluster, bridge)
+}
+
+async fn failed_count(bridge: &popbill_bridge::RunningBridge) -> f64 {
+    let text = metrics_text(bridge).await;
+    metric(
+        &text,
+        "popbill_bridge_deliveries_total",
+        &[("outcome", "failed")],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_enough_replicas_is_a_503_never_a_200() {
+    let (cluster, bridge) = mock_bridge(Duration::from_secs(3)).await;
+    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::OK, "healthy mock first: {}", a.body);
+
+    // Every produce request is refused for longer than the message timeout.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 500],
+    );
+    let t0 = Instant::now();
+    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(
+        t0.elapsed() < Duration::from_millis(3500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(a.headers.contains_key("retry-after"));
+    assert_eq!(failed_count(&bridge).await, 1.0);
+
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::OK, "recovers: {}", a.body);
+    bridge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_or_too_slow_gives_503_at_the_deadline() {
+    let (cluster, bridge) = mock_bridge(Duration::from_secs(2)).await;
+    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+
+    cluster.broker_down(1).expect("broker down");
+    let t0 = Instant::now();
+    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(
+        t0.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t0.elapsed()
+    );
+    cluster.broker_up(1).expect("broker up");
+
+    // A broker slower than the deadline: the write may still land later,
+    // but we must not claim it did.
+    cluster
+        .broker_round_trip_time(1, Duration::from_secs(5))
+        .expect("rtt");
+    let t0 = Instant::now();
+    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(
+        t0.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(failed_count(&bridge).await, 2.0);
+    cluster
+        .broker_round_trip_time(1, Duration::ZERO)
+        .expect("rtt");
+    drop(bridge);
+}
