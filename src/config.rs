@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::route::{self, RouteKey};
+use crate::route::{self, RouteKey, Router};
 
 /// Prefix of the environment variables that override settings, e.g.
 /// `POPBILL_BRIDGE_KAFKA__BROKERS` for `kafka.brokers`.
@@ -27,6 +27,7 @@ pub struct Config {
     pub topics: TopicsConfig,
     pub routes: RoutesConfig,
     pub cloudevents: CloudEventsConfig,
+    pub dedup: DedupConfig,
     pub log: LogConfig,
 }
 
@@ -244,6 +245,41 @@ impl Default for RoutesConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// Recognise copies of an event already published and acknowledge them
+    /// without a second record.
+    pub enabled: bool,
+    /// How long an event is remembered after Kafka confirmed it.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Memory cap, in remembered events (about 40 bytes each). Beyond it
+    /// the oldest eighth of the window is forgotten early.
+    pub max_entries: usize,
+    /// The ledger topic every replica writes and follows.
+    pub ledger_topic: String,
+    /// Partitions of the ledger topic when the bridge creates it.
+    pub ledger_partitions: i32,
+    /// Create the ledger topic (`cleanup.policy=compact,delete`,
+    /// `retention.ms` = twice the window) if it is missing. When false, a
+    /// missing ledger fails readiness.
+    pub create_ledger: bool,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(48 * 3600),
+            max_entries: 10_000_000,
+            ledger_topic: "popbill.bridge.ledger".into(),
+            ledger_partitions: 3,
+            create_ledger: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CloudEventsConfig {
     /// `ce_source` attribute of every record.
     pub source: String,
@@ -443,6 +479,33 @@ impl Config {
                     }
                 }
                 Err(e) => errs.push(format!("routes entry {key:?}: {e}")),
+            }
+        }
+        let d = &self.dedup;
+        if d.enabled {
+            if d.window < Duration::from_secs(60) {
+                errs.push(format!(
+                    "dedup.window {} is too short: POPBiLL retries minutes apart; use at least 1m (24h or more is advised)",
+                    humantime::format_duration(d.window)
+                ));
+            }
+            if d.max_entries < 1000 {
+                errs.push("dedup.max_entries must be at least 1000".into());
+            }
+            if d.ledger_partitions < 1 {
+                errs.push("dedup.ledger_partitions must be at least 1".into());
+            }
+            if let Err(e) = route::check_topic_name(&d.ledger_topic) {
+                errs.push(format!("dedup.ledger_topic {:?}: {e}", d.ledger_topic));
+            }
+            if Router::from_config(r)
+                .map(|router| router.routes().iter().any(|x| *x.topic == *d.ledger_topic))
+                .unwrap_or(false)
+            {
+                errs.push(format!(
+                    "dedup.ledger_topic {:?} is also a delivery topic: give the ledger a topic of its own",
+                    d.ledger_topic
+                ));
             }
         }
         if errs.is_empty() {

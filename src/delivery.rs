@@ -14,7 +14,6 @@ use hyper::HeaderMap;
 use hyper::header::HeaderName;
 use serde::Deserializer;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
-use sha2::{Digest, Sha256};
 
 use crate::error::BridgeError;
 
@@ -38,6 +37,10 @@ pub struct Delivery<'a> {
     pub item_key: Option<Cow<'a, str>>,
     /// The body's `eventDT` (`yyyyMMddHHmmss`, Korean time).
     pub event_dt: Option<Cow<'a, str>>,
+    /// The body's `stateCode` (a string or a number, by product) and
+    /// `stateDT`: part of the content identity of a delivery without MID.
+    pub state_code: Option<Cow<'a, str>>,
+    pub state_dt: Option<Cow<'a, str>>,
     /// The raw body, forwarded byte for byte.
     pub body: &'a [u8],
 }
@@ -58,17 +61,10 @@ impl<'a> Delivery<'a> {
             event_type: event_header.map(Cow::Borrowed).or(fields.event_type),
             item_key: fields.item_key,
             event_dt: fields.event_dt,
+            state_code: fields.state_code,
+            state_dt: fields.state_dt,
             body,
         })
-    }
-
-    /// The event's identity: the MID, or — when POPBiLL sent none — a digest
-    /// of the body, so a retry of the same bytes has the same identity.
-    pub fn id(&self) -> Cow<'a, str> {
-        match self.mid {
-            Some(mid) => Cow::Borrowed(mid),
-            None => Cow::Owned(body_digest(self.body)),
-        }
     }
 
     /// The Kafka record key: one document's events share a partition, so
@@ -79,17 +75,6 @@ impl<'a> Delivery<'a> {
             _ => self.mid.map(Cow::Borrowed),
         }
     }
-}
-
-/// `sha256:` and the first 128 bits of the body's SHA-256, in hex.
-pub fn body_digest(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    let mut out = String::with_capacity(7 + 32);
-    out.push_str("sha256:");
-    for b in &digest[..16] {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
 }
 
 fn header<'a>(
@@ -114,6 +99,8 @@ struct BodyFields<'a> {
     corp_num: Option<Cow<'a, str>>,
     item_key: Option<Cow<'a, str>>,
     event_dt: Option<Cow<'a, str>>,
+    state_code: Option<Cow<'a, str>>,
+    state_dt: Option<Cow<'a, str>>,
 }
 
 fn parse_body(body: &[u8]) -> Result<BodyFields<'_>, BridgeError> {
@@ -191,6 +178,8 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                 Some("corpNum") => &mut f.corp_num,
                 Some("itemKey") => &mut f.item_key,
                 Some("eventDT") => &mut f.event_dt,
+                Some("stateCode") => &mut f.state_code,
+                Some("stateDT") => &mut f.state_dt,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -370,17 +359,20 @@ mod tests {
     }
 
     #[test]
-    fn missing_type_is_rejected_and_missing_mid_gets_a_body_digest() {
+    fn missing_type_is_rejected() {
         let err = Delivery::parse(&headers(&[]), ISSUE.as_bytes()).expect_err("no type");
         assert!(matches!(err, BridgeError::MissingHeader("Pb-Webhook-Type")));
-        let h = headers(&[("Pb-Webhook-Type", "TAXINVOICE.STATE")]);
-        let d = Delivery::parse(&h, ISSUE.as_bytes()).expect("valid");
-        let id = d.id();
-        assert!(id.starts_with("sha256:") && id.len() == 7 + 32, "{id}");
-        assert_eq!(
-            id,
-            Delivery::parse(&h, ISSUE.as_bytes()).expect("valid").id()
-        );
+    }
+
+    #[test]
+    fn state_code_is_read_as_string_or_number() {
+        let h = headers(&[("Pb-Webhook-Type", "X")]);
+        let d = Delivery::parse(&h, br#"{"stateCode":"300","stateDT":"20251114110001"}"#)
+            .expect("valid");
+        assert_eq!(d.state_code.as_deref(), Some("300"));
+        let d = Delivery::parse(&h, br#"{"stateCode":304}"#).expect("valid");
+        assert_eq!(d.state_code.as_deref(), Some("304"));
+        assert_eq!(d.state_dt, None);
     }
 
     #[test]

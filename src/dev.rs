@@ -16,7 +16,7 @@ pub struct DevKafka {
 }
 
 /// Starts the mock cluster, points the configuration at it and creates
-/// every routed topic in it.
+/// every topic the bridge uses in it.
 pub fn start(cfg: &mut Config) -> KafkaResult<DevKafka> {
     let cluster = MockCluster::new(1)?;
     let bootstrap = cluster.bootstrap_servers();
@@ -30,6 +30,15 @@ pub fn start(cfg: &mut Config) -> KafkaResult<DevKafka> {
         for r in router.routes() {
             cluster.create_topic(&r.topic, partitions, 1)?;
         }
+    }
+    // The mock cluster does not implement topic creation through the admin
+    // API, so the ledger is made here too.
+    if cfg.dedup.enabled {
+        cluster.create_topic(
+            &cfg.dedup.ledger_topic,
+            cfg.dedup.ledger_partitions.max(1),
+            1,
+        )?;
     }
     Ok(DevKafka {
         _cluster: cluster,

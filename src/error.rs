@@ -50,6 +50,10 @@ pub enum BridgeError {
     Kafka(#[source] KafkaError),
     #[error("shutting down")]
     ShuttingDown,
+    /// A copy waited for the first copy of its event, which was given up
+    /// before reaching Kafka (its client hung up).
+    #[error("first copy of this event was abandoned; retry")]
+    Abandoned,
 }
 
 /// Bounded label values for `popbill_bridge_rejections_total{reason}`.
@@ -112,16 +116,18 @@ pub enum FailReason {
     QueueFull,
     KafkaError,
     ShuttingDown,
+    Abandoned,
 }
 
 impl FailReason {
-    pub const ALL: [FailReason; 6] = [
+    pub const ALL: [FailReason; 7] = [
         FailReason::TopicMissing,
         FailReason::KafkaUnavailable,
         FailReason::Timeout,
         FailReason::QueueFull,
         FailReason::KafkaError,
         FailReason::ShuttingDown,
+        FailReason::Abandoned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -132,6 +138,7 @@ impl FailReason {
             FailReason::QueueFull => "queue_full",
             FailReason::KafkaError => "kafka_error",
             FailReason::ShuttingDown => "shutting_down",
+            FailReason::Abandoned => "abandoned",
         }
     }
 }
@@ -165,6 +172,7 @@ impl BridgeError {
             E::QueueFull => Kind::Failed(FailReason::QueueFull),
             E::Kafka(_) => Kind::Failed(FailReason::KafkaError),
             E::ShuttingDown => Kind::Failed(FailReason::ShuttingDown),
+            E::Abandoned => Kind::Failed(FailReason::Abandoned),
         }
     }
 
@@ -190,7 +198,8 @@ impl BridgeError {
             | E::PublishTimeout
             | E::QueueFull
             | E::Kafka(_)
-            | E::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            | E::ShuttingDown
+            | E::Abandoned => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

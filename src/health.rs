@@ -3,8 +3,9 @@
 //! Liveness (`/healthz`) only says the process answers: it never depends on
 //! Kafka, so a Kafka outage does not make Kubernetes restart every replica.
 //! Readiness (`/readyz`) says a delivery sent now would be published: Kafka
-//! answered its last metadata request, every routed topic exists, and the
-//! bridge is not shutting down. A background task keeps it current and
+//! answered its last metadata request, every routed topic exists, the
+//! duplicates ledger has been read up to its end, and the bridge is not
+//! shutting down. A background task keeps it current and
 //! creates missing topics as it goes.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::ledger::LedgerState;
 use crate::metrics::Metrics;
 use crate::topics::Topics;
 
@@ -24,9 +26,18 @@ pub struct Health {
     shutting_down: AtomicBool,
     /// The topics readiness waits for, as of the last round.
     missing: Mutex<Vec<Arc<str>>>,
+    /// The duplicates ledger, when duplicate detection is on.
+    ledger: Option<Arc<LedgerState>>,
 }
 
 impl Health {
+    pub fn new(ledger: Option<Arc<LedgerState>>) -> Health {
+        Health {
+            ledger,
+            ..Health::default()
+        }
+    }
+
     /// `Ok` when ready, else every reason it is not.
     pub fn readiness(&self) -> Result<(), Vec<String>> {
         let mut reasons = Vec::new();
@@ -38,6 +49,9 @@ impl Health {
         }
         if let Ok(missing) = self.missing.lock() {
             reasons.extend(missing.iter().map(|t| format!("topic {t} missing")));
+        }
+        if let Some(problem) = self.ledger.as_ref().and_then(|l| l.problem()) {
+            reasons.push(problem);
         }
         if reasons.is_empty() {
             Ok(())

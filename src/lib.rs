@@ -7,6 +7,8 @@
 //! - [`webhook`]: the endpoint that strings the steps together:
 //!   - [`delivery`]: request → parsed, checked delivery;
 //!   - [`route`]: delivery → topic, from configuration only;
+//!   - [`identity`] and [`dedup`]: is this event already in Kafka? backed
+//!     by the [`ledger`] topic shared by all replicas;
 //!   - [`topics`]: makes sure the topic exists before the first write;
 //!   - [`publish`] and [`record`]: the Kafka record and its delivery report;
 //!   - [`answer`]: the HTTP response; [`error`] maps failures to statuses;
@@ -20,10 +22,13 @@ pub mod admin;
 pub mod answer;
 pub mod cli;
 pub mod config;
+pub mod dedup;
 pub mod delivery;
 pub mod dev;
 pub mod error;
 pub mod health;
+pub mod identity;
+pub mod ledger;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;
@@ -82,6 +87,7 @@ pub struct RunningBridge {
     webhook_task: JoinHandle<bool>,
     admin_task: JoinHandle<bool>,
     health_task: JoinHandle<()>,
+    follower_task: Option<JoinHandle<()>>,
     shutdown_delay: Duration,
     shutdown_timeout: Duration,
 }
@@ -109,7 +115,24 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         config.topics.clone(),
         producer.clone(),
     )?);
-    let health = Arc::new(Health::default());
+    let ledger_state = config
+        .dedup
+        .enabled
+        .then(|| Arc::new(ledger::LedgerState::default()));
+    let health = Arc::new(Health::new(ledger_state.clone()));
+    let dedup = Arc::new(dedup::Dedup::new(
+        config.dedup.enabled,
+        config.dedup.window,
+        config.dedup.max_entries,
+        metrics.clone(),
+    ));
+    let ledger = config.dedup.enabled.then(|| {
+        Arc::new(ledger::Ledger::new(
+            &config.dedup.ledger_topic,
+            producer.clone(),
+            metrics.clone(),
+        ))
+    });
 
     let bind = |what, addr| async move {
         TcpListener::bind(addr)
@@ -134,6 +157,8 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         router,
         topics: topics.clone(),
         publisher: Publisher::new(producer, config.cloudevents.clone(), metrics.clone()),
+        dedup: dedup.clone(),
+        ledger,
         metrics: metrics.clone(),
         health: health.clone(),
     });
@@ -144,6 +169,19 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
 
     let (stop_webhook, webhook_rx) = watch::channel(false);
     let (stop_admin, admin_rx) = watch::channel(false);
+    let follower_task = ledger_state.map(|state| {
+        tokio::spawn(
+            ledger::Follower {
+                kafka: config.kafka.clone(),
+                dedup_cfg: config.dedup.clone(),
+                topics: topics.clone(),
+                dedup,
+                state,
+                metrics: metrics.clone(),
+            }
+            .run(admin_rx.clone()),
+        )
+    });
     let health_task = tokio::spawn(health.clone().run(
         topics,
         metrics,
@@ -184,6 +222,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         webhook_task,
         admin_task,
         health_task,
+        follower_task,
         shutdown_delay: config.server.shutdown_delay,
         shutdown_timeout: config.server.shutdown_timeout,
     })
@@ -204,6 +243,9 @@ impl RunningBridge {
         let _ = self.stop_admin.send(true);
         let _ = self.admin_task.await;
         let _ = self.health_task.await;
+        if let Some(t) = self.follower_task {
+            let _ = t.await;
+        }
         let producer = self.app.publisher.producer().clone();
         let budget = self.shutdown_timeout;
         let unflushed = tokio::task::spawn_blocking(move || {

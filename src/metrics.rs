@@ -85,6 +85,12 @@ pub struct Metrics {
     kafka_broker_up: IntGaugeVec,
     kafka_tx_errors: IntGauge,
     kafka_tx_retries: IntGauge,
+    pub dedup_remembered: IntGauge,
+    pub dedup_memory_bytes: IntGauge,
+    pub dedup_evicted: IntCounter,
+    pub dedup_ledger_writes: IntCounter,
+    pub dedup_ledger_write_failures: IntCounter,
+    pub dedup_ledger_caught_up: IntGauge,
     /// Brokers seen in the last statistics, so vanished ones can be removed.
     known_brokers: Mutex<Vec<String>>,
 }
@@ -232,6 +238,36 @@ impl Metrics {
             )
             .expect("static metric definition"),
         );
+        let dedup_remembered = gauge(
+            "dedup_remembered_events",
+            "Event identities remembered for duplicate detection (this replica).",
+        );
+        let dedup_memory_bytes = gauge(
+            "dedup_memory_bytes",
+            "Heap bytes of the remembered identities; divide by dedup_remembered_events for bytes per event.",
+        );
+        let dedup_ledger_caught_up = gauge(
+            "dedup_ledger_caught_up",
+            "1 once the duplicates ledger has been read up to its end at start-up.",
+        );
+        let counter = |name: &str, help: &str| {
+            register(
+                &registry,
+                IntCounter::with_opts(opts(name, help)).expect("static metric definition"),
+            )
+        };
+        let dedup_evicted = counter(
+            "dedup_evicted_total",
+            "Identities forgotten before the window ended because dedup.max_entries was reached.",
+        );
+        let dedup_ledger_writes = counter(
+            "dedup_ledger_writes_total",
+            "Ledger records written (one per published event).",
+        );
+        let dedup_ledger_write_failures = counter(
+            "dedup_ledger_write_failures_total",
+            "Ledger records Kafka did not confirm; a later copy of those events would be published again.",
+        );
         let build_info = register(
             &registry,
             IntGaugeVec::new(
@@ -265,6 +301,12 @@ impl Metrics {
             kafka_broker_up,
             kafka_tx_errors,
             kafka_tx_retries,
+            dedup_remembered,
+            dedup_memory_bytes,
+            dedup_evicted,
+            dedup_ledger_writes,
+            dedup_ledger_write_failures,
+            dedup_ledger_caught_up,
             known_brokers: Mutex::new(Vec::new()),
         }
     }

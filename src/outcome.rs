@@ -17,6 +17,7 @@ pub fn acknowledged(
     metrics: &Metrics,
     route: &Route,
     d: &Delivery<'_>,
+    id: &str,
     receipt: Receipt,
     latency: Duration,
 ) {
@@ -24,7 +25,7 @@ pub fn acknowledged(
     info!(
         target: "popbill_bridge::delivery",
         outcome = Outcome::Acknowledged.as_str(),
-        mid = %d.id(),
+        mid = id,
         webhook_type = d.webhook_type,
         event_type = d.event_type.as_deref().unwrap_or(""),
         topic = &*route.topic,
@@ -35,10 +36,35 @@ pub fn acknowledged(
     );
 }
 
+/// A copy of an event already in Kafka: acknowledged, not published.
+/// `waited` tells whether it waited for a first copy still in flight.
+pub fn duplicate(
+    metrics: &Metrics,
+    route: &Route,
+    d: &Delivery<'_>,
+    id: &str,
+    waited: bool,
+    latency: Duration,
+) {
+    metrics.route(route).get(Outcome::Duplicate).inc();
+    info!(
+        target: "popbill_bridge::delivery",
+        outcome = Outcome::Duplicate.as_str(),
+        mid = id,
+        webhook_type = d.webhook_type,
+        event_type = d.event_type.as_deref().unwrap_or(""),
+        topic = &*route.topic,
+        waited,
+        latency_ms = millis(latency),
+        "delivery is a duplicate: acknowledged without a second record"
+    );
+}
+
 pub fn failed(
     metrics: &Metrics,
     route: &Route,
     d: &Delivery<'_>,
+    id: &str,
     error: &BridgeError,
     latency: Duration,
 ) {
@@ -49,7 +75,7 @@ pub fn failed(
     warn!(
         target: "popbill_bridge::delivery",
         outcome = Outcome::Failed.as_str(),
-        mid = %d.id(),
+        mid = id,
         webhook_type = d.webhook_type,
         event_type = d.event_type.as_deref().unwrap_or(""),
         topic = &*route.topic,

@@ -4,7 +4,8 @@
 //! every in-sync replica and librdkafka's own retries never duplicate it.
 //! `message.timeout.ms` sits below the HTTP deadline: librdkafka gives up and
 //! reports before we must answer, so the answer is always the real outcome.
-//! The wait is still bounded by the deadline, as a second line of defence.
+//! The caller's wait is still bounded by the deadline, as a second line of
+//! defence.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -12,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaResult;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::time::Instant;
 
 use crate::config::{CloudEventsConfig, KafkaConfig};
@@ -86,17 +87,23 @@ impl Publisher {
         &self.producer
     }
 
-    /// Writes the delivery to `topic` and returns only once Kafka has
-    /// confirmed it, or with the reason it did not before `deadline`.
-    pub async fn publish(
+    /// Hands the delivery to the producer. Never waits: a full queue is an
+    /// answer (503), not a hang while POPBiLL's connection times out.
+    pub fn enqueue(
         &self,
         topic: &str,
         delivery: &Delivery<'_>,
+        id: &str,
         request_headers: &hyper::HeaderMap,
         received_at: SystemTime,
-        deadline: Instant,
-    ) -> Result<Receipt, BridgeError> {
-        let headers = record::headers(request_headers, delivery, &self.cloudevents, received_at);
+    ) -> Result<Pending, BridgeError> {
+        let headers = record::headers(
+            request_headers,
+            delivery,
+            id,
+            &self.cloudevents,
+            received_at,
+        );
         let key = delivery.key();
         let timestamp = received_at
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -109,25 +116,42 @@ impl Publisher {
         if let Some(k) = key.as_deref() {
             rec = rec.key(k);
         }
-
-        let started = Instant::now();
-        // send_result never waits: a full queue is an answer (503), not a
-        // hang while POPBiLL's connection times out.
         let report = self
             .producer
             .send_result(rec)
             .map_err(|(e, _)| BridgeError::from_kafka(e, topic))?;
-        let result = tokio::time::timeout_at(deadline, report).await;
+        Ok(Pending {
+            report,
+            topic: topic.into(),
+            started: Instant::now(),
+            metrics: self.metrics.clone(),
+        })
+    }
+}
+
+/// A record handed to the producer, waiting for its delivery report. It is
+/// awaited in a task of its own, so a client that hangs up does not stop
+/// the bridge from learning (and remembering) how the write ended.
+pub struct Pending {
+    report: DeliveryFuture,
+    topic: Arc<str>,
+    started: Instant,
+    metrics: Arc<Metrics>,
+}
+
+impl Pending {
+    /// Waits for Kafka's verdict. librdkafka always reports within
+    /// `message.timeout.ms`, so this ends without a timer of its own.
+    pub async fn confirmed(self) -> Result<Receipt, BridgeError> {
+        let result = self.report.await;
         self.metrics
             .publish_duration
-            .observe(started.elapsed().as_secs_f64());
+            .observe(self.started.elapsed().as_secs_f64());
         match result {
-            Err(_elapsed) => Err(BridgeError::PublishTimeout),
-            // The producer dropped the report: only happens while it is being
-            // torn down.
-            Ok(Err(_canceled)) => Err(BridgeError::ShuttingDown),
-            Ok(Ok(Err((e, _msg)))) => Err(BridgeError::from_kafka(e, topic)),
-            Ok(Ok(Ok(d))) => Ok(Receipt {
+            // The producer dropped the report: only while it is torn down.
+            Err(_canceled) => Err(BridgeError::ShuttingDown),
+            Ok(Err((e, _msg))) => Err(BridgeError::from_kafka(e, &self.topic)),
+            Ok(Ok(d)) => Ok(Receipt {
                 partition: d.partition,
                 offset: d.offset,
             }),

@@ -54,15 +54,16 @@ fn forwarded(name: &str) -> bool {
         || name.starts_with("popbill-bridge-"))
 }
 
-/// Builds the record headers. `received_at` is also the record timestamp.
+/// Builds the record headers. `id` is the delivery's identity (the MID,
+/// or a digest without one); `received_at` is also the record timestamp.
 pub fn headers(
     request: &HeaderMap,
     delivery: &Delivery<'_>,
+    id: &str,
     ce: &CloudEventsConfig,
     received_at: SystemTime,
 ) -> OwnedHeaders {
     let received = humantime::format_rfc3339_millis(received_at).to_string();
-    let id = delivery.id();
     let ce_type = ce_type(ce, delivery);
     let ce_time = delivery
         .event_dt
@@ -83,7 +84,7 @@ pub fn headers(
     let ours: [(&str, &str); 5] = [
         (RECEIVED_AT, &received),
         ("ce_specversion", "1.0"),
-        ("ce_id", &id),
+        ("ce_id", id),
         ("ce_source", &ce.source),
         ("ce_type", &ce_type),
     ];
@@ -195,6 +196,7 @@ mod tests {
         let h = headers(
             &req,
             &d,
+            "mid-1",
             &CloudEventsConfig::default(),
             SystemTime::UNIX_EPOCH,
         );

@@ -28,6 +28,15 @@ use crate::error::BridgeError;
 use crate::publish::{Producer, base_client_config};
 use crate::route::Route;
 
+/// A topic to create: name, partitions and topic-level settings (the
+/// replication factor is `topics.replication_factor` for all).
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub settings: BTreeMap<String, String>,
+}
+
 const UNKNOWN: u8 = 0;
 const PRESENT: u8 = 1;
 const MISSING: u8 = 2;
@@ -87,6 +96,10 @@ impl Topics {
             admin_timeout: kafka.admin_timeout,
             ensure_lock: Mutex::new(()),
         })
+    }
+
+    pub fn settings(&self) -> &TopicsConfig {
+        &self.settings
     }
 
     /// Returns once the route's topic is known to exist, creating it if
@@ -188,12 +201,57 @@ impl Topics {
     }
 
     async fn create(&self, names: &[Arc<str>], budget: Duration) {
-        let new: Vec<NewTopic<'_>> = names
+        let specs: Vec<TopicSpec> = names
             .iter()
-            .map(|n| {
+            .map(|n| TopicSpec {
+                name: n.to_string(),
+                partitions: self.settings.partitions,
+                settings: self.settings.settings.clone(),
+            })
+            .collect();
+        self.create_specs(&specs, budget).await;
+    }
+
+    /// Makes sure a topic outside the routes (the duplicates ledger)
+    /// exists, creating it with its own spec when `create` is set.
+    pub async fn ensure_special(&self, spec: &TopicSpec, create: bool) -> Result<(), String> {
+        let metadata = self
+            .fetch_metadata(self.admin_timeout)
+            .await
+            .map_err(|e| format!("Kafka metadata request failed: {e}"))?;
+        let exists = |m: &Metadata| {
+            m.topics()
+                .iter()
+                .any(|t| t.name() == spec.name && !t.partitions().is_empty())
+        };
+        if exists(&metadata) {
+            return Ok(());
+        }
+        if !create {
+            return Err(format!(
+                "topic {} does not exist and creating it is turned off",
+                spec.name
+            ));
+        }
+        let _guard = self.ensure_lock.lock().await;
+        if self
+            .create_specs(std::slice::from_ref(spec), self.admin_timeout)
+            .await
+        {
+            Ok(())
+        } else {
+            Err(format!("could not create topic {}", spec.name))
+        }
+    }
+
+    /// Returns whether every topic now exists.
+    async fn create_specs(&self, specs: &[TopicSpec], budget: Duration) -> bool {
+        let new: Vec<NewTopic<'_>> = specs
+            .iter()
+            .map(|spec| {
                 let replication = TopicReplication::Fixed(self.settings.replication_factor);
-                let mut t = NewTopic::new(n, self.settings.partitions, replication);
-                for (k, v) in &self.settings.settings {
+                let mut t = NewTopic::new(&spec.name, spec.partitions, replication);
+                for (k, v) in &spec.settings {
                     t = t.set(k, v);
                 }
                 t
@@ -205,10 +263,12 @@ impl Topics {
         let results = match self.admin.create_topics(new.iter(), &opts).await {
             Ok(r) => r,
             Err(e) => {
+                let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
                 warn!(error = %e, topics = ?names, "creating topics failed");
-                return;
+                return false;
             }
         };
+        let mut all_ok = true;
         for r in results {
             let (name, outcome) = match &r {
                 Ok(name) => (name.as_str(), Ok(true)),
@@ -220,7 +280,6 @@ impl Topics {
                     if created {
                         info!(
                             topic = name,
-                            partitions = self.settings.partitions,
                             replication_factor = self.settings.replication_factor,
                             "created topic"
                         );
@@ -229,8 +288,12 @@ impl Topics {
                         t.state.store(PRESENT, Ordering::Release);
                     }
                 }
-                Err(code) => warn!(topic = name, error = %code, "could not create topic"),
+                Err(code) => {
+                    all_ok = false;
+                    warn!(topic = name, error = %code, "could not create topic");
+                }
             }
         }
+        all_ok
     }
 }

@@ -1,6 +1,7 @@
 //! The webhook endpoint: the data path, top to bottom.
 //!
-//! request → delivery (parsed, checked) → route → publish → answer.
+//! request → delivery (parsed, checked) → route → duplicates → publish →
+//! answer.
 //!
 //! Each step lives in the module of its name; this one only strings them
 //! together, applies the deadline, and records the outcome.
@@ -11,18 +12,22 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper::{Method, Request, Response};
+use hyper::{HeaderMap, Method, Request, Response};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::answer::{self, Body};
 use crate::config::ServerConfig;
+use crate::dedup::{Admission, Dedup, Lead, Verdict};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
 use crate::health::Health;
+use crate::identity::Identity;
+use crate::ledger::Ledger;
 use crate::metrics::{InflightGuard, Metrics};
 use crate::outcome;
 use crate::publish::Publisher;
-use crate::route::Router;
+use crate::route::{Route, Router};
 use crate::topics::Topics;
 
 /// Everything a request needs, shared by all connections.
@@ -31,6 +36,9 @@ pub struct App {
     pub router: Router,
     pub topics: Arc<Topics>,
     pub publisher: Publisher,
+    pub dedup: Arc<Dedup>,
+    /// Present when duplicate detection is on.
+    pub ledger: Option<Arc<Ledger>>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
 }
@@ -45,7 +53,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     response
 }
 
-async fn deliver(app: &App, req: Request<Incoming>, started: Instant) -> Response<Body> {
+async fn deliver(app: &Arc<App>, req: Request<Incoming>, started: Instant) -> Response<Body> {
     let received_at = SystemTime::now();
     let deadline = started + app.server.request_timeout;
     let reject = |headers, e: BridgeError| {
@@ -77,32 +85,143 @@ async fn deliver(app: &App, req: Request<Incoming>, started: Instant) -> Respons
         .router
         .route(delivery.webhook_type, delivery.event_type.as_deref());
 
-    // Publish.
-    let published = match app.topics.ensure(route, deadline).await {
-        Ok(()) => {
-            app.publisher
-                .publish(
-                    &route.topic,
-                    &delivery,
-                    &parts.headers,
-                    received_at,
-                    deadline,
-                )
-                .await
+    // Duplicates.
+    let identity = Identity::of(&delivery);
+    let lead = match app.dedup.admit(identity.digest) {
+        Admission::Seen => {
+            outcome::duplicate(
+                &app.metrics,
+                route,
+                &delivery,
+                &identity.id,
+                false,
+                started.elapsed(),
+            );
+            return answer::ok(app.server.ok_body);
         }
-        Err(e) => Err(e),
+        Admission::Follow(verdict) => {
+            return match wait_for(verdict, deadline).await {
+                Ok(_) => {
+                    outcome::duplicate(
+                        &app.metrics,
+                        route,
+                        &delivery,
+                        &identity.id,
+                        true,
+                        started.elapsed(),
+                    );
+                    answer::ok(app.server.ok_body)
+                }
+                Err(e) => {
+                    outcome::failed(
+                        &app.metrics,
+                        route,
+                        &delivery,
+                        &identity.id,
+                        &e,
+                        started.elapsed(),
+                    );
+                    answer::error(&e, app.server.retry_after)
+                }
+            };
+        }
+        Admission::Lead(lead) => lead,
     };
 
+    // Publish.
+    let verdict = publish(
+        app,
+        route,
+        &delivery,
+        &identity,
+        &parts.headers,
+        received_at,
+        deadline,
+        lead,
+    )
+    .await;
+
     // Answer.
-    match published {
+    match verdict {
         Ok(receipt) => {
-            outcome::acknowledged(&app.metrics, route, &delivery, receipt, started.elapsed());
+            outcome::acknowledged(
+                &app.metrics,
+                route,
+                &delivery,
+                &identity.id,
+                receipt,
+                started.elapsed(),
+            );
             answer::ok(app.server.ok_body)
         }
         Err(e) => {
-            outcome::failed(&app.metrics, route, &delivery, &e, started.elapsed());
+            outcome::failed(
+                &app.metrics,
+                route,
+                &delivery,
+                &identity.id,
+                &e,
+                started.elapsed(),
+            );
             answer::error(&e, app.server.retry_after)
         }
+    }
+}
+
+/// Makes sure the topic exists, hands the record to the producer, and
+/// waits — at most until the deadline — for Kafka's verdict. The verdict
+/// itself is awaited in a task of its own that also tells the duplicate
+/// memory and the ledger, so it completes even if this request is dropped
+/// or times out: a write Kafka confirms late is still remembered, and the
+/// retry POPBiLL sends after our 503 is recognised as a duplicate.
+#[allow(clippy::too_many_arguments)]
+async fn publish(
+    app: &Arc<App>,
+    route: &Route,
+    delivery: &Delivery<'_>,
+    identity: &Identity<'_>,
+    headers: &HeaderMap,
+    received_at: SystemTime,
+    deadline: Instant,
+    lead: Lead,
+) -> Verdict {
+    let verdict = lead.subscribe();
+    let pending = match app.topics.ensure(route, deadline).await.and_then(|()| {
+        app.publisher
+            .enqueue(&route.topic, delivery, &identity.id, headers, received_at)
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            let e = Arc::new(e);
+            lead.complete(Err(e.clone()), SystemTime::now());
+            return Err(e);
+        }
+    };
+    let ledger_entry = app
+        .ledger
+        .clone()
+        .map(|l| (l, identity.id.to_string(), route.topic.clone()));
+    tokio::spawn(async move {
+        let result = pending.confirmed().await.map_err(Arc::new);
+        let digest = lead.digest();
+        lead.complete(result.clone(), SystemTime::now());
+        if let (Ok(receipt), Some((ledger, id, topic))) = (result, ledger_entry) {
+            ledger.write(digest, &id, &topic, receipt).await;
+        }
+    });
+    wait_for(verdict, deadline).await
+}
+
+/// Waits for a first copy's verdict until the deadline.
+async fn wait_for(mut verdict: watch::Receiver<Option<Verdict>>, deadline: Instant) -> Verdict {
+    match tokio::time::timeout_at(deadline, verdict.wait_for(Option::is_some)).await {
+        Ok(Ok(v)) => v
+            .clone()
+            .unwrap_or_else(|| Err(Arc::new(BridgeError::Abandoned))),
+        // The lead vanished without a verdict: cannot happen (its Drop
+        // reports), but must not hang or claim success.
+        Ok(Err(_)) => Err(Arc::new(BridgeError::Abandoned)),
+        Err(_elapsed) => Err(Arc::new(BridgeError::PublishTimeout)),
     }
 }
 

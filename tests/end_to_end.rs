@@ -202,7 +202,7 @@ async fn bad_deliveries_get_their_documented_answer_and_nothing_else_reaches_kaf
         ("json-array", (400, "body is not a JSON object", false)),
         ("empty-body", (400, "empty body", false)),
         ("invalid-utf8", (400, "body is not UTF-8", false)),
-        // Accepted: identity from a digest of the body (see README).
+        // Accepted: identity from the content key (see README).
         ("missing-mid", (200, "OK", true)),
         // Accepted: POPBiLL always sends JSON; the body is checked as JSON
         // whatever the label says.
@@ -320,8 +320,8 @@ async fn bad_deliveries_get_their_documented_answer_and_nothing_else_reaches_kaf
         .find(|m| record_header(m, "pb-webhook-mid").is_none())
         .expect("missing-mid record");
     assert!(
-        record_header(no_mid, "ce_id").is_some_and(|id| id.starts_with("sha256:")),
-        "a delivery without MID gets a digest identity"
+        record_header(no_mid, "ce_id").is_some_and(|id| id.starts_with("content:")),
+        "a delivery without MID gets a content identity"
     );
 
     let text = metrics_text(&bridge).await;

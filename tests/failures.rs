@@ -102,6 +102,10 @@ async fn mock_bridge(
     cluster
         .create_topic(&format!("{prefix}.unrouted"), 1, 1)
         .expect("topic");
+    // The mock cluster cannot create topics through the admin API.
+    cluster
+        .create_topic(&cfg.dedup.ledger_topic, cfg.dedup.ledger_partitions, 1)
+        .expect("ledger topic");
     let bridge = start(cfg).await;
     wait_ready(&bridge, Duration::from_secs(20)).await;
     (cluster, bridge)

@@ -60,6 +60,8 @@ pub fn test_config(brokers: &str, prefix: &str) -> Config {
     c.topics.settings.clear();
     c.routes.template = format!("{prefix}.{{type}}.{{event}}");
     c.routes.fallback = format!("{prefix}.unrouted");
+    c.dedup.ledger_topic = format!("{prefix}.ledger");
+    c.dedup.ledger_partitions = 2;
     c
 }
 

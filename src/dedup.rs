@@ -1,0 +1,451 @@
+//! Duplicates: exactly one Kafka record per POPBiLL event.
+//!
+//! POPBiLL sends an event again whenever it did not see `OK` in time, and a
+//! retry usually lands on another replica. Three layers recognise a copy:
+//!
+//! 1. **In flight, in this process.** Copies of one identity that arrive
+//!    while the first is being published wait for its verdict and answer
+//!    the same: `OK` when it lands, 503 when it fails. One produce.
+//! 2. **Remembered, in this process.** Identities confirmed by Kafka within
+//!    the window, as 128-bit digests in time-bucketed hash sets.
+//! 3. **Across replicas and restarts: the ledger** (see [`crate::ledger`]), a
+//!    topic every replica writes after Kafka confirmed an event, and reads
+//!    from the start on boot and then follows into layer 2.
+//!
+//! A failed first attempt is never remembered, so its retry publishes.
+//!
+//! ## Crash points
+//!
+//! The order of writes is: event record → (confirmed) → memory → answer
+//! `OK` → ledger record. The ledger is only written after Kafka confirmed
+//! the event, so the ledger can never claim an event that is not in Kafka —
+//! the one ordering that could lose an acknowledged delivery. What each
+//! crash leaves behind:
+//!
+//! - before the event is confirmed: no `OK` was sent; POPBiLL retries and
+//!   the retry publishes (if the first write did land after all, that is a
+//!   duplicate record, never a loss);
+//! - after the event, before the ledger record: `OK` may have been sent; a
+//!   later copy (a manual re-run) is not in the ledger and is published
+//!   again — a duplicate record, never a loss;
+//! - after the ledger record: every replica recognises later copies.
+//!
+//! The answer does not wait for the ledger write: it would add a second
+//! round trip to every delivery to close a window (crash between the two
+//! writes) whose worst outcome is a duplicate. Kafka transactions could
+//! make the two writes atomic at a higher cost per delivery; not done.
+//!
+//! ## Limits
+//!
+//! Copies of one event that reach two replicas within the ledger's
+//! propagation delay (milliseconds) are both published; POPBiLL's retries
+//! come minutes apart. Identities are remembered for at least `window`
+//! (and at most `window` plus one bucket, an eighth of it); under
+//! `max_entries` pressure the oldest bucket goes early and
+//! `popbill_bridge_dedup_evicted_total` counts it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::error::BridgeError;
+use crate::metrics::Metrics;
+use crate::publish::Receipt;
+
+/// How many buckets the window is cut into.
+const BUCKETS: u64 = 8;
+
+/// The verdict of a first attempt, shared with the copies that waited.
+pub type Verdict = Result<Receipt, Arc<BridgeError>>;
+
+/// What to do with a delivery, given its identity.
+pub enum Admission {
+    /// Confirmed before: answer `OK`, publish nothing.
+    Seen,
+    /// The same event is being published right now: wait for its verdict.
+    Follow(watch::Receiver<Option<Verdict>>),
+    /// First copy: publish it, then report through the lead.
+    Lead(Lead),
+}
+
+pub struct Dedup {
+    enabled: bool,
+    state: Mutex<State>,
+    metrics: Arc<Metrics>,
+}
+
+struct State {
+    memory: Memory,
+    inflight: HashMap<u128, watch::Receiver<Option<Verdict>>, DigestHash>,
+}
+
+impl Dedup {
+    pub fn new(enabled: bool, window: Duration, max_entries: usize, metrics: Arc<Metrics>) -> Self {
+        Dedup {
+            enabled,
+            state: Mutex::new(State {
+                memory: Memory::new(window, max_entries),
+                inflight: HashMap::default(),
+            }),
+            metrics,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock leaves plain data behind; keep
+        // serving rather than turning every later delivery into a panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn admit(self: &Arc<Self>, digest: u128) -> Admission {
+        let (tx, rx) = watch::channel(None);
+        if self.enabled {
+            let mut st = self.lock();
+            if st.memory.contains(digest) {
+                return Admission::Seen;
+            }
+            if let Some(rx) = st.inflight.get(&digest) {
+                return Admission::Follow(rx.clone());
+            }
+            st.inflight.insert(digest, rx);
+        }
+        // Built only here: a Lead that is dropped reports failure.
+        Admission::Lead(Lead {
+            dedup: self.clone(),
+            digest,
+            tx,
+            done: false,
+        })
+    }
+
+    /// Records an identity confirmed at `at` (from this process or from the
+    /// ledger).
+    pub fn remember(&self, digest: u128, at: SystemTime) {
+        if !self.enabled {
+            return;
+        }
+        let mut st = self.lock();
+        let evicted = st.memory.insert(digest, unix_secs(at));
+        self.report(&st.memory, evicted);
+    }
+
+    /// Drops identities older than the window.
+    pub fn expire(&self, now: SystemTime) {
+        let mut st = self.lock();
+        st.memory.expire(unix_secs(now));
+        self.report(&st.memory, 0);
+    }
+
+    fn report(&self, memory: &Memory, evicted: usize) {
+        self.metrics.dedup_remembered.set(memory.len() as i64);
+        self.metrics.dedup_memory_bytes.set(memory.bytes() as i64);
+        if evicted > 0 {
+            self.metrics.dedup_evicted.inc_by(evicted as u64);
+        }
+    }
+
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.lock().memory.len()
+    }
+}
+
+/// The first copy's duty: report how publishing ended. Dropped without a
+/// report (the request was abandoned before its record was handed to
+/// Kafka), it tells the waiting copies to retry.
+pub struct Lead {
+    dedup: Arc<Dedup>,
+    digest: u128,
+    tx: watch::Sender<Option<Verdict>>,
+    done: bool,
+}
+
+impl Lead {
+    pub fn digest(&self) -> u128 {
+        self.digest
+    }
+
+    /// Where this lead's own verdict arrives.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Verdict>> {
+        self.tx.subscribe()
+    }
+
+    /// Reports the verdict. On success the identity is remembered *before*
+    /// it leaves the in-flight table, so no copy can slip between the two.
+    pub fn complete(mut self, verdict: Verdict, confirmed_at: SystemTime) {
+        self.finish(verdict, confirmed_at);
+    }
+
+    fn finish(&mut self, verdict: Verdict, at: SystemTime) {
+        self.done = true;
+        if self.dedup.enabled {
+            let mut st = self.dedup.lock();
+            let evicted = if verdict.is_ok() {
+                st.memory.insert(self.digest, unix_secs(at))
+            } else {
+                0
+            };
+            st.inflight.remove(&self.digest);
+            self.dedup.report(&st.memory, evicted);
+        }
+        self.tx.send_replace(Some(verdict));
+    }
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(Err(Arc::new(BridgeError::Abandoned)), SystemTime::now());
+        }
+    }
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Identities seen within the window, in buckets of `window / BUCKETS`
+/// by the time they were confirmed. Expiry drops whole buckets; a lookup
+/// probes each (at most `BUCKETS + 1`) set once.
+struct Memory {
+    /// Bucket number (unix seconds / span) → digests.
+    buckets: BTreeMap<u64, HashSet<u128, DigestHash>>,
+    span: u64,
+    window: u64,
+    max_entries: usize,
+    len: usize,
+}
+
+impl Memory {
+    fn new(window: Duration, max_entries: usize) -> Memory {
+        let window = window.as_secs().max(BUCKETS);
+        Memory {
+            buckets: BTreeMap::new(),
+            span: window.div_ceil(BUCKETS),
+            window,
+            max_entries: max_entries.max(1),
+            len: 0,
+        }
+    }
+
+    fn contains(&self, digest: u128) -> bool {
+        self.buckets.values().any(|b| b.contains(&digest))
+    }
+
+    /// Returns how many identities were evicted early to stay under the
+    /// cap.
+    fn insert(&mut self, digest: u128, at: u64) -> usize {
+        let newest = self.buckets.keys().next_back().copied().unwrap_or(0);
+        let bucket = at / self.span;
+        // Older than the window relative to what we hold: nothing to keep.
+        if bucket + BUCKETS < newest || self.contains(digest) {
+            return 0;
+        }
+        if self.buckets.entry(bucket).or_default().insert(digest) {
+            self.len += 1;
+        }
+        let mut evicted = 0;
+        while self.len > self.max_entries && self.buckets.len() > 1 {
+            if let Some((_, gone)) = self.buckets.pop_first() {
+                self.len -= gone.len();
+                evicted += gone.len();
+            }
+        }
+        evicted
+    }
+
+    fn expire(&mut self, now: u64) {
+        let oldest_kept = now.saturating_sub(self.window) / self.span;
+        while let Some((&b, _)) = self.buckets.first_key_value() {
+            if b >= oldest_kept {
+                break;
+            }
+            if let Some((_, gone)) = self.buckets.pop_first() {
+                self.len -= gone.len();
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Heap bytes of the sets: hashbrown keeps one control byte beside each
+    /// 16-byte slot, with 1/8 of the slots always free.
+    fn bytes(&self) -> usize {
+        self.buckets
+            .values()
+            .map(|b| b.capacity() * 8 / 7 * (16 + 1) + 64)
+            .sum()
+    }
+}
+
+/// The digests are already uniformly random: hashing them again would only
+/// cost time. Takes the low 64 bits.
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+type DigestHash = BuildHasherDefault<DigestHasher>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RoutesConfig;
+    use crate::route::Router;
+
+    fn dedup(enabled: bool) -> Arc<Dedup> {
+        let router = Router::from_config(&RoutesConfig::default()).expect("routes");
+        let metrics = Arc::new(Metrics::new(router.routes()));
+        Arc::new(Dedup::new(
+            enabled,
+            Duration::from_secs(86_400),
+            1_000_000,
+            metrics,
+        ))
+    }
+
+    fn receipt() -> Receipt {
+        Receipt {
+            partition: 0,
+            offset: 1,
+        }
+    }
+
+    #[test]
+    fn a_confirmed_identity_is_seen_and_a_failed_one_is_not() {
+        let d = dedup(true);
+        let Admission::Lead(lead) = d.admit(1) else {
+            panic!("first copy leads")
+        };
+        lead.complete(
+            Err(Arc::new(BridgeError::PublishTimeout)),
+            SystemTime::now(),
+        );
+        let Admission::Lead(lead) = d.admit(1) else {
+            panic!("a failed attempt is not a duplicate")
+        };
+        lead.complete(Ok(receipt()), SystemTime::now());
+        assert!(matches!(d.admit(1), Admission::Seen));
+        assert!(matches!(d.admit(2), Admission::Lead(_)));
+    }
+
+    #[tokio::test]
+    async fn copies_in_flight_follow_the_lead_and_share_its_verdict() {
+        let d = dedup(true);
+        let Admission::Lead(lead) = d.admit(7) else {
+            panic!("lead")
+        };
+        let mut followers = Vec::new();
+        for _ in 0..5 {
+            match d.admit(7) {
+                Admission::Follow(rx) => followers.push(rx),
+                _ => panic!("copies follow"),
+            }
+        }
+        lead.complete(Ok(receipt()), SystemTime::now());
+        for mut rx in followers {
+            let v = rx.wait_for(Option::is_some).await.expect("verdict").clone();
+            assert!(matches!(v, Some(Ok(_))));
+        }
+        assert!(matches!(d.admit(7), Admission::Seen));
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_lead_releases_its_followers_with_a_failure() {
+        let d = dedup(true);
+        let Admission::Lead(lead) = d.admit(9) else {
+            panic!("lead")
+        };
+        let Admission::Follow(mut rx) = d.admit(9) else {
+            panic!("follow")
+        };
+        drop(lead);
+        let v = rx.wait_for(Option::is_some).await.expect("verdict").clone();
+        assert!(matches!(v, Some(Err(_))));
+        assert!(
+            matches!(d.admit(9), Admission::Lead(_)),
+            "and the next copy leads"
+        );
+    }
+
+    #[test]
+    fn disabled_means_every_copy_leads() {
+        let d = dedup(false);
+        let Admission::Lead(lead) = d.admit(1) else {
+            panic!("lead")
+        };
+        lead.complete(Ok(receipt()), SystemTime::now());
+        assert!(matches!(d.admit(1), Admission::Lead(_)));
+    }
+
+    #[test]
+    fn identities_expire_after_the_window_by_bucket() {
+        let mut m = Memory::new(Duration::from_secs(800), 1000);
+        let t0 = 1_000_000;
+        m.insert(1, t0);
+        m.insert(2, t0 + 500);
+        m.expire(t0 + 799);
+        assert!(
+            m.contains(1) && m.contains(2),
+            "kept for at least the window"
+        );
+        m.expire(t0 + 1000);
+        assert!(!m.contains(1) && m.contains(2));
+        assert_eq!(m.len(), 1);
+        m.insert(3, t0 - 10_000);
+        assert!(!m.contains(3), "records older than the window are not kept");
+    }
+
+    #[test]
+    fn the_cap_evicts_oldest_buckets_first() {
+        let mut m = Memory::new(Duration::from_secs(800), 3);
+        m.insert(1, 0);
+        m.insert(2, 200);
+        m.insert(3, 400);
+        let evicted = m.insert(4, 600);
+        assert_eq!(evicted, 1);
+        assert!(!m.contains(1) && m.contains(4));
+        assert_eq!(m.len(), 3);
+    }
+
+    #[test]
+    fn memory_per_identity_stays_small() {
+        let d = dedup(true);
+        let now = SystemTime::now();
+        for i in 0..100_000u128 {
+            d.remember(
+                i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835),
+                now,
+            );
+        }
+        assert_eq!(d.remembered(), 100_000);
+        let bytes = d.lock().memory.bytes();
+        let per = bytes as f64 / 100_000.0;
+        assert!(per <= 64.0, "{per} bytes per remembered event");
+    }
+}

@@ -1,0 +1,314 @@
+//! The duplicates ledger: a Kafka topic recording which events have been
+//! published, shared by every replica, kept in Kafka so no other
+//! infrastructure is needed.
+//!
+//! - **Record:** key = the event's 128-bit identity digest (16 bytes, big
+//!   endian); value = JSON saying where the event landed
+//!   (`{"id":…,"topic":…,"partition":…,"offset":…}`); timestamp = when
+//!   Kafka confirmed it. Written only *after* the event's own write was
+//!   confirmed (see the crash points in [`crate::dedup`]).
+//! - **Topic:** `cleanup.policy=compact,delete` with `retention.ms` twice the
+//!   window: compaction keeps one record per identity when two replicas
+//!   raced, deletion bounds the topic to the window (identities are
+//!   unique, so compaction alone would keep everything forever).
+//! - **Following:** every replica reads every partition from the start
+//!   (no consumer group: each needs all of it), then keeps following. It
+//!   is not ready until it has read up to the end offsets it saw on boot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::config::{DedupConfig, KafkaConfig};
+use crate::dedup::Dedup;
+use crate::metrics::Metrics;
+use crate::publish::{Producer, Receipt, base_client_config};
+use crate::topics::{TopicSpec, Topics};
+
+/// Writes ledger records.
+pub struct Ledger {
+    topic: Arc<str>,
+    producer: Producer,
+    metrics: Arc<Metrics>,
+}
+
+impl Ledger {
+    pub fn new(topic: &str, producer: Producer, metrics: Arc<Metrics>) -> Ledger {
+        Ledger {
+            topic: topic.into(),
+            producer,
+            metrics,
+        }
+    }
+
+    /// Records that the event `digest` (shown as `id`) landed at `receipt`
+    /// in `topic`. A failure is logged and counted, not retried: its worst
+    /// consequence is that a later copy is published again.
+    pub async fn write(&self, digest: u128, id: &str, topic: &str, receipt: Receipt) {
+        let value = serde_json::json!({
+            "id": id,
+            "topic": topic,
+            "partition": receipt.partition,
+            "offset": receipt.offset,
+        })
+        .to_string();
+        let key = digest.to_be_bytes();
+        let rec: FutureRecord<'_, [u8], str> =
+            FutureRecord::to(&self.topic).key(&key[..]).payload(&value);
+        let report = match self.producer.send_result(rec) {
+            Ok(r) => r,
+            Err((e, _)) => return self.failed(id, &e.to_string()),
+        };
+        match report.await {
+            Ok(Ok(_)) => self.metrics.dedup_ledger_writes.inc(),
+            Ok(Err((e, _))) => self.failed(id, &e.to_string()),
+            Err(_) => self.failed(id, "producer shut down"),
+        }
+    }
+
+    fn failed(&self, id: &str, error: &str) {
+        self.metrics.dedup_ledger_write_failures.inc();
+        warn!(
+            mid = id,
+            ledger = &*self.topic,
+            error,
+            "could not record the event in the duplicates ledger; a later copy would be published again"
+        );
+    }
+}
+
+/// Readiness of the ledger follower.
+#[derive(Default)]
+pub struct LedgerState {
+    caught_up: AtomicBool,
+    problem: std::sync::Mutex<Option<String>>,
+}
+
+impl LedgerState {
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire)
+    }
+
+    /// Why the ledger is not ready, when it is not.
+    pub fn problem(&self) -> Option<String> {
+        if self.caught_up() {
+            return None;
+        }
+        let p = self.problem.lock().ok().and_then(|p| p.clone());
+        Some(p.unwrap_or_else(|| "duplicates ledger not caught up".into()))
+    }
+
+    fn set_problem(&self, p: Option<String>) {
+        if let Ok(mut slot) = self.problem.lock() {
+            *slot = p;
+        }
+    }
+}
+
+pub struct Follower {
+    pub kafka: KafkaConfig,
+    pub dedup_cfg: DedupConfig,
+    pub topics: Arc<Topics>,
+    pub dedup: Arc<Dedup>,
+    pub state: Arc<LedgerState>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Follower {
+    /// Makes sure the ledger exists, reads it from the start into the
+    /// duplicate memory, marks readiness once caught up, then follows it
+    /// until shutdown.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let topic = self.dedup_cfg.ledger_topic.clone();
+        let spec = TopicSpec {
+            name: topic.clone(),
+            partitions: self.dedup_cfg.ledger_partitions,
+            settings: self.ledger_settings(),
+        };
+        let retry = self.kafka.health_interval;
+        // 1. The topic exists.
+        loop {
+            match self
+                .topics
+                .ensure_special(&spec, self.dedup_cfg.create_ledger)
+                .await
+            {
+                Ok(()) => break,
+                Err(e) => {
+                    let hint = if self.dedup_cfg.create_ledger {
+                        String::new()
+                    } else {
+                        " (create it with cleanup.policy=compact,delete, or set dedup.create_ledger = true)".into()
+                    };
+                    warn!(ledger = %topic, error = %e, "duplicates ledger unavailable{hint}; not ready");
+                    self.state
+                        .set_problem(Some(format!("duplicates ledger {topic}: {e}")));
+                }
+            }
+            if sleep_or_stop(retry, &mut shutdown).await {
+                return;
+            }
+        }
+        self.state.set_problem(None);
+
+        // 2. Where it ends now, and a consumer on all of it.
+        let (consumer, mut behind) = loop {
+            match self.assign(&topic).await {
+                Ok(x) => break x,
+                Err(e) => {
+                    warn!(ledger = %topic, error = %e, "cannot read the duplicates ledger; retrying");
+                    self.state
+                        .set_problem(Some(format!("duplicates ledger {topic}: {e}")));
+                }
+            }
+            if sleep_or_stop(retry, &mut shutdown).await {
+                return;
+            }
+        };
+        let started = Instant::now();
+        let mut read = 0u64;
+        if behind.is_empty() {
+            self.mark_caught_up(&topic, read, started);
+        }
+
+        // 3. Read and follow; expire old identities as time passes.
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut last_expire = Instant::now();
+        loop {
+            tokio::select! {
+                msg = consumer.recv() => match msg {
+                    Ok(m) => {
+                        read += 1;
+                        if let Some(key) = m.key().and_then(|k| <[u8; 16]>::try_from(k).ok()) {
+                            let at = m
+                                .timestamp()
+                                .to_millis()
+                                .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+                                .unwrap_or_else(SystemTime::now);
+                            self.dedup.remember(u128::from_be_bytes(key), at);
+                        }
+                        if behind.get(&m.partition()).is_some_and(|&end| m.offset() + 1 >= end) {
+                            behind.remove(&m.partition());
+                        }
+                        if !behind.is_empty() {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        warn!(ledger = %topic, error = %e, "reading the duplicates ledger failed; retrying");
+                        continue;
+                    }
+                },
+                _ = tick.tick() => {
+                    // Records at the end of a partition may have been
+                    // compacted away: trust the consumer's position too.
+                    if !behind.is_empty()
+                        && let Ok(pos) = consumer.position()
+                    {
+                        for e in pos.elements() {
+                            if let (Offset::Offset(o), Some(&end)) = (e.offset(), behind.get(&e.partition()))
+                                && o >= end
+                            {
+                                behind.remove(&e.partition());
+                            }
+                        }
+                    }
+                    if last_expire.elapsed() >= Duration::from_secs(30) {
+                        self.dedup.expire(SystemTime::now());
+                        last_expire = Instant::now();
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+            if behind.is_empty() && !self.state.caught_up() {
+                self.mark_caught_up(&topic, read, started);
+            }
+        }
+    }
+
+    fn mark_caught_up(&self, topic: &str, read: u64, started: Instant) {
+        self.state.caught_up.store(true, Ordering::Release);
+        self.metrics.dedup_ledger_caught_up.set(1);
+        self.state.set_problem(None);
+        info!(
+            ledger = topic,
+            records = read,
+            seconds = started.elapsed().as_secs_f64(),
+            "duplicates ledger caught up; ready"
+        );
+    }
+
+    fn ledger_settings(&self) -> BTreeMap<String, String> {
+        let mut s = BTreeMap::new();
+        if let Some(isr) = self.topics.settings().settings.get("min.insync.replicas") {
+            s.insert("min.insync.replicas".to_string(), isr.clone());
+        }
+        s.insert("cleanup.policy".into(), "compact,delete".into());
+        s.insert(
+            "retention.ms".into(),
+            (self.dedup_cfg.window.as_millis() * 2).to_string(),
+        );
+        s
+    }
+
+    /// A consumer assigned to every ledger partition from the beginning,
+    /// and, per non-empty partition, the end offset to reach.
+    async fn assign(&self, topic: &str) -> Result<(StreamConsumer, BTreeMap<i32, i64>), String> {
+        let mut cfg = base_client_config(&self.kafka);
+        cfg.set("group.id", format!("{}-ledger", self.kafka.client_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false");
+        let consumer: StreamConsumer = cfg.create().map_err(|e| e.to_string())?;
+        let timeout = self.kafka.admin_timeout;
+        let topic_owned = topic.to_string();
+        let (consumer, ends) = tokio::task::spawn_blocking(move || {
+            let md = consumer
+                .fetch_metadata(Some(&topic_owned), timeout)
+                .map_err(|e| e.to_string())?;
+            let partitions: Vec<i32> = md
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic_owned)
+                .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+                .unwrap_or_default();
+            if partitions.is_empty() {
+                return Err(format!("topic {topic_owned} has no partitions"));
+            }
+            let mut ends = BTreeMap::new();
+            let mut tpl = TopicPartitionList::new();
+            for p in partitions {
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic_owned, p, timeout)
+                    .map_err(|e| e.to_string())?;
+                if high > low {
+                    ends.insert(p, high);
+                }
+                tpl.add_partition_offset(&topic_owned, p, Offset::Beginning)
+                    .map_err(|e| e.to_string())?;
+            }
+            consumer.assign(&tpl).map_err(|e| e.to_string())?;
+            Ok((consumer, ends))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        Ok((consumer, ends))
+    }
+}
+
+/// Sleeps, or returns true at once when shutdown was signalled.
+async fn sleep_or_stop(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = shutdown.changed() => true,
+    }
+}
