@@ -43,7 +43,7 @@ fetch() {
   say "fetching Apache Kafka $version from Maven Central into $lib (first run only)"
   rm -rf "$lib"
   mkdir -p "$lib"
-  mvn -B -q -f "$pom" dependency:copy-dependencies \
+  mvn -B -q -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
     -DoutputDirectory="$lib" -DincludeScope=runtime >&2
   touch "$cache/complete"
 }

@@ -13,7 +13,9 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   # A broker the developer started by hand keeps running afterwards.
   scripts/kafka.sh status >/dev/null 2>&1 || stop_after=1
   KAFKA_BOOTSTRAP_SERVERS=$(scripts/kafka.sh start)
-  export KAFKA_BOOTSTRAP_SERVERS
+  # The broker is ours: tests that stop and restart it may run.
+  POPBILL_TEST_KAFKA_SCRIPT=1
+  export KAFKA_BOOTSTRAP_SERVERS POPBILL_TEST_KAFKA_SCRIPT
   if [ "$stop_after" = 1 ]; then
     trap 'scripts/kafka.sh stop' EXIT
   fi

@@ -380,3 +380,117 @@ pub async fn raw_post(
         .unwrap_or_default();
     (status, body)
 }
+
+/// The bridge binary as a separate process, for tests that kill it.
+pub struct BridgeProcess {
+    pub child: std::process::Child,
+    pub webhook: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+impl BridgeProcess {
+    /// Starts the binary against `brokers` with the same topics and ledger
+    /// as `test_config(brokers, prefix)`, and waits until it is ready.
+    pub async fn start(brokers: &str, prefix: &str) -> BridgeProcess {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let webhook = a.local_addr().expect("addr");
+        let admin = b.local_addr().expect("addr");
+        drop((a, b));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_popbill-bridge"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("POPBILL_BRIDGE") {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
+            .args([
+                "--brokers",
+                brokers,
+                "--listen",
+                &webhook.to_string(),
+                "--admin-listen",
+                &admin.to_string(),
+            ])
+            .env("POPBILL_BRIDGE_TOPICS__PARTITIONS", "3")
+            .env("POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR", "1")
+            .env("POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS", "1")
+            .env(
+                "POPBILL_BRIDGE_ROUTES__TEMPLATE",
+                format!("{prefix}.{{type}}.{{event}}"),
+            )
+            .env(
+                "POPBILL_BRIDGE_ROUTES__FALLBACK",
+                format!("{prefix}.unrouted"),
+            )
+            .env(
+                "POPBILL_BRIDGE_DEDUP__LEDGER_TOPIC",
+                format!("{prefix}.ledger"),
+            )
+            .env("POPBILL_BRIDGE_DEDUP__LEDGER_PARTITIONS", "2")
+            .env("POPBILL_BRIDGE_KAFKA__HEALTH_INTERVAL", "500ms")
+            .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
+            .env("POPBILL_BRIDGE_LOG__LEVEL", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn bridge");
+        let p = BridgeProcess {
+            child,
+            webhook,
+            admin,
+        };
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            if tokio::net::TcpStream::connect(admin).await.is_ok()
+                && get(admin, "/readyz").await.0 == StatusCode::OK
+            {
+                return p;
+            }
+            assert!(Instant::now() < until, "bridge process not ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Headers of a tax-invoice Issue delivery with the given MID.
+pub fn issue_headers(mid: &str) -> Vec<(String, String)> {
+    vec![
+        ("Content-Type".into(), "application/json".into()),
+        ("Pb-Webhook-Type".into(), "TAXINVOICE.STATE".into()),
+        ("Pb-Webhook-MID".into(), mid.into()),
+        ("Pb-Webhook-Corpnum".into(), "1234567890".into()),
+        ("Pb-Webhook-EventType".into(), "Issue".into()),
+    ]
+}
+
+pub const ISSUE_BODY: &[u8] = br#"{"corpNum":"1234567890","itemKey":"025111409301000001","stateCode":300,"stateDT":"20251114093010","eventDT":"20251114093011","eventType":"Issue"}"#;
+
+/// Records of `topic` whose `ce_id` is `id`, read from the beginning.
+pub async fn records_with_id(brokers: &str, topic: &str, id: &str, expected: usize) -> usize {
+    let (b, t, id) = (brokers.to_string(), vec![topic.to_string()], id.to_string());
+    tokio::task::spawn_blocking(move || {
+        consume(
+            &b,
+            &t,
+            expected,
+            Duration::from_secs(15),
+            Duration::from_secs(2),
+        )
+        .iter()
+        .filter(|m| record_header(m, "ce_id").as_deref() == Some(id.as_str()))
+        .count()
+    })
+    .await
+    .expect("consumer thread")
+}

@@ -1,0 +1,95 @@
+//! Kafka down during the first copy: the copy gets 503, Kafka comes back,
+//! POPBiLL's retry is published — exactly one record.
+//!
+//! This test stops and restarts the shared broker, so it lives alone in its
+//! own test binary (cargo runs test binaries one after another) and runs
+//! only where `scripts/kafka.sh` owns the broker (`scripts/test.sh` says so
+//! with POPBILL_TEST_KAFKA_SCRIPT=1); against any other broker it says it
+//! was skipped and why.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hyper::StatusCode;
+
+use common::*;
+
+fn kafka_script(arg: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
+    let out = Command::new(script).arg(arg).output().expect("kafka.sh");
+    assert!(
+        out.status.success(),
+        "kafka.sh {arg}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_down_during_the_first_copy_then_back_gives_exactly_one_record() {
+    if std::env::var("POPBILL_TEST_KAFKA_SCRIPT").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: the broker is not run by scripts/kafka.sh, so this test may not stop it"
+        );
+        return;
+    }
+    let brokers = bootstrap();
+    let prefix = unique("it-outage-");
+    let mut cfg = test_config(&brokers, &prefix);
+    cfg.server.request_timeout = Duration::from_secs(3);
+    cfg.kafka.message_timeout = Duration::from_secs(2);
+    let bridge = start(cfg).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+    let mid = unique("mid-");
+
+    kafka_script("kill");
+    let t0 = Instant::now();
+    let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(
+        t0.elapsed() < Duration::from_millis(3500),
+        "{:?}",
+        t0.elapsed()
+    );
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_deliveries_total",
+            &[("outcome", "failed")]
+        ),
+        1.0
+    );
+
+    kafka_script("start");
+    // POPBiLL retries minutes later; here, as soon as the bridge is ready.
+    wait_ready(&bridge, Duration::from_secs(60)).await;
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+        if a.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "retry never succeeded: {} {}",
+            a.status,
+            a.body
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_deliveries_total",
+            &[("outcome", "acknowledged")]
+        ),
+        1.0,
+        "the retry was published, not counted as a duplicate"
+    );
+    let topic = format!("{prefix}.taxinvoice.state.issue");
+    assert_eq!(records_with_id(&brokers, &topic, &mid, 1).await, 1);
+    bridge.shutdown().await;
+}
