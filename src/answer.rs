@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
 use crate::config::OkBody;
@@ -40,8 +40,17 @@ pub fn error(e: &BridgeError, retry_after: Duration) -> Response<Body> {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         h.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
     }
-    if matches!(e, BridgeError::MethodNotAllowed) {
-        h.insert(ALLOW, HeaderValue::from_static("POST"));
+    match e {
+        BridgeError::MethodNotAllowed => {
+            h.insert(ALLOW, HeaderValue::from_static("POST"));
+        }
+        BridgeError::Unauthorized { basic: true } => {
+            h.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="popbill-bridge", charset="UTF-8""#),
+            );
+        }
+        _ => {}
     }
     resp
 }
@@ -82,5 +91,24 @@ mod tests {
         let r = error(&BridgeError::MethodNotAllowed, Duration::from_secs(30));
         assert_eq!(r.headers()[ALLOW], "POST");
         assert!(r.headers().get(RETRY_AFTER).is_none());
+        let r = error(
+            &BridgeError::Unauthorized { basic: true },
+            Duration::from_secs(30),
+        );
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            r.headers()[WWW_AUTHENTICATE]
+                .to_str()
+                .expect("ascii")
+                .starts_with("Basic")
+        );
+        let r = error(
+            &BridgeError::Unauthorized { basic: false },
+            Duration::from_secs(30),
+        );
+        assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
+        let r = error(&BridgeError::Overloaded, Duration::from_secs(30));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[RETRY_AFTER], "30");
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,11 @@ pub struct Config {
     pub routes: RoutesConfig,
     pub cloudevents: CloudEventsConfig,
     pub dedup: DedupConfig,
+    pub auth: AuthConfig,
+    pub access: AccessConfig,
+    pub tls: TlsConfig,
+    pub limits: LimitsConfig,
+    pub dead_letter: DeadLetterConfig,
     pub log: LogConfig,
 }
 
@@ -241,6 +246,134 @@ impl Default for RoutesConfig {
             overrides: BTreeMap::new(),
         }
     }
+}
+
+/// Credentials POPBiLL must present. Each list may also be given as one
+/// comma-separated string (handy in environment variables).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Valid HTTP Basic credentials, `user:password`.
+    #[serde(deserialize_with = "string_or_list")]
+    pub basic: Vec<String>,
+    /// Files with one `user:password` per line (Kubernetes Secret mounts);
+    /// re-read when they change.
+    pub basic_files: Vec<PathBuf>,
+    /// Valid `X-Api-Key` values.
+    #[serde(deserialize_with = "string_or_list")]
+    pub api_keys: Vec<String>,
+    /// Files with one API key per line; re-read when they change.
+    pub api_key_files: Vec<PathBuf>,
+}
+
+impl fmt::Debug for AuthConfig {
+    // Secrets are counted, never shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("basic", &format!("<{} redacted>", self.basic.len()))
+            .field("basic_files", &self.basic_files)
+            .field("api_keys", &format!("<{} redacted>", self.api_keys.len()))
+            .field("api_key_files", &self.api_key_files)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Source networks allowed to deliver (CIDR or address; `"popbill"` is
+    /// POPBiLL's two documented addresses). Empty: any source.
+    #[serde(deserialize_with = "string_or_list")]
+    pub allow: Vec<String>,
+    /// Proxies (ingress controllers, load balancers) whose
+    /// `X-Forwarded-For` / `Forwarded` headers are believed.
+    #[serde(deserialize_with = "string_or_list")]
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain; with `key_file`, the webhook port speaks TLS.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key.
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Open webhook connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// Deliveries handled at once at most; more get 503 with
+    /// `Retry-After` (POPBiLL retries, so shedding loses nothing).
+    pub max_inflight: usize,
+    /// Request headers at most.
+    pub max_headers: usize,
+    /// Bytes of the request line and headers at most.
+    pub max_header_bytes: usize,
+    /// Time a client has to send a request's headers, counted from when
+    /// the connection is ready for the next request — so it is also how
+    /// long an idle keep-alive connection stays open. (The body has until
+    /// `server.request_timeout`.)
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How often credential and certificate files are checked for changes.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_inflight: 512,
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
+            header_read_timeout: Duration::from_secs(30),
+            reload_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetterConfig {
+    /// Malformed deliveries (not JSON, not an object, not UTF-8, too deep,
+    /// no `Pb-Webhook-Type`) from a verified sender (valid credentials or
+    /// an allowed source) are written as they are to `topic`, with the
+    /// reason in a header, and answered `OK`, so a permanently broken body
+    /// does not loop through POPBiLL's retries. When false, or from an
+    /// unverified sender, they get 400.
+    pub enabled: bool,
+    pub topic: String,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            topic: "popbill.deadletter".into(),
+        }
+    }
+}
+
+fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Either::Many(v) => v,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -479,6 +612,50 @@ impl Config {
                     }
                 }
                 Err(e) => errs.push(format!("routes entry {key:?}: {e}")),
+            }
+        }
+        if let Err(e) = crate::access::Access::new(&self.access) {
+            errs.push(e);
+        }
+        for f in self.auth.basic_files.iter().chain(&self.auth.api_key_files) {
+            if !f.is_file() {
+                errs.push(format!(
+                    "auth: credential file {} does not exist",
+                    f.display()
+                ));
+            }
+        }
+        if self.auth.basic.iter().any(|b| !b.contains(':')) {
+            errs.push("auth.basic: every entry must be user:password".into());
+        }
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(c), Some(k)) => {
+                for f in [c, k] {
+                    if !f.is_file() {
+                        errs.push(format!("tls: {} does not exist", f.display()));
+                    }
+                }
+            }
+            (None, None) => {}
+            _ => errs.push("tls: set both cert_file and key_file, or neither".into()),
+        }
+        let l = &self.limits;
+        if l.max_connections == 0 || l.max_inflight == 0 || l.max_headers == 0 {
+            errs.push(
+                "limits.max_connections, max_inflight and max_headers must be above 0".into(),
+            );
+        }
+        if l.max_header_bytes < 8192 {
+            errs.push(
+                "limits.max_header_bytes must be at least 8192 (hyper's minimum buffer)".into(),
+            );
+        }
+        if self.dead_letter.enabled {
+            if let Err(e) = route::check_topic_name(&self.dead_letter.topic) {
+                errs.push(format!(
+                    "dead_letter.topic {:?}: {e}",
+                    self.dead_letter.topic
+                ));
             }
         }
         let d = &self.dedup;

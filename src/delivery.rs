@@ -67,6 +67,23 @@ impl<'a> Delivery<'a> {
         })
     }
 
+    /// A delivery that did not parse, kept as it came for the dead-letter
+    /// topic: whatever headers can be read, no body fields.
+    pub fn raw(headers: &'a HeaderMap, body: &'a [u8]) -> Delivery<'a> {
+        let get = |n, shown| header(headers, n, shown).ok().flatten();
+        Delivery {
+            webhook_type: get(&PB_WEBHOOK_TYPE, "Pb-Webhook-Type").unwrap_or(""),
+            mid: get(&PB_WEBHOOK_MID, "Pb-Webhook-MID"),
+            corp_num: get(&PB_WEBHOOK_CORPNUM, "Pb-Webhook-Corpnum").map(Cow::Borrowed),
+            event_type: get(&PB_WEBHOOK_EVENTTYPE, "Pb-Webhook-EventType").map(Cow::Borrowed),
+            item_key: None,
+            event_dt: None,
+            state_code: None,
+            state_dt: None,
+            body,
+        }
+    }
+
     /// The Kafka record key: one document's events share a partition, so
     /// consumers see them in the order Kafka received them.
     pub fn key(&self) -> Option<Cow<'a, str>> {

@@ -36,6 +36,12 @@ pub enum BridgeError {
     NotObject,
     #[error("body nests too deeply")]
     TooDeep,
+    #[error("authentication required")]
+    Unauthorized { basic: bool },
+    #[error("source address {0} is not allowed")]
+    Forbidden(std::net::IpAddr),
+    #[error("too many deliveries in progress; retry later")]
+    Overloaded,
 
     // --- failures: Kafka did not confirm; POPBiLL must retry ---
     #[error("topic {0} does not exist")]
@@ -71,10 +77,13 @@ pub enum RejectReason {
     NotJson,
     NotObject,
     TooDeep,
+    Unauthorized,
+    Forbidden,
+    Overloaded,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 15] = [
         RejectReason::NotFound,
         RejectReason::MethodNotAllowed,
         RejectReason::BodyTooLarge,
@@ -87,6 +96,9 @@ impl RejectReason {
         RejectReason::NotJson,
         RejectReason::NotObject,
         RejectReason::TooDeep,
+        RejectReason::Unauthorized,
+        RejectReason::Forbidden,
+        RejectReason::Overloaded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +115,9 @@ impl RejectReason {
             RejectReason::NotJson => "not_json",
             RejectReason::NotObject => "not_object",
             RejectReason::TooDeep => "too_deep",
+            RejectReason::Unauthorized => "unauthorized",
+            RejectReason::Forbidden => "forbidden",
+            RejectReason::Overloaded => "overloaded",
         }
     }
 }
@@ -166,6 +181,9 @@ impl BridgeError {
             E::NotJson(_) => Kind::Rejected(RejectReason::NotJson),
             E::NotObject => Kind::Rejected(RejectReason::NotObject),
             E::TooDeep => Kind::Rejected(RejectReason::TooDeep),
+            E::Unauthorized { .. } => Kind::Rejected(RejectReason::Unauthorized),
+            E::Forbidden(_) => Kind::Rejected(RejectReason::Forbidden),
+            E::Overloaded => Kind::Rejected(RejectReason::Overloaded),
             E::TopicMissing(_) => Kind::Failed(FailReason::TopicMissing),
             E::KafkaUnavailable => Kind::Failed(FailReason::KafkaUnavailable),
             E::PublishTimeout => Kind::Failed(FailReason::Timeout),
@@ -185,6 +203,8 @@ impl BridgeError {
             E::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             E::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             E::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            E::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::BodyRead(_)
             | E::MissingHeader(_)
             | E::BadHeader(_)
@@ -199,8 +219,30 @@ impl BridgeError {
             | E::QueueFull
             | E::Kafka(_)
             | E::ShuttingDown
-            | E::Abandoned => StatusCode::SERVICE_UNAVAILABLE,
+            | E::Abandoned
+            // Shedding load: POPBiLL retries, so nothing is lost.
+            | E::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+
+    /// The rejection reason, for rejections.
+    pub fn reject_reason(&self) -> Option<RejectReason> {
+        match self.kind() {
+            Kind::Rejected(r) => Some(r),
+            Kind::Failed(_) => None,
+        }
+    }
+
+    /// Whether a delivery refused for this reason is kept in the
+    /// dead-letter topic (when the sender is verified): the bytes are there
+    /// but will never parse. Empty, oversized and over-deep bodies are not
+    /// kept: nothing to keep, too big, or hostile.
+    pub fn dead_letters(&self) -> bool {
+        use BridgeError as E;
+        matches!(
+            self,
+            E::MissingHeader(_) | E::BadHeader(_) | E::NotUtf8 | E::NotJson(_) | E::NotObject
+        )
     }
 
     /// Turns a producer error into the bridge's terms. Only a delivery report
@@ -237,6 +279,8 @@ mod tests {
             BridgeError::NotUtf8,
             BridgeError::NotObject,
             BridgeError::TooDeep,
+            BridgeError::Unauthorized { basic: true },
+            BridgeError::Forbidden([203, 0, 113, 1].into()),
             BridgeError::TopicMissing("t".into()),
             BridgeError::KafkaUnavailable,
             BridgeError::PublishTimeout,
@@ -252,6 +296,13 @@ mod tests {
                 Kind::Failed(_) => assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE, "{e}"),
             }
         }
+    }
+
+    #[test]
+    fn shedding_load_is_a_rejection_answered_503() {
+        let e = BridgeError::Overloaded;
+        assert_eq!(e.kind(), Kind::Rejected(RejectReason::Overloaded));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //!
 //! The data path, one module a step:
 //!
-//! - [`server`]: accepts connections and serves HTTP/1.1 with hyper;
+//! - [`server`]: accepts connections (optionally [`tls`]) and serves
+//!   HTTP/1.1 with hyper, within the configured limits;
 //! - [`webhook`]: the endpoint that strings the steps together:
+//!   - [`access`] and [`auth`]: only POPBiLL gets in;
 //!   - [`delivery`]: request → parsed, checked delivery;
 //!   - [`route`]: delivery → topic, from configuration only;
 //!   - [`identity`] and [`dedup`]: is this event already in Kafka? backed
@@ -18,8 +20,10 @@
 //! - [`config`] and [`cli`]: the typed configuration and its sources;
 //! - [`dev`]: the embedded, non-durable Kafka of `--dev`.
 
+pub mod access;
 pub mod admin;
 pub mod answer;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dedup;
@@ -36,6 +40,7 @@ pub mod publish;
 pub mod record;
 pub mod route;
 pub mod server;
+pub mod tls;
 pub mod topics;
 pub mod webhook;
 
@@ -63,6 +68,8 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error("routes: {0}")]
     Routes(String),
+    #[error("{0}")]
+    Trust(String),
     #[error("cannot create the Kafka client (check kafka.properties): {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("cannot listen on {addr} ({what}): {source}")]
@@ -73,8 +80,13 @@ pub enum StartError {
     },
 }
 
-/// How long hyper waits for a request's headers on an open connection.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The admin port's limits: few, local clients (probes, Prometheus).
+const ADMIN_LIMITS: server::Limits = server::Limits {
+    max_connections: 64,
+    max_headers: 64,
+    max_header_bytes: 16 * 1024,
+    header_read_timeout: Duration::from_secs(10),
+};
 
 /// A started bridge: its bound addresses and the handle to stop it.
 pub struct RunningBridge {
@@ -106,7 +118,20 @@ pub struct ShutdownReport {
 /// reports it, and topics are created as soon as it answers.
 pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
     config.validate()?;
-    let router = Router::from_config(&config.routes).map_err(StartError::Routes)?;
+    let dead_letter = config
+        .dead_letter
+        .enabled
+        .then_some(config.dead_letter.topic.as_str());
+    let router =
+        Router::with_dead_letter(&config.routes, dead_letter).map_err(StartError::Routes)?;
+    let access = access::Access::new(&config.access).map_err(StartError::Trust)?;
+    let auth = Arc::new(auth::Auth::new(config.auth.clone()).map_err(StartError::Trust)?);
+    let tls = match (&config.tls.cert_file, &config.tls.key_file) {
+        (Some(c), Some(k)) => Some(Arc::new(
+            tls::Tls::new(c, k).map_err(|e| StartError::Trust(format!("tls: {e}")))?,
+        )),
+        _ => None,
+    };
     let metrics = Arc::new(Metrics::new(router.routes()));
     let producer = publish::create_producer(&config.kafka, metrics.clone())?;
     let topics = Arc::new(Topics::new(
@@ -154,6 +179,9 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
 
     let app = Arc::new(webhook::App {
         server: config.server.clone(),
+        access,
+        auth: auth.clone(),
+        capacity: tokio::sync::Semaphore::new(config.limits.max_inflight),
         router,
         topics: topics.clone(),
         publisher: Publisher::new(producer, config.cloudevents.clone(), metrics.clone()),
@@ -184,30 +212,62 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
     });
     let health_task = tokio::spawn(health.clone().run(
         topics,
-        metrics,
+        metrics.clone(),
         config.kafka.health_interval,
         admin_rx.clone(),
     ));
+    // Credential and certificate files are re-read when they change.
+    if auth.has_files() || tls.is_some() {
+        let (auth, tls, every, mut stop) = (
+            auth.clone(),
+            tls.clone(),
+            config.limits.reload_interval,
+            admin_rx.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => return,
+                }
+                auth.reload_if_changed();
+                if let Some(t) = &tls {
+                    t.reload_if_changed();
+                }
+            }
+        });
+    }
+    let limits = server::Limits {
+        max_connections: config.limits.max_connections,
+        max_headers: config.limits.max_headers,
+        max_header_bytes: config.limits.max_header_bytes,
+        header_read_timeout: config.limits.header_read_timeout,
+    };
     let drain = config.server.shutdown_timeout;
     let webhook_app = app.clone();
     let webhook_task = tokio::spawn(server::serve(
         "webhook",
         webhook_listener,
-        move |req| webhook::handle(webhook_app.clone(), req),
-        HEADER_READ_TIMEOUT,
+        move |peer, req| webhook::handle(webhook_app.clone(), peer, req),
+        limits,
+        tls.clone(),
+        Some(metrics.clone()),
         webhook_rx,
         drain,
     ));
     let admin_task = tokio::spawn(server::serve(
         "admin",
         admin_listener,
-        move |req| admin::handle(admin.clone(), req),
-        HEADER_READ_TIMEOUT,
+        move |_peer, req| admin::handle(admin.clone(), req),
+        ADMIN_LIMITS,
+        None,
+        None,
         admin_rx,
         Duration::from_secs(1),
     ));
+    let scheme = if tls.is_some() { "https" } else { "http" };
     info!(
-        webhook = %format!("http://{webhook_addr}{}", config.server.webhook_path),
+        webhook = %format!("{scheme}://{webhook_addr}{}", config.server.webhook_path),
         admin = %format!("http://{admin_addr}"),
         brokers = %config.kafka.brokers,
         "popbill-bridge listening"

@@ -72,6 +72,7 @@ pub struct Metrics {
     by_route: Vec<OutcomeCounters>,
     other: OutcomeCounters,
     rejections: Vec<IntCounter>,
+    dead_letters: Vec<IntCounter>,
     publish_failures: Vec<IntCounter>,
     pub publish_duration: Histogram,
     pub request_duration: Histogram,
@@ -85,6 +86,9 @@ pub struct Metrics {
     kafka_broker_up: IntGaugeVec,
     kafka_tx_errors: IntGauge,
     kafka_tx_retries: IntGauge,
+    pub open_connections: IntGauge,
+    pub connections_rejected: IntCounter,
+    pub tls_handshake_failures: IntCounter,
     pub dedup_remembered: IntGauge,
     pub dedup_memory_bytes: IntGauge,
     pub dedup_evicted: IntCounter,
@@ -142,6 +146,21 @@ impl Metrics {
         let rejections = RejectReason::ALL
             .iter()
             .map(|r| rejections_vec.with_label_values(&[r.as_str()]))
+            .collect();
+        let dead_letters_vec = register(
+            &registry,
+            IntCounterVec::new(
+                opts(
+                    "dead_letters_total",
+                    "Malformed deliveries from verified senders written to the dead-letter topic, by reason.",
+                ),
+                &["reason"],
+            )
+            .expect("static metric definition"),
+        );
+        let dead_letters = RejectReason::ALL
+            .iter()
+            .map(|r| dead_letters_vec.with_label_values(&[r.as_str()]))
             .collect();
         let failures_vec = register(
             &registry,
@@ -268,6 +287,15 @@ impl Metrics {
             "dedup_ledger_write_failures_total",
             "Ledger records Kafka did not confirm; a later copy of those events would be published again.",
         );
+        let open_connections = gauge("open_connections", "Open connections on the webhook port.");
+        let connections_rejected = counter(
+            "connections_rejected_total",
+            "Connections closed at once because limits.max_connections were open.",
+        );
+        let tls_handshake_failures = counter(
+            "tls_handshake_failures_total",
+            "TLS handshakes on the webhook port that failed or timed out.",
+        );
         let build_info = register(
             &registry,
             IntGaugeVec::new(
@@ -288,6 +316,7 @@ impl Metrics {
             by_route,
             other,
             rejections,
+            dead_letters,
             publish_failures,
             publish_duration,
             request_duration,
@@ -301,6 +330,9 @@ impl Metrics {
             kafka_broker_up,
             kafka_tx_errors,
             kafka_tx_retries,
+            open_connections,
+            connections_rejected,
+            tls_handshake_failures,
             dedup_remembered,
             dedup_memory_bytes,
             dedup_evicted,
@@ -323,6 +355,10 @@ impl Metrics {
 
     pub fn rejection(&self, reason: RejectReason) -> &IntCounter {
         &self.rejections[reason as usize]
+    }
+
+    pub fn dead_letter(&self, reason: RejectReason) -> &IntCounter {
+        &self.dead_letters[reason as usize]
     }
 
     pub fn publish_failure(&self, reason: FailReason) -> &IntCounter {

@@ -103,11 +103,7 @@ pub fn rejected(
         }
         Kind::Failed(f) => f.as_str(),
     };
-    let mid = headers
-        .and_then(|h| h.get(&PB_WEBHOOK_MID))
-        .and_then(|v| v.to_str().ok())
-        .map(|s| &s[..s.len().min(100)])
-        .unwrap_or("");
+    let mid = mid_of(headers);
     warn!(
         target: "popbill_bridge::delivery",
         outcome = Outcome::Rejected.as_str(),
@@ -119,6 +115,34 @@ pub fn rejected(
         latency_ms = millis(latency),
         "delivery rejected"
     );
+}
+
+/// A malformed delivery from a verified sender, kept in the dead-letter
+/// topic instead of refused. Counted as a rejection with its reason (the
+/// delivery itself is still broken) and as a dead letter; its publish is
+/// then logged like any other.
+pub fn dead_lettered(metrics: &Metrics, headers: &HeaderMap, error: &BridgeError) {
+    let Some(reason) = error.reject_reason() else {
+        return;
+    };
+    metrics.rejection(reason).inc();
+    metrics.dead_letter(reason).inc();
+    warn!(
+        target: "popbill_bridge::delivery",
+        mid = mid_of(Some(headers)),
+        reason = reason.as_str(),
+        error = %error,
+        cause = error_source(error),
+        "malformed delivery from a verified sender: writing it to the dead-letter topic"
+    );
+}
+
+fn mid_of(headers: Option<&HeaderMap>) -> &str {
+    headers
+        .and_then(|h| h.get(&PB_WEBHOOK_MID))
+        .and_then(|v| v.to_str().ok())
+        .map(|s| &s[..s.len().min(100)])
+        .unwrap_or("")
 }
 
 fn error_source(e: &BridgeError) -> String {

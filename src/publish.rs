@@ -95,15 +95,22 @@ impl Publisher {
         delivery: &Delivery<'_>,
         id: &str,
         request_headers: &hyper::HeaderMap,
+        extra_header: Option<(&str, &str)>,
         received_at: SystemTime,
     ) -> Result<Pending, BridgeError> {
-        let headers = record::headers(
+        let mut headers = record::headers(
             request_headers,
             delivery,
             id,
             &self.cloudevents,
             received_at,
         );
+        if let Some((key, value)) = extra_header {
+            headers = headers.insert(rdkafka::message::Header {
+                key,
+                value: Some(value),
+            });
+        }
         let key = delivery.key();
         let timestamp = received_at
             .duration_since(SystemTime::UNIX_EPOCH)

@@ -126,7 +126,8 @@ pub struct Route {
     /// Bounded metric label: the configured key, or `other`.
     pub label: Arc<str>,
     pub topic: Arc<str>,
-    /// The fallback topic is created on first use rather than at start-up.
+    /// The fallback and dead-letter topics are created on first use rather
+    /// than at start-up.
     pub is_fallback: bool,
 }
 
@@ -137,6 +138,7 @@ pub struct Router {
     table: HashMap<String, HashMap<String, usize>>,
     routes: Vec<Route>,
     fallback: usize,
+    dead_letter: Option<usize>,
 }
 
 impl Router {
@@ -144,6 +146,14 @@ impl Router {
     /// errors here repeat those checks so the router can never hold a bad
     /// topic even if called without validation.
     pub fn from_config(cfg: &RoutesConfig) -> Result<Router, String> {
+        Self::with_dead_letter(cfg, None)
+    }
+
+    /// Also routes malformed deliveries to `dead_letter`, when set.
+    pub fn with_dead_letter(
+        cfg: &RoutesConfig,
+        dead_letter: Option<&str>,
+    ) -> Result<Router, String> {
         let mut table: HashMap<String, HashMap<String, usize>> = HashMap::new();
         let mut routes = Vec::new();
         let keys = cfg
@@ -178,10 +188,24 @@ impl Router {
             topic: cfg.fallback.as_str().into(),
             is_fallback: true,
         });
+        let dead_letter = match dead_letter {
+            Some(t) => {
+                check_topic_name(t).map_err(|e| format!("dead-letter topic: {e}"))?;
+                routes.push(Route {
+                    id: routes.len(),
+                    label: OTHER_LABEL.into(),
+                    topic: t.into(),
+                    is_fallback: true,
+                });
+                Some(routes.len() - 1)
+            }
+            None => None,
+        };
         Ok(Router {
             table,
             routes,
             fallback,
+            dead_letter,
         })
     }
 
@@ -199,6 +223,11 @@ impl Router {
 
     pub fn fallback(&self) -> &Route {
         &self.routes[self.fallback]
+    }
+
+    /// Where malformed deliveries from verified senders go, if anywhere.
+    pub fn dead_letter(&self) -> Option<&Route> {
+        self.dead_letter.map(|i| &self.routes[i])
     }
 }
 

@@ -1,9 +1,12 @@
-//! Listening: accept TCP connections and serve HTTP/1.1 (keep-alive) on
-//! them with hyper, until told to stop; then stop accepting and let every
-//! open connection finish the request it is on.
+//! Listening: accept TCP connections (optionally TLS) and serve HTTP/1.1
+//! with keep-alive on them with hyper, within the configured limits, until
+//! told to stop; then stop accepting and let every open connection finish
+//! the request it is on.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -11,29 +14,47 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
 use crate::answer::Body;
+use crate::metrics::Metrics;
+use crate::tls::Tls;
+
+/// What bounds a listener's connections.
+#[derive(Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+    /// For the request headers (and the TLS handshake); also closes idle
+    /// keep-alive connections.
+    pub header_read_timeout: Duration,
+}
 
 /// Serves `handler` on `listener` until `shutdown` turns true, then waits
 /// for open connections to finish their current request (at most `drain`).
 /// Returns whether every connection finished in time.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve<H, F>(
     name: &'static str,
     listener: TcpListener,
     handler: H,
-    header_read_timeout: Duration,
+    limits: Limits,
+    tls: Option<Arc<Tls>>,
+    metrics: Option<Arc<Metrics>>,
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
 ) -> bool
 where
-    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    H: Fn(SocketAddr, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -47,21 +68,38 @@ where
                         continue;
                     }
                 };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    // Closing at once is the cheapest answer to a flood;
+                    // POPBiLL retries a refused connection later.
+                    if let Some(m) = &metrics {
+                        m.connections_rejected.inc();
+                    }
+                    debug!(listener = name, %peer, "connection limit reached; closing");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                let handler = handler.clone();
-                let service = service_fn(move |req| {
-                    let fut = handler(req);
-                    async move { Ok::<_, Infallible>(fut.await) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .keep_alive(true)
-                    .header_read_timeout(header_read_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
+                let (handler, limits, watcher, metrics) =
+                    (handler.clone(), limits.clone(), graceful.watcher(), metrics.clone());
+                let acceptor = tls.as_ref().and_then(|t| t.acceptor());
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        debug!(listener = name, %peer, error = %e, "connection ended with an error");
+                    let _slot = slot;
+                    let _open = metrics.as_ref().map(|m| OpenGuard::new(m));
+                    match acceptor {
+                        None => serve_one(name, stream, peer, handler, &limits, watcher).await,
+                        Some(acceptor) => {
+                            let hs = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await;
+                            match hs {
+                                Ok(Ok(tls_stream)) => {
+                                    serve_one(name, tls_stream, peer, handler, &limits, watcher).await
+                                }
+                                _ => {
+                                    if let Some(m) = &metrics {
+                                        m.tls_handshake_failures.inc();
+                                    }
+                                    debug!(listener = name, %peer, "TLS handshake failed or timed out");
+                                }
+                            }
+                        }
                     }
                 });
             }
@@ -75,5 +113,49 @@ where
             warn!(listener = name, "connections still open after the drain budget; closing them");
             false
         }
+    }
+}
+
+async fn serve_one<S, H, F>(
+    name: &'static str,
+    io: S,
+    peer: SocketAddr,
+    handler: H,
+    limits: &Limits,
+    watcher: Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(SocketAddr, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let fut = handler(peer, req);
+        async move { Ok::<_, Infallible>(fut.await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        debug!(listener = name, %peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Counts a connection as open for as long as it lives.
+struct OpenGuard(Arc<Metrics>);
+
+impl OpenGuard {
+    fn new(m: &Arc<Metrics>) -> Self {
+        m.open_connections.inc();
+        OpenGuard(m.clone())
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open_connections.dec();
     }
 }

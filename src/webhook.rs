@@ -1,11 +1,12 @@
 //! The webhook endpoint: the data path, top to bottom.
 //!
-//! request → delivery (parsed, checked) → route → duplicates → publish →
-//! answer.
+//! request (source, credentials, capacity, body) → delivery (parsed,
+//! checked) → route → duplicates → publish → answer.
 //!
 //! Each step lives in the module of its name; this one only strings them
 //! together, applies the deadline, and records the outcome.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,10 +14,12 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::{HeaderMap, Method, Request, Response};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
+use crate::access::{self, Access};
 use crate::answer::{self, Body};
+use crate::auth::{self, Auth};
 use crate::config::ServerConfig;
 use crate::dedup::{Admission, Dedup, Lead, Verdict};
 use crate::delivery::Delivery;
@@ -33,6 +36,10 @@ use crate::topics::Topics;
 /// Everything a request needs, shared by all connections.
 pub struct App {
     pub server: ServerConfig,
+    pub access: Access,
+    pub auth: Arc<Auth>,
+    /// One permit per delivery being handled (`limits.max_inflight`).
+    pub capacity: Semaphore,
     pub router: Router,
     pub topics: Arc<Topics>,
     pub publisher: Publisher,
@@ -43,17 +50,22 @@ pub struct App {
     pub health: Arc<Health>,
 }
 
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let _inflight = InflightGuard::new(&app.metrics.inflight);
-    let response = deliver(&app, req, started).await;
+    let response = deliver(&app, peer, req, started).await;
     app.metrics
         .request_duration
         .observe(started.elapsed().as_secs_f64());
     response
 }
 
-async fn deliver(app: &Arc<App>, req: Request<Incoming>, started: Instant) -> Response<Body> {
+async fn deliver(
+    app: &Arc<App>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+    started: Instant,
+) -> Response<Body> {
     let received_at = SystemTime::now();
     let deadline = started + app.server.request_timeout;
     let reject = |headers, e: BridgeError| {
@@ -61,13 +73,28 @@ async fn deliver(app: &Arc<App>, req: Request<Incoming>, started: Instant) -> Re
         answer::error(&e, app.server.retry_after)
     };
 
-    // Request.
+    // Request: the right endpoint, from an allowed source, with valid
+    // credentials, within capacity.
     if req.uri().path() != app.server.webhook_path {
         return reject(None, BridgeError::NotFound);
     }
     if req.method() != Method::POST {
         return reject(None, BridgeError::MethodNotAllowed);
     }
+    let client = app.access.client(peer, req.headers());
+    let source = app.access.check(client);
+    if source == access::Verdict::Denied {
+        return reject(Some(req.headers()), BridgeError::Forbidden(client));
+    }
+    let credentials = app.auth.check(req.headers());
+    if let auth::Verdict::Denied { basic } = credentials {
+        return reject(Some(req.headers()), BridgeError::Unauthorized { basic });
+    }
+    // Someone we know: valid credentials or an allowed source.
+    let verified = credentials == auth::Verdict::Verified || source == access::Verdict::Allowed;
+    let Ok(_slot) = app.capacity.try_acquire() else {
+        return reject(Some(req.headers()), BridgeError::Overloaded);
+    };
     let (parts, body) = req.into_parts();
     let body = match read_body(body, app.server.max_body_bytes, deadline).await {
         Ok(b) => b,
@@ -75,15 +102,25 @@ async fn deliver(app: &Arc<App>, req: Request<Incoming>, started: Instant) -> Re
     };
 
     // Delivery.
-    let delivery = match Delivery::parse(&parts.headers, &body) {
-        Ok(d) => d,
-        Err(e) => return reject(Some(&parts.headers), e),
+    let (delivery, route, dead_letter) = match Delivery::parse(&parts.headers, &body) {
+        Ok(d) => {
+            let route = app.router.route(d.webhook_type, d.event_type.as_deref());
+            (d, route, None)
+        }
+        Err(e) => match app.router.dead_letter() {
+            // Kept, not refused: the sender is known and POPBiLL would
+            // only send the same broken bytes again.
+            Some(dl) if verified && e.dead_letters() => {
+                outcome::dead_lettered(&app.metrics, &parts.headers, &e);
+                (Delivery::raw(&parts.headers, &body), dl, Some(e))
+            }
+            _ => return reject(Some(&parts.headers), e),
+        },
     };
-
-    // Route.
-    let route = app
-        .router
-        .route(delivery.webhook_type, delivery.event_type.as_deref());
+    let extra_header = dead_letter
+        .as_ref()
+        .and_then(|e| e.reject_reason())
+        .map(|r| (DEAD_LETTER_REASON, r.as_str()));
 
     // Duplicates.
     let identity = Identity::of(&delivery);
@@ -129,17 +166,15 @@ async fn deliver(app: &Arc<App>, req: Request<Incoming>, started: Instant) -> Re
     };
 
     // Publish.
-    let verdict = publish(
-        app,
+    let record = Outgoing {
         route,
-        &delivery,
-        &identity,
-        &parts.headers,
+        delivery: &delivery,
+        identity: &identity,
+        headers: &parts.headers,
+        extra_header,
         received_at,
-        deadline,
-        lead,
-    )
-    .await;
+    };
+    let verdict = publish(app, record, deadline, lead).await;
 
     // Answer.
     match verdict {
@@ -168,27 +203,37 @@ async fn deliver(app: &Arc<App>, req: Request<Incoming>, started: Instant) -> Re
     }
 }
 
+/// Header carrying why a dead-lettered delivery was refused.
+pub const DEAD_LETTER_REASON: &str = "popbill-bridge-rejection-reason";
+
+/// One record to publish: where, what, and with which headers.
+struct Outgoing<'r, 'a> {
+    route: &'r Route,
+    delivery: &'r Delivery<'a>,
+    identity: &'r Identity<'a>,
+    headers: &'r HeaderMap,
+    extra_header: Option<(&'static str, &'static str)>,
+    received_at: SystemTime,
+}
+
 /// Makes sure the topic exists, hands the record to the producer, and
 /// waits — at most until the deadline — for Kafka's verdict. The verdict
 /// itself is awaited in a task of its own that also tells the duplicate
 /// memory and the ledger, so it completes even if this request is dropped
 /// or times out: a write Kafka confirms late is still remembered, and the
 /// retry POPBiLL sends after our 503 is recognised as a duplicate.
-#[allow(clippy::too_many_arguments)]
-async fn publish(
-    app: &Arc<App>,
-    route: &Route,
-    delivery: &Delivery<'_>,
-    identity: &Identity<'_>,
-    headers: &HeaderMap,
-    received_at: SystemTime,
-    deadline: Instant,
-    lead: Lead,
-) -> Verdict {
+async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead: Lead) -> Verdict {
     let verdict = lead.subscribe();
+    let route = rec.route;
     let pending = match app.topics.ensure(route, deadline).await.and_then(|()| {
-        app.publisher
-            .enqueue(&route.topic, delivery, &identity.id, headers, received_at)
+        app.publisher.enqueue(
+            &route.topic,
+            rec.delivery,
+            &rec.identity.id,
+            rec.headers,
+            rec.extra_header,
+            rec.received_at,
+        )
     }) {
         Ok(p) => p,
         Err(e) => {
@@ -200,7 +245,7 @@ async fn publish(
     let ledger_entry = app
         .ledger
         .clone()
-        .map(|l| (l, identity.id.to_string(), route.topic.clone()));
+        .map(|l| (l, rec.identity.id.to_string(), route.topic.clone()));
     tokio::spawn(async move {
         let result = pending.confirmed().await.map_err(Arc::new);
         let digest = lead.digest();

@@ -1,0 +1,275 @@
+//! Where a delivery may come from: an allow-list of source networks.
+//!
+//! POPBiLL sends from two fixed addresses (the `popbill` preset). Behind an
+//! ingress the TCP peer is the proxy, so the client address is taken from
+//! `X-Forwarded-For` or `Forwarded` — but **only** when the peer itself is a
+//! configured trusted proxy; from anyone else those headers are ignored,
+//! since any client can write them. In the forwarded chain, the client is
+//! the right-most address that is not a trusted proxy: addresses further
+//! left were written by the client and prove nothing.
+
+use std::net::{IpAddr, SocketAddr};
+
+use hyper::HeaderMap;
+use hyper::header::{FORWARDED, HeaderName};
+use ipnet::IpNet;
+
+use crate::config::AccessConfig;
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// POPBiLL's documented source addresses.
+pub const POPBILL_SOURCES: &[&str] = &["54.180.62.221/32", "13.124.72.158/32"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No allow-list: every source may deliver.
+    NotConfigured,
+    Allowed,
+    Denied,
+}
+
+#[derive(Debug)]
+pub struct Access {
+    allow: Vec<IpNet>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+/// Parses `a.b.c.d/n`, a bare address, or the preset name `popbill`.
+pub fn parse_networks(entries: &[String]) -> Result<Vec<IpNet>, String> {
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.trim();
+        if e.eq_ignore_ascii_case("popbill") {
+            for p in POPBILL_SOURCES {
+                out.push(p.parse().map_err(|err| format!("{p}: {err}"))?);
+            }
+        } else if let Ok(net) = e.parse::<IpNet>() {
+            out.push(net);
+        } else if let Ok(ip) = e.parse::<IpAddr>() {
+            out.push(IpNet::from(ip));
+        } else {
+            return Err(format!(
+                "{e:?} is not an address or CIDR network (e.g. \"203.0.113.7\", \"10.0.0.0/8\", or \"popbill\")"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+impl Access {
+    pub fn new(cfg: &AccessConfig) -> Result<Access, String> {
+        Ok(Access {
+            allow: parse_networks(&cfg.allow).map_err(|e| format!("access.allow: {e}"))?,
+            trusted_proxies: parse_networks(&cfg.trusted_proxies)
+                .map_err(|e| format!("access.trusted_proxies: {e}"))?,
+        })
+    }
+
+    pub fn is_configured(&self) -> bool {
+        !self.allow.is_empty()
+    }
+
+    fn trusted(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.trusted_proxies.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The address the delivery really came from.
+    pub fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = canonical(peer.ip());
+        if !self.trusted(peer) {
+            return peer;
+        }
+        // Hops in order from the client towards us; walk from the nearest.
+        let hops = forwarded_chain(headers);
+        for hop in hops.iter().rev() {
+            if !self.trusted(*hop) {
+                return *hop;
+            }
+        }
+        // Every hop is a proxy of ours (or there were none): the left-most
+        // is the best we know.
+        hops.first().copied().unwrap_or(peer)
+    }
+
+    pub fn check(&self, client: IpAddr) -> Verdict {
+        if self.allow.is_empty() {
+            return Verdict::NotConfigured;
+        }
+        let ip = canonical(client);
+        if self.allow.iter().any(|n| n.contains(&ip)) {
+            Verdict::Allowed
+        } else {
+            Verdict::Denied
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`, as a dual-stack listener reports
+/// IPv4 peers) compares as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// Addresses from `Forwarded` (RFC 7239 `for=`) or else `X-Forwarded-For`,
+/// across repeated headers, client first. Unparsable entries (obfuscated
+/// identifiers, `unknown`) end the chain there: nothing left of them can be
+/// trusted either.
+fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let forwarded: Vec<&str> = headers
+        .get_all(FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let entries: Vec<String> = if !forwarded.is_empty() {
+        forwarded
+            .iter()
+            .flat_map(|v| v.split(','))
+            .filter_map(|elem| {
+                elem.split(';').find_map(|pair| {
+                    let (k, v) = pair.trim().split_once('=')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("for")
+                        .then(|| v.trim().trim_matches('"').to_string())
+                })
+            })
+            .collect()
+    } else {
+        headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    for e in entries {
+        match parse_hop(&e) {
+            Some(ip) => out.push(ip),
+            None => out.clear(),
+        }
+    }
+    out
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]`, `[2001:db8::1]:80`, `2001:db8::1`.
+fn parse_hop(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa.ip());
+    }
+    let inner = s.strip_prefix('[')?.split(']').next()?;
+    inner.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn access(allow: &[&str], proxies: &[&str]) -> Access {
+        Access::new(&AccessConfig {
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            trusted_proxies: proxies.iter().map(|s| s.to_string()).collect(),
+        })
+        .expect("valid")
+    }
+
+    fn h(name: &'static str, v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_str(v).expect("v"),
+        );
+        m
+    }
+
+    fn peer(s: &str) -> SocketAddr {
+        SocketAddr::new(s.parse().expect("ip"), 40000)
+    }
+
+    #[test]
+    fn the_popbill_preset_allows_its_two_addresses_only() {
+        let a = access(&["popbill"], &[]);
+        assert_eq!(
+            a.check("54.180.62.221".parse().expect("ip")),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            a.check("13.124.72.158".parse().expect("ip")),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            a.check("54.180.62.222".parse().expect("ip")),
+            Verdict::Denied
+        );
+        assert_eq!(
+            a.check("::ffff:54.180.62.221".parse().expect("ip")),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            access(&[], &[]).check("1.2.3.4".parse().expect("ip")),
+            Verdict::NotConfigured
+        );
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let a = access(&["popbill"], &["10.0.0.0/8"]);
+        let spoof = h("x-forwarded-for", "54.180.62.221");
+        // From an untrusted peer, the header is ignored.
+        let c = a.client(peer("203.0.113.9"), &spoof);
+        assert_eq!(c, "203.0.113.9".parse::<IpAddr>().expect("ip"));
+        assert_eq!(a.check(c), Verdict::Denied);
+        // Through our ingress, it is believed.
+        let c = a.client(peer("10.1.2.3"), &spoof);
+        assert_eq!(a.check(c), Verdict::Allowed);
+    }
+
+    #[test]
+    fn the_client_is_the_right_most_untrusted_hop() {
+        let a = access(&["popbill"], &["10.0.0.0/8"]);
+        // The client prepended a fake address; the ingress appended the
+        // real one it saw.
+        let chain = h("x-forwarded-for", "54.180.62.221, 198.51.100.7, 10.0.0.5");
+        let c = a.client(peer("10.0.0.6"), &chain);
+        assert_eq!(c, "198.51.100.7".parse::<IpAddr>().expect("ip"));
+        assert_eq!(a.check(c), Verdict::Denied);
+    }
+
+    #[test]
+    fn rfc7239_forwarded_is_understood() {
+        let a = access(&["popbill"], &["10.0.0.0/8"]);
+        let f = h(
+            "forwarded",
+            r#"for="[2001:db8::1]:4711";proto=https, for=13.124.72.158"#,
+        );
+        let c = a.client(peer("10.9.9.9"), &f);
+        assert_eq!(c, "13.124.72.158".parse::<IpAddr>().expect("ip"));
+        let unknown = h("forwarded", "for=unknown");
+        assert_eq!(
+            a.client(peer("10.9.9.9"), &unknown),
+            "10.9.9.9".parse::<IpAddr>().expect("ip")
+        );
+    }
+
+    #[test]
+    fn bad_networks_are_named() {
+        let err = Access::new(&AccessConfig {
+            allow: vec!["10.0.0.0/33".into()],
+            trusted_proxies: vec![],
+        })
+        .expect_err("invalid");
+        assert!(
+            err.contains("access.allow") && err.contains("10.0.0.0/33"),
+            "{err}"
+        );
+    }
+}

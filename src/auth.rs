@@ -1,0 +1,349 @@
+//! Who may deliver: POPBiLL's optional HTTP Basic and `X-Api-Key`.
+//!
+//! POPBiLL signs nothing, so these shared secrets (with the source-address
+//! allow-list in [`crate::access`]) are all a receiver has. Each mechanism
+//! is optional; when configured it is required. Several credentials may be
+//! valid at once, so a secret can be rotated without downtime: add the new
+//! one, switch POPBiLL over, remove the old one. Credentials come from the
+//! configuration or from files (Kubernetes Secret mounts), and files are
+//! re-read when they change.
+//!
+//! Comparison is constant-time: both sides are hashed to SHA-256 and the
+//! digests compared with `subtle`, against every configured credential
+//! without stopping at a match, so neither the length nor the position of
+//! a valid secret shows in the timing. The secrets never reach a log line,
+//! a metric, a Kafka header or an error body.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::SystemTime;
+
+use hyper::HeaderMap;
+use hyper::header::{AUTHORIZATION, HeaderName};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+
+use crate::config::AuthConfig;
+
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// Outcome of the credential check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No mechanism is configured: nothing was checked.
+    NotConfigured,
+    /// Every configured mechanism passed.
+    Verified,
+    /// A configured mechanism failed; `basic` tells whether Basic is one of
+    /// them (the answer then carries `WWW-Authenticate`).
+    Denied { basic: bool },
+}
+
+type Secret = [u8; 32];
+
+#[derive(Default)]
+struct Secrets {
+    basic: Vec<Secret>,
+    api_keys: Vec<Secret>,
+}
+
+pub struct Auth {
+    cfg: AuthConfig,
+    secrets: RwLock<Secrets>,
+    /// Modification times of the credential files as last read.
+    seen: RwLock<Vec<Option<SystemTime>>>,
+}
+
+fn digest(s: &[u8]) -> Secret {
+    Sha256::digest(s).into()
+}
+
+impl Auth {
+    /// Loads the credentials; a missing or unreadable file is an error at
+    /// start-up (later, a bad reload keeps the previous credentials).
+    pub fn new(cfg: AuthConfig) -> Result<Auth, String> {
+        let auth = Auth {
+            secrets: RwLock::new(Secrets::default()),
+            seen: RwLock::new(Vec::new()),
+            cfg,
+        };
+        auth.load()?;
+        Ok(auth)
+    }
+
+    fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.cfg
+            .basic_files
+            .iter()
+            .chain(self.cfg.api_key_files.iter())
+    }
+
+    fn load(&self) -> Result<(), String> {
+        let mut basic: Vec<Secret> = self
+            .cfg
+            .basic
+            .iter()
+            .map(|s| digest(s.as_bytes()))
+            .collect();
+        let mut api_keys: Vec<Secret> = self
+            .cfg
+            .api_keys
+            .iter()
+            .map(|s| digest(s.as_bytes()))
+            .collect();
+        for f in &self.cfg.basic_files {
+            for line in read_lines(f)? {
+                if !line.contains(':') {
+                    return Err(format!(
+                        "{}: every line must be user:password (a line without ':' found)",
+                        f.display()
+                    ));
+                }
+                basic.push(digest(line.as_bytes()));
+            }
+        }
+        for f in &self.cfg.api_key_files {
+            api_keys.extend(read_lines(f)?.iter().map(|l| digest(l.as_bytes())));
+        }
+        let seen = self.files().map(|f| modified(f)).collect();
+        if let Ok(mut s) = self.secrets.write() {
+            *s = Secrets { basic, api_keys };
+        }
+        if let Ok(mut s) = self.seen.write() {
+            *s = seen;
+        }
+        Ok(())
+    }
+
+    /// Re-reads the credential files if any changed. Called periodically.
+    pub fn reload_if_changed(&self) {
+        let now: Vec<Option<SystemTime>> = self.files().map(|f| modified(f)).collect();
+        let changed = self.seen.read().map(|s| *s != now).unwrap_or(false);
+        if !changed {
+            return;
+        }
+        match self.load() {
+            Ok(()) => info!("credential files changed; reloaded"),
+            Err(e) => {
+                warn!(error = %e, "credential files changed but could not be read; keeping the previous credentials")
+            }
+        }
+    }
+
+    pub fn has_files(&self) -> bool {
+        self.files().next().is_some()
+    }
+
+    pub fn check(&self, headers: &HeaderMap) -> Verdict {
+        let Ok(s) = self.secrets.read() else {
+            return Verdict::Denied { basic: false };
+        };
+        let (want_basic, want_key) = (!s.basic.is_empty(), !s.api_keys.is_empty());
+        if !want_basic && !want_key {
+            return Verdict::NotConfigured;
+        }
+        let basic_ok =
+            !want_basic || basic_credential(headers).is_some_and(|c| matches_any(&s.basic, &c));
+        let key_ok = !want_key
+            || headers
+                .get(&X_API_KEY)
+                .is_some_and(|v| matches_any(&s.api_keys, v.as_bytes()));
+        if basic_ok && key_ok {
+            Verdict::Verified
+        } else {
+            Verdict::Denied { basic: want_basic }
+        }
+    }
+}
+
+/// The decoded `user:password` of an `Authorization: Basic` header.
+fn basic_credential(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    base64_decode(b64.trim())
+}
+
+/// Compares against every secret, never stopping early.
+fn matches_any(secrets: &[Secret], candidate: &[u8]) -> bool {
+    let d = digest(candidate);
+    let mut any = subtle::Choice::from(0);
+    for s in secrets {
+        any |= s.ct_eq(&d);
+    }
+    any.into()
+}
+
+fn read_lines(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect())
+}
+
+fn modified(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// Standard base64 (RFC 4648, with padding), as HTTP Basic uses. Small
+/// enough to keep here rather than add a crate for one call.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    fn val(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len() / 4 * 3);
+    for (i, chunk) in b.chunks(4).enumerate() {
+        let last = i == b.len() / 4 - 1;
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &chunk[..4 - pad] {
+            n = (n << 6) | val(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..4 - pad]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn cfg(basic: &[&str], keys: &[&str]) -> AuthConfig {
+        AuthConfig {
+            basic: basic.iter().map(|s| s.to_string()).collect(),
+            api_keys: keys.iter().map(|s| s.to_string()).collect(),
+            ..AuthConfig::default()
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                HeaderName::from_static(k),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn base64_decodes_what_basic_sends() {
+        assert_eq!(
+            base64_decode("cG9wYmlsbDpzM2NyZXQ=").as_deref(),
+            Some(&b"popbill:s3cret"[..])
+        );
+        assert_eq!(base64_decode("YQ==").as_deref(), Some(&b"a"[..]));
+        assert_eq!(base64_decode("YWI=").as_deref(), Some(&b"ab"[..]));
+        assert_eq!(base64_decode("YWJj").as_deref(), Some(&b"abc"[..]));
+        for bad in ["", "Y", "YQ=", "Y===", "YQ==YQ==", "!!!!"] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn nothing_configured_checks_nothing() {
+        let a = Auth::new(cfg(&[], &[])).expect("auth");
+        assert_eq!(a.check(&headers(&[])), Verdict::NotConfigured);
+    }
+
+    #[test]
+    fn basic_right_wrong_missing_and_rotated() {
+        let a = Auth::new(cfg(&["popbill:s3cret", "popbill:n3w"], &[])).expect("auth");
+        let ok = headers(&[("authorization", "Basic cG9wYmlsbDpzM2NyZXQ=")]);
+        assert_eq!(a.check(&ok), Verdict::Verified);
+        // popbill:n3w — the rotated credential is valid at the same time.
+        let rotated = headers(&[("authorization", "Basic cG9wYmlsbDpuM3c=")]);
+        assert_eq!(a.check(&rotated), Verdict::Verified);
+        let wrong = headers(&[("authorization", "Basic d3Jvbmc6d3Jvbmc=")]);
+        assert_eq!(a.check(&wrong), Verdict::Denied { basic: true });
+        assert_eq!(a.check(&headers(&[])), Verdict::Denied { basic: true });
+        let bearer = headers(&[("authorization", "Bearer cG9wYmlsbDpzM2NyZXQ=")]);
+        assert_eq!(a.check(&bearer), Verdict::Denied { basic: true });
+    }
+
+    #[test]
+    fn api_key_and_both_mechanisms() {
+        let a = Auth::new(cfg(&[], &["k1", "k2"])).expect("auth");
+        assert_eq!(a.check(&headers(&[("x-api-key", "k2")])), Verdict::Verified);
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "k3")])),
+            Verdict::Denied { basic: false }
+        );
+        let both = Auth::new(cfg(&["popbill:s3cret"], &["k1"])).expect("auth");
+        let only_key = headers(&[("x-api-key", "k1")]);
+        assert_eq!(both.check(&only_key), Verdict::Denied { basic: true });
+        let all = headers(&[
+            ("x-api-key", "k1"),
+            ("authorization", "Basic cG9wYmlsbDpzM2NyZXQ="),
+        ]);
+        assert_eq!(both.check(&all), Verdict::Verified);
+    }
+
+    #[test]
+    fn files_are_read_and_reloaded_when_they_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("keys");
+        std::fs::write(&f, "# rotated monthly\nold-key\n").expect("write");
+        let a = Auth::new(AuthConfig {
+            api_key_files: vec![f.clone()],
+            ..AuthConfig::default()
+        })
+        .expect("auth");
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "old-key")])),
+            Verdict::Verified
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&f, "new-key\n").expect("write");
+        let t = SystemTime::now() + std::time::Duration::from_secs(5);
+        let file = std::fs::File::options().write(true).open(&f).expect("open");
+        file.set_modified(t).expect("mtime");
+        a.reload_if_changed();
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "new-key")])),
+            Verdict::Verified
+        );
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "old-key")])),
+            Verdict::Denied { basic: false }
+        );
+    }
+
+    #[test]
+    fn a_basic_file_line_without_colon_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("basic");
+        std::fs::write(&f, "justapassword\n").expect("write");
+        let err = Auth::new(AuthConfig {
+            basic_files: vec![f],
+            ..AuthConfig::default()
+        })
+        .err()
+        .expect("refused");
+        assert!(err.contains("user:password"), "{err}");
+    }
+}

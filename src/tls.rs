@@ -1,0 +1,83 @@
+//! Optional TLS on the webhook port (rustls), for running without an
+//! ingress in front. POPBiLL counts a TLS error as a failed delivery, so the
+//! certificate must be valid and its chain complete. The files are
+//! re-read when they change (e.g. cert-manager renewing a Secret), without
+//! a restart; a bad new pair is logged and the old one kept.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+use tracing::{info, warn};
+
+pub struct Tls {
+    cert: PathBuf,
+    key: PathBuf,
+    acceptor: RwLock<TlsAcceptor>,
+    seen: RwLock<(Option<SystemTime>, Option<SystemTime>)>,
+}
+
+fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate found", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key do not fit together: {e}"))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+fn modified(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+impl Tls {
+    pub fn new(cert: &Path, key: &Path) -> Result<Tls, String> {
+        let cfg = load(cert, key)?;
+        Ok(Tls {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            acceptor: RwLock::new(TlsAcceptor::from(cfg)),
+            seen: RwLock::new((modified(cert), modified(key))),
+        })
+    }
+
+    pub fn acceptor(&self) -> Option<TlsAcceptor> {
+        self.acceptor.read().ok().map(|a| a.clone())
+    }
+
+    pub fn reload_if_changed(&self) {
+        let now = (modified(&self.cert), modified(&self.key));
+        if self.seen.read().map(|s| *s == now).unwrap_or(true) {
+            return;
+        }
+        match load(&self.cert, &self.key) {
+            Ok(cfg) => {
+                if let Ok(mut a) = self.acceptor.write() {
+                    *a = TlsAcceptor::from(cfg);
+                }
+                info!(cert = %self.cert.display(), "TLS certificate changed; reloaded");
+            }
+            Err(e) => {
+                warn!(error = %e, "TLS certificate changed but could not be loaded; keeping the previous one")
+            }
+        }
+        if let Ok(mut s) = self.seen.write() {
+            *s = now;
+        }
+    }
+}
