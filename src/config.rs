@@ -650,13 +650,13 @@ impl Config {
                 "limits.max_header_bytes must be at least 8192 (hyper's minimum buffer)".into(),
             );
         }
-        if self.dead_letter.enabled {
-            if let Err(e) = route::check_topic_name(&self.dead_letter.topic) {
-                errs.push(format!(
-                    "dead_letter.topic {:?}: {e}",
-                    self.dead_letter.topic
-                ));
-            }
+        if self.dead_letter.enabled
+            && let Err(e) = route::check_topic_name(&self.dead_letter.topic)
+        {
+            errs.push(format!(
+                "dead_letter.topic {:?}: {e}",
+                self.dead_letter.topic
+            ));
         }
         let d = &self.dedup;
         if d.enabled {

@@ -83,7 +83,7 @@ where
                 let acceptor = tls.as_ref().and_then(|t| t.acceptor());
                 tokio::spawn(async move {
                     let _slot = slot;
-                    let _open = metrics.as_ref().map(|m| OpenGuard::new(m));
+                    let _open = metrics.as_ref().map(OpenGuard::new);
                     match acceptor {
                         None => serve_one(name, stream, peer, handler, &limits, watcher).await,
                         Some(acceptor) => {
