@@ -117,16 +117,15 @@ pub fn rejected(
     );
 }
 
-/// A malformed delivery from a verified sender, kept in the dead-letter
-/// topic instead of refused. Counted as a rejection with its reason (the
-/// delivery itself is still broken) and as a dead letter; its publish is
-/// then logged like any other.
+/// A malformed delivery from a verified sender, to be kept in the
+/// dead-letter topic instead of refused. Counted as a rejection with its
+/// reason (the delivery itself is still broken); its publish is then
+/// logged like any other, and `dead_letters_total` counts it once written.
 pub fn dead_lettered(metrics: &Metrics, headers: &HeaderMap, error: &BridgeError) {
     let Some(reason) = error.reject_reason() else {
         return;
     };
     metrics.rejection(reason).inc();
-    metrics.dead_letter(reason).inc();
     warn!(
         target: "popbill_bridge::delivery",
         mid = mid_of(Some(headers)),

@@ -179,6 +179,9 @@ async fn deliver(
     // Answer.
     match verdict {
         Ok(receipt) => {
+            if let Some(reason) = dead_letter.as_ref().and_then(BridgeError::reject_reason) {
+                app.metrics.dead_letter(reason).inc();
+            }
             outcome::acknowledged(
                 &app.metrics,
                 route,
