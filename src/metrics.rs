@@ -16,6 +16,7 @@ use prometheus::{
 
 use crate::error::{FailReason, RejectReason};
 use crate::route::{OTHER_LABEL, Route};
+use crate::server::HttpErrorKind;
 
 const NS: &str = "popbill_bridge";
 
@@ -87,6 +88,7 @@ pub struct Metrics {
     kafka_tx_errors: IntGauge,
     kafka_tx_retries: IntGauge,
     pub open_connections: IntGauge,
+    http_errors: Vec<IntCounter>,
     pub connections_rejected: IntCounter,
     pub tls_handshake_failures: IntCounter,
     pub dedup_remembered: IntGauge,
@@ -287,6 +289,21 @@ impl Metrics {
             "dedup_ledger_write_failures_total",
             "Ledger records Kafka did not confirm; a later copy of those events would be published again.",
         );
+        let http_errors_vec = register(
+            &registry,
+            IntCounterVec::new(
+                opts(
+                    "http_errors_total",
+                    "Connections refused or dropped by the HTTP layer before a request reached the handler (headers too large, malformed HTTP, header timeout, client gone), by kind.",
+                ),
+                &["kind"],
+            )
+            .expect("static metric definition"),
+        );
+        let http_errors = HttpErrorKind::ALL
+            .iter()
+            .map(|k| http_errors_vec.with_label_values(&[k.as_str()]))
+            .collect();
         let open_connections = gauge("open_connections", "Open connections on the webhook port.");
         let connections_rejected = counter(
             "connections_rejected_total",
@@ -331,6 +348,7 @@ impl Metrics {
             kafka_tx_errors,
             kafka_tx_retries,
             open_connections,
+            http_errors,
             connections_rejected,
             tls_handshake_failures,
             dedup_remembered,
@@ -355,6 +373,10 @@ impl Metrics {
 
     pub fn rejection(&self, reason: RejectReason) -> &IntCounter {
         &self.rejections[reason as usize]
+    }
+
+    pub fn http_error(&self, kind: HttpErrorKind) -> &IntCounter {
+        &self.http_errors[kind as usize]
     }
 
     pub fn dead_letter(&self, reason: RejectReason) -> &IntCounter {

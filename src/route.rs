@@ -321,6 +321,40 @@ mod tests {
         assert!(check_topic_name(&"a".repeat(249)).is_ok());
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn normalised_names_only_hold_safe_characters(s in "\\PC{0,80}") {
+                let n = normalise(&s);
+                prop_assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')));
+                prop_assert_eq!(n.chars().count(), s.chars().count());
+                prop_assert_eq!(normalise(&n), n.clone(), "idempotent");
+            }
+
+            #[test]
+            fn any_event_type_routes_to_a_configured_topic(t in "\\PC{0,40}", e in proptest::option::of("\\PC{0,40}")) {
+                let r = router();
+                let route = r.route(&t, e.as_deref());
+                prop_assert!(r.routes().iter().any(|x| x.topic == route.topic));
+                prop_assert!(check_topic_name(&route.topic).is_ok());
+                prop_assert!(!route.topic.starts_with("__"));
+            }
+
+            #[test]
+            fn check_topic_name_agrees_with_kafkas_rules(s in "[a-zA-Z0-9._\\-/ ]{0,260}") {
+                let legal = !s.is_empty()
+                    && s.len() <= 249
+                    && s != "." && s != ".."
+                    && !s.starts_with("__")
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+                prop_assert_eq!(check_topic_name(&s).is_ok(), legal);
+            }
+        }
+    }
+
     #[test]
     fn route_keys_parse() {
         assert_eq!(

@@ -18,7 +18,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::answer::Body;
 use crate::metrics::Metrics;
@@ -85,12 +85,12 @@ where
                     let _slot = slot;
                     let _open = metrics.as_ref().map(OpenGuard::new);
                     match acceptor {
-                        None => serve_one(name, stream, peer, handler, &limits, watcher).await,
+                        None => serve_one(name, stream, peer, handler, &limits, watcher, metrics.as_deref()).await,
                         Some(acceptor) => {
                             let hs = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await;
                             match hs {
                                 Ok(Ok(tls_stream)) => {
-                                    serve_one(name, tls_stream, peer, handler, &limits, watcher).await
+                                    serve_one(name, tls_stream, peer, handler, &limits, watcher, metrics.as_deref()).await
                                 }
                                 _ => {
                                     if let Some(m) = &metrics {
@@ -123,6 +123,7 @@ async fn serve_one<S, H, F>(
     handler: H,
     limits: &Limits,
     watcher: Watcher,
+    metrics: Option<&Metrics>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(SocketAddr, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
@@ -140,7 +141,64 @@ async fn serve_one<S, H, F>(
         .max_buf_size(limits.max_header_bytes)
         .serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn).await {
-        debug!(listener = name, %peer, error = %e, "connection ended with an error");
+        // hyper answered (431, 400, 408) or dropped the connection before
+        // our handler saw a request: count and log it here.
+        let kind = http_error_kind(&e);
+        if let Some(m) = metrics {
+            m.http_error(kind).inc();
+        }
+        match kind {
+            HttpErrorKind::Io | HttpErrorKind::Canceled => {
+                debug!(listener = name, %peer, error = %e, "connection ended")
+            }
+            _ => {
+                info!(listener = name, %peer, kind = kind.as_str(), error = %e, "HTTP request refused before reaching the handler")
+            }
+        }
+    }
+}
+
+/// Connection-level failures, a bounded metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpErrorKind {
+    HeadersTooLarge,
+    BadRequest,
+    HeaderTimeout,
+    Canceled,
+    Io,
+}
+
+impl HttpErrorKind {
+    pub const ALL: [HttpErrorKind; 5] = [
+        HttpErrorKind::HeadersTooLarge,
+        HttpErrorKind::BadRequest,
+        HttpErrorKind::HeaderTimeout,
+        HttpErrorKind::Canceled,
+        HttpErrorKind::Io,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpErrorKind::HeadersTooLarge => "headers_too_large",
+            HttpErrorKind::BadRequest => "bad_request",
+            HttpErrorKind::HeaderTimeout => "header_timeout",
+            HttpErrorKind::Canceled => "canceled",
+            HttpErrorKind::Io => "io",
+        }
+    }
+}
+
+fn http_error_kind(e: &hyper::Error) -> HttpErrorKind {
+    if e.is_parse_too_large() {
+        HttpErrorKind::HeadersTooLarge
+    } else if e.is_parse() || e.is_parse_status() {
+        HttpErrorKind::BadRequest
+    } else if e.is_timeout() {
+        HttpErrorKind::HeaderTimeout
+    } else if e.is_canceled() || e.is_closed() || e.is_incomplete_message() {
+        HttpErrorKind::Canceled
+    } else {
+        HttpErrorKind::Io
     }
 }
 

@@ -501,3 +501,53 @@ async fn tls_serves_deliveries_with_the_configured_certificate() {
     );
     bridge.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_or_too_large_headers_and_broken_http_are_refused_and_counted() {
+    let brokers = bootstrap();
+    let mut cfg = test_config(&brokers, &unique("it-hdr-"));
+    cfg.limits.max_headers = 32;
+    let bridge = start(cfg).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+
+    let many: Vec<(String, String)> = (0..100)
+        .map(|i| (format!("X-Pad-{i}"), "x".into()))
+        .collect();
+    let (status, _) = raw_post(bridge.webhook_addr, &many, ISSUE_BODY.to_vec(), false).await;
+    assert_eq!(status, 431);
+    let big = vec![("X-Big".to_string(), "y".repeat(64 * 1024))];
+    let (status, _) = raw_post(bridge.webhook_addr, &big, ISSUE_BODY.to_vec(), false).await;
+    assert_eq!(status, 431);
+
+    let mut s = tokio::net::TcpStream::connect(bridge.webhook_addr)
+        .await
+        .expect("connect");
+    s.write_all(b"NOT HTTP AT ALL\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+        .await
+        .expect("answered")
+        .unwrap_or(0);
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 400"));
+
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_http_errors_total",
+            &[("kind", "headers_too_large")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_http_errors_total",
+            &[("kind", "bad_request")]
+        ),
+        1.0
+    );
+    bridge.shutdown().await;
+}
