@@ -299,15 +299,25 @@ impl RunningBridge {
         info!(delay = ?self.shutdown_delay, "shutting down: readiness fails, still serving during the delay");
         tokio::time::sleep(self.shutdown_delay).await;
         let _ = self.stop_webhook.send(true);
+        let closed = tokio::time::Instant::now();
+        // Bounded by shutdown_timeout inside serve().
         let drained = self.webhook_task.await.unwrap_or(false);
+        // Background loops may sit in a blocking Kafka call; nothing they
+        // do matters any more.
+        self.health_task.abort();
+        if let Some(t) = self.follower_task {
+            t.abort();
+        }
         let _ = self.stop_admin.send(true);
         let _ = self.admin_task.await;
-        let _ = self.health_task.await;
-        if let Some(t) = self.follower_task {
-            let _ = t.await;
-        }
         let producer = self.app.publisher.producer().clone();
-        let budget = self.shutdown_timeout;
+        // What is left of the budget: delivery reports of answered requests
+        // already arrived, so this only waits for ledger records and for
+        // writes whose requests were abandoned.
+        let budget = self
+            .shutdown_timeout
+            .saturating_sub(closed.elapsed())
+            .max(Duration::from_millis(100));
         let unflushed = tokio::task::spawn_blocking(move || {
             let _ = producer.flush(budget);
             producer.in_flight_count()
@@ -317,7 +327,7 @@ impl RunningBridge {
         if unflushed != 0 {
             warn!(
                 unflushed,
-                "records still unconfirmed by Kafka at exit (none of them was acknowledged)"
+                "records still unconfirmed by Kafka at exit (none of them was acknowledged; their senders retry)"
             );
         }
         info!(drained, unflushed, "popbill-bridge stopped");

@@ -57,6 +57,11 @@ pub fn base_client_config(cfg: &KafkaConfig) -> ClientConfig {
 
 pub fn create_producer(cfg: &KafkaConfig, metrics: Arc<Metrics>) -> KafkaResult<Producer> {
     let mut c = base_client_config(cfg);
+    // A bounded queue: when Kafka is slow, a full queue answers 503 at once
+    // instead of holding bodies without limit. Overridable via properties.
+    if !cfg.properties.contains_key("queue.buffering.max.kbytes") {
+        c.set("queue.buffering.max.kbytes", "65536");
+    }
     c.set("acks", "all")
         .set("enable.idempotence", "true")
         .set("message.timeout.ms", millis(cfg.message_timeout))

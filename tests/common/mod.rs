@@ -392,6 +392,11 @@ impl BridgeProcess {
     /// Starts the binary against `brokers` with the same topics and ledger
     /// as `test_config(brokers, prefix)`, and waits until it is ready.
     pub async fn start(brokers: &str, prefix: &str) -> BridgeProcess {
+        Self::start_with(brokers, prefix, &[]).await
+    }
+
+    /// As `start`, with extra `POPBILL_BRIDGE_*` settings.
+    pub async fn start_with(brokers: &str, prefix: &str, env: &[(&str, &str)]) -> BridgeProcess {
         let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let webhook = a.local_addr().expect("addr");
@@ -431,6 +436,7 @@ impl BridgeProcess {
             .env("POPBILL_BRIDGE_KAFKA__HEALTH_INTERVAL", "500ms")
             .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
             .env("POPBILL_BRIDGE_LOG__LEVEL", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("spawn bridge");
@@ -449,6 +455,26 @@ impl BridgeProcess {
             assert!(Instant::now() < until, "bridge process not ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Sends SIGTERM and waits for the exit, at most `within`.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.wait_exit(within)
+    }
+
+    /// Waits for the process to exit, at most `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     pub fn kill9(&mut self) {
