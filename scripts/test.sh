@@ -8,6 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# tests/prometheus.rs scrapes the bridge with a real Prometheus server.
+if ! command -v "${PROMETHEUS_BIN:-prometheus}" >/dev/null 2>&1; then
+  echo "test.sh: installing Debian's prometheus package (for tests/prometheus.rs)" >&2
+  { apt-get install -y -qq prometheus || { apt-get update -qq && apt-get install -y -qq prometheus; }; } >/dev/null
+fi
+
 stop_after=0
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   # A broker the developer started by hand keeps running afterwards.
