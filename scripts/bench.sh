@@ -18,6 +18,13 @@
 # end only when this script started it, otherwise the run's bench-<runid>.*
 # topics are deleted). wrk comes from Debian (installed here when missing).
 #
+# Every concurrency runs the bridge with duplicate detection on and off
+# (BENCH_DEDUP="on off"), so the cost of detection shows in the same run.
+# Then a burst: BENCH_BURST (20000) deliveries fired at once, each on its own
+# connection, at a fresh bridge with default limits (examples/burst.rs): the
+# answers must be 200 or the documented shedding (503, or a connection
+# closed at limits.max_connections), and every 200 must be in Kafka.
+#
 # Environment: BENCH_SECONDS (20) per phase, BENCH_CONCURRENCY ("1 64 256"),
 # CARGO_TARGET_DIR (target/), BENCH_REV (unset: build the work
 # tree as it is; a git revision such as HEAD: build that revision, exported
@@ -32,6 +39,8 @@ root=$(pwd)
 
 seconds="${BENCH_SECONDS:-20}"
 concurrencies="${BENCH_CONCURRENCY:-1 64 256}"
+dedup_modes="${BENCH_DEDUP:-on off}"
+burst="${BENCH_BURST:-20000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 brokers="" # from scripts/kafka.sh start: 127.0.0.1:39092 by default
 listen=127.0.0.1:18080
@@ -43,6 +52,7 @@ mkdir -p "$work"
 src="$root"
 bin="$CARGO_TARGET_DIR/release/popbill-bridge"
 ceiling="$CARGO_TARGET_DIR/release/examples/ceiling"
+burster="$CARGO_TARGET_DIR/release/examples/burst"
 tick=$(getconf CLK_TCK)
 
 say() { printf 'bench.sh: %s\n' "$*" >&2; }
@@ -144,7 +154,7 @@ if [ -n "${BENCH_REV:-}" ]; then
   fi
 fi
 say "building popbill-bridge and examples/ceiling from $src (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$src" && cargo build --release --bin popbill-bridge --example ceiling >&2) ||
+(cd "$src" && cargo build --release --bin popbill-bridge --example ceiling --example burst >&2) ||
   die "build failed (to bench the last commit instead of the work tree: BENCH_REV=HEAD)"
 fixture="$src/tests/fixtures/deliveries.jsonl"
 
@@ -233,12 +243,14 @@ ledger_env() { # concurrency
   fi
 }
 
-start_bridge() {
-  local log="$work/bridge-$1.log"
-  local extra
-  extra=$(ledger_env "$1")
+start_bridge() { # concurrency, dedup mode (on|off)
+  local log="$work/bridge-$1-$2.log"
+  local extra dedup=true
+  [ "$2" = off ] && dedup=false
+  extra=$(ledger_env "$1-$2")
   [ -n "$extra" ] || say "  (this build has no dedup.ledger_topic setting)"
   env ${extra:+"$extra"} \
+    POPBILL_BRIDGE_DEDUP__ENABLED="$dedup" \
     POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR=1 \
     POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS=1 \
     POPBILL_BRIDGE_LOG__LEVEL=warn \
@@ -266,15 +278,12 @@ warm_bridge() {
   code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${hargs[@]}" \
     -H "Pb-Webhook-MID: bench-$runid-warmup-$1" --data-binary "@$work/sample/body" \
     "http://$listen/popbill/webhook")
-  [ "$code" = 200 ] || die "warm-up delivery answered $code (see $work/bridge-$1.log)"
+  [ "$code" = 200 ] || die "warm-up delivery answered $code (see $work/bridge-$1-*.log)"
 }
 
 # --- phases ----------------------------------------------------------------------
 rows=()
 for c in $concurrencies; do
-  say "concurrency $c: starting the bridge (fresh process: its VmHWM is this phase's peak)"
-  start_bridge "$c"
-
   say "concurrency $c: ceiling (producer alone), ${seconds}s"
   ceil=$(timeout --foreground -k 5 $((seconds + 60)) "$ceiling" --brokers "$brokers" --topic "$topic" \
     --concurrency "$c" --seconds "$seconds" --mid-prefix "bench-$runid-ceiling-c$c" \
@@ -283,38 +292,59 @@ for c in $concurrencies; do
   echo "$ceil" >"$work/ceiling-$c.json"
   say "  $ceil"
 
-  warm_bridge "$c"
-  threads=$((c < 2 ? c : 2))
-  a0=$(acked)
-  t0=$(cpu_ticks "$bridge_pid")
-  say "concurrency $c: bridge via wrk (-t$threads -c$c), ${seconds}s"
-  timeout --foreground -k 5 $((seconds + 60)) wrk -t"$threads" -c"$c" -d"${seconds}s" --timeout 10s \
-    -s "$work/post.lua" "http://$listen/popbill/webhook" -- "bench-$runid-c$c" "$work/sample" \
-    >"$work/wrk-$c.out" 2>&1 || { cat "$work/wrk-$c.out" >&2; die "wrk failed"; }
-  sleep 0.5 # requests wrk abandoned at its deadline finish their publish
-  kill -0 "$bridge_pid" 2>/dev/null ||
-    { tail -n 30 "$work/bridge-$c.log" >&2; die "the bridge exited during the run"; }
-  t1=$(cpu_ticks "$bridge_pid")
-  a1=$(acked)
-  hwm=$(hwm_kib "$bridge_pid")
-  w=$(grep '^{"wrk"' "$work/wrk-$c.out" | tail -n 1)
-  [ -n "$w" ] || { cat "$work/wrk-$c.out" >&2; die "no result line from wrk"; }
-  say "  $w"
-  say "  bridge: $(( (t1 - t0) )) CPU ticks, $((a1 - a0)) acknowledged, VmHWM ${hwm} KiB"
-  stop_bridge
-
-  rows+=("$c|$ceil|$w|$((t1 - t0))|$((a1 - a0))|$hwm")
+  for mode in $dedup_modes; do
+    say "concurrency $c, dedup $mode: starting the bridge (fresh process: its VmHWM is this phase's peak)"
+    start_bridge "$c" "$mode"
+    warm_bridge "$c-$mode"
+    threads=$((c < 2 ? c : 2))
+    a0=$(acked)
+    t0=$(cpu_ticks "$bridge_pid")
+    say "concurrency $c, dedup $mode: bridge via wrk (-t$threads -c$c), ${seconds}s"
+    timeout --foreground -k 5 $((seconds + 60)) wrk -t"$threads" -c"$c" -d"${seconds}s" --timeout 10s \
+      -s "$work/post.lua" "http://$listen/popbill/webhook" -- "bench-$runid-c$c-$mode" "$work/sample" \
+      >"$work/wrk-$c-$mode.out" 2>&1 || { cat "$work/wrk-$c-$mode.out" >&2; die "wrk failed"; }
+    sleep 0.5 # requests wrk abandoned at its deadline finish their publish
+    kill -0 "$bridge_pid" 2>/dev/null ||
+      { tail -n 30 "$work/bridge-$c-$mode.log" >&2; die "the bridge exited during the run"; }
+    t1=$(cpu_ticks "$bridge_pid")
+    a1=$(acked)
+    hwm=$(hwm_kib "$bridge_pid")
+    w=$(grep '^{"wrk"' "$work/wrk-$c-$mode.out" | tail -n 1)
+    [ -n "$w" ] || { cat "$work/wrk-$c-$mode.out" >&2; die "no result line from wrk"; }
+    say "  $w"
+    say "  bridge: $((t1 - t0)) CPU ticks, $((a1 - a0)) acknowledged, VmHWM ${hwm} KiB"
+    stop_bridge
+    rows+=("$c|$mode|$ceil|$w|$((t1 - t0))|$((a1 - a0))|$hwm")
+  done
 done
+
+burst_line=""
+if [ "$burst" -gt 0 ]; then
+  # One socket per delivery on the sending side, up to max_connections on
+  # the bridge's: both need the descriptors.
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+  say "burst: $burst deliveries at once against a fresh bridge with default limits (fds: $(ulimit -n))"
+  start_bridge burst on
+  warm_bridge burst
+  t0=$(cpu_ticks "$bridge_pid")
+  burst_line=$(timeout --foreground -k 5 600 "$burster" --addr "$listen" --count "$burst" \
+    --mid-prefix "bench-$runid-burst" --brokers "$brokers" --topic "$topic") ||
+    { say "  $burst_line"; die "the burst lost an acknowledged delivery or got an undocumented answer"; }
+  t1=$(cpu_ticks "$bridge_pid")
+  bhwm=$(hwm_kib "$bridge_pid")
+  say "  $burst_line"
+  stop_bridge
+fi
 
 # --- the table ---------------------------------------------------------------------
 {
   printf '# popbill-bridge bench: run %s, %ss per phase, topic %s, %s cores\n' \
     "$runid" "$seconds" "$topic" "$(nproc)"
-  printf '%-5s | %10s %10s %6s | %-23s | %-23s | %-11s | %8s | %7s\n' \
-    conc "ceil dl/s" "bridge dl/s" ratio "ceil p50/p99/p99.9 ms" "bridge p50/p99/p99.9 ms" \
+  printf '%-5s %-5s | %10s %10s %6s | %-23s | %-23s | %-11s | %8s | %7s\n' \
+    conc dedup "ceil dl/s" "bridge dl/s" ratio "ceil p50/p99/p99.9 ms" "bridge p50/p99/p99.9 ms" \
     "err ceil/br" "CPU µs/dl" "RSS MiB"
   for r in "${rows[@]}"; do
-    IFS='|' read -r c ceil w ticks acks hwm <<<"$r"
+    IFS='|' read -r c mode ceil w ticks acks hwm <<<"$r"
     cdps=$(jnum deliveries_per_sec "$ceil")
     cerr=$(jnum errors "$ceil")
     dur=$(jnum duration_s "$w")
@@ -322,7 +352,7 @@ done
     non200=$(jnum non200 "$w")
     serr=$(($(jnum connect "$w") + $(jnum read "$w") + $(jnum write "$w") + $(jnum timeout "$w")))
     berr=$((non200 + serr))
-    awk -v c="$c" -v cdps="$cdps" -v ok="$((resp - non200))" -v dur="$dur" \
+    awk -v c="$c" -v mode="$mode" -v cdps="$cdps" -v ok="$((resp - non200))" -v dur="$dur" \
       -v cp50="$(jnum p50_ms "$ceil")" -v cp99="$(jnum p99_ms "$ceil")" -v cp999="$(jnum p999_ms "$ceil")" \
       -v bp50="$(jnum p50_ms "$w")" -v bp99="$(jnum p99_ms "$w")" -v bp999="$(jnum p999_ms "$w")" \
       -v cerr="$cerr" -v berr="$berr" -v ticks="$ticks" -v hz="$tick" -v acks="$acks" -v hwm="$hwm" '
@@ -330,10 +360,15 @@ done
         bdps = dur > 0 ? ok / dur : 0
         ratio = cdps > 0 ? bdps / cdps : 0
         cpu = acks > 0 ? ticks / hz * 1e6 / acks : 0
-        printf "%-5s | %10.0f %11.0f %6.2f | %7.2f/%7.2f/%7.2f | %7.2f/%7.2f/%7.2f | %5d/%-5d | %8.0f | %7.1f\n",
-          c, cdps, bdps, ratio, cp50, cp99, cp999, bp50, bp99, bp999, cerr, berr, cpu, hwm / 1024
+        printf "%-5s %-5s | %10.0f %11.0f %6.2f | %7.2f/%7.2f/%7.2f | %7.2f/%7.2f/%7.2f | %5d/%-5d | %8.0f | %7.1f\n",
+          c, mode, cdps, bdps, ratio, cp50, cp99, cp999, bp50, bp99, bp999, cerr, berr, cpu, hwm / 1024
       }'
   done
+  if [ -n "$burst_line" ]; then
+    printf 'burst: %s\n' "$burst_line"
+    awk -v t="$((t1 - t0))" -v hz="$tick" -v hwm="$bhwm" \
+      'BEGIN { printf "burst: bridge CPU %.2f s, peak RSS %.1f MiB\n", t / hz, hwm / 1024 }'
+  fi
   printf '# ceiling: examples/ceiling.rs (rdkafka FutureProducer, same settings/record/topic, closed loop)\n'
   printf '# bridge: wrk closed loop over keep-alive connections, unique Pb-Webhook-MID per request;\n'
   printf '#   errors = non-200 answers + socket errors/timeouts; CPU = bridge utime+stime during the wrk run\n'

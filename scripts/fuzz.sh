@@ -32,5 +32,8 @@ for f in ["tests/fixtures/deliveries.jsonl", "tests/fixtures/bad-deliveries.json
         (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
 PY
 
+# Inputs that once failed stay in the corpus.
+cp fuzz/regressions/* "$corpus"/ 2>/dev/null || true
+
 echo "fuzz.sh: fuzzing for ${seconds}s" >&2
 cargo +nightly fuzz run delivery "$corpus" -- -max_total_time="$seconds" -max_len=65536

@@ -329,6 +329,16 @@ mod tests {
     }
 
     #[test]
+    fn numbers_beyond_f64_are_valid_json_and_forwarded() {
+        // Found by the fuzzer: RFC 8259 sets no range on numbers, so the
+        // bridge forwards them rather than refusing a valid body.
+        let h = headers(&[("Pb-Webhook-Type", "X")]);
+        let body = br#"{"amount":3e888,"eventType":"Issue"}"#;
+        let d = Delivery::parse(&h, body).expect("valid JSON");
+        assert_eq!(d.event_type.as_deref(), Some("Issue"));
+    }
+
+    #[test]
     fn escaped_strings_are_decoded() {
         let h = headers(&[("Pb-Webhook-Type", "X")]);
         let d = Delivery::parse(&h, br#"{"eventType":"Is\u0073ue"}"#).expect("valid");

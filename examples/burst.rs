@@ -1,0 +1,188 @@
+//! The hometax burst: N deliveries fired at the bridge at once (each on a
+//! connection of its own, each with a unique MID), then every one answered
+//! `OK` looked up in Kafka. Prints one JSON line: how the answers split
+//! (200, the documented shedding 503s, other statuses, connections refused
+//! or closed without an answer), latency, and `ok_missing` — acknowledged
+//! deliveries not found in Kafka, which must be 0.
+//!
+//! ```sh
+//! cargo run --release --example burst -- --url http://127.0.0.1:8080/popbill/webhook \
+//!   --brokers 127.0.0.1:9092 --topic popbill.taxinvoice.state.issue --count 20000
+//! ```
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Barrier;
+
+#[derive(Parser)]
+struct Args {
+    /// host:port of the bridge's webhook listener.
+    #[arg(long)]
+    addr: String,
+    #[arg(long, default_value = "/popbill/webhook")]
+    path: String,
+    #[arg(long, default_value_t = 20_000)]
+    count: usize,
+    #[arg(long)]
+    mid_prefix: String,
+    /// Kafka, to check that every OK landed.
+    #[arg(long)]
+    brokers: String,
+    #[arg(long)]
+    topic: String,
+}
+
+const BODY: &str = r#"{"corpNum":"1234567890","itemKey":"025111409301000001","ntsConfirmNum":"202511144100001234567890","ntssendDT":"","ntsresultDT":"","ntssendErrCode":"","stateCode":300,"stateDT":"20251114093010","eventDT":"20251114093011","eventType":"Issue"}"#;
+
+#[derive(Debug)]
+enum Answer {
+    Status(u16, Duration),
+    NoAnswer,
+}
+
+async fn one(addr: &str, path: &str, mid: &str) -> Answer {
+    let t0 = Instant::now();
+    let Ok(Ok(mut s)) = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    else {
+        return Answer::NoAnswer;
+    };
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Pb-Webhook-Type: TAXINVOICE.STATE\r\nPb-Webhook-MID: {mid}\r\nPb-Webhook-Corpnum: 1234567890\r\n\
+         Pb-Webhook-EventType: Issue\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return Answer::NoAnswer;
+    }
+    let mut out = Vec::with_capacity(256);
+    match tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut out)).await {
+        Ok(Ok(_)) => {}
+        _ => return Answer::NoAnswer,
+    }
+    let text = String::from_utf8_lossy(&out);
+    match text.split_whitespace().nth(1).and_then(|c| c.parse().ok()) {
+        Some(code) => Answer::Status(code, t0.elapsed()),
+        None => Answer::NoAnswer,
+    }
+}
+
+fn ids_in_kafka(brokers: &str, topic: &str, want: usize) -> HashSet<String> {
+    let consumer: BaseConsumer = match ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "popbill-bridge-burst-check")
+        .set("enable.auto.commit", "false")
+        .create()
+    {
+        Ok(c) => c,
+        Err(_) => return HashSet::new(),
+    };
+    let mut tpl = TopicPartitionList::new();
+    if let Ok(md) = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)) {
+        for t in md.topics().iter().filter(|t| t.name() == topic) {
+            for p in t.partitions() {
+                let _ = tpl.add_partition_offset(topic, p.id(), Offset::Beginning);
+            }
+        }
+    }
+    let _ = consumer.assign(&tpl);
+    let mut ids = HashSet::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut quiet = Instant::now();
+    while Instant::now() < until && !(ids.len() >= want && quiet.elapsed() > Duration::from_secs(2))
+    {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            quiet = Instant::now();
+            if let Some(id) = m
+                .headers()
+                .and_then(|h| h.iter().find(|h| h.key == "ce_id"))
+                .and_then(|h| h.value)
+            {
+                ids.insert(String::from_utf8_lossy(id).into_owned());
+            }
+        }
+    }
+    ids
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let barrier = Arc::new(Barrier::new(args.count));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..args.count)
+        .map(|i| {
+            let (addr, path, barrier) = (args.addr.clone(), args.path.clone(), barrier.clone());
+            let mid = format!("{}-{i}", args.mid_prefix);
+            tokio::spawn(async move {
+                // All at once: every task waits until all are spawned.
+                barrier.wait().await;
+                let a = one(&addr, &path, &mid).await;
+                (mid, a)
+            })
+        })
+        .collect();
+    let mut ok = Vec::new();
+    let (mut shed, mut other, mut none) = (0usize, 0usize, 0usize);
+    let mut latencies = Vec::new();
+    for t in tasks {
+        let Ok((mid, a)) = t.await else {
+            none += 1;
+            continue;
+        };
+        match a {
+            Answer::Status(200, d) => {
+                latencies.push(d);
+                ok.push(mid);
+            }
+            Answer::Status(503, d) => {
+                latencies.push(d);
+                shed += 1;
+            }
+            Answer::Status(_, _) => other += 1,
+            Answer::NoAnswer => none += 1,
+        }
+    }
+    let took = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1e3)
+            .unwrap_or(0.0)
+    };
+    let want = ok.len();
+    let (brokers, topic) = (args.brokers.clone(), args.topic.clone());
+    let ids = tokio::task::spawn_blocking(move || ids_in_kafka(&brokers, &topic, want))
+        .await
+        .unwrap_or_default();
+    let missing = ok.iter().filter(|m| !ids.contains(*m)).count();
+    println!(
+        "{{\"burst\":{},\"seconds\":{:.3},\"ok\":{},\"shed_503\":{},\"other_status\":{},\"no_answer\":{},\"p50_ms\":{:.1},\"p99_ms\":{:.1},\"max_ms\":{:.1},\"ok_missing\":{}}}",
+        args.count,
+        took.as_secs_f64(),
+        ok.len(),
+        shed,
+        other,
+        none,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        missing
+    );
+    if missing > 0 || other > 0 {
+        std::process::exit(1);
+    }
+}
