@@ -54,13 +54,13 @@ impl Ledger {
     /// in `topic`. A failure is logged and counted, not retried: its worst
     /// consequence is that a later copy is published again.
     pub async fn write(&self, digest: u128, id: &str, topic: &str, receipt: Receipt) {
-        let value = serde_json::json!({
-            "id": id,
-            "topic": topic,
-            "partition": receipt.partition,
-            "offset": receipt.offset,
+        let value = serde_json::to_string(&Entry {
+            id,
+            topic,
+            partition: receipt.partition,
+            offset: receipt.offset,
         })
-        .to_string();
+        .unwrap_or_default();
         let key = digest.to_be_bytes();
         let rec: FutureRecord<'_, [u8], str> =
             FutureRecord::to(&self.topic).key(&key[..]).payload(&value);
@@ -84,6 +84,15 @@ impl Ledger {
             "could not record the event in the duplicates ledger; a later copy would be published again"
         );
     }
+}
+
+/// A ledger record's value: where the event landed.
+#[derive(serde::Serialize)]
+struct Entry<'a> {
+    id: &'a str,
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
 }
 
 /// Readiness of the ledger follower.

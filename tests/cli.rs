@@ -110,7 +110,7 @@ fn check_config_accepts_the_shipped_file_and_hides_secrets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm() {
     let (port, admin_port) = free_ports();
-    let mut child = bridge_cmd()
+    let child = bridge_cmd()
         .args([
             "--dev",
             "--listen",
@@ -123,6 +123,18 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    // Killed if an assertion below fails, so no bridge outlives the test.
+    struct KillOnDrop(Option<std::process::Child>);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if let Some(c) = self.0.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut guard = KillOnDrop(Some(child));
+    let child_id = guard.0.as_ref().map(|c| c.id()).unwrap_or_default();
     let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().expect("addr");
     let webhook: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
 
@@ -163,13 +175,13 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
     );
 
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child_id.to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
     let t0 = Instant::now();
     let exit = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
+        if let Some(s) = guard.0.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
             break s;
         }
         assert!(
@@ -178,7 +190,12 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let out = child.wait_with_output().expect("output");
+    let out = guard
+        .0
+        .take()
+        .expect("child")
+        .wait_with_output()
+        .expect("output");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(exit.success(), "exit {exit:?}\n{stderr}\n{stdout}");
