@@ -136,6 +136,17 @@ impl Dedup {
         self.report(&st.memory, evicted);
     }
 
+    /// Records many identities confirmed at `at` under one lock.
+    pub fn remember_all(&self, digests: impl Iterator<Item = u128>, at: SystemTime) {
+        if !self.enabled {
+            return;
+        }
+        let at = unix_secs(at);
+        let mut st = self.lock();
+        let evicted = digests.map(|d| st.memory.insert(d, at)).sum();
+        self.report(&st.memory, evicted);
+    }
+
     /// Drops identities older than the window.
     pub fn expire(&self, now: SystemTime) {
         let mut st = self.lock();

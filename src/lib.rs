@@ -100,6 +100,7 @@ pub struct RunningBridge {
     admin_task: JoinHandle<bool>,
     health_task: JoinHandle<()>,
     follower_task: Option<JoinHandle<()>>,
+    ledger_task: Option<JoinHandle<()>>,
     shutdown_delay: Duration,
     shutdown_timeout: Duration,
 }
@@ -151,13 +152,19 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         config.dedup.max_entries,
         metrics.clone(),
     ));
-    let ledger = config.dedup.enabled.then(|| {
-        Arc::new(ledger::Ledger::new(
+    let (stop_webhook, webhook_rx) = watch::channel(false);
+    let (stop_admin, admin_rx) = watch::channel(false);
+    let (ledger, ledger_task) = if config.dedup.enabled {
+        let (l, task) = ledger::Ledger::start(
             &config.dedup.ledger_topic,
             producer.clone(),
             metrics.clone(),
-        ))
-    });
+            admin_rx.clone(),
+        );
+        (Some(Arc::new(l)), Some(task))
+    } else {
+        (None, None)
+    };
 
     let bind = |what, addr| async move {
         TcpListener::bind(addr)
@@ -195,8 +202,6 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         health: health.clone(),
     });
 
-    let (stop_webhook, webhook_rx) = watch::channel(false);
-    let (stop_admin, admin_rx) = watch::channel(false);
     let follower_task = ledger_state.map(|state| {
         tokio::spawn(
             ledger::Follower {
@@ -283,6 +288,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         admin_task,
         health_task,
         follower_task,
+        ledger_task,
         shutdown_delay: config.server.shutdown_delay,
         shutdown_timeout: config.server.shutdown_timeout,
     })
@@ -310,6 +316,11 @@ impl RunningBridge {
         }
         let _ = self.stop_admin.send(true);
         let _ = self.admin_task.await;
+        // The ledger writer hands over its last batch.
+        if let Some(t) = self.ledger_task {
+            let left = self.shutdown_timeout.saturating_sub(closed.elapsed());
+            let _ = tokio::time::timeout(left, t).await;
+        }
         let producer = self.app.publisher.producer().clone();
         // What is left of the budget: delivery reports of answered requests
         // already arrived, so this only waits for ledger records and for

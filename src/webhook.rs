@@ -26,7 +26,7 @@ use crate::delivery::Delivery;
 use crate::error::BridgeError;
 use crate::health::Health;
 use crate::identity::Identity;
-use crate::ledger::Ledger;
+use crate::ledger::{Entry, Ledger};
 use crate::metrics::{InflightGuard, Metrics};
 use crate::outcome;
 use crate::publish::Publisher;
@@ -254,7 +254,12 @@ async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead:
         let digest = lead.digest();
         lead.complete(result.clone(), SystemTime::now());
         if let (Ok(receipt), Some((ledger, id, topic))) = (result, ledger_entry) {
-            ledger.write(digest, &id, &topic, receipt).await;
+            ledger.record(Entry {
+                digest,
+                id,
+                topic,
+                receipt,
+            });
         }
     });
     wait_for(verdict, deadline).await
