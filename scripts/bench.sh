@@ -282,6 +282,13 @@ warm_bridge() {
 }
 
 # --- phases ----------------------------------------------------------------------
+# The topics exist before anything is produced (the broker does not
+# auto-create them): a first bridge start creates them for the ceiling too.
+say "creating this run's topics (one bridge start)"
+start_bridge setup on
+warm_bridge setup
+stop_bridge
+
 rows=()
 for c in $concurrencies; do
   say "concurrency $c: ceiling (producer alone), ${seconds}s"
