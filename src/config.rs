@@ -403,7 +403,7 @@ impl Default for DedupConfig {
         Self {
             enabled: true,
             window: Duration::from_secs(48 * 3600),
-            max_entries: 10_000_000,
+            max_entries: 2_000_000,
             ledger_topic: "popbill.bridge.ledger".into(),
             ledger_partitions: 3,
             create_ledger: true,

@@ -379,7 +379,11 @@ impl Follower {
         cfg.set("group.id", format!("{}-ledger", self.kafka.client_id))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // Ledger records are small; librdkafka's default pre-fetch
+            // buffer (64 MiB a partition) would only cost memory.
+            .set("queued.max.messages.kbytes", "2048")
+            .set("fetch.max.bytes", "4194304");
         let consumer: StreamConsumer = cfg.create().map_err(|e| e.to_string())?;
         let timeout = self.kafka.admin_timeout;
         let topic_owned = topic.to_string();
