@@ -29,3 +29,7 @@ fi
 echo "test.sh: Kafka at $KAFKA_BOOTSTRAP_SERVERS" >&2
 
 cargo test --locked "$@"
+
+# deploy/: manifests against the Kubernetes schemas, alert rules with
+# promtool, metric names of the dashboard and alerts against /metrics.
+scripts/check-deploy.sh
