@@ -17,7 +17,7 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use common::*;
 
-fn issue_headers() -> Vec<(String, String)> {
+fn fail_headers() -> Vec<(String, String)> {
     vec![
         ("Content-Type".into(), "application/json".into()),
         ("Pb-Webhook-Type".into(), "TAXINVOICE.STATE".into()),
@@ -46,7 +46,7 @@ async fn unreachable_broker_gives_503_within_the_deadline() {
     let bridge = start(cfg).await;
 
     let t0 = Instant::now();
-    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     let took = t0.elapsed();
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
     assert!(
@@ -123,7 +123,7 @@ async fn failed_count(bridge: &popbill_bridge::RunningBridge) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_enough_replicas_is_a_503_never_a_200() {
     let (cluster, bridge) = mock_bridge(Duration::from_secs(3)).await;
-    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK, "healthy mock first: {}", a.body);
 
     // Every produce request is refused for longer than the message timeout.
@@ -132,7 +132,7 @@ async fn not_enough_replicas_is_a_503_never_a_200() {
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 500],
     );
     let t0 = Instant::now();
-    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
     assert!(
         t0.elapsed() < Duration::from_millis(3500),
@@ -143,7 +143,7 @@ async fn not_enough_replicas_is_a_503_never_a_200() {
     assert_eq!(failed_count(&bridge).await, 1.0);
 
     cluster.clear_request_errors(RDKafkaApiKey::Produce);
-    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK, "recovers: {}", a.body);
     bridge.shutdown().await;
 }
@@ -151,12 +151,12 @@ async fn not_enough_replicas_is_a_503_never_a_200() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_or_too_slow_gives_503_at_the_deadline() {
     let (cluster, bridge) = mock_bridge(Duration::from_secs(2)).await;
-    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 
     cluster.broker_down(1).expect("broker down");
     let t0 = Instant::now();
-    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
     assert!(
         t0.elapsed() < Duration::from_millis(2500),
@@ -171,7 +171,7 @@ async fn broker_down_or_too_slow_gives_503_at_the_deadline() {
         .broker_round_trip_time(1, Duration::from_secs(5))
         .expect("rtt");
     let t0 = Instant::now();
-    let a = post(&bridge, &issue_headers(), BODY.to_vec()).await;
+    let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
     assert!(
         t0.elapsed() < Duration::from_millis(2500),
@@ -182,5 +182,44 @@ async fn broker_down_or_too_slow_gives_503_at_the_deadline() {
     cluster
         .broker_round_trip_time(1, Duration::ZERO)
         .expect("rtt");
+    drop(bridge);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_requests_that_time_out_give_503_and_one_timeout_is_retried_once() {
+    let (cluster, bridge) = mock_bridge(Duration::from_secs(3)).await;
+
+    // Every produce request times out for longer than the deadline: 503.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT; 500],
+    );
+    let a = post(
+        &bridge,
+        &issue_headers(&unique("rto-")),
+        ISSUE_BODY.to_vec(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+
+    // One timed-out request: the idempotent producer retries it and the
+    // write is confirmed once — a 200 that is true.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT],
+    );
+    let mid = unique("rto1-");
+    let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_deliveries_total",
+            &[("outcome", "failed")]
+        ),
+        1.0
+    );
     drop(bridge);
 }
