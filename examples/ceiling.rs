@@ -106,7 +106,8 @@ fn load(path: &str, name: &str) -> Result<Sample, String> {
             (Some(c), Some(i)) => Some(format!("{c}:{i}")),
             _ => None,
         };
-        let ce_time = field("eventDT").and_then(|s| korean_to_rfc3339(&s));
+        let ce_time =
+            field("eventDT").and_then(|s| popbill_bridge::record::korean_datetime_to_rfc3339(&s));
         return Ok(Sample {
             body: body.into_bytes(),
             key,
@@ -120,21 +121,6 @@ fn load(path: &str, name: &str) -> Result<Sample, String> {
         });
     }
     Err(format!("no sample named {name:?} in {path}"))
-}
-
-fn korean_to_rfc3339(s: &str) -> Option<String> {
-    if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(format!(
-        "{}-{}-{}T{}:{}:{}+09:00",
-        &s[0..4],
-        &s[4..6],
-        &s[6..8],
-        &s[8..10],
-        &s[10..12],
-        &s[12..14]
-    ))
 }
 
 fn headers(s: &Sample, mid: &str, received_at: SystemTime) -> OwnedHeaders {

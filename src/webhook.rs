@@ -29,7 +29,7 @@ use crate::identity::Identity;
 use crate::ledger::{Entry, Ledger};
 use crate::metrics::{InflightGuard, Metrics};
 use crate::outcome;
-use crate::publish::Publisher;
+use crate::publish::{Publisher, Receipt};
 use crate::route::{Route, Router};
 use crate::topics::Topics;
 
@@ -124,86 +124,62 @@ async fn deliver(
 
     // Duplicates.
     let identity = Identity::of(&delivery);
-    let lead = match app.dedup.admit(identity.digest) {
-        Admission::Seen => {
-            outcome::duplicate(
-                &app.metrics,
+    let end = match app.dedup.admit(identity.digest) {
+        Admission::Seen => End::Duplicate { waited: false },
+        Admission::Follow(verdict) => match wait_for(verdict, deadline).await {
+            Ok(_) => End::Duplicate { waited: true },
+            Err(e) => End::Failed(e),
+        },
+        Admission::Lead(lead) => {
+            // Publish.
+            let record = Outgoing {
                 route,
-                &delivery,
-                &identity.id,
-                false,
-                started.elapsed(),
-            );
-            return answer::ok(app.server.ok_body);
-        }
-        Admission::Follow(verdict) => {
-            return match wait_for(verdict, deadline).await {
-                Ok(_) => {
-                    outcome::duplicate(
-                        &app.metrics,
-                        route,
-                        &delivery,
-                        &identity.id,
-                        true,
-                        started.elapsed(),
-                    );
-                    answer::ok(app.server.ok_body)
-                }
-                Err(e) => {
-                    outcome::failed(
-                        &app.metrics,
-                        route,
-                        &delivery,
-                        &identity.id,
-                        &e,
-                        started.elapsed(),
-                    );
-                    answer::error(&e, app.server.retry_after)
-                }
+                delivery: &delivery,
+                identity: &identity,
+                headers: &parts.headers,
+                extra_header,
+                received_at,
             };
+            match publish(app, record, deadline, lead).await {
+                Ok(receipt) => {
+                    if let Some(reason) = dead_letter.as_ref().and_then(BridgeError::reject_reason)
+                    {
+                        app.metrics.dead_letter(reason).inc();
+                    }
+                    End::Published(receipt)
+                }
+                Err(e) => End::Failed(e),
+            }
         }
-        Admission::Lead(lead) => lead,
     };
-
-    // Publish.
-    let record = Outgoing {
-        route,
-        delivery: &delivery,
-        identity: &identity,
-        headers: &parts.headers,
-        extra_header,
-        received_at,
-    };
-    let verdict = publish(app, record, deadline, lead).await;
 
     // Answer.
-    match verdict {
-        Ok(receipt) => {
-            if let Some(reason) = dead_letter.as_ref().and_then(BridgeError::reject_reason) {
-                app.metrics.dead_letter(reason).inc();
-            }
-            outcome::acknowledged(
-                &app.metrics,
-                route,
-                &delivery,
-                &identity.id,
-                receipt,
-                started.elapsed(),
-            );
+    let latency = started.elapsed();
+    let (metrics, id) = (&app.metrics, &identity.id);
+    match end {
+        End::Published(receipt) => {
+            outcome::acknowledged(metrics, route, &delivery, id, receipt, latency);
             answer::ok(app.server.ok_body)
         }
-        Err(e) => {
-            outcome::failed(
-                &app.metrics,
-                route,
-                &delivery,
-                &identity.id,
-                &e,
-                started.elapsed(),
-            );
+        End::Duplicate { waited } => {
+            outcome::duplicate(metrics, route, &delivery, id, waited, latency);
+            answer::ok(app.server.ok_body)
+        }
+        End::Failed(e) => {
+            outcome::failed(metrics, route, &delivery, id, &e, latency);
             answer::error(&e, app.server.retry_after)
         }
     }
+}
+
+/// How a delivery that got past the checks ended.
+enum End {
+    /// This request's copy was written and confirmed.
+    Published(Receipt),
+    /// Another copy was (or, when `waited`, just got) confirmed.
+    Duplicate { waited: bool },
+    /// Kafka did not confirm (this copy, or the first copy it waited for).
+    Failed(Arc<BridgeError>),
 }
 
 /// Header carrying why a dead-lettered delivery was refused.

@@ -228,20 +228,7 @@ pub fn consume(
     out
 }
 
-/// Whether the topic exists, per the broker's metadata.
-pub fn topic_exists(brokers: &str, topic: &str) -> bool {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("client");
-    let md = consumer
-        .fetch_metadata(None, Duration::from_secs(10))
-        .expect("metadata");
-    md.topics()
-        .iter()
-        .any(|t| t.name() == topic && !t.partitions().is_empty())
-}
-
+/// Partitions of `topic` per the broker's metadata (0: no such topic).
 pub fn partitions_of(brokers: &str, topic: &str) -> usize {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -255,6 +242,10 @@ pub fn partitions_of(brokers: &str, topic: &str) -> usize {
         .find(|t| t.name() == topic)
         .map(|t| t.partitions().len())
         .unwrap_or(0)
+}
+
+pub fn topic_exists(brokers: &str, topic: &str) -> bool {
+    partitions_of(brokers, topic) > 0
 }
 
 /// The record's headers as (name, value) pairs, in order.
