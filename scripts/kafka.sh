@@ -36,29 +36,68 @@ bootstrap="127.0.0.1:$port"
 
 say() { printf 'kafka.sh: %s\n' "$*" >&2; }
 
+# The cache is complete when its marker holds the pom's checksum: a changed
+# pom (another version, another dependency) fetches again.
 fetch() {
-  if [ -f "$cache/complete" ]; then
+  local sum out
+  sum=$(cksum <"$pom")
+  if [ "$(cat "$cache/complete" 2>/dev/null)" = "$sum" ]; then
     return 0
   fi
   say "fetching Apache Kafka $version from Maven Central into $lib (first run only)"
-  rm -rf "$lib"
+  # Never completed: start clean. Completed for another pom: add to it, since
+  # a running broker may still be loading classes from these jars.
+  [ -f "$cache/complete" ] || rm -rf "$lib"
   mkdir -p "$lib"
-  mvn -B -q -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
-    -DoutputDirectory="$lib" -DincludeScope=runtime >&2
-  touch "$cache/complete"
+  # Debian's Maven prints bare colour resets even with -q: keep only real text.
+  if ! out=$(mvn -B -q -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+    -DoutputDirectory="$lib" -DincludeScope=runtime 2>&1); then
+    printf '%s\n' "$out" | sed 's/\x1b\[[0-9;]*m//g' | grep -v '^[[:space:]]*$' >&2 || true
+    say "fetching the jars with Maven failed"
+    return 1
+  fi
+  printf '%s\n' "$sum" >"$cache/complete"
+}
+
+# A process that exists and is not a zombie (a SIGKILLed JVM may linger as
+# one until its new parent reaps it).
+alive() {
+  local st
+  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  case "$st" in Z*) return 1 ;; esac
 }
 
 pid() {
   [ -f "$pidfile" ] || return 1
   local p
   p=$(cat "$pidfile")
-  [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 1
+  [ -n "$p" ] && alive "$p" || return 1
   echo "$p"
 }
 
-# The port accepts connections (bash's /dev/tcp: no extra tools needed).
+# Waits up to $2 half-seconds for process $1 to be gone.
+wait_gone() {
+  local i
+  for ((i = 0; i < $2; i++)); do
+    alive "$1" || return 0
+    sleep 0.5
+  done
+  ! alive "$1"
+}
+
+# The broker answers a real Kafka request: ApiVersions v0, correlation id 42,
+# over bash's /dev/tcp (no extra tools). The reply's size (4 bytes, any),
+# correlation id (0000002a) and error code (0000) must come back within 3 s,
+# so a frozen (SIGSTOPped) broker whose port still accepts is not "answering".
 answers() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+  local reply
+  # shellcheck disable=SC2016 # expanded by the inner bash, on purpose
+  reply=$(timeout 3 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "\x00\x00\x00\x0b\x00\x12\x00\x00\x00\x00\x00\x2a\x00\x01k" >&3
+    head -c 10 <&3 | od -An -tx1 | tr -d " \n"
+  ' _ "$port" 2>/dev/null) || return 1
+  case "$reply" in ????????0000002a0000) return 0 ;; *) return 1 ;; esac
 }
 
 started() {
@@ -95,6 +134,10 @@ num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=8388608
 log.segment.bytes=67108864
+# After a SIGKILL (scripts/kafka.sh kill) the restarted broker may register
+# only once the dead one's session expired: 4 s instead of the default 9 s.
+broker.session.timeout.ms=4000
+broker.heartbeat.interval.ms=1000
 PROPS
   cat >"$state/log4j2.properties" <<'PROPS'
 status = error
@@ -112,9 +155,13 @@ logger.apache.level = warn
 PROPS
 }
 
+# run_java [exec] MAIN ARGS...: a small, light JVM (serial GC, C1 only) on
+# the cached jars; with "exec" it replaces this shell.
 run_java() {
+  local how=()
+  if [ "$1" = exec ]; then how=(exec); shift; fi
   # shellcheck disable=SC2086 # the heap setting is several words on purpose
-  "$java" $heap -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k \
+  "${how[@]}" "$java" $heap -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k \
     -Djava.awt.headless=true -Dkafka.logs.dir="$state" \
     -Dlog4j2.configurationFile="$state/log4j2.properties" \
     -cp "$lib/*" "$@"
@@ -128,13 +175,27 @@ start() {
     return 0
   fi
   if p=$(pid); then
-    say "a broker process ($p) exists but does not answer; stopping it"
+    # Frozen (pause) or still starting: give it a moment before replacing it.
+    kill -CONT "$p" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 20; i++)); do
+      if answers && started; then
+        say "reusing the broker already running (pid $p; resumed if it was paused)"
+        echo "$bootstrap"
+        return 0
+      fi
+      alive "$p" || break
+      sleep 0.5
+    done
+    say "the broker process ($p) does not answer; restarting it on its data"
     stop_process
   fi
   mkdir -p "$state"
+  # Written every time, so a restart on old data runs with today's settings.
+  write_config
   if [ ! -f "$state/data/meta.properties" ]; then
     rm -rf "$state/data"
-    write_config
+    mkdir -p "$state/data"
     local id
     id=$(run_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
     run_java kafka.tools.StorageTool format --standalone -t "$id" \
@@ -160,15 +221,22 @@ start() {
 
 stop_process() {
   local p
-  p=$(pid) || return 0
+  p=$(pid) || { rm -f "$pidfile"; return 0; }
   kill -CONT "$p" 2>/dev/null || true
   kill -TERM "$p" 2>/dev/null || true
-  for _ in $(seq 1 40); do
-    kill -0 "$p" 2>/dev/null || break
-    sleep 0.5
-  done
-  kill -KILL "$p" 2>/dev/null || true
+  if ! wait_gone "$p" 40; then
+    say "the broker ($p) did not stop within 20 s; killing it"
+    kill -KILL "$p" 2>/dev/null || true
+    wait_gone "$p" 10 || say "warning: process $p is still there"
+  fi
   rm -f "$pidfile"
+}
+
+# pause/resume need a broker: say so instead of signalling nothing.
+signal() {
+  local p
+  p=$(pid) || { say "no broker is running"; return 1; }
+  kill "$1" "$p"
 }
 
 cmd="${1:-}"
@@ -184,18 +252,19 @@ case "$cmd" in
     if pid >/dev/null && answers; then echo "running at $bootstrap"; else echo "not running"; exit 1; fi
     ;;
   bootstrap) echo "$bootstrap" ;;
-  pause) kill -STOP "$(pid)" ;;
-  resume) kill -CONT "$(pid)" ;;
+  pause) signal -STOP ;;
+  resume) signal -CONT ;;
   kill)
-    if p=$(pid); then kill -KILL "$p"; fi
+    # SIGKILL, data kept; returns once the process is gone (ports released).
+    if p=$(pid); then
+      kill -KILL "$p" 2>/dev/null || true
+      wait_gone "$p" 20 || say "warning: process $p is still there"
+    fi
     rm -f "$pidfile"
     ;;
   __run)
     # The broker replaces this process, so the pid file names the JVM.
-    exec "$java" $heap -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k \
-      -Djava.awt.headless=true -Dkafka.logs.dir="$state" \
-      -Dlog4j2.configurationFile="$state/log4j2.properties" \
-      -cp "$lib/*" kafka.Kafka "$state/server.properties"
+    run_java exec kafka.Kafka "$state/server.properties"
     ;;
   *)
     sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
