@@ -551,3 +551,94 @@ async fn too_many_or_too_large_headers_and_broken_http_are_refused_and_counted()
     );
     bridge.shutdown().await;
 }
+
+/// A TLS client that trusts only `cert`; returns whether a delivery over it
+/// was answered 200.
+async fn post_over_tls(
+    addr: std::net::SocketAddr,
+    cert: &rcgen::CertifiedKey<rcgen::KeyPair>,
+) -> bool {
+    let mut roots = rustls::RootCertStore::empty();
+    if roots.add(cert.cert.der().clone()).is_err() {
+        return false;
+    }
+    let client_cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_cfg));
+    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let Ok(tls) = connector.connect(name, tcp).await else {
+        return false;
+    };
+    let Ok((mut send, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await
+    else {
+        return false;
+    };
+    tokio::spawn(conn);
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri("/popbill/webhook");
+    for (k, v) in issue_headers(&unique("tlsr-")) {
+        req = req.header(k, v);
+    }
+    let Ok(req) = req.body(Full::new(Bytes::from_static(ISSUE_BODY))) else {
+        return false;
+    };
+    matches!(send.send_request(req).await, Ok(r) if r.status() == StatusCode::OK)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_picked_up_without_a_restart() {
+    let brokers = bootstrap();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (crt, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let old = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    std::fs::write(&crt, old.cert.pem()).expect("write");
+    std::fs::write(&key, old.signing_key.serialize_pem()).expect("write");
+    let mut cfg = test_config(&brokers, &unique("it-tlsr-"));
+    cfg.tls.cert_file = Some(crt.clone());
+    cfg.tls.key_file = Some(key.clone());
+    cfg.limits.reload_interval = Duration::from_millis(100);
+    let bridge = start(cfg).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+    assert!(
+        post_over_tls(bridge.webhook_addr, &old).await,
+        "the first certificate serves"
+    );
+
+    // The renewal (as cert-manager rewrites a Secret): new key, new cert.
+    let new = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    std::fs::write(&crt, new.cert.pem()).expect("write");
+    std::fs::write(&key, new.signing_key.serialize_pem()).expect("write");
+    bump_mtime(&crt, 5);
+    bump_mtime(&key, 5);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !post_over_tls(bridge.webhook_addr, &new).await {
+        assert!(
+            Instant::now() < until,
+            "the renewed certificate was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !post_over_tls(bridge.webhook_addr, &old).await,
+        "the old certificate is gone"
+    );
+
+    // A broken renewal keeps the working certificate.
+    std::fs::write(&crt, "not a certificate").expect("write");
+    bump_mtime(&crt, 10);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        post_over_tls(bridge.webhook_addr, &new).await,
+        "kept the last good certificate"
+    );
+    bridge.shutdown().await;
+}
