@@ -112,15 +112,12 @@ async fn deliver(
             // only send the same broken bytes again.
             Some(dl) if verified && e.dead_letters() => {
                 outcome::dead_lettered(&app.metrics, &parts.headers, &e);
-                (Delivery::raw(&parts.headers, &body), dl, Some(e))
+                (Delivery::raw(&parts.headers, &body), dl, e.reject_reason())
             }
             _ => return reject(Some(&parts.headers), e),
         },
     };
-    let extra_header = dead_letter
-        .as_ref()
-        .and_then(|e| e.reject_reason())
-        .map(|r| (DEAD_LETTER_REASON, r.as_str()));
+    let extra_header = dead_letter.map(|r| (DEAD_LETTER_REASON, r.as_str()));
 
     // Duplicates.
     let identity = Identity::of(&delivery);
@@ -142,8 +139,7 @@ async fn deliver(
             };
             match publish(app, record, deadline, lead).await {
                 Ok(receipt) => {
-                    if let Some(reason) = dead_letter.as_ref().and_then(BridgeError::reject_reason)
-                    {
+                    if let Some(reason) = dead_letter {
                         app.metrics.dead_letter(reason).inc();
                     }
                     End::Published(receipt)
