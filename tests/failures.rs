@@ -59,23 +59,8 @@ async fn unreachable_broker_gives_503_within_the_deadline() {
     );
     assert!(!a.body.trim().is_empty(), "a short reason in the body");
 
-    let text = metrics_text(&bridge).await;
-    assert_eq!(
-        metric(
-            &text,
-            "popbill_bridge_deliveries_total",
-            &[("outcome", "failed")]
-        ),
-        1.0
-    );
-    assert_eq!(
-        metric(
-            &text,
-            "popbill_bridge_deliveries_total",
-            &[("outcome", "acknowledged")]
-        ),
-        0.0
-    );
+    assert_eq!(deliveries(&bridge, "failed").await, 1.0);
+    assert_eq!(deliveries(&bridge, "acknowledged").await, 0.0);
     let (status, body) = get(bridge.admin_addr, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let (status, _) = get(bridge.admin_addr, "/healthz").await;
@@ -111,15 +96,6 @@ async fn mock_bridge(
     (cluster, bridge)
 }
 
-async fn failed_count(bridge: &popbill_bridge::RunningBridge) -> f64 {
-    let text = metrics_text(bridge).await;
-    metric(
-        &text,
-        "popbill_bridge_deliveries_total",
-        &[("outcome", "failed")],
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_enough_replicas_is_a_503_never_a_200() {
     let (cluster, bridge) = mock_bridge(Duration::from_secs(3)).await;
@@ -140,7 +116,7 @@ async fn not_enough_replicas_is_a_503_never_a_200() {
         t0.elapsed()
     );
     assert!(a.headers.contains_key("retry-after"));
-    assert_eq!(failed_count(&bridge).await, 1.0);
+    assert_eq!(deliveries(&bridge, "failed").await, 1.0);
 
     cluster.clear_request_errors(RDKafkaApiKey::Produce);
     let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
@@ -178,7 +154,7 @@ async fn broker_down_or_too_slow_gives_503_at_the_deadline() {
         "{:?}",
         t0.elapsed()
     );
-    assert_eq!(failed_count(&bridge).await, 2.0);
+    assert_eq!(deliveries(&bridge, "failed").await, 2.0);
     cluster
         .broker_round_trip_time(1, Duration::ZERO)
         .expect("rtt");
@@ -212,14 +188,6 @@ async fn produce_requests_that_time_out_give_503_and_one_timeout_is_retried_once
     let mid = unique("rto1-");
     let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    let text = metrics_text(&bridge).await;
-    assert_eq!(
-        metric(
-            &text,
-            "popbill_bridge_deliveries_total",
-            &[("outcome", "failed")]
-        ),
-        1.0
-    );
+    assert_eq!(deliveries(&bridge, "failed").await, 1.0);
     drop(bridge);
 }

@@ -52,15 +52,7 @@ async fn kafka_down_during_the_first_copy_then_back_gives_exactly_one_record() {
         "{:?}",
         t0.elapsed()
     );
-    let text = metrics_text(&bridge).await;
-    assert_eq!(
-        metric(
-            &text,
-            "popbill_bridge_deliveries_total",
-            &[("outcome", "failed")]
-        ),
-        1.0
-    );
+    assert_eq!(deliveries(&bridge, "failed").await, 1.0);
 
     kafka_script("start");
     // POPBiLL retries minutes later; here, as soon as the bridge is ready.
@@ -79,13 +71,8 @@ async fn kafka_down_during_the_first_copy_then_back_gives_exactly_one_record() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let text = metrics_text(&bridge).await;
     assert_eq!(
-        metric(
-            &text,
-            "popbill_bridge_deliveries_total",
-            &[("outcome", "acknowledged")]
-        ),
+        deliveries(&bridge, "acknowledged").await,
         1.0,
         "the retry was published, not counted as a duplicate"
     );

@@ -449,41 +449,10 @@ async fn tls_serves_deliveries_with_the_configured_certificate() {
     let bridge = start(cfg).await;
     wait_ready(&bridge, Duration::from_secs(30)).await;
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).expect("root");
-    let client_cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_cfg));
-    let tcp = tokio::net::TcpStream::connect(bridge.webhook_addr)
-        .await
-        .expect("connect");
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .expect("http");
-    tokio::spawn(conn);
-    let mut req = Request::builder()
-        .method(Method::POST)
-        .uri("/popbill/webhook");
-    for (k, v) in issue_headers(&unique("tls-")) {
-        req = req.header(k, v);
-    }
-    let resp = send
-        .send_request(
-            req.body(Full::new(Bytes::from_static(ISSUE_BODY)))
-                .expect("req"),
-        )
-        .await
-        .expect("response");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    assert_eq!(&body[..], b"OK");
+    assert!(
+        post_over_tls(bridge.webhook_addr, &cert).await,
+        "a delivery over TLS is answered 200 OK"
+    );
 
     // Plain HTTP on the TLS port gets no HTTP answer.
     let (status, _) = raw_post(
@@ -553,7 +522,7 @@ async fn too_many_or_too_large_headers_and_broken_http_are_refused_and_counted()
 }
 
 /// A TLS client that trusts only `cert`; returns whether a delivery over it
-/// was answered 200.
+/// was answered 200 `OK`.
 async fn post_over_tls(
     addr: std::net::SocketAddr,
     cert: &rcgen::CertifiedKey<rcgen::KeyPair>,
@@ -591,7 +560,17 @@ async fn post_over_tls(
     let Ok(req) = req.body(Full::new(Bytes::from_static(ISSUE_BODY))) else {
         return false;
     };
-    matches!(send.send_request(req).await, Ok(r) if r.status() == StatusCode::OK)
+    let Ok(resp) = send.send_request(req).await else {
+        return false;
+    };
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    status == StatusCode::OK && &body[..] == b"OK"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -291,6 +291,15 @@ pub async fn metrics_text(bridge: &RunningBridge) -> String {
     get(bridge.admin_addr, "/metrics").await.1
 }
 
+/// `popbill_bridge_deliveries_total{outcome}`, summed over event types.
+pub async fn deliveries(bridge: &RunningBridge, outcome: &str) -> f64 {
+    metric(
+        &metrics_text(bridge).await,
+        "popbill_bridge_deliveries_total",
+        &[("outcome", outcome)],
+    )
+}
+
 /// A POST written by hand over TCP, reading the answer while the body is
 /// still being sent — as curl does, and as a server that refuses a body
 /// early needs. `chunked` sends the body without a Content-Length.
