@@ -7,7 +7,7 @@
 //! Prints one JSON line on stdout: deliveries, deliveries/s, latency
 //! percentiles (ms, hand-off to delivery report) and errors.
 //!
-//!   cargo run --release --example ceiling -- --brokers 127.0.0.1:39092 \
+//!   cargo run --release --example ceiling -- --brokers 127.0.0.1:19092 \
 //!     --topic popbill.taxinvoice.state.issue --concurrency 64 --seconds 20
 
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 #[derive(Parser, Debug)]
 struct Args {
     /// Bootstrap servers.
-    #[arg(long, default_value = "127.0.0.1:39092")]
+    #[arg(long, default_value = "127.0.0.1:19092")]
     brokers: String,
     /// Topic (must exist: the bridge creates it).
     #[arg(long, default_value = "")]

@@ -15,7 +15,9 @@
 #   scripts/kafka.sh pause|resume   SIGSTOP/SIGCONT the broker (fault tests)
 #   scripts/kafka.sh kill       SIGKILL it, keeping its data (start restarts on it)
 #
-# Environment: KAFKA_PORT (39092), KAFKA_CONTROLLER_PORT (39093),
+# Environment: KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (19093) — below
+# Linux's ephemeral range (32768-60999), so a client socket left in
+# TIME_WAIT on that port after a load run can never block the broker's bind —
 # KAFKA_HEAP (-Xms128m -Xmx384m), POPBILL_KAFKA_CACHE, POPBILL_KAFKA_STATE,
 # JAVA (java).
 set -euo pipefail
@@ -26,8 +28,8 @@ version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
 cache="${POPBILL_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popbill-bridge}/kafka-$version"
 lib="$cache/lib"
 state="${POPBILL_KAFKA_STATE:-${TMPDIR:-/tmp}/popbill-bridge-kafka}"
-port="${KAFKA_PORT:-39092}"
-cport="${KAFKA_CONTROLLER_PORT:-39093}"
+port="${KAFKA_PORT:-19092}"
+cport="${KAFKA_CONTROLLER_PORT:-19093}"
 heap="${KAFKA_HEAP:--Xms128m -Xmx384m}"
 java="${JAVA:-java}"
 pidfile="$state/kafka.pid"

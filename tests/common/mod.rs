@@ -26,7 +26,7 @@ use popbill_bridge::config::Config;
 /// The broker the integration tests use: `KAFKA_BOOTSTRAP_SERVERS`, or the
 /// one `scripts/kafka.sh start` runs.
 pub fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:39092".into())
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
 }
 
 /// A name no other test (or earlier run against the same broker) uses.
