@@ -7,12 +7,23 @@
 //!    while the first is being published wait for its verdict and answer
 //!    the same: `OK` when it lands, 503 when it fails. One produce.
 //! 2. **Remembered, in this process.** Identities confirmed by Kafka within
-//!    the window, as 128-bit digests in time-bucketed hash sets.
+//!    the window, as 128-bit digests in time-bucketed hash maps, each with
+//!    a 64-bit digest of the body that was published.
 //! 3. **Across replicas and restarts: the ledger** (see [`crate::ledger`]), a
 //!    topic every replica writes after Kafka confirmed an event, and reads
 //!    from the start on boot and then follows into layer 2.
 //!
 //! A failed first attempt is never remembered, so its retry publishes.
+//!
+//! ## Only a true copy is a duplicate
+//!
+//! An identity is a claim: anyone who can post may send `Pb-Webhook-MID: X`
+//! with a junk body before POPBiLL's genuine event X arrives. So a delivery
+//! is a duplicate only when its identity *and* its body digest match what
+//! was published. A delivery whose identity is remembered with another
+//! body is a conflict: it is published like a new event, counted in
+//! `popbill_bridge_dedup_conflicts_total` and logged with both digests.
+//! Copies in flight are coalesced only when their bodies match too.
 //!
 //! ## Crash points
 //!
@@ -44,12 +55,13 @@
 //! `max_entries` pressure the oldest bucket goes early and
 //! `popbill_bridge_dedup_evicted_total` counts it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
+use tracing::warn;
 
 use crate::error::BridgeError;
 use crate::metrics::Metrics;
@@ -61,13 +73,21 @@ const BUCKETS: u64 = 8;
 /// The verdict of a first attempt, shared with the copies that waited.
 pub type Verdict = Result<Receipt, Arc<BridgeError>>;
 
-/// What to do with a delivery, given its identity.
+/// What a delivery claims to be: its identity and the digest of its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Claim {
+    pub identity: u128,
+    pub body: u64,
+}
+
+/// What to do with a delivery, given its claim.
 pub enum Admission {
-    /// Confirmed before: answer `OK`, publish nothing.
+    /// Confirmed before with the same body: answer `OK`, publish nothing.
     Seen,
     /// The same event is being published right now: wait for its verdict.
     Follow(watch::Receiver<Option<Verdict>>),
-    /// First copy: publish it, then report through the lead.
+    /// First copy (or a conflicting body): publish it, then report through
+    /// the lead.
     Lead(Lead),
 }
 
@@ -79,7 +99,7 @@ pub struct Dedup {
 
 struct State {
     memory: Memory,
-    inflight: HashMap<u128, watch::Receiver<Option<Verdict>>, DigestHash>,
+    inflight: HashMap<Claim, watch::Receiver<Option<Verdict>>, DigestHash>,
 }
 
 impl Dedup {
@@ -104,46 +124,63 @@ impl Dedup {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn admit(self: &Arc<Self>, digest: u128) -> Admission {
+    /// `id` names the event in the conflict warning (the MID or content
+    /// key), never the body.
+    pub fn admit(self: &Arc<Self>, claim: Claim, id: &str) -> Admission {
         let (tx, rx) = watch::channel(None);
         if self.enabled {
             let mut st = self.lock();
-            if st.memory.contains(digest) {
-                return Admission::Seen;
+            match st.memory.lookup(claim) {
+                Lookup::Same => return Admission::Seen,
+                Lookup::Differs(remembered) => {
+                    drop(st);
+                    self.conflict(id, claim, remembered);
+                    st = self.lock();
+                }
+                Lookup::Unknown => {}
             }
-            if let Some(rx) = st.inflight.get(&digest) {
+            if let Some(rx) = st.inflight.get(&claim) {
                 return Admission::Follow(rx.clone());
             }
-            st.inflight.insert(digest, rx);
+            st.inflight.insert(claim, rx);
         }
         // Built only here: a Lead that is dropped reports failure.
         Admission::Lead(Lead {
             dedup: self.clone(),
-            digest,
+            claim,
             tx,
             done: false,
         })
     }
 
+    /// A delivery claims an identity remembered with another body: a forged
+    /// or corrupted copy, or the genuine event after a forgery. Either way
+    /// it is published; this is the one place it is logged and counted.
+    fn conflict(&self, id: &str, claim: Claim, remembered: u64) {
+        self.metrics.dedup_conflicts.inc();
+        warn!(
+            mid = id,
+            identity = %format_args!("{:032x}", claim.identity),
+            remembered_body = %format_args!("{remembered:016x}"),
+            received_body = %format_args!("{:016x}", claim.body),
+            "identity already published with a different body: publishing this delivery, not treating it as a duplicate"
+        );
+    }
+
     /// Records an identity confirmed at `at` (from this process or from the
     /// ledger).
-    pub fn remember(&self, digest: u128, at: SystemTime) {
-        if !self.enabled {
-            return;
-        }
-        let mut st = self.lock();
-        let evicted = st.memory.insert(digest, unix_secs(at));
-        self.report(&st.memory, evicted);
+    pub fn remember(&self, claim: Claim, at: SystemTime) {
+        self.remember_all(std::iter::once(claim), at);
     }
 
     /// Records many identities confirmed at `at` under one lock.
-    pub fn remember_all(&self, digests: impl Iterator<Item = u128>, at: SystemTime) {
+    pub fn remember_all(&self, claims: impl Iterator<Item = Claim>, at: SystemTime) {
         if !self.enabled {
             return;
         }
         let at = unix_secs(at);
         let mut st = self.lock();
-        let evicted = digests.map(|d| st.memory.insert(d, at)).sum();
+        let evicted = claims.map(|c| st.memory.insert(c, at)).sum();
         self.report(&st.memory, evicted);
     }
 
@@ -173,14 +210,14 @@ impl Dedup {
 /// Kafka), it tells the waiting copies to retry.
 pub struct Lead {
     dedup: Arc<Dedup>,
-    digest: u128,
+    claim: Claim,
     tx: watch::Sender<Option<Verdict>>,
     done: bool,
 }
 
 impl Lead {
-    pub fn digest(&self) -> u128 {
-        self.digest
+    pub fn claim(&self) -> Claim {
+        self.claim
     }
 
     /// Where this lead's own verdict arrives.
@@ -199,11 +236,11 @@ impl Lead {
         if self.dedup.enabled {
             let mut st = self.dedup.lock();
             let evicted = if verdict.is_ok() {
-                st.memory.insert(self.digest, unix_secs(at))
+                st.memory.insert(self.claim, unix_secs(at))
             } else {
                 0
             };
-            st.inflight.remove(&self.digest);
+            st.inflight.remove(&self.claim);
             self.dedup.report(&st.memory, evicted);
         }
         self.tx.send_replace(Some(verdict));
@@ -224,12 +261,38 @@ fn unix_secs(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// Identities seen within the window, in buckets of `window / BUCKETS`
-/// by the time they were confirmed. Expiry drops whole buckets; a lookup
-/// probes each (at most `BUCKETS + 1`) set once.
+/// What the memory knows of a claim's identity.
+#[derive(Debug, PartialEq, Eq)]
+enum Lookup {
+    Unknown,
+    /// Published with this very body.
+    Same,
+    /// Published with another body (its digest).
+    Differs(u64),
+}
+
+/// The identity digest as two words: `(u128, u64)` would be padded to 32
+/// bytes by u128's 16-byte alignment, `([u64; 2], u64)` is 24.
+type Key = [u64; 2];
+
+fn key(identity: u128) -> Key {
+    [(identity >> 64) as u64, identity as u64]
+}
+
+/// Where a second body of an identity is kept in a bucket whose main slot
+/// holds another body. Never equal to the main key (the mix is non-zero).
+fn alt_key(claim: Claim) -> Key {
+    let [hi, lo] = key(claim.identity);
+    [hi ^ claim.body ^ 1, lo ^ claim.body.rotate_left(32) ^ 1]
+}
+
+/// Identities seen within the window, each with its body digest, in
+/// buckets of `window / BUCKETS` by the time they were confirmed. Expiry
+/// drops whole buckets; a lookup probes each (at most `BUCKETS + 1`) map
+/// once.
 struct Memory {
-    /// Bucket number (unix seconds / span) → digests.
-    buckets: BTreeMap<u64, HashSet<u128, DigestHash>>,
+    /// Bucket number (unix seconds / span) → identity → body digest.
+    buckets: BTreeMap<u64, HashMap<Key, u64, DigestHash>>,
     span: u64,
     window: u64,
     max_entries: usize,
@@ -248,20 +311,48 @@ impl Memory {
         }
     }
 
-    fn contains(&self, digest: u128) -> bool {
-        self.buckets.values().any(|b| b.contains(&digest))
+    /// A body published under the identity in any bucket counts: after a
+    /// conflict both the forged and the genuine body are remembered, and a
+    /// copy of either is then a duplicate. The second body of an identity
+    /// within one bucket sits in an alternate slot (the identity mixed with
+    /// the body digest), so the common case stays one probe a bucket.
+    fn lookup(&self, claim: Claim) -> Lookup {
+        let (main, alt) = (key(claim.identity), alt_key(claim));
+        let mut found = Lookup::Unknown;
+        for b in self.buckets.values().rev() {
+            match b.get(&main) {
+                Some(&body) if body == claim.body => return Lookup::Same,
+                Some(&body) => {
+                    if b.get(&alt) == Some(&claim.body) {
+                        return Lookup::Same;
+                    }
+                    if found == Lookup::Unknown {
+                        found = Lookup::Differs(body);
+                    }
+                }
+                None => {}
+            }
+        }
+        found
     }
 
     /// Returns how many identities were evicted early to stay under the
     /// cap.
-    fn insert(&mut self, digest: u128, at: u64) -> usize {
+    fn insert(&mut self, claim: Claim, at: u64) -> usize {
         let newest = self.buckets.keys().next_back().copied().unwrap_or(0);
         let bucket = at / self.span;
         // Older than the window relative to what we hold: nothing to keep.
-        if bucket + BUCKETS < newest || self.contains(digest) {
+        if bucket + BUCKETS < newest || self.lookup(claim) == Lookup::Same {
             return 0;
         }
-        if self.buckets.entry(bucket).or_default().insert(digest) {
+        let b = self.buckets.entry(bucket).or_default();
+        let main = key(claim.identity);
+        let slot = if b.contains_key(&main) {
+            alt_key(claim)
+        } else {
+            main
+        };
+        if b.insert(slot, claim.body).is_none() {
             self.len += 1;
         }
         let mut evicted = 0;
@@ -290,18 +381,19 @@ impl Memory {
         self.len
     }
 
-    /// Heap bytes of the sets: hashbrown keeps one control byte beside each
-    /// 16-byte slot, with 1/8 of the slots always free.
+    /// Heap bytes of the maps: hashbrown keeps one control byte beside each
+    /// 24-byte slot (16-byte identity, 8-byte body digest), with 1/8 of the
+    /// slots always free.
     fn bytes(&self) -> usize {
         self.buckets
             .values()
-            .map(|b| b.capacity() * 8 / 7 * (16 + 1) + 64)
+            .map(|b| b.capacity() * 8 / 7 * (24 + 1) + 64)
             .sum()
     }
 }
 
 /// The digests are already uniformly random: hashing them again would only
-/// cost time. Takes the low 64 bits.
+/// cost time. Mixes the words written into 64 bits.
 #[derive(Default)]
 pub struct DigestHasher(u64);
 
@@ -313,11 +405,17 @@ impl Hasher for DigestHasher {
         for chunk in bytes.chunks(8) {
             let mut b = [0u8; 8];
             b[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+            self.write_u64(u64::from_le_bytes(b));
         }
     }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(5) ^ n;
+    }
     fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
+        self.write_u64(n as u64);
+    }
+    fn write_usize(&mut self, _len: usize) {
+        // Array lengths (written before `[u64; 2]`) carry nothing.
     }
 }
 
@@ -340,6 +438,11 @@ mod tests {
         ))
     }
 
+    /// A claim whose body digest is the same for every copy.
+    fn c(identity: u128) -> Claim {
+        Claim { identity, body: 7 }
+    }
+
     fn receipt() -> Receipt {
         Receipt {
             partition: 0,
@@ -350,30 +453,30 @@ mod tests {
     #[test]
     fn a_confirmed_identity_is_seen_and_a_failed_one_is_not() {
         let d = dedup(true);
-        let Admission::Lead(lead) = d.admit(1) else {
+        let Admission::Lead(lead) = d.admit(c(1), "m") else {
             panic!("first copy leads")
         };
         lead.complete(
             Err(Arc::new(BridgeError::PublishTimeout)),
             SystemTime::now(),
         );
-        let Admission::Lead(lead) = d.admit(1) else {
+        let Admission::Lead(lead) = d.admit(c(1), "m") else {
             panic!("a failed attempt is not a duplicate")
         };
         lead.complete(Ok(receipt()), SystemTime::now());
-        assert!(matches!(d.admit(1), Admission::Seen));
-        assert!(matches!(d.admit(2), Admission::Lead(_)));
+        assert!(matches!(d.admit(c(1), "m"), Admission::Seen));
+        assert!(matches!(d.admit(c(2), "m"), Admission::Lead(_)));
     }
 
     #[tokio::test]
     async fn copies_in_flight_follow_the_lead_and_share_its_verdict() {
         let d = dedup(true);
-        let Admission::Lead(lead) = d.admit(7) else {
+        let Admission::Lead(lead) = d.admit(c(7), "m") else {
             panic!("lead")
         };
         let mut followers = Vec::new();
         for _ in 0..5 {
-            match d.admit(7) {
+            match d.admit(c(7), "m") {
                 Admission::Follow(rx) => followers.push(rx),
                 _ => panic!("copies follow"),
             }
@@ -383,23 +486,23 @@ mod tests {
             let v = rx.wait_for(Option::is_some).await.expect("verdict").clone();
             assert!(matches!(v, Some(Ok(_))));
         }
-        assert!(matches!(d.admit(7), Admission::Seen));
+        assert!(matches!(d.admit(c(7), "m"), Admission::Seen));
     }
 
     #[tokio::test]
     async fn an_abandoned_lead_releases_its_followers_with_a_failure() {
         let d = dedup(true);
-        let Admission::Lead(lead) = d.admit(9) else {
+        let Admission::Lead(lead) = d.admit(c(9), "m") else {
             panic!("lead")
         };
-        let Admission::Follow(mut rx) = d.admit(9) else {
+        let Admission::Follow(mut rx) = d.admit(c(9), "m") else {
             panic!("follow")
         };
         drop(lead);
         let v = rx.wait_for(Option::is_some).await.expect("verdict").clone();
         assert!(matches!(v, Some(Err(_))));
         assert!(
-            matches!(d.admit(9), Admission::Lead(_)),
+            matches!(d.admit(c(9), "m"), Admission::Lead(_)),
             "and the next copy leads"
         );
     }
@@ -407,40 +510,43 @@ mod tests {
     #[test]
     fn disabled_means_every_copy_leads() {
         let d = dedup(false);
-        let Admission::Lead(lead) = d.admit(1) else {
+        let Admission::Lead(lead) = d.admit(c(1), "m") else {
             panic!("lead")
         };
         lead.complete(Ok(receipt()), SystemTime::now());
-        assert!(matches!(d.admit(1), Admission::Lead(_)));
+        assert!(matches!(d.admit(c(1), "m"), Admission::Lead(_)));
     }
 
     #[test]
     fn identities_expire_after_the_window_by_bucket() {
         let mut m = Memory::new(Duration::from_secs(800), 1000);
         let t0 = 1_000_000;
-        m.insert(1, t0);
-        m.insert(2, t0 + 500);
+        m.insert(c(1), t0);
+        m.insert(c(2), t0 + 500);
         m.expire(t0 + 799);
         assert!(
-            m.contains(1) && m.contains(2),
+            (m.lookup(c(1)) == Lookup::Same) && (m.lookup(c(2)) == Lookup::Same),
             "kept for at least the window"
         );
         m.expire(t0 + 1000);
-        assert!(!m.contains(1) && m.contains(2));
+        assert!(!(m.lookup(c(1)) == Lookup::Same) && (m.lookup(c(2)) == Lookup::Same));
         assert_eq!(m.len(), 1);
-        m.insert(3, t0 - 10_000);
-        assert!(!m.contains(3), "records older than the window are not kept");
+        m.insert(c(3), t0 - 10_000);
+        assert!(
+            !(m.lookup(c(3)) == Lookup::Same),
+            "records older than the window are not kept"
+        );
     }
 
     #[test]
     fn the_cap_evicts_oldest_buckets_first() {
         let mut m = Memory::new(Duration::from_secs(800), 3);
-        m.insert(1, 0);
-        m.insert(2, 200);
-        m.insert(3, 400);
-        let evicted = m.insert(4, 600);
+        m.insert(c(1), 0);
+        m.insert(c(2), 200);
+        m.insert(c(3), 400);
+        let evicted = m.insert(c(4), 600);
         assert_eq!(evicted, 1);
-        assert!(!m.contains(1) && m.contains(4));
+        assert!(!(m.lookup(c(1)) == Lookup::Same) && (m.lookup(c(4)) == Lookup::Same));
         assert_eq!(m.len(), 3);
     }
 
@@ -450,7 +556,10 @@ mod tests {
         let now = SystemTime::now();
         for i in 0..100_000u128 {
             d.remember(
-                i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835),
+                Claim {
+                    identity: i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835),
+                    body: i as u64,
+                },
                 now,
             );
         }
@@ -458,5 +567,75 @@ mod tests {
         let bytes = d.lock().memory.bytes();
         let per = bytes as f64 / 100_000.0;
         assert!(per <= 64.0, "{per} bytes per remembered event");
+    }
+
+    #[test]
+    fn item1_a_remembered_identity_with_another_body_is_not_a_duplicate() {
+        let d = dedup(true);
+        let forged = Claim {
+            identity: 42,
+            body: 1,
+        };
+        let genuine = Claim {
+            identity: 42,
+            body: 2,
+        };
+        let Admission::Lead(lead) = d.admit(forged, "X") else {
+            panic!("first copy leads")
+        };
+        lead.complete(Ok(receipt()), SystemTime::now());
+        let Admission::Lead(lead) = d.admit(genuine, "X") else {
+            panic!("the genuine event must be published, not answered as a duplicate")
+        };
+        assert_eq!(d.metrics.dedup_conflicts.get(), 1);
+        lead.complete(Ok(receipt()), SystemTime::now());
+        assert!(matches!(d.admit(genuine, "X"), Admission::Seen));
+        assert!(matches!(d.admit(forged, "X"), Admission::Seen));
+    }
+
+    #[test]
+    fn item1_copies_in_flight_with_different_bodies_do_not_share_a_verdict() {
+        let d = dedup(true);
+        let Admission::Lead(_first) = d.admit(
+            Claim {
+                identity: 5,
+                body: 1,
+            },
+            "X",
+        ) else {
+            panic!("lead")
+        };
+        assert!(
+            matches!(
+                d.admit(
+                    Claim {
+                        identity: 5,
+                        body: 2
+                    },
+                    "X"
+                ),
+                Admission::Lead(_)
+            ),
+            "a different body in flight leads on its own"
+        );
+    }
+
+    #[test]
+    fn item1_memory_per_remembered_event_stays_within_64_bytes_at_any_load() {
+        // Right after a table grows it is at its emptiest (7/16 full).
+        for n in [1_000u128, 14_337, 57_345, 100_000] {
+            let mut m = Memory::new(Duration::from_secs(86_400), 10_000_000);
+            for i in 0..n {
+                m.insert(
+                    Claim {
+                        identity: i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835),
+                        body: i as u64,
+                    },
+                    1_000_000,
+                );
+            }
+            let per = m.bytes() as f64 / n as f64;
+            assert!(per <= 64.0, "{per} bytes per remembered event at {n}");
+        }
     }
 }

@@ -1,18 +1,28 @@
 //! A delivery's identity: what makes two deliveries "the same event sent
 //! again".
 //!
-//! - The `Pb-Webhook-MID` header, when present. POPBiLL's retries carry the
-//!   same MID; it is opaque and never parsed.
+//! - The `Pb-Webhook-MID` header, when present, together with the webhook
+//!   type (a MID names an event within its webhook, nothing more).
+//!   POPBiLL's retries carry the same MID; it is opaque and never parsed.
 //! - Without a MID, a content key: webhook type, corpNum, itemKey, event
 //!   type, stateCode and stateDT — the fields that together name one state
 //!   change of one document. It needs corpNum, itemKey and stateDT.
 //! - Otherwise, the body's SHA-256: a retry of the same bytes is the same
 //!   event, which is the most that can be said.
 //!
-//! Each becomes a 128-bit digest (the first half of a SHA-256 over a
-//! tagged, NUL-separated form), which is what the duplicate memory and the
-//! ledger store: 16 bytes an event whatever the MID's length. At 128 bits a
+//! Each becomes a 128-bit digest (the first half of a SHA-256 over the
+//! parts, each framed by its length so no two different lists of parts
+//! give the same input), which is what the duplicate memory and the ledger
+//! store: 16 bytes an event whatever the MID's length. At 128 bits a
 //! collision between two different events is not a practical concern.
+//!
+//! Beside the identity every delivery carries a 64-bit digest of its body.
+//! An identity alone is a claim anyone who can post may make (a forged
+//! `Pb-Webhook-MID` with a junk body); only a copy whose body matches is a
+//! duplicate (see [`crate::dedup`]).
+//!
+//! Dead-lettered deliveries get identities of their own namespace: a
+//! malformed copy must never vouch for a routed event with the same MID.
 
 use std::borrow::Cow;
 
@@ -28,9 +38,31 @@ pub enum Source {
     Body,
 }
 
+/// Which kind of record the identity is for. Identities of different
+/// namespaces never match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespace {
+    /// A valid delivery, published to its routed topic.
+    Routed,
+    /// A malformed delivery, kept on the dead-letter topic.
+    DeadLetter,
+}
+
+impl Namespace {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Namespace::Routed => b"routed",
+            Namespace::DeadLetter => b"dead-letter",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Identity<'a> {
     pub digest: u128,
+    /// First 64 bits of the body's SHA-256: tells a true copy from a
+    /// different body claiming the same identity.
+    pub body: u64,
     pub source: Source,
     /// The MID, or `content:<hex>` / `sha256:<hex>` of the digest: the
     /// record's `ce_id`.
@@ -38,54 +70,61 @@ pub struct Identity<'a> {
 }
 
 impl<'a> Identity<'a> {
-    pub fn of(d: &Delivery<'a>) -> Identity<'a> {
+    pub fn of(d: &Delivery<'a>, ns: Namespace) -> Identity<'a> {
+        let body_sha: [u8; 32] = Sha256::digest(d.body).into();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&body_sha[..8]);
+        let body = u64::from_be_bytes(first);
+        let ty = d.webhook_type.as_bytes();
         if let Some(mid) = d.mid {
             return Identity {
-                digest: digest(&[b"mid", mid.as_bytes()]),
+                digest: digest(&[ns.tag(), b"mid", ty, mid.as_bytes()]),
+                body,
                 source: Source::Mid,
                 id: Cow::Borrowed(mid),
             };
         }
         if let (Some(corp), Some(item), Some(state_dt)) = (&d.corp_num, &d.item_key, &d.state_dt) {
-            let parts: [&[u8]; 7] = [
+            let digest = digest(&[
+                ns.tag(),
                 b"content",
-                d.webhook_type.as_bytes(),
+                ty,
                 corp.as_bytes(),
                 item.as_bytes(),
                 d.event_type.as_deref().unwrap_or("").as_bytes(),
                 d.state_code.as_deref().unwrap_or("").as_bytes(),
                 state_dt.as_bytes(),
-            ];
-            let digest = digest(&parts);
+            ]);
             return Identity {
                 digest,
+                body,
                 source: Source::Content,
                 id: Cow::Owned(format!("content:{digest:032x}")),
             };
         }
-        let digest = digest(&[b"body", d.body]);
+        let digest = digest(&[ns.tag(), b"body", ty, &body_sha]);
         Identity {
             digest,
+            body,
             source: Source::Body,
             id: Cow::Owned(format!("sha256:{digest:032x}")),
         }
     }
 }
 
-/// First 128 bits of SHA-256 over the parts, each followed by a NUL so
-/// `("ab","c")` and `("a","bc")` differ.
+/// First 128 bits of SHA-256 over the parts, each preceded by its length:
+/// `("a\0", "b")` and `("a", "\0b")` differ, whatever bytes the parts hold.
 fn digest(parts: &[&[u8]]) -> u128 {
     let mut h = Sha256::new();
     for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
         h.update(p);
-        h.update([0u8]);
     }
     let out = h.finalize();
     let mut first = [0u8; 16];
     first.copy_from_slice(&out[..16]);
     u128::from_be_bytes(first)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,8 +147,14 @@ mod tests {
             ("pb-webhook-type", "TAXINVOICE.STATE"),
             ("pb-webhook-mid", "m-1"),
         ]);
-        let a = Identity::of(&Delivery::parse(&h, BODY).expect("valid"));
-        let b = Identity::of(&Delivery::parse(&h, b"{}").expect("valid"));
+        let a = Identity::of(
+            &Delivery::parse(&h, BODY).expect("valid"),
+            Namespace::Routed,
+        );
+        let b = Identity::of(
+            &Delivery::parse(&h, b"{}").expect("valid"),
+            Namespace::Routed,
+        );
         assert_eq!(a.source, Source::Mid);
         assert_eq!(a.id, "m-1");
         assert_eq!(a.digest, b.digest);
@@ -119,14 +164,21 @@ mod tests {
         ]);
         assert_ne!(
             a.digest,
-            Identity::of(&Delivery::parse(&h2, BODY).expect("valid")).digest
+            Identity::of(
+                &Delivery::parse(&h2, BODY).expect("valid"),
+                Namespace::Routed
+            )
+            .digest
         );
     }
 
     #[test]
     fn without_mid_the_content_key_ignores_unrelated_fields() {
         let h = headers(&[("pb-webhook-type", "TAXINVOICE.STATE")]);
-        let a = Identity::of(&Delivery::parse(&h, BODY).expect("valid"));
+        let a = Identity::of(
+            &Delivery::parse(&h, BODY).expect("valid"),
+            Namespace::Routed,
+        );
         assert_eq!(a.source, Source::Content);
         assert!(
             a.id.starts_with("content:") && a.id.len() == 8 + 32,
@@ -134,27 +186,119 @@ mod tests {
             a.id
         );
         let reordered = br#"{"eventDT":"20251114093011","stateDT":"20251114093010","stateCode":"300","itemKey":"025111409301000001","corpNum":"1234567890","eventType":"Issue"}"#;
-        let b = Identity::of(&Delivery::parse(&h, reordered).expect("valid"));
+        let b = Identity::of(
+            &Delivery::parse(&h, reordered).expect("valid"),
+            Namespace::Routed,
+        );
         assert_eq!(a.digest, b.digest, "same state change, same identity");
         let later = br#"{"corpNum":"1234567890","itemKey":"025111409301000001","stateCode":304,"stateDT":"20251115090711","eventType":"NTS"}"#;
         assert_ne!(
             a.digest,
-            Identity::of(&Delivery::parse(&h, later).expect("valid")).digest
+            Identity::of(
+                &Delivery::parse(&h, later).expect("valid"),
+                Namespace::Routed
+            )
+            .digest
         );
     }
 
     #[test]
     fn without_content_fields_the_body_is_the_identity() {
         let h = headers(&[("pb-webhook-type", "KAKAO.STATE")]);
-        let a = Identity::of(&Delivery::parse(&h, br#"{"receiptNum":"1"}"#).expect("valid"));
+        let a = Identity::of(
+            &Delivery::parse(&h, br#"{"receiptNum":"1"}"#).expect("valid"),
+            Namespace::Routed,
+        );
         assert_eq!(a.source, Source::Body);
         assert!(a.id.starts_with("sha256:"));
-        let b = Identity::of(&Delivery::parse(&h, br#"{"receiptNum":"2"}"#).expect("valid"));
+        let b = Identity::of(
+            &Delivery::parse(&h, br#"{"receiptNum":"2"}"#).expect("valid"),
+            Namespace::Routed,
+        );
         assert_ne!(a.digest, b.digest);
     }
 
     #[test]
     fn parts_are_separated() {
         assert_ne!(digest(&[b"ab", b"c"]), digest(&[b"a", b"bc"]));
+    }
+
+    fn content_identity(corp: &str, item: &str) -> (u128, Source) {
+        let h = headers(&[("pb-webhook-type", "TAXINVOICE.STATE")]);
+        let body = serde_json::json!({
+            "corpNum": corp, "itemKey": item, "stateCode": 300,
+            "stateDT": "20251114093010", "eventType": "Issue"
+        })
+        .to_string();
+        let id = Identity::of(
+            &Delivery::parse(&h, body.as_bytes()).expect("valid"),
+            Namespace::Routed,
+        );
+        (id.digest, id.source)
+    }
+
+    #[test]
+    fn item3_content_keys_whose_fields_hold_nul_bytes_do_not_collide() {
+        let a = content_identity("a\0", "b");
+        let b = content_identity("a", "\0b");
+        assert_eq!((a.1, b.1), (Source::Content, Source::Content));
+        assert_ne!(a.0, b.0, "framing keeps the parts apart");
+    }
+
+    #[test]
+    fn item1_the_webhook_type_is_part_of_a_mid_identity() {
+        let tax = headers(&[
+            ("pb-webhook-type", "TAXINVOICE.STATE"),
+            ("pb-webhook-mid", "m-1"),
+        ]);
+        let cash = headers(&[
+            ("pb-webhook-type", "CASHBILL.STATE"),
+            ("pb-webhook-mid", "m-1"),
+        ]);
+        let a = Identity::of(
+            &Delivery::parse(&tax, BODY).expect("valid"),
+            Namespace::Routed,
+        );
+        let b = Identity::of(
+            &Delivery::parse(&cash, BODY).expect("valid"),
+            Namespace::Routed,
+        );
+        assert_ne!(a.digest, b.digest);
+    }
+
+    #[test]
+    fn item1_the_body_digest_tells_a_copy_from_a_different_body() {
+        let h = headers(&[
+            ("pb-webhook-type", "TAXINVOICE.STATE"),
+            ("pb-webhook-mid", "m-1"),
+        ]);
+        let genuine = Identity::of(
+            &Delivery::parse(&h, BODY).expect("valid"),
+            Namespace::Routed,
+        );
+        let again = Identity::of(
+            &Delivery::parse(&h, BODY).expect("valid"),
+            Namespace::Routed,
+        );
+        let junk = Identity::of(
+            &Delivery::parse(&h, b"{}").expect("valid"),
+            Namespace::Routed,
+        );
+        assert_eq!(genuine.digest, junk.digest, "the same claimed identity");
+        assert_eq!(genuine.body, again.body);
+        assert_ne!(genuine.body, junk.body);
+    }
+
+    #[test]
+    fn item2_a_dead_letter_identity_never_equals_a_routed_one() {
+        let h = headers(&[
+            ("pb-webhook-type", "TAXINVOICE.STATE"),
+            ("pb-webhook-mid", "m-1"),
+        ]);
+        let d = Delivery::parse(&h, BODY).expect("valid");
+        let routed = Identity::of(&d, Namespace::Routed);
+        let dead = Identity::of(&d, Namespace::DeadLetter);
+        assert_ne!(routed.digest, dead.digest);
+        assert_eq!(routed.id, dead.id, "the record's ce_id is still the MID");
     }
 }

@@ -3,21 +3,31 @@
 //! infrastructure is needed.
 //!
 //! - **Record:** a batch of events confirmed within a couple of
-//!   milliseconds (up to 512): key = the first event's 128-bit identity
-//!   digest; value = one line per event saying where it landed,
-//!   `<digest hex> <partition> <offset> <topic> <id>`; timestamp = when the
-//!   batch was written. Written only *after* each event's own write was
+//!   milliseconds (up to 512): key = the writer's random instance id and
+//!   the batch's sequence number (unique, so no two batches ever share a
+//!   key); value = one line per event saying what was published and where
+//!   it landed, `<identity hex32> <body hex16> <partition> <offset> <topic>
+//!   <id>`; timestamp = when the batch was written. Written only *after* each event's own write was
 //!   confirmed (see the crash points in [`crate::dedup`]). Batching makes
 //!   the ledger cost a fraction of a produce per event instead of a whole
 //!   one (measured: the bench in the README).
-//! - **Topic:** `cleanup.policy=compact,delete` with `retention.ms` twice the
-//!   window. Deletion bounds the topic to the window; compaction only
-//!   merges the rare batch that repeats a key.
+//! - **Topic:** `cleanup.policy=delete` with `retention.ms` twice the
+//!   window. Deletion bounds the topic to the window. (Compaction would
+//!   buy nothing — every key is unique — and on a topic keyed by a batch's
+//!   first identity, as earlier versions wrote, it deleted unrelated
+//!   batches that happened to start with the same identity.)
 //! - **Following:** every replica reads every partition from the start
 //!   (no consumer group: each needs all of it), then keeps following. It
 //!   is not ready until it has read up to the end offsets it saw on boot.
+//!   Partitions added to the topic later are picked up from their start.
+//!   A record's time is clamped to the reader's clock: a writer whose clock
+//!   runs ahead must not make fresh confirmations look older than the
+//!   window to everyone else.
+//! - **Lines of earlier versions** (no body digest) are skipped: an
+//!   identity without its body cannot vouch for a copy, and skipping costs
+//!   at most one duplicate record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -33,7 +43,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::config::{DedupConfig, KafkaConfig};
-use crate::dedup::Dedup;
+use crate::dedup::{Claim, Dedup};
 use crate::metrics::Metrics;
 use crate::publish::{Producer, Receipt, base_client_config};
 use crate::topics::{TopicSpec, Topics};
@@ -49,7 +59,7 @@ const LINGER: Duration = Duration::from_millis(2);
 
 /// One published event, for the ledger.
 pub struct Entry {
-    pub digest: u128,
+    pub claim: Claim,
     pub id: String,
     pub topic: Arc<str>,
     pub receipt: Receipt,
@@ -59,25 +69,71 @@ pub struct Entry {
 pub struct Ledger {
     tx: mpsc::Sender<Entry>,
     metrics: Arc<Metrics>,
+    /// Events handed to Kafka whose delivery report has not been handled
+    /// yet: each may still become a ledger entry, so shutdown waits for
+    /// them before it stops the writer.
+    pending: watch::Sender<usize>,
+    /// Tells the writer to write what it holds and stop.
+    stop: watch::Sender<bool>,
+}
+
+/// One event awaiting its delivery report; see [`Ledger::expect`].
+pub struct Pending(watch::Sender<usize>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl Ledger {
     /// Starts the writer task; it stops, after writing what it holds, when
-    /// `shutdown` turns.
+    /// [`Ledger::close`] is called.
     pub fn start(
         topic: &str,
         producer: Producer,
         metrics: Arc<Metrics>,
-        shutdown: watch::Receiver<bool>,
     ) -> (Ledger, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let writer = Writer {
+        let (stop, stop_rx) = watch::channel(false);
+        let writer = Arc::new(Writer {
             topic: topic.into(),
             producer,
             metrics: metrics.clone(),
-        };
-        let task = tokio::spawn(writer.run(rx, shutdown));
-        (Ledger { tx, metrics }, task)
+            keys: Keys::new(),
+        });
+        let task = tokio::spawn(writer.run(rx, stop_rx));
+        let (pending, _) = watch::channel(0);
+        (
+            Ledger {
+                tx,
+                metrics,
+                pending,
+                stop,
+            },
+            task,
+        )
+    }
+
+    /// Marks an event whose delivery report is awaited; drop the guard
+    /// once the report was handled (and, if confirmed, recorded).
+    pub fn expect(&self) -> Pending {
+        self.pending.send_modify(|n| *n += 1);
+        Pending(self.pending.clone())
+    }
+
+    /// Waits, at most `within`, until every awaited delivery report was
+    /// handled. Returns how many were still outstanding.
+    pub async fn settled(&self, within: Duration) -> usize {
+        let mut rx = self.pending.subscribe();
+        let _ = tokio::time::timeout(within, rx.wait_for(|n| *n == 0)).await;
+        *self.pending.borrow()
+    }
+
+    /// Tells the writer to write the entries it holds and stop. Call after
+    /// [`Ledger::settled`], so the last confirmations are among them.
+    pub fn close(&self) {
+        self.stop.send_replace(true);
     }
 
     /// Queues an event Kafka confirmed. Never waits.
@@ -99,13 +155,18 @@ struct Writer {
     topic: Arc<str>,
     producer: Producer,
     metrics: Arc<Metrics>,
+    keys: Keys,
 }
 
 impl Writer {
     /// Collects entries into batches — one Kafka record carries many
     /// identities, so the ledger costs a fraction of a produce per event —
     /// and writes each batch without waiting for the previous one.
-    async fn run(self, mut rx: mpsc::Receiver<Entry>, mut shutdown: watch::Receiver<bool>) {
+    async fn run(
+        self: Arc<Self>,
+        mut rx: mpsc::Receiver<Entry>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut batch: Vec<Entry> = Vec::with_capacity(BATCH);
         loop {
             let first = tokio::select! {
@@ -134,36 +195,32 @@ impl Writer {
                 }
             }
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            let (producer, topic, metrics) = (
-                self.producer.clone(),
-                self.topic.clone(),
-                self.metrics.clone(),
-            );
-            tokio::spawn(async move {
-                Writer {
-                    topic,
-                    producer,
-                    metrics,
-                }
-                .write(full)
-                .await
-            });
+            let writer = self.clone();
+            tokio::spawn(async move { writer.write(full).await });
         }
     }
 
-    /// One record: key = the first identity; value = one line per event,
-    /// `<digest hex> <partition> <offset> <topic> <id>`, readable with any
-    /// console consumer. A failure is logged and counted, not retried: its
-    /// worst consequence is that a later copy is published again.
+    /// One record: key = a key no other batch has; value = one line per
+    /// event, `<identity hex32> <body hex16> <partition> <offset> <topic>
+    /// <id>`, readable with any console consumer. A failure is logged and
+    /// counted, not retried: its worst consequence is that a later copy is
+    /// published again.
     async fn write(&self, batch: Vec<Entry>) {
-        let Some(first) = batch.first() else { return };
-        let key = first.digest.to_be_bytes();
-        let mut value = String::with_capacity(batch.len() * 96);
+        if batch.is_empty() {
+            return;
+        }
+        let key = self.keys.next();
+        let mut value = String::with_capacity(batch.len() * 112);
         for e in &batch {
             let _ = writeln!(
                 value,
-                "{:032x} {} {} {} {}",
-                e.digest, e.receipt.partition, e.receipt.offset, e.topic, e.id
+                "{:032x} {:016x} {} {} {} {}",
+                e.claim.identity,
+                e.claim.body,
+                e.receipt.partition,
+                e.receipt.offset,
+                e.topic,
+                e.id
             );
         }
         let rec: FutureRecord<'_, [u8], str> =
@@ -190,12 +247,47 @@ fn failed(metrics: &Metrics, events: u64, error: &str) {
     );
 }
 
-/// Parses a ledger record's value: the identity digests it lists.
-pub fn parse_entries(value: &[u8]) -> impl Iterator<Item = u128> + '_ {
+/// Parses a ledger record's value: the claims it lists. Lines without a
+/// body digest (earlier versions) or otherwise malformed are skipped.
+pub fn parse_entries(value: &[u8]) -> impl Iterator<Item = Claim> + '_ {
     value.split(|&b| b == b'\n').filter_map(|line| {
-        let hex = line.split(|&b| b == b' ').next()?;
-        u128::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+        let mut words = line.split(|&b| b == b' ');
+        let identity = words.next().filter(|w| w.len() == 32)?;
+        let body = words.next().filter(|w| w.len() == 16)?;
+        Some(Claim {
+            identity: u128::from_str_radix(std::str::from_utf8(identity).ok()?, 16).ok()?,
+            body: u64::from_str_radix(std::str::from_utf8(body).ok()?, 16).ok()?,
+        })
     })
+}
+
+/// Ledger record keys: this writer's random 64-bit instance id and a
+/// sequence number. Unique across replicas and restarts (a collision needs
+/// two instances to draw the same 64 random bits).
+struct Keys {
+    instance: u64,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Keys {
+    fn new() -> Keys {
+        use std::hash::BuildHasher as _;
+        // RandomState is seeded from the operating system's randomness.
+        let instance = std::collections::hash_map::RandomState::new()
+            .hash_one((std::process::id(), SystemTime::now()));
+        Keys {
+            instance,
+            next: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> [u8; 16] {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&self.instance.to_be_bytes());
+        k[8..].copy_from_slice(&seq.to_be_bytes());
+        k
+    }
 }
 
 /// Readiness of the ledger follower.
@@ -259,7 +351,8 @@ impl Follower {
                     let hint = if self.dedup_cfg.create_ledger {
                         String::new()
                     } else {
-                        " (create it with cleanup.policy=compact,delete, or set dedup.create_ledger = true)".into()
+                        " (create it with cleanup.policy=delete, or set dedup.create_ledger = true)"
+                            .into()
                     };
                     warn!(ledger = %topic, error = %e, "duplicates ledger unavailable{hint}; not ready");
                     self.state
@@ -286,25 +379,30 @@ impl Follower {
                 return;
             }
         };
+        let consumer = Arc::new(consumer);
+        let mut assigned = assigned_partitions(&consumer);
         let started = Instant::now();
         let mut read = 0u64;
         if behind.is_empty() {
             self.mark_caught_up(&topic, read, started);
         }
 
-        // 3. Read and follow; expire old identities as time passes.
+        // 3. Read and follow; expire old identities as time passes; pick up
+        //    partitions added to the topic.
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         let mut last_expire = Instant::now();
+        let mut last_refresh = Instant::now();
         loop {
             tokio::select! {
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
                         read += 1;
+                        let now = SystemTime::now();
                         let at = m
                             .timestamp()
                             .to_millis()
                             .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
-                            .unwrap_or_else(SystemTime::now);
+                            .map_or(now, |at| clamp_to(at, now));
                         if let Some(value) = m.payload() {
                             self.dedup.remember_all(parse_entries(value), at);
                         }
@@ -322,7 +420,7 @@ impl Follower {
                 },
                 _ = tick.tick() => {
                     // Records at the end of a partition may have been
-                    // compacted away: trust the consumer's position too.
+                    // deleted: trust the consumer's position too.
                     if !behind.is_empty()
                         && let Ok(pos) = consumer.position()
                     {
@@ -338,6 +436,17 @@ impl Follower {
                         self.dedup.expire(SystemTime::now());
                         last_expire = Instant::now();
                     }
+                    if last_refresh.elapsed() >= self.kafka.health_interval {
+                        last_refresh = Instant::now();
+                        match self.add_new_partitions(&consumer, &topic, &assigned).await {
+                            Ok(Some(now_assigned)) => {
+                                info!(ledger = %topic, partitions = now_assigned.len(), "duplicates ledger gained partitions; reading them from the start");
+                                assigned = now_assigned;
+                            }
+                            Ok(None) => {}
+                            Err(e) => warn!(ledger = %topic, error = %e, "cannot refresh the duplicates ledger's partitions; retrying"),
+                        }
+                    }
                 }
                 _ = shutdown.changed() => return,
             }
@@ -345,6 +454,44 @@ impl Follower {
                 self.mark_caught_up(&topic, read, started);
             }
         }
+    }
+
+    /// When the topic has partitions the consumer is not assigned, assigns
+    /// all of them: the known ones at the consumer's position, the new ones
+    /// from the beginning. Returns the new assignment, if it changed.
+    async fn add_new_partitions(
+        &self,
+        consumer: &Arc<StreamConsumer>,
+        topic: &str,
+        assigned: &BTreeSet<i32>,
+    ) -> Result<Option<BTreeSet<i32>>, String> {
+        let (consumer, topic, timeout, assigned) = (
+            consumer.clone(),
+            topic.to_string(),
+            self.kafka.admin_timeout,
+            assigned.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let all = partitions(&consumer, &topic, timeout)?;
+            if all.iter().all(|p| assigned.contains(p)) {
+                return Ok(None);
+            }
+            let positions = consumer.position().map_err(|e| e.to_string())?;
+            let mut tpl = TopicPartitionList::new();
+            for &p in &all {
+                let at = positions
+                    .find_partition(&topic, p)
+                    .map(|e| e.offset())
+                    .filter(|o| matches!(o, Offset::Offset(_)))
+                    .unwrap_or(Offset::Beginning);
+                tpl.add_partition_offset(&topic, p, at)
+                    .map_err(|e| e.to_string())?;
+            }
+            consumer.assign(&tpl).map_err(|e| e.to_string())?;
+            Ok(Some(all))
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     fn mark_caught_up(&self, topic: &str, read: u64, started: Instant) {
@@ -364,7 +511,7 @@ impl Follower {
         if let Some(isr) = self.topics.settings().settings.get("min.insync.replicas") {
             s.insert("min.insync.replicas".to_string(), isr.clone());
         }
-        s.insert("cleanup.policy".into(), "compact,delete".into());
+        s.insert("cleanup.policy".into(), "delete".into());
         s.insert(
             "retention.ms".into(),
             (self.dedup_cfg.window.as_millis() * 2).to_string(),
@@ -388,21 +535,10 @@ impl Follower {
         let timeout = self.kafka.admin_timeout;
         let topic_owned = topic.to_string();
         let (consumer, ends) = tokio::task::spawn_blocking(move || {
-            let md = consumer
-                .fetch_metadata(Some(&topic_owned), timeout)
-                .map_err(|e| e.to_string())?;
-            let partitions: Vec<i32> = md
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic_owned)
-                .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-                .unwrap_or_default();
-            if partitions.is_empty() {
-                return Err(format!("topic {topic_owned} has no partitions"));
-            }
+            let all = partitions(&consumer, &topic_owned, timeout)?;
             let mut ends = BTreeMap::new();
             let mut tpl = TopicPartitionList::new();
-            for p in partitions {
+            for p in all {
                 let (low, high) = consumer
                     .fetch_watermarks(&topic_owned, p, timeout)
                     .map_err(|e| e.to_string())?;
@@ -413,12 +549,48 @@ impl Follower {
                     .map_err(|e| e.to_string())?;
             }
             consumer.assign(&tpl).map_err(|e| e.to_string())?;
-            Ok((consumer, ends))
+            Ok::<_, String>((consumer, ends))
         })
         .await
         .map_err(|e| e.to_string())??;
         Ok((consumer, ends))
     }
+}
+
+/// The topic's partitions, from the cluster's metadata. Blocking.
+fn partitions(
+    consumer: &StreamConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<BTreeSet<i32>, String> {
+    let md = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| e.to_string())?;
+    let partitions: BTreeSet<i32> = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        return Err(format!("topic {topic} has no partitions"));
+    }
+    Ok(partitions)
+}
+
+/// The partitions the consumer is assigned.
+fn assigned_partitions(consumer: &StreamConsumer) -> BTreeSet<i32> {
+    consumer
+        .assignment()
+        .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default()
+}
+
+/// A ledger record's time as this replica may use it: never later than its
+/// own clock. A writer whose clock runs ahead would otherwise make every
+/// fresh confirmation here look older than the window, and be dropped.
+fn clamp_to(at: SystemTime, now: SystemTime) -> SystemTime {
+    at.min(now)
 }
 
 /// Sleeps, or returns true at once when shutdown was signalled.
@@ -436,11 +608,55 @@ mod tests {
     #[test]
     fn entries_parse_back_from_the_written_lines() {
         let mut value = String::new();
-        for (d, id) in [(0x1u128, "m-1"), (u128::MAX, "content:ab cd")] {
-            let _ = writeln!(value, "{d:032x} 3 42 popbill.taxinvoice.state.issue {id}");
+        for (d, b, id) in [
+            (0x1u128, 2u64, "m-1"),
+            (u128::MAX, u64::MAX, "content:ab cd"),
+        ] {
+            let _ = writeln!(
+                value,
+                "{d:032x} {b:016x} 3 42 popbill.taxinvoice.state.issue {id}"
+            );
         }
         value.push_str("not a digest line\n\n");
-        let got: Vec<u128> = parse_entries(value.as_bytes()).collect();
-        assert_eq!(got, vec![1, u128::MAX]);
+        let got: Vec<Claim> = parse_entries(value.as_bytes()).collect();
+        assert_eq!(
+            got,
+            vec![
+                Claim {
+                    identity: 1,
+                    body: 2
+                },
+                Claim {
+                    identity: u128::MAX,
+                    body: u64::MAX
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn item1_lines_without_a_body_digest_vouch_for_nothing() {
+        // Written by earlier versions: identity, partition, offset, topic, id.
+        let old = format!("{:032x} 3 42 popbill.taxinvoice.state.issue m-1\n", 7u128);
+        assert_eq!(parse_entries(old.as_bytes()).count(), 0);
+    }
+
+    #[test]
+    fn item18_ledger_keys_never_repeat_within_or_across_writers() {
+        let (a, b) = (Keys::new(), Keys::new());
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            assert!(seen.insert(a.next()));
+            assert!(seen.insert(b.next()));
+        }
+    }
+
+    #[test]
+    fn item15_a_record_time_ahead_of_the_clock_is_clamped_to_it() {
+        let now = SystemTime::now();
+        let ahead = now + Duration::from_secs(3600);
+        assert_eq!(clamp_to(ahead, now), now);
+        let past = now - Duration::from_secs(10);
+        assert_eq!(clamp_to(past, now), past);
     }
 }

@@ -159,7 +159,6 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
             &config.dedup.ledger_topic,
             producer.clone(),
             metrics.clone(),
-            admin_rx.clone(),
         );
         (Some(Arc::new(l)), Some(task))
     } else {
@@ -316,8 +315,20 @@ impl RunningBridge {
         }
         let _ = self.stop_admin.send(true);
         let _ = self.admin_task.await;
-        // The ledger writer hands over its last batch.
-        if let Some(t) = self.ledger_task {
+        // Events confirmed from here on (requests abandoned or timed out,
+        // their records still in flight) must reach the ledger too: wait
+        // for every outstanding delivery report first, then let the writer
+        // hand over its last batch, then flush.
+        if let (Some(ledger), Some(t)) = (&self.app.ledger, self.ledger_task) {
+            let left = self.shutdown_timeout.saturating_sub(closed.elapsed());
+            let outstanding = ledger.settled(left).await;
+            if outstanding > 0 {
+                warn!(
+                    outstanding,
+                    "delivery reports still awaited at shutdown; those events get no ledger entry (a later copy may be published again)"
+                );
+            }
+            ledger.close();
             let left = self.shutdown_timeout.saturating_sub(closed.elapsed());
             let _ = tokio::time::timeout(left, t).await;
         }

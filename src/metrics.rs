@@ -97,6 +97,7 @@ pub struct Metrics {
     pub dedup_ledger_writes: IntCounter,
     pub dedup_ledger_write_failures: IntCounter,
     pub dedup_ledger_caught_up: IntGauge,
+    pub dedup_conflicts: IntCounter,
     /// Brokers seen in the last statistics, so vanished ones can be removed.
     known_brokers: Mutex<Vec<String>>,
 }
@@ -285,6 +286,10 @@ impl Metrics {
             "dedup_ledger_writes_total",
             "Ledger records written (one per published event).",
         );
+        let dedup_conflicts = counter(
+            "dedup_conflicts_total",
+            "Deliveries whose identity (MID or content key) was already remembered with a different body: published, not treated as duplicates.",
+        );
         let dedup_ledger_write_failures = counter(
             "dedup_ledger_write_failures_total",
             "Ledger records Kafka did not confirm; a later copy of those events would be published again.",
@@ -357,6 +362,7 @@ impl Metrics {
             dedup_ledger_writes,
             dedup_ledger_write_failures,
             dedup_ledger_caught_up,
+            dedup_conflicts,
             known_brokers: Mutex::new(Vec::new()),
         }
     }

@@ -21,11 +21,11 @@ use crate::access::{self, Access};
 use crate::answer::{self, Body};
 use crate::auth::{self, Auth};
 use crate::config::ServerConfig;
-use crate::dedup::{Admission, Dedup, Lead, Verdict};
+use crate::dedup::{Admission, Claim, Dedup, Lead, Verdict};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
 use crate::health::Health;
-use crate::identity::Identity;
+use crate::identity::{Identity, Namespace};
 use crate::ledger::{Entry, Ledger};
 use crate::metrics::{InflightGuard, Metrics};
 use crate::outcome;
@@ -119,9 +119,18 @@ async fn deliver(
     };
     let extra_header = dead_letter.map(|r| (DEAD_LETTER_REASON, r.as_str()));
 
-    // Duplicates.
-    let identity = Identity::of(&delivery);
-    let end = match app.dedup.admit(identity.digest) {
+    // Duplicates. A dead letter's identity is of its own namespace: it
+    // must never vouch for a routed copy of the same event.
+    let namespace = match dead_letter {
+        Some(_) => Namespace::DeadLetter,
+        None => Namespace::Routed,
+    };
+    let identity = Identity::of(&delivery, namespace);
+    let claim = Claim {
+        identity: identity.digest,
+        body: identity.body,
+    };
+    let end = match app.dedup.admit(claim, &identity.id) {
         Admission::Seen => End::Duplicate { waited: false },
         Admission::Follow(verdict) => match wait_for(verdict, deadline).await {
             Ok(_) => End::Duplicate { waited: true },
@@ -217,17 +226,19 @@ async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead:
             return Err(e);
         }
     };
-    let ledger_entry = app
-        .ledger
-        .clone()
-        .map(|l| (l, rec.identity.id.to_string(), route.topic.clone()));
+    // The guard tells shutdown a ledger entry may still come from this
+    // report; it is dropped once the entry was handed to the writer.
+    let ledger_entry = app.ledger.clone().map(|l| {
+        let awaited = l.expect();
+        (l, awaited, rec.identity.id.to_string(), route.topic.clone())
+    });
     tokio::spawn(async move {
         let result = pending.confirmed().await.map_err(Arc::new);
-        let digest = lead.digest();
+        let claim = lead.claim();
         lead.complete(result.clone(), SystemTime::now());
-        if let (Ok(receipt), Some((ledger, id, topic))) = (result, ledger_entry) {
+        if let (Ok(receipt), Some((ledger, _awaited, id, topic))) = (result, ledger_entry) {
             ledger.record(Entry {
-                digest,
+                claim,
                 id,
                 topic,
                 receipt,

@@ -176,3 +176,261 @@ async fn with_detection_off_every_copy_is_published() {
     );
     bridge.shutdown().await;
 }
+
+/// The claim (identity, body digest) the bridge computes for a tax-invoice
+/// delivery with this MID and body, as the ledger lists it.
+fn ledger_line(mid: &str, body: &[u8], topic: &str) -> String {
+    let mut h = hyper::HeaderMap::new();
+    for (k, v) in issue_headers(mid) {
+        h.insert(
+            hyper::header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+            hyper::header::HeaderValue::from_str(&v).expect("value"),
+        );
+    }
+    let d = popbill_bridge::delivery::Delivery::parse(&h, body).expect("valid");
+    let id =
+        popbill_bridge::identity::Identity::of(&d, popbill_bridge::identity::Namespace::Routed);
+    format!("{:032x} {:016x} 0 0 {topic} {mid}\n", id.digest, id.body)
+}
+
+/// Writes one record to `topic` (partition and timestamp as given),
+/// waiting for Kafka's confirmation.
+async fn produce_raw(brokers: &str, topic: &str, partition: i32, timestamp_ms: i64, value: &str) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            FutureRecord::<[u8], str>::to(topic)
+                .partition(partition)
+                .timestamp(timestamp_ms)
+                .key(&b"test"[..])
+                .payload(value),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("written");
+}
+
+async fn remembered(bridge: &popbill_bridge::RunningBridge) -> f64 {
+    metric(
+        &metrics_text(bridge).await,
+        "popbill_bridge_dedup_remembered_events",
+        &[],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item1_a_forged_mid_with_a_junk_body_does_not_suppress_the_genuine_event() {
+    let brokers = bootstrap();
+    let prefix = unique("it-forge-");
+    let bridge = start(test_config(&brokers, &prefix)).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+    let mid = unique("mid-");
+
+    // A stranger posts first with POPBiLL's MID and a junk body.
+    let junk = br#"{"junk":true}"#.to_vec();
+    let a = post(&bridge, &issue_headers(&mid), junk.clone()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    // The genuine event: published, not taken for a duplicate.
+    let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+    assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "OK"));
+    assert_eq!(counter(bridge.admin_addr, "acknowledged").await, 2.0);
+    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 0.0);
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(&text, "popbill_bridge_dedup_conflicts_total", &[]),
+        1.0
+    );
+    // POPBiLL's retry of the genuine event is a true duplicate.
+    let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 1.0);
+
+    let topic = issue_topic(&prefix);
+    let (b, t) = (brokers.clone(), vec![topic.clone()]);
+    let records = tokio::task::spawn_blocking(move || {
+        consume(&b, &t, 2, Duration::from_secs(15), Duration::from_secs(1))
+    })
+    .await
+    .expect("reader");
+    let bodies: Vec<&[u8]> = records
+        .iter()
+        .filter(|m| record_header(m, "ce_id").as_deref() == Some(mid.as_str()))
+        .filter_map(|m| rdkafka::Message::payload(m))
+        .collect();
+    assert!(
+        bodies.contains(&ISSUE_BODY),
+        "the genuine body is on its topic"
+    );
+    assert_eq!(bodies.len(), 2);
+    bridge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item1_item18_the_genuine_event_is_recognised_on_another_replica_after_a_forgery() {
+    let brokers = bootstrap();
+    let prefix = unique("it-forge2-");
+    let a = start(test_config(&brokers, &prefix)).await;
+    wait_ready(&a, Duration::from_secs(30)).await;
+    let mid = unique("mid-");
+    let r = post(&a, &issue_headers(&mid), br#"{"junk":1}"#.to_vec()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = post(&a, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // A second replica reads both from the ledger: the genuine retry is a
+    // duplicate there, with no third record.
+    let b = start(test_config(&brokers, &prefix)).await;
+    wait_ready(&b, Duration::from_secs(30)).await;
+    let until = Instant::now() + Duration::from_secs(10);
+    while remembered(&b).await < 2.0 {
+        assert!(Instant::now() < until, "B never read both ledger entries");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = post(&b, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "OK"));
+    assert_eq!(counter(b.admin_addr, "duplicate").await, 1.0);
+    assert_eq!(
+        records_with_id(&brokers, &issue_topic(&prefix), &mid, 2).await,
+        2
+    );
+
+    // Item 18: both ledger batches begin with the same identity; their keys
+    // still differ, so compaction could never drop one for the other.
+    let (br, t) = (brokers.clone(), vec![format!("{prefix}.ledger")]);
+    let ledger = tokio::task::spawn_blocking(move || {
+        consume(&br, &t, 2, Duration::from_secs(15), Duration::from_secs(1))
+    })
+    .await
+    .expect("reader");
+    let keys: std::collections::BTreeSet<Vec<u8>> = ledger
+        .iter()
+        .filter_map(|m| rdkafka::Message::key(m).map(<[u8]>::to_vec))
+        .collect();
+    assert_eq!(ledger.len(), 2, "one batch per confirmation here");
+    assert_eq!(keys.len(), 2, "ledger keys never repeat");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item2_a_dead_lettered_copy_does_not_vouch_for_the_valid_event() {
+    let brokers = bootstrap();
+    let prefix = unique("it-dlmid-");
+    let mut cfg = test_config(&brokers, &prefix);
+    // A verified sender: its malformed deliveries are dead-lettered.
+    cfg.access.allow = vec!["127.0.0.1/32".into()];
+    cfg.dead_letter.topic = format!("{prefix}.deadletter");
+    let bridge = start(cfg).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+    let mid = unique("mid-");
+
+    let a = post(&bridge, &issue_headers(&mid), b"{not json".to_vec()).await;
+    assert_eq!(a.status, StatusCode::OK, "dead-lettered: {}", a.body);
+    let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+    assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "OK"));
+    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 0.0);
+    assert_eq!(
+        records_with_id(&brokers, &issue_topic(&prefix), &mid, 1).await,
+        1,
+        "the valid event is on its routed topic"
+    );
+    bridge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item15_a_ledger_record_from_a_clock_ahead_does_not_make_new_confirmations_forgotten() {
+    let brokers = bootstrap();
+    let prefix = unique("it-clock-");
+    let mut cfg = test_config(&brokers, &prefix);
+    cfg.dedup.window = Duration::from_secs(60);
+    let bridge = start(cfg).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+
+    // Another replica, its clock 50 minutes ahead (the broker accepts
+    // timestamps up to an hour ahead), records some event.
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+        + 50 * 60 * 1000;
+    let other = unique("mid-other-");
+    produce_raw(
+        &brokers,
+        &format!("{prefix}.ledger"),
+        0,
+        ahead,
+        &ledger_line(&other, ISSUE_BODY, "t"),
+    )
+    .await;
+    let until = Instant::now() + Duration::from_secs(10);
+    while remembered(&bridge).await < 1.0 {
+        assert!(Instant::now() < until, "the ledger record never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Our own confirmations must still be remembered.
+    let mid = unique("mid-");
+    for _ in 0..2 {
+        let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+        assert_eq!(a.status, StatusCode::OK);
+    }
+    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 1.0);
+    assert_eq!(
+        records_with_id(&brokers, &issue_topic(&prefix), &mid, 1).await,
+        1
+    );
+    bridge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item16_partitions_added_to_the_ledger_later_are_read() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+    use rdkafka::client::DefaultClientContext;
+    let brokers = bootstrap();
+    let prefix = unique("it-ledgerparts-");
+    let bridge = start(test_config(&brokers, &prefix)).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+    let ledger = format!("{prefix}.ledger");
+    assert_eq!(partitions_of(&brokers, &ledger), 2);
+
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("admin");
+    let added = admin
+        .create_partitions(&[NewPartitions::new(&ledger, 3)], &AdminOptions::new())
+        .await
+        .expect("create partitions");
+    assert!(added.iter().all(Result::is_ok), "{added:?}");
+
+    // Another replica, knowing the new partition, records an event there.
+    let mid = unique("mid-");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    produce_raw(
+        &brokers,
+        &ledger,
+        2,
+        now,
+        &ledger_line(&mid, ISSUE_BODY, "t"),
+    )
+    .await;
+    let until = Instant::now() + Duration::from_secs(15);
+    while remembered(&bridge).await < 1.0 {
+        assert!(
+            Instant::now() < until,
+            "the record on the new ledger partition was never read"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+    assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "OK"));
+    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 1.0);
+    bridge.shutdown().await;
+}

@@ -162,3 +162,84 @@ async fn try_post(
     let code: u16 = text.split_whitespace().nth(1)?.parse().ok()?;
     StatusCode::from_u16(code).ok()
 }
+
+/// Item 17: an event Kafka confirms only during shutdown — its sender
+/// hung up before the answer, so nothing waits for it in the drain — must
+/// still get its ledger entry. Librdkafka's mock cluster makes Kafka slow
+/// on demand (a real broker cannot be slowed without stopping it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item17_an_event_confirmed_during_shutdown_still_gets_its_ledger_entry() {
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::DefaultProducerContext;
+    use tokio::io::AsyncWriteExt;
+
+    let cluster: MockCluster<'static, DefaultProducerContext> =
+        MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let prefix = unique("it-flushledger-");
+    let mut cfg = test_config(&brokers, &prefix);
+    cfg.dedup.ledger_partitions = 1;
+    cfg.server.shutdown_timeout = Duration::from_secs(8);
+    // The mock cluster cannot create topics through the admin API.
+    cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
+    cfg.dead_letter.enabled = false;
+    for t in [
+        format!("{prefix}.taxinvoice.state.issue"),
+        cfg.routes.fallback.clone(),
+    ] {
+        cluster.create_topic(&t, 1, 1).expect("topic");
+    }
+    cluster
+        .create_topic(&cfg.dedup.ledger_topic, 1, 1)
+        .expect("ledger");
+    let ledger = cfg.dedup.ledger_topic.clone();
+    let bridge = start(cfg).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+
+    // Kafka now takes 1.5 s to answer.
+    cluster
+        .broker_round_trip_time(1, Duration::from_millis(1500))
+        .expect("rtt");
+    let mid = unique("mid-");
+    let mut stream = tokio::net::TcpStream::connect(bridge.webhook_addr)
+        .await
+        .expect("connect");
+    let mut req = format!(
+        "POST /popbill/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
+        ISSUE_BODY.len()
+    );
+    for (k, v) in issue_headers(&mid) {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.expect("head");
+    stream.write_all(ISSUE_BODY).await.expect("body");
+    // The sender gives up before Kafka answers; shutdown begins.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(stream);
+    let report = bridge.shutdown().await;
+    assert_eq!(report.unflushed, 0, "{report:?}");
+
+    let (b, t) = (brokers.clone(), vec![ledger]);
+    let records = tokio::task::spawn_blocking(move || {
+        consume(
+            &b,
+            &t,
+            1,
+            Duration::from_secs(10),
+            Duration::from_millis(500),
+        )
+    })
+    .await
+    .expect("reader");
+    let lines: Vec<String> = records
+        .iter()
+        .filter_map(|m| rdkafka::Message::payload(m))
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains(&mid)),
+        "no ledger entry for the event confirmed during shutdown: {lines:?}"
+    );
+    drop(cluster);
+}
