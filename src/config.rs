@@ -278,7 +278,7 @@ impl fmt::Debug for AuthConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccessConfig {
     /// Source networks allowed to deliver (CIDR or address; `"popbill"` is
@@ -286,9 +286,25 @@ pub struct AccessConfig {
     #[serde(deserialize_with = "string_or_list")]
     pub allow: Vec<String>,
     /// Proxies (ingress controllers, load balancers) whose
-    /// `X-Forwarded-For` / `Forwarded` headers are believed.
+    /// `client_ip_header` is believed.
     #[serde(deserialize_with = "string_or_list")]
     pub trusted_proxies: Vec<String>,
+    /// The one header the trusted proxies write the client's address in:
+    /// `x-forwarded-for` (ingress-nginx, AWS ALB, Envoy), `forwarded`
+    /// (RFC 7239), or another list-of-addresses header such as
+    /// `x-real-ip`. Named, never guessed: a proxy that writes one header
+    /// passes the others through as the client sent them.
+    pub client_ip_header: String,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            trusted_proxies: Vec::new(),
+            client_ip_header: "x-forwarded-for".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -249,6 +249,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         header_read_timeout: config.limits.header_read_timeout,
     };
     let drain = config.server.shutdown_timeout;
+    let accept_gate = Some(Arc::new(app.access.clone()));
     let webhook_app = app.clone();
     let webhook_task = tokio::spawn(server::serve(
         "webhook",
@@ -256,6 +257,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         move |peer, req| webhook::handle(webhook_app.clone(), peer, req),
         limits,
         tls.clone(),
+        accept_gate,
         Some(metrics.clone()),
         webhook_rx,
         drain,
@@ -265,6 +267,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         admin_listener,
         move |_peer, req| admin::handle(admin.clone(), req),
         ADMIN_LIMITS,
+        None,
         None,
         None,
         admin_rx,
