@@ -126,14 +126,18 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
     let router =
         Router::with_dead_letter(&config.routes, dead_letter).map_err(StartError::Routes)?;
     let access = access::Access::new(&config.access).map_err(StartError::Trust)?;
-    let auth = Arc::new(auth::Auth::new(config.auth.clone()).map_err(StartError::Trust)?);
+    let metrics = Arc::new(Metrics::new(router.routes()));
+    let auth = Arc::new(
+        auth::Auth::new(config.auth.clone())
+            .map_err(StartError::Trust)?
+            .counting_reload_failures(metrics.auth_reload_failures.clone()),
+    );
     let tls = match (&config.tls.cert_file, &config.tls.key_file) {
         (Some(c), Some(k)) => Some(Arc::new(
             tls::Tls::new(c, k).map_err(|e| StartError::Trust(format!("tls: {e}")))?,
         )),
         _ => None,
     };
-    let metrics = Arc::new(Metrics::new(router.routes()));
     let producer = publish::create_producer(&config.kafka, metrics.clone())?;
     let topics = Arc::new(Topics::new(
         router.routes(),

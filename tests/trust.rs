@@ -159,6 +159,35 @@ async fn credentials_right_wrong_missing_and_rotated() {
     }
     let text = metrics_text(&bridge).await;
     assert!(!text.contains("s3cret") && !text.contains("rotated-key"));
+    assert_eq!(
+        metric(&text, "popbill_bridge_auth_reload_failures_total", &[]),
+        0.0
+    );
+
+    // Item 7: the file emptied by mistake does not let everyone in; the
+    // last good key stays valid and the failure is counted.
+    std::fs::write(&keys, "# emptied by mistake\n").expect("write");
+    bump_mtime(&keys, 15);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let nokey = with_auth(&issue_headers(&unique("rot-")), Some(GOOD_BASIC), None);
+    assert_eq!(
+        post(&bridge, &nokey, ISSUE_BODY.to_vec()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let kept = with_auth(
+        &issue_headers(&unique("rot-")),
+        Some(GOOD_BASIC),
+        Some("rotated-key"),
+    );
+    assert_eq!(
+        post(&bridge, &kept, ISSUE_BODY.to_vec()).await.status,
+        StatusCode::OK
+    );
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(&text, "popbill_bridge_auth_reload_failures_total", &[]),
+        1.0
+    );
     bridge.shutdown().await;
 }
 
