@@ -173,6 +173,96 @@ pub fn is_secret_property(name: &str) -> bool {
     SECRET_MARKERS.iter().any(|m| name.contains(m)) && !name.ends_with(".location")
 }
 
+impl KafkaConfig {
+    /// `message` with every configured property value replaced by
+    /// `<redacted>`. librdkafka quotes values in its errors (and
+    /// rust-rdkafka appends the value of a refused property), and a value
+    /// is a secret whatever its property is called: a mistyped
+    /// `sasl.passwrd` carries the password. Short values are replaced only
+    /// where they stand alone, so that `"1"` does not garble every number.
+    pub fn redact(&self, message: &str) -> String {
+        let mut values: Vec<&str> = self
+            .properties
+            .values()
+            .map(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut out = message.to_string();
+        for v in values {
+            out = if v.chars().count() >= 4 {
+                out.replace(v, "<redacted>")
+            } else {
+                replace_standalone(&out, v, "<redacted>")
+            };
+        }
+        out
+    }
+
+    /// A Kafka client error fit to print: the property it concerns, and
+    /// librdkafka's reason without any property value.
+    pub fn describe_client_error(&self, e: &rdkafka::error::KafkaError) -> String {
+        match e {
+            rdkafka::error::KafkaError::ClientConfig(_, reason, property, value) => {
+                let reason = self.redact(reason);
+                // The refused value itself, configured or not.
+                let reason = if value.is_empty() {
+                    reason
+                } else {
+                    reason.replace(value.as_str(), "<redacted>")
+                };
+                format!("property {property:?}: {reason}")
+            }
+            other => self.redact(&other.to_string()),
+        }
+    }
+
+    /// Builds the producer exactly as start-up does, but with no bootstrap
+    /// servers, so librdkafka checks every property (names, values, and
+    /// combinations such as idempotence limits) without connecting to
+    /// anything. For `--check-config`.
+    pub fn check_client(&self) -> Result<(), String> {
+        let offline = KafkaConfig {
+            brokers: String::new(),
+            ..self.clone()
+        };
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(&[]));
+        crate::publish::create_producer(&offline, metrics)
+            .map(drop)
+            .map_err(|e| {
+                format!(
+                    "kafka.properties: {} (fix or remove it)",
+                    self.describe_client_error(&e)
+                )
+            })
+    }
+}
+
+/// Replaces `needle` in `hay` where it is not part of a longer word or
+/// number.
+fn replace_standalone(hay: &str, needle: &str, with: &str) -> String {
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(hay.len());
+    let mut rest = hay;
+    while let Some(i) = rest.find(needle) {
+        let before = if i > 0 {
+            rest[..i].chars().next_back()
+        } else {
+            out.chars().next_back()
+        };
+        let after = rest[i + needle.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if is_word(before) || is_word(after) {
+            out.push_str(needle);
+        } else {
+            out.push_str(with);
+        }
+        rest = &rest[i + needle.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl fmt::Debug for KafkaConfig {
     // Written by hand so that SASL passwords never reach a log line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1252,6 +1342,54 @@ mod tests {
                 "{text:?} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn item9_kafka_client_errors_name_the_property_and_never_its_value() {
+        let with = |props: &[(&str, &str)]| KafkaConfig {
+            brokers: "k:9092".into(),
+            properties: props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..KafkaConfig::default()
+        };
+        for (props, property, secret) in [
+            (
+                &[("sasl.passwrd", "hunter2"), ("sasl.username", "u")][..],
+                "sasl.passwrd",
+                "hunter2",
+            ),
+            (&[("linger.ms", "abc")][..], "linger.ms", "abc"),
+            // Only librdkafka's client creation sees this combination.
+            (
+                &[("max.in.flight.requests.per.connection", "77")][..],
+                "max.in.flight",
+                "77",
+            ),
+        ] {
+            let err = with(props).check_client().expect_err(property);
+            assert!(err.contains(property), "{err}");
+            assert!(!err.contains(secret), "value printed: {err}");
+        }
+        with(&[("linger.ms", "5"), ("security.protocol", "PLAINTEXT")])
+            .check_client()
+            .expect("a valid client configuration");
+    }
+
+    #[test]
+    fn item9_redaction_scrubs_every_value_and_short_ones_only_where_they_stand_alone() {
+        let k = KafkaConfig {
+            properties: BTreeMap::from([
+                ("a".to_string(), "s3cr3t-value".to_string()),
+                ("b".to_string(), "1".to_string()),
+            ]),
+            ..KafkaConfig::default()
+        };
+        assert_eq!(
+            k.redact("x=\"s3cr3t-value\" y=1 range 10..100"),
+            "x=\"<redacted>\" y=<redacted> range 10..100"
+        );
     }
 
     #[test]

@@ -70,8 +70,9 @@ pub enum StartError {
     Routes(String),
     #[error("{0}")]
     Trust(String),
+    /// Already redacted: librdkafka's messages quote property values.
     #[error("cannot create the Kafka client (check kafka.properties): {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
+    Kafka(String),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -138,13 +139,18 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         )),
         _ => None,
     };
-    let producer = publish::create_producer(&config.kafka, metrics.clone())?;
-    let topics = Arc::new(Topics::new(
-        router.routes(),
-        &config.kafka,
-        config.topics.clone(),
-        producer.clone(),
-    )?);
+    let kafka_error =
+        |e: rdkafka::error::KafkaError| StartError::Kafka(config.kafka.describe_client_error(&e));
+    let producer = publish::create_producer(&config.kafka, metrics.clone()).map_err(kafka_error)?;
+    let topics = Arc::new(
+        Topics::new(
+            router.routes(),
+            &config.kafka,
+            config.topics.clone(),
+            producer.clone(),
+        )
+        .map_err(kafka_error)?,
+    );
     let ledger_state = config
         .dedup
         .enabled

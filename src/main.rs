@@ -89,7 +89,13 @@ async fn main() -> ExitCode {
     let warnings = if cli.dev { Vec::new() } else { cfg.warnings() };
 
     if cli.check_config {
-        return match cfg.validate() {
+        // The Kafka client is built too (without connecting), so a mistyped
+        // property fails here rather than at start-up.
+        let checked = cfg
+            .validate()
+            .map_err(|e| e.to_string())
+            .and_then(|()| cfg.kafka.check_client());
+        return match checked {
             Ok(()) => {
                 println!("{cfg:#?}");
                 for w in &warnings {

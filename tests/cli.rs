@@ -223,6 +223,40 @@ fn all_output(out: &std::process::Output) -> String {
     )
 }
 
+#[test]
+fn item9_a_mistyped_or_invalid_kafka_property_is_named_without_its_value() {
+    let runs: [&[&str]; 2] = [
+        &["--check-config"],
+        &["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+    ];
+    for args in runs {
+        for (var, property, value) in [
+            (
+                "POPBILL_BRIDGE_KAFKA__PROPERTIES__SASL_PASSWRD",
+                "sasl.passwrd",
+                "hunter2-typo",
+            ),
+            (
+                "POPBILL_BRIDGE_KAFKA__PROPERTIES__LINGER_MS",
+                "linger.ms",
+                "soon-hunter3",
+            ),
+        ] {
+            let out = bridge_cmd()
+                .args(["--brokers", "127.0.0.1:1"])
+                .args(args)
+                .env(var, value)
+                .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
+                .output()
+                .expect("runs");
+            let text = all_output(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {property}:\n{text}");
+            assert!(text.contains(property), "{args:?}: not named:\n{text}");
+            assert!(!text.contains(value), "{args:?}: value printed:\n{text}");
+        }
+    }
+}
+
 /// Words of the warning a bridge open to anyone gives.
 const OPEN_WARNING: &str = "neither credentials nor a source allow-list";
 
