@@ -2,11 +2,19 @@
 //!
 //! POPBiLL sends from two fixed addresses (the `popbill` preset). Behind an
 //! ingress the TCP peer is the proxy, so the client address is taken from
-//! `X-Forwarded-For` or `Forwarded` — but **only** when the peer itself is a
-//! configured trusted proxy; from anyone else those headers are ignored,
-//! since any client can write them. In the forwarded chain, the client is
-//! the right-most address that is not a trusted proxy: addresses further
-//! left were written by the client and prove nothing.
+//! the one header the proxy writes (`access.client_ip_header`:
+//! `X-Forwarded-For` by default, or `Forwarded`, `X-Real-IP`, ...) — but
+//! **only** when the peer itself is a configured trusted proxy; from anyone
+//! else it is ignored, since any client can write it. Only that header is
+//! read, never another one in its absence: a proxy that writes
+//! `X-Forwarded-For` passes a client's `Forwarded` through untouched. In
+//! the forwarded chain, the client is the right-most address that is not a
+//! trusted proxy: addresses further left were written by the client and
+//! prove nothing.
+//!
+//! When the TCP peer is not a trusted proxy, its address is the client's,
+//! so the verdict is known at accept ([`Access::verdict_at_accept`]): a
+//! stranger is closed before it can hold a connection slot.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -15,8 +23,6 @@ use hyper::header::{FORWARDED, HeaderName};
 use ipnet::IpNet;
 
 use crate::config::AccessConfig;
-
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// POPBiLL's documented source addresses.
 pub const POPBILL_SOURCES: &[&str] = &["54.180.62.221/32", "13.124.72.158/32"];
@@ -29,10 +35,37 @@ pub enum Verdict {
     Denied,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Access {
     allow: Vec<IpNet>,
     trusted_proxies: Vec<IpNet>,
+    /// Where trusted proxies write the client's address.
+    header: ClientIpHeader,
+}
+
+/// The header a trusted proxy's client address is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientIpHeader {
+    /// RFC 7239 `Forwarded: for=...`.
+    Forwarded,
+    /// A comma-separated list of addresses, client first
+    /// (`X-Forwarded-For`; `X-Real-IP` is a list of one).
+    Addresses(HeaderName),
+}
+
+impl ClientIpHeader {
+    pub fn parse(name: &str) -> Result<ClientIpHeader, String> {
+        let name = name.trim().to_ascii_lowercase();
+        if name == FORWARDED.as_str() {
+            return Ok(ClientIpHeader::Forwarded);
+        }
+        match HeaderName::from_bytes(name.as_bytes()) {
+            Ok(h) if !name.is_empty() => Ok(ClientIpHeader::Addresses(h)),
+            _ => Err(format!(
+                "access.client_ip_header {name:?} is not a header name: use \"x-forwarded-for\", \"forwarded\" or e.g. \"x-real-ip\""
+            )),
+        }
+    }
 }
 
 /// Parses `a.b.c.d/n`, a bare address, or the preset name `popbill`.
@@ -63,6 +96,7 @@ impl Access {
             allow: parse_networks(&cfg.allow).map_err(|e| format!("access.allow: {e}"))?,
             trusted_proxies: parse_networks(&cfg.trusted_proxies)
                 .map_err(|e| format!("access.trusted_proxies: {e}"))?,
+            header: ClientIpHeader::parse(&cfg.client_ip_header)?,
         })
     }
 
@@ -82,7 +116,7 @@ impl Access {
             return peer;
         }
         // Hops in order from the client towards us; walk from the nearest.
-        let hops = forwarded_chain(headers);
+        let hops = forwarded_chain(headers, &self.header);
         for hop in hops.iter().rev() {
             if !self.trusted(*hop) {
                 return *hop;
@@ -91,6 +125,18 @@ impl Access {
         // Every hop is a proxy of ours (or there were none): the left-most
         // is the best we know.
         hops.first().copied().unwrap_or(peer)
+    }
+
+    /// The verdict on a connection from `peer` when it can be given before
+    /// any header is read: always, unless the peer is a trusted proxy
+    /// (whose client is only known from the request). `None`: decide per
+    /// request.
+    pub fn verdict_at_accept(&self, peer: SocketAddr) -> Option<Verdict> {
+        if self.trusted(peer.ip()) {
+            None
+        } else {
+            Some(self.check(peer.ip()))
+        }
     }
 
     pub fn check(&self, client: IpAddr) -> Verdict {
@@ -115,21 +161,23 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Addresses from `Forwarded` (RFC 7239 `for=`) or else `X-Forwarded-For`,
-/// across repeated headers, client first. Unparsable entries (obfuscated
-/// identifiers, `unknown`) end the chain there: nothing left of them can be
-/// trusted either.
-fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
+/// Addresses from the configured header only, across repeated headers,
+/// client first. Unparsable entries (obfuscated identifiers, `unknown`) end
+/// the chain there: nothing left of them can be trusted either.
+fn forwarded_chain(headers: &HeaderMap, header: &ClientIpHeader) -> Vec<IpAddr> {
     let mut out = Vec::new();
-    let forwarded: Vec<&str> = headers
-        .get_all(FORWARDED)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let entries: Vec<String> = if !forwarded.is_empty() {
-        forwarded
+    let values = |name: &HeaderName| -> Vec<String> {
+        headers
+            .get_all(name)
             .iter()
+            .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    let entries: Vec<String> = match header {
+        ClientIpHeader::Forwarded => values(&FORWARDED)
+            .iter()
             .filter_map(|elem| {
                 elem.split(';').find_map(|pair| {
                     let (k, v) = pair.trim().split_once('=')?;
@@ -138,15 +186,8 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
                         .then(|| v.trim().trim_matches('"').to_string())
                 })
             })
-            .collect()
-    } else {
-        headers
-            .get_all(&X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|s| s.trim().to_string())
-            .collect()
+            .collect(),
+        ClientIpHeader::Addresses(name) => values(name),
     };
     for e in entries {
         match parse_hop(&e) {
@@ -175,9 +216,14 @@ mod tests {
     use hyper::header::HeaderValue;
 
     fn access(allow: &[&str], proxies: &[&str]) -> Access {
+        access_via(allow, proxies, "x-forwarded-for")
+    }
+
+    fn access_via(allow: &[&str], proxies: &[&str], header: &str) -> Access {
         Access::new(&AccessConfig {
             allow: allow.iter().map(|s| s.to_string()).collect(),
             trusted_proxies: proxies.iter().map(|s| s.to_string()).collect(),
+            client_ip_header: header.into(),
         })
         .expect("valid")
     }
@@ -246,7 +292,7 @@ mod tests {
 
     #[test]
     fn rfc7239_forwarded_is_understood() {
-        let a = access(&["popbill"], &["10.0.0.0/8"]);
+        let a = access_via(&["popbill"], &["10.0.0.0/8"], "Forwarded");
         let f = h(
             "forwarded",
             r#"for="[2001:db8::1]:4711";proto=https, for=13.124.72.158"#,
@@ -261,10 +307,75 @@ mod tests {
     }
 
     #[test]
+    fn item6_client_forwarded_header_is_ignored_when_xff_is_configured() {
+        // The default: X-Forwarded-For, which ingress-nginx, AWS ALB and
+        // Envoy write. A `Forwarded` header they pass through untouched was
+        // written by the client and proves nothing.
+        let a = access(&["popbill"], &["10.0.0.0/8"]);
+        let mut m = h("x-forwarded-for", "198.51.100.7");
+        m.insert(FORWARDED, HeaderValue::from_static("for=54.180.62.221"));
+        let c = a.client(peer("10.0.0.6"), &m);
+        assert_eq!(c, "198.51.100.7".parse::<IpAddr>().expect("ip"));
+        assert_eq!(a.check(c), Verdict::Denied);
+        // No X-Forwarded-For at all: no fallback to `Forwarded` either; the
+        // client is the proxy itself.
+        let only_forwarded = h("forwarded", "for=54.180.62.221");
+        assert_eq!(
+            a.client(peer("10.0.0.6"), &only_forwarded),
+            "10.0.0.6".parse::<IpAddr>().expect("ip")
+        );
+    }
+
+    #[test]
+    fn item6_the_configured_header_is_the_only_one_read() {
+        let mut m = h("x-forwarded-for", "54.180.62.221");
+        m.insert(FORWARDED, HeaderValue::from_static("for=13.124.72.158"));
+        m.insert(
+            HeaderName::from_static("x-real-ip"),
+            HeaderValue::from_static("198.51.100.7"),
+        );
+        let via = |header| access_via(&["popbill"], &["10.0.0.0/8"], header);
+        let from = |a: &Access| a.client(peer("10.0.0.6"), &m).to_string();
+        assert_eq!(from(&via("x-forwarded-for")), "54.180.62.221");
+        assert_eq!(from(&via("forwarded")), "13.124.72.158");
+        assert_eq!(from(&via("X-Real-IP")), "198.51.100.7");
+        // Configured `forwarded`, sent only X-Forwarded-For: no fallback.
+        let xff_only = h("x-forwarded-for", "54.180.62.221");
+        assert_eq!(
+            via("forwarded").client(peer("10.0.0.6"), &xff_only),
+            "10.0.0.6".parse::<IpAddr>().expect("ip")
+        );
+        let err = Access::new(&AccessConfig {
+            client_ip_header: "x forwarded".into(),
+            ..AccessConfig::default()
+        })
+        .expect_err("invalid");
+        assert!(err.contains("access.client_ip_header"), "{err}");
+    }
+
+    #[test]
+    fn item8_the_verdict_is_known_at_accept_unless_the_peer_is_a_trusted_proxy() {
+        let a = access(&["popbill"], &["10.0.0.0/8"]);
+        assert_eq!(
+            a.verdict_at_accept(peer("203.0.113.9")),
+            Some(Verdict::Denied)
+        );
+        assert_eq!(
+            a.verdict_at_accept(peer("54.180.62.221")),
+            Some(Verdict::Allowed)
+        );
+        assert_eq!(a.verdict_at_accept(peer("10.1.2.3")), None);
+        assert_eq!(
+            access(&[], &[]).verdict_at_accept(peer("203.0.113.9")),
+            Some(Verdict::NotConfigured)
+        );
+    }
+
+    #[test]
     fn bad_networks_are_named() {
         let err = Access::new(&AccessConfig {
             allow: vec!["10.0.0.0/33".into()],
-            trusted_proxies: vec![],
+            ..AccessConfig::default()
         })
         .expect_err("invalid");
         assert!(

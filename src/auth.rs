@@ -8,6 +8,12 @@
 //! configuration or from files (Kubernetes Secret mounts), and files are
 //! re-read when they change.
 //!
+//! A setting that yields no credential (an empty entry, a file that is
+//! empty or holds only comments) is an error, never "authentication off":
+//! at start-up the bridge refuses to start, and on reload it keeps the last
+//! good credentials, logs an error and counts
+//! `popbill_bridge_auth_reload_failures_total`.
+//!
 //! Comparison is constant-time: both sides are hashed to SHA-256 and the
 //! digests compared with `subtle`, against every configured credential
 //! without stopping at a match, so neither the length nor the position of
@@ -16,13 +22,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use hyper::HeaderMap;
 use hyper::header::{AUTHORIZATION, HeaderName};
+use prometheus::IntCounter;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tracing::{info, warn};
+use tracing::{error, info};
 
 use crate::config::AuthConfig;
 
@@ -53,6 +61,12 @@ pub struct Auth {
     secrets: RwLock<Secrets>,
     /// Modification times of the credential files as last read.
     seen: RwLock<Vec<Option<SystemTime>>>,
+    /// A reload failed and no reload succeeded since: the failure was
+    /// logged and counted once, and is retried every interval (a file
+    /// caught half-written recovers without another change).
+    failing: AtomicBool,
+    /// `popbill_bridge_auth_reload_failures_total`, once wired.
+    reload_failures: IntCounter,
 }
 
 fn digest(s: &[u8]) -> Secret {
@@ -63,13 +77,25 @@ impl Auth {
     /// Loads the credentials; a missing or unreadable file is an error at
     /// start-up (later, a bad reload keeps the previous credentials).
     pub fn new(cfg: AuthConfig) -> Result<Auth, String> {
+        // A stand-alone counter until `counting_reload_failures` gives the
+        // registered one; the name is a valid constant.
+        let reload_failures =
+            IntCounter::new("auth_reload_failures", "unregistered").map_err(|e| e.to_string())?;
         let auth = Auth {
             secrets: RwLock::new(Secrets::default()),
             seen: RwLock::new(Vec::new()),
+            failing: AtomicBool::new(false),
+            reload_failures,
             cfg,
         };
         auth.load()?;
         Ok(auth)
+    }
+
+    /// Counts failed reloads on `counter`.
+    pub fn counting_reload_failures(mut self, counter: IntCounter) -> Auth {
+        self.reload_failures = counter;
+        self
     }
 
     fn files(&self) -> impl Iterator<Item = &PathBuf> {
@@ -80,6 +106,10 @@ impl Auth {
     }
 
     fn load(&self) -> Result<(), String> {
+        let problems = self.cfg.problems();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
         let mut basic: Vec<Secret> = self
             .cfg
             .basic
@@ -93,18 +123,22 @@ impl Auth {
             .map(|s| digest(s.as_bytes()))
             .collect();
         for f in &self.cfg.basic_files {
-            for line in read_lines(f)? {
-                if !line.contains(':') {
-                    return Err(format!(
-                        "{}: every line must be user:password (a line without ':' found)",
-                        f.display()
-                    ));
+            for line in read_credentials(f)? {
+                match line.split_once(':') {
+                    Some((_, password)) if !password.is_empty() => {}
+                    _ => {
+                        return Err(format!(
+                            "{}: every line must be user:password with a password \
+                             (a line without one found)",
+                            f.display()
+                        ));
+                    }
                 }
                 basic.push(digest(line.as_bytes()));
             }
         }
         for f in &self.cfg.api_key_files {
-            api_keys.extend(read_lines(f)?.iter().map(|l| digest(l.as_bytes())));
+            api_keys.extend(read_credentials(f)?.iter().map(|l| digest(l.as_bytes())));
         }
         let seen = self.files().map(|f| modified(f)).collect();
         if let Ok(mut s) = self.secrets.write() {
@@ -124,9 +158,15 @@ impl Auth {
             return;
         }
         match self.load() {
-            Ok(()) => info!("credential files changed; reloaded"),
+            Ok(()) => {
+                self.failing.store(false, Ordering::Relaxed);
+                info!("credential files changed; reloaded")
+            }
             Err(e) => {
-                warn!(error = %e, "credential files changed but could not be read; keeping the previous credentials")
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    self.reload_failures.inc();
+                    error!(error = %e, "credential files changed but could not be loaded; keeping the previous credentials until they are fixed");
+                }
             }
         }
     }
@@ -145,10 +185,11 @@ impl Auth {
         }
         let basic_ok =
             !want_basic || basic_credential(headers).is_some_and(|c| matches_any(&s.basic, &c));
+        // An empty key is never a credential, whatever was loaded.
         let key_ok = !want_key
             || headers
                 .get(&X_API_KEY)
-                .is_some_and(|v| matches_any(&s.api_keys, v.as_bytes()));
+                .is_some_and(|v| !v.is_empty() && matches_any(&s.api_keys, v.as_bytes()));
         if basic_ok && key_ok {
             Verdict::Verified
         } else {
@@ -177,14 +218,26 @@ fn matches_any(secrets: &[Secret], candidate: &[u8]) -> bool {
     any.into()
 }
 
-fn read_lines(path: &Path) -> Result<Vec<String>, String> {
+/// The credentials of a file: its lines, trimmed, without blank lines and
+/// `#` comments. A file with none is an error: configured and empty is a
+/// mistake (a Secret key mounted empty, a file cleared by accident), not a
+/// wish to let everyone in.
+fn read_credentials(path: &Path) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(text
+    let lines: Vec<String> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
-        .collect())
+        .collect();
+    if lines.is_empty() {
+        return Err(format!(
+            "{} holds no credential (it is empty or only comments): put the credentials in it, \
+             or remove it from the configuration",
+            path.display()
+        ));
+    }
+    Ok(lines)
 }
 
 fn modified(p: &Path) -> Option<SystemTime> {
@@ -330,6 +383,99 @@ mod tests {
         assert_eq!(
             a.check(&headers(&[("x-api-key", "old-key")])),
             Verdict::Denied { basic: false }
+        );
+    }
+
+    fn bump_mtime(f: &Path, secs: u64) {
+        let t = SystemTime::now() + std::time::Duration::from_secs(secs);
+        let file = std::fs::File::options().write(true).open(f).expect("open");
+        file.set_modified(t).expect("mtime");
+    }
+
+    #[test]
+    fn item7_a_credential_file_without_a_credential_is_refused_at_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (i, text) in [
+            "",
+            "\n\n",
+            "# keys are rotated monthly\n#old-key\n",
+            "   \n",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let f = dir.path().join(format!("keys-{i}"));
+            std::fs::write(&f, text).expect("write");
+            for cfg in [
+                AuthConfig {
+                    api_key_files: vec![f.clone()],
+                    ..AuthConfig::default()
+                },
+                AuthConfig {
+                    basic_files: vec![f.clone()],
+                    ..AuthConfig::default()
+                },
+            ] {
+                let err = Auth::new(cfg).err().expect("refused");
+                assert!(err.contains(&f.display().to_string()), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn item7_an_empty_api_key_never_matches_an_empty_header() {
+        // Refused at start; and were it ever loaded, it would match nothing.
+        match Auth::new(cfg(&[], &[""])) {
+            Err(e) => assert!(e.contains("auth.api_keys"), "{e}"),
+            Ok(a) => assert_eq!(
+                a.check(&headers(&[("x-api-key", "")])),
+                Verdict::Denied { basic: false }
+            ),
+        }
+        let a = Auth::new(cfg(&[], &["k"])).expect("auth");
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "")])),
+            Verdict::Denied { basic: false }
+        );
+    }
+
+    #[test]
+    fn item7_a_reload_to_a_file_without_credentials_keeps_the_last_good_set() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("keys");
+        std::fs::write(&f, "good-key\n").expect("write");
+        let failures = IntCounter::new("failures", "test").expect("counter");
+        let a = Auth::new(AuthConfig {
+            api_key_files: vec![f.clone()],
+            ..AuthConfig::default()
+        })
+        .expect("auth")
+        .counting_reload_failures(failures.clone());
+        std::fs::write(&f, "# emptied by mistake\n").expect("write");
+        bump_mtime(&f, 5);
+        a.reload_if_changed();
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "good-key")])),
+            Verdict::Verified
+        );
+        assert_eq!(a.check(&headers(&[])), Verdict::Denied { basic: false });
+        // Counted once, retried at every check until fixed.
+        a.reload_if_changed();
+        assert_eq!(failures.get(), 1);
+        std::fs::write(&f, "new-key\n").expect("write");
+        bump_mtime(&f, 10);
+        a.reload_if_changed();
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "new-key")])),
+            Verdict::Verified
+        );
+        std::fs::write(&f, "").expect("write");
+        bump_mtime(&f, 15);
+        a.reload_if_changed();
+        assert_eq!(failures.get(), 2);
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "new-key")])),
+            Verdict::Verified
         );
     }
 

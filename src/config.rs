@@ -19,6 +19,9 @@ use crate::route::{self, RouteKey, Router};
 /// `POPBILL_BRIDGE_KAFKA__BROKERS` for `kafka.brokers`.
 pub const ENV_PREFIX: &str = "POPBILL_BRIDGE_";
 
+/// Start of the warning about a bridge that checks no sender.
+pub const OPEN_TO_ANYONE: &str = "neither credentials nor a source allow-list is configured";
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -126,7 +129,8 @@ pub struct KafkaConfig {
     pub client_id: String,
     /// Extra librdkafka properties, passed through as they are (SASL, TLS,
     /// `linger.ms`, ...). The ones that would weaken delivery guarantees are
-    /// refused at start-up.
+    /// refused at start-up. Numbers and booleans are taken as their text.
+    #[serde(deserialize_with = "property_map")]
     pub properties: BTreeMap<String, String>,
 }
 
@@ -169,6 +173,96 @@ pub fn is_secret_property(name: &str) -> bool {
     SECRET_MARKERS.iter().any(|m| name.contains(m)) && !name.ends_with(".location")
 }
 
+impl KafkaConfig {
+    /// `message` with every configured property value replaced by
+    /// `<redacted>`. librdkafka quotes values in its errors (and
+    /// rust-rdkafka appends the value of a refused property), and a value
+    /// is a secret whatever its property is called: a mistyped
+    /// `sasl.passwrd` carries the password. Short values are replaced only
+    /// where they stand alone, so that `"1"` does not garble every number.
+    pub fn redact(&self, message: &str) -> String {
+        let mut values: Vec<&str> = self
+            .properties
+            .values()
+            .map(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut out = message.to_string();
+        for v in values {
+            out = if v.chars().count() >= 4 {
+                out.replace(v, "<redacted>")
+            } else {
+                replace_standalone(&out, v, "<redacted>")
+            };
+        }
+        out
+    }
+
+    /// A Kafka client error fit to print: the property it concerns, and
+    /// librdkafka's reason without any property value.
+    pub fn describe_client_error(&self, e: &rdkafka::error::KafkaError) -> String {
+        match e {
+            rdkafka::error::KafkaError::ClientConfig(_, reason, property, value) => {
+                let reason = self.redact(reason);
+                // The refused value itself, configured or not.
+                let reason = if value.is_empty() {
+                    reason
+                } else {
+                    reason.replace(value.as_str(), "<redacted>")
+                };
+                format!("property {property:?}: {reason}")
+            }
+            other => self.redact(&other.to_string()),
+        }
+    }
+
+    /// Builds the producer exactly as start-up does, but with no bootstrap
+    /// servers, so librdkafka checks every property (names, values, and
+    /// combinations such as idempotence limits) without connecting to
+    /// anything. For `--check-config`.
+    pub fn check_client(&self) -> Result<(), String> {
+        let offline = KafkaConfig {
+            brokers: String::new(),
+            ..self.clone()
+        };
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(&[]));
+        crate::publish::create_producer(&offline, metrics)
+            .map(drop)
+            .map_err(|e| {
+                format!(
+                    "kafka.properties: {} (fix or remove it)",
+                    self.describe_client_error(&e)
+                )
+            })
+    }
+}
+
+/// Replaces `needle` in `hay` where it is not part of a longer word or
+/// number.
+fn replace_standalone(hay: &str, needle: &str, with: &str) -> String {
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(hay.len());
+    let mut rest = hay;
+    while let Some(i) = rest.find(needle) {
+        let before = if i > 0 {
+            rest[..i].chars().next_back()
+        } else {
+            out.chars().next_back()
+        };
+        let after = rest[i + needle.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if is_word(before) || is_word(after) {
+            out.push_str(needle);
+        } else {
+            out.push_str(with);
+        }
+        rest = &rest[i + needle.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl fmt::Debug for KafkaConfig {
     // Written by hand so that SASL passwords never reach a log line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -207,8 +301,17 @@ pub struct TopicsConfig {
     /// Replication factor of topics the bridge creates.
     pub replication_factor: i32,
     /// Topic-level settings for topics the bridge creates
-    /// (`min.insync.replicas`, `retention.ms`, ...).
+    /// (`min.insync.replicas`, `retention.ms`, ...). Laid over the defaults
+    /// key by key: setting `retention.ms` must not drop
+    /// `min.insync.replicas=2`, or `acks=all` would quietly mean one replica.
+    /// A default is changed by giving its key another value.
+    #[serde(deserialize_with = "settings_over_defaults")]
     pub settings: BTreeMap<String, String>,
+}
+
+/// Topic settings every created topic gets unless configured otherwise.
+fn default_topic_settings() -> BTreeMap<String, String> {
+    BTreeMap::from([("min.insync.replicas".to_string(), "2".to_string())])
 }
 
 impl Default for TopicsConfig {
@@ -217,9 +320,42 @@ impl Default for TopicsConfig {
             create: true,
             partitions: 6,
             replication_factor: 3,
-            settings: BTreeMap::from([("min.insync.replicas".to_string(), "2".to_string())]),
+            settings: default_topic_settings(),
         }
     }
+}
+
+fn settings_over_defaults<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let mut settings = default_topic_settings();
+    settings.extend(property_map(d)?);
+    Ok(settings)
+}
+
+/// A map of librdkafka or topic properties. Kafka takes every value as
+/// text, so `linger.ms = 5` means `"5"`. The error for anything else does
+/// not repeat the value: it may be a secret.
+fn property_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, toml::Value>::deserialize(d)?;
+    let mut out = BTreeMap::new();
+    for (k, v) in raw {
+        let text = match v {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "property {k:?} must be a string, a number or a boolean"
+                )));
+            }
+        };
+        out.insert(k, text);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -249,7 +385,9 @@ impl Default for RoutesConfig {
 }
 
 /// Credentials POPBiLL must present. Each list may also be given as one
-/// comma-separated string (handy in environment variables).
+/// comma-separated string. An empty entry, or a file without a credential,
+/// is an error rather than "no credential": a setting that quietly yields
+/// nothing would turn authentication off.
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -266,6 +404,53 @@ pub struct AuthConfig {
     pub api_key_files: Vec<PathBuf>,
 }
 
+impl AuthConfig {
+    /// True when any credential setting is given.
+    pub fn is_configured(&self) -> bool {
+        !(self.basic.is_empty()
+            && self.basic_files.is_empty()
+            && self.api_keys.is_empty()
+            && self.api_key_files.is_empty())
+    }
+
+    /// What is wrong with the inline settings (files are read by
+    /// [`crate::auth::Auth`]). Never shows a secret.
+    pub fn problems(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        let empty = |what: &str| {
+            format!(
+                "{what} has an empty entry: it would accept an empty credential; \
+                 remove the entry or give the value (check the variable is set)"
+            )
+        };
+        if self.basic.iter().any(|b| b.trim().is_empty()) {
+            errs.push(empty("auth.basic"));
+        } else if self.basic.iter().any(|b| !b.contains(':')) {
+            errs.push("auth.basic: every entry must be user:password".into());
+        } else if self
+            .basic
+            .iter()
+            .any(|b| b.split_once(':').is_some_and(|(_, pw)| pw.is_empty()))
+        {
+            errs.push("auth.basic: an entry has an empty password; give user:password".into());
+        }
+        if self.api_keys.iter().any(|k| k.trim().is_empty()) {
+            errs.push(empty("auth.api_keys"));
+        }
+        for (what, files) in [
+            ("auth.basic_files", &self.basic_files),
+            ("auth.api_key_files", &self.api_key_files),
+        ] {
+            if files.iter().any(|f| f.as_os_str().is_empty()) {
+                errs.push(format!(
+                    "{what} has an empty entry: remove it or give the file's path"
+                ));
+            }
+        }
+        errs
+    }
+}
+
 impl fmt::Debug for AuthConfig {
     // Secrets are counted, never shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -278,7 +463,7 @@ impl fmt::Debug for AuthConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccessConfig {
     /// Source networks allowed to deliver (CIDR or address; `"popbill"` is
@@ -286,9 +471,25 @@ pub struct AccessConfig {
     #[serde(deserialize_with = "string_or_list")]
     pub allow: Vec<String>,
     /// Proxies (ingress controllers, load balancers) whose
-    /// `X-Forwarded-For` / `Forwarded` headers are believed.
+    /// `client_ip_header` is believed.
     #[serde(deserialize_with = "string_or_list")]
     pub trusted_proxies: Vec<String>,
+    /// The one header the trusted proxies write the client's address in:
+    /// `x-forwarded-for` (ingress-nginx, AWS ALB, Envoy), `forwarded`
+    /// (RFC 7239), or another list-of-addresses header such as
+    /// `x-real-ip`. Named, never guessed: a proxy that writes one header
+    /// passes the others through as the client sent them.
+    pub client_ip_header: String,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            trusted_proxies: Vec::new(),
+            client_ip_header: "x-forwarded-for".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -365,15 +566,17 @@ fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>,
         One(String),
         Many(Vec<String>),
     }
+    // Empty entries are kept, for validation to refuse: `api_keys = ""`
+    // must not mean "no key needed".
     Ok(match Either::deserialize(d)? {
-        Either::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
+        Either::One(s) => split_list(&s),
         Either::Many(v) => v,
     })
+}
+
+/// The comma-separated form of a list setting, entries trimmed.
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',').map(|e| e.trim().to_string()).collect()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -505,6 +708,20 @@ impl Config {
         })
     }
 
+    /// What is allowed but probably a mistake, one line each. Start-up logs
+    /// them as warnings and `--check-config` prints them.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.auth.is_configured() && self.access.allow.is_empty() {
+            out.push(format!(
+                "{OPEN_TO_ANYONE}: anyone who can reach server.listen can publish to Kafka; \
+                 set auth.api_keys / auth.basic (the values turned on in POPBiLL's settings) \
+                 and/or access.allow = [\"popbill\"]"
+            ));
+        }
+        out
+    }
+
     /// Checks everything that can be checked without a network, and reports
     /// every problem at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -617,6 +834,8 @@ impl Config {
         if let Err(e) = crate::access::Access::new(&self.access) {
             errs.push(e);
         }
+        let auth_before = errs.len();
+        errs.extend(self.auth.problems());
         for f in self.auth.basic_files.iter().chain(&self.auth.api_key_files) {
             if !f.is_file() {
                 errs.push(format!(
@@ -625,8 +844,12 @@ impl Config {
                 ));
             }
         }
-        if self.auth.basic.iter().any(|b| !b.contains(':')) {
-            errs.push("auth.basic: every entry must be user:password".into());
+        // Reads the files as start-up will: a file without a credential is
+        // refused here too, so --check-config catches it.
+        if errs.len() == auth_before
+            && let Err(e) = crate::auth::Auth::new(self.auth.clone())
+        {
+            errs.push(format!("auth: {e}"));
         }
         match (&self.tls.cert_file, &self.tls.key_file) {
             (Some(c), Some(k)) => {
@@ -650,15 +873,34 @@ impl Config {
                 "limits.max_header_bytes must be at least 8192 (hyper's minimum buffer)".into(),
             );
         }
-        if self.dead_letter.enabled
-            && let Err(e) = route::check_topic_name(&self.dead_letter.topic)
-        {
-            errs.push(format!(
-                "dead_letter.topic {:?}: {e}",
-                self.dead_letter.topic
-            ));
-        }
         let d = &self.dedup;
+        if self.dead_letter.enabled {
+            let dl = &self.dead_letter.topic;
+            if let Err(e) = route::check_topic_name(dl) {
+                errs.push(format!("dead_letter.topic {dl:?}: {e}"));
+            }
+            // Malformed bodies mixed into a delivery topic or the ledger
+            // would reach consumers that expect well-formed events (or
+            // corrupt the ledger's lines).
+            if d.enabled && *dl == d.ledger_topic {
+                errs.push(format!(
+                    "dead_letter.topic {dl:?} is also dedup.ledger_topic: give dead letters a topic of their own"
+                ));
+            }
+            if let Ok(router) = Router::from_config(r) {
+                let clash = router.routes().iter().find(|x| *x.topic == **dl);
+                if let Some(route) = clash {
+                    let what = if route.is_fallback {
+                        "routes.fallback".to_string()
+                    } else {
+                        format!("the topic of route {}", route.label)
+                    };
+                    errs.push(format!(
+                        "dead_letter.topic {dl:?} is also {what}: give dead letters a topic of their own"
+                    ));
+                }
+            }
+        }
         if d.enabled {
             if d.window < Duration::from_secs(60) {
                 errs.push(format!(
@@ -693,15 +935,45 @@ impl Config {
     }
 }
 
+/// Settings that are maps with keys of the user's choosing, and whether an
+/// environment variable's `_` stands for a `.` in the key (Kafka property
+/// names such as `sasl.password`).
+const MAP_SETTINGS: &[(&str, &str, bool)] = &[
+    ("kafka", "properties", true),
+    ("topics", "settings", true),
+    ("routes", "overrides", false),
+];
+
+/// Every setting with a value of the type it takes, to read environment
+/// variables by: the defaults, plus the optional settings (which have no
+/// default to take a type from).
+fn env_schema() -> Result<toml::Table, String> {
+    let mut sample = Config::default();
+    sample.tls.cert_file = Some(PathBuf::from("cert"));
+    sample.tls.key_file = Some(PathBuf::from("key"));
+    match toml::Value::try_from(&sample) {
+        Ok(toml::Value::Table(t)) => Ok(t),
+        Ok(_) => Err("the configuration is not a table".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Lays `POPBILL_BRIDGE_SECTION__KEY=value` variables over the file's table.
-/// Values are read as TOML where they parse (numbers, booleans, arrays) and
-/// as plain strings otherwise, so `POPBILL_BRIDGE_KAFKA__BROKERS=a:9092`
-/// needs no quotes. Under `kafka.properties` and `topics.settings` the key is
-/// a librdkafka/Kafka property: `SASL_PASSWORD` becomes `sasl.password`.
+/// A value takes the type of the setting it sets, never a guess from how it
+/// looks: a string setting gets the text as it is (`API_KEYS=123456` is a
+/// key, not a number), a list setting a comma-separated list of strings,
+/// a number or boolean setting the parsed value (or an error naming the
+/// variable). Under `kafka.properties` and `topics.settings` the key is a
+/// Kafka property: `SASL_PASSWORD` becomes `sasl.password`. Values never
+/// appear in errors: they may be secrets.
 fn apply_env(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
+    let schema = env_schema().map_err(|message| ConfigError::Env {
+        name: ENV_PREFIX.into(),
+        message,
+    })?;
     for (name, raw) in env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
@@ -710,46 +982,66 @@ fn apply_env(
         if !rest.contains("__") {
             continue;
         }
-        let parts: Vec<&str> = rest.split("__").collect();
-        let mut path: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
-        let is_property_map = matches!(
-            (
-                path.first().map(String::as_str),
-                path.get(1).map(String::as_str)
-            ),
-            (Some("kafka"), Some("properties")) | (Some("topics"), Some("settings"))
-        );
-        if is_property_map && path.len() == 3 {
-            path[2] = path[2].replace('_', ".");
-        }
-        if path.iter().any(String::is_empty) {
-            return Err(ConfigError::Env {
-                name,
-                message: "empty path segment (use SECTION__KEY)".into(),
-            });
-        }
-        let value = if is_property_map {
-            toml::Value::String(raw)
-        } else {
-            parse_env_value(&raw)
-        };
-        let mut cursor = &mut *table;
-        let (last, parents) = path.split_last().ok_or_else(|| ConfigError::Env {
+        let err = |message: String| ConfigError::Env {
             name: name.clone(),
-            message: "no setting named".into(),
-        })?;
+            message,
+        };
+        let mut path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(err("empty path segment (use SECTION__KEY)".into()));
+        }
+        let map = MAP_SETTINGS
+            .iter()
+            .find(|(section, key, _)| path.len() > 2 && path[0] == *section && path[1] == *key);
+        let value = match map {
+            Some((section, key, dotted)) => {
+                if path.len() != 3 {
+                    return Err(err(format!(
+                        "name one key of {section}.{key}, as {ENV_PREFIX}{}__{}__KEY",
+                        section.to_ascii_uppercase(),
+                        key.to_ascii_uppercase()
+                    )));
+                }
+                if *dotted {
+                    path[2] = path[2].replace('_', ".");
+                }
+                toml::Value::String(raw)
+            }
+            None => {
+                let dotted = path.join(".");
+                let mut at: Option<&toml::Value> = None;
+                let mut level = Some(&schema);
+                for seg in &path {
+                    at = level.and_then(|t| t.get(seg));
+                    level = at.and_then(toml::Value::as_table);
+                }
+                match at {
+                    None => {
+                        return Err(err(format!(
+                            "there is no setting {dotted}: check the name against \
+                             config/popbill-bridge.toml (sections and keys are joined with __)"
+                        )));
+                    }
+                    Some(toml::Value::Table(_)) => {
+                        return Err(err(format!(
+                            "{dotted} is a section: name one of its settings, as {name}__KEY"
+                        )));
+                    }
+                    Some(kind) => typed_env_value(kind, raw).map_err(&err)?,
+                }
+            }
+        };
+        let (last, parents) = path
+            .split_last()
+            .ok_or_else(|| err("no setting named".into()))?;
+        let mut cursor = &mut *table;
         for seg in parents {
             let entry = cursor
                 .entry(seg.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             cursor = match entry {
                 toml::Value::Table(t) => t,
-                _ => {
-                    return Err(ConfigError::Env {
-                        name,
-                        message: format!("{seg} is a value, not a section"),
-                    });
-                }
+                _ => return Err(err(format!("{seg} is a value, not a section"))),
             };
         }
         cursor.insert(last.clone(), value);
@@ -757,13 +1049,49 @@ fn apply_env(
     Ok(())
 }
 
-fn parse_env_value(raw: &str) -> toml::Value {
-    match format!("v = {raw}").parse::<toml::Table>() {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| toml::Value::String(raw.into())),
-        Err(_) => toml::Value::String(raw.into()),
-    }
+/// `raw` read as the type of `kind`, the setting's default value.
+fn typed_env_value(kind: &toml::Value, raw: String) -> Result<toml::Value, String> {
+    let text = raw.trim();
+    Ok(match kind {
+        // Also as a TOML array of strings, as older manifests wrote it.
+        toml::Value::Array(_) if text.starts_with('[') && text.ends_with(']') => {
+            let strings = format!("v = {text}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .and_then(|v| match v {
+                    toml::Value::Array(a) if a.iter().all(toml::Value::is_str) => {
+                        Some(toml::Value::Array(a))
+                    }
+                    _ => None,
+                });
+            strings.ok_or_else(|| {
+                "expected a comma-separated list (a,b) or a TOML array of strings ([\"a\",\"b\"])"
+                    .to_string()
+            })?
+        }
+        toml::Value::Array(_) => toml::Value::Array(
+            split_list(&raw)
+                .into_iter()
+                .map(toml::Value::String)
+                .collect(),
+        ),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            text.parse()
+                .map_err(|_| "expected a whole number, e.g. 1024".to_string())?,
+        ),
+        toml::Value::Float(_) => toml::Value::Float(
+            text.parse()
+                .map_err(|_| "expected a number, e.g. 0.5".to_string())?,
+        ),
+        toml::Value::Boolean(_) => match text.to_ascii_lowercase().as_str() {
+            "true" => toml::Value::Boolean(true),
+            "false" => toml::Value::Boolean(false),
+            _ => return Err("expected true or false".into()),
+        },
+        // Strings, durations ("5s"), addresses, names.
+        _ => toml::Value::String(raw),
+    })
 }
 
 #[cfg(test)]
@@ -840,6 +1168,228 @@ mod tests {
         std::fs::write(&p, "[server]\nlisten_addr = \"0.0.0.0:1\"\n").expect("write");
         let err = Config::load(Some(&p), env(&[])).expect_err("unknown key");
         assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    fn brokers() -> (&'static str, &'static str) {
+        ("POPBILL_BRIDGE_KAFKA__BROKERS", "k:9092")
+    }
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, text).expect("write");
+        (dir, p)
+    }
+
+    fn setting<'a>(cfg: &'a Config, name: &str) -> Option<&'a str> {
+        cfg.topics.settings.get(name).map(String::as_str)
+    }
+
+    #[test]
+    fn item5_one_topic_setting_from_file_or_env_keeps_the_other_defaults() {
+        let (_d, p) = file("[topics.settings]\n\"retention.ms\" = \"604800000\"\n");
+        let cfg = Config::load(Some(&p), env(&[brokers()])).expect("loads");
+        assert_eq!(setting(&cfg, "min.insync.replicas"), Some("2"));
+        assert_eq!(setting(&cfg, "retention.ms"), Some("604800000"));
+
+        let cfg = Config::load(
+            None,
+            env(&[
+                brokers(),
+                ("POPBILL_BRIDGE_TOPICS__SETTINGS__RETENTION_MS", "1000"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(setting(&cfg, "min.insync.replicas"), Some("2"));
+        assert_eq!(setting(&cfg, "retention.ms"), Some("1000"));
+
+        // A default is changed by naming it with another value.
+        let (_d, p) = file("[topics.settings]\n\"min.insync.replicas\" = \"1\"\n");
+        let cfg = Config::load(Some(&p), env(&[brokers()])).expect("loads");
+        assert_eq!(setting(&cfg, "min.insync.replicas"), Some("1"));
+        let cfg = Config::load(
+            Some(&p),
+            env(&[
+                brokers(),
+                ("POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS", "3"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(setting(&cfg, "min.insync.replicas"), Some("3"));
+    }
+
+    #[test]
+    fn item5_a_dead_letter_topic_shared_with_the_ledger_or_a_route_is_refused() {
+        let base = || {
+            let mut c = Config::default();
+            c.kafka.brokers = "k:9092".into();
+            c.routes
+                .overrides
+                .insert("X.Y:Z".into(), "custom.topic".into());
+            c
+        };
+        base().validate().expect("the defaults are valid");
+        for (topic, needle) in [
+            ("popbill.bridge.ledger", "dedup.ledger_topic"),
+            ("popbill.unrouted", "routes.fallback"),
+            ("popbill.taxinvoice.state.issue", "TAXINVOICE.STATE:Issue"),
+            ("custom.topic", "X.Y:Z"),
+        ] {
+            let mut c = base();
+            c.dead_letter.topic = topic.into();
+            let text = c.validate().expect_err(topic).to_string();
+            assert!(
+                text.contains("dead_letter.topic") && text.contains(needle),
+                "{topic}: {text}"
+            );
+        }
+        // Turned off, the dead-letter topic is never written: no clash.
+        let mut c = base();
+        c.dead_letter.enabled = false;
+        c.dead_letter.topic = "popbill.unrouted".into();
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn item10_env_values_are_typed_by_the_setting_they_set() {
+        let cfg = Config::load(
+            None,
+            env(&[
+                brokers(),
+                ("POPBILL_BRIDGE_AUTH__API_KEYS", "123456"),
+                ("POPBILL_BRIDGE_AUTH__BASIC", "popbill:1234,other:true"),
+                ("POPBILL_BRIDGE_AUTH__API_KEY_FILES", "/run/secrets/keys"),
+                ("POPBILL_BRIDGE_AUTH__BASIC_FILES", "/run/a, /run/b"),
+                (
+                    "POPBILL_BRIDGE_ACCESS__TRUSTED_PROXIES",
+                    r#"["10.0.0.0/8", "::1"]"#,
+                ),
+                ("POPBILL_BRIDGE_ACCESS__ALLOW", "popbill,10.0.0.0/8"),
+                ("POPBILL_BRIDGE_ROUTES__KNOWN", "A.B:C"),
+                ("POPBILL_BRIDGE_KAFKA__CLIENT_ID", "12345"),
+                ("POPBILL_BRIDGE_DEAD_LETTER__TOPIC", "true"),
+                ("POPBILL_BRIDGE_SERVER__MAX_BODY_BYTES", "2048"),
+                ("POPBILL_BRIDGE_TOPICS__PARTITIONS", "-1"),
+                ("POPBILL_BRIDGE_DEDUP__ENABLED", "false"),
+                ("POPBILL_BRIDGE_TLS__CERT_FILE", "/tls/crt"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(cfg.auth.api_keys, vec!["123456"]);
+        assert_eq!(cfg.auth.basic, vec!["popbill:1234", "other:true"]);
+        assert_eq!(
+            cfg.auth.api_key_files,
+            vec![PathBuf::from("/run/secrets/keys")]
+        );
+        assert_eq!(
+            cfg.auth.basic_files,
+            vec![PathBuf::from("/run/a"), PathBuf::from("/run/b")]
+        );
+        assert_eq!(cfg.access.allow, vec!["popbill", "10.0.0.0/8"]);
+        assert_eq!(cfg.access.trusted_proxies, vec!["10.0.0.0/8", "::1"]);
+        assert_eq!(cfg.routes.known, vec!["A.B:C"]);
+        assert_eq!(cfg.kafka.client_id, "12345");
+        assert_eq!(cfg.dead_letter.topic, "true");
+        assert_eq!(cfg.server.max_body_bytes, 2048);
+        assert_eq!(cfg.topics.partitions, -1);
+        assert!(!cfg.dedup.enabled);
+        assert_eq!(cfg.tls.cert_file, Some(PathBuf::from("/tls/crt")));
+    }
+
+    #[test]
+    fn item10_an_env_value_that_does_not_fit_its_setting_names_the_variable() {
+        for (name, value) in [
+            ("POPBILL_BRIDGE_SERVER__MAX_BODY_BYTES", "lots"),
+            ("POPBILL_BRIDGE_TOPICS__CREATE", "yes-please"),
+            ("POPBILL_BRIDGE_SERVER__LISTN", "0.0.0.0:1"),
+            ("POPBILL_BRIDGE_KAFKA__PROPERTIES", "x"),
+            ("POPBILL_BRIDGE_AUTH__API_KEYS", "[1, 2]"),
+        ] {
+            let err = Config::load(None, env(&[brokers(), (name, value)]))
+                .expect_err(name)
+                .to_string();
+            assert!(err.contains(name), "{name}: {err}");
+            assert!(!err.contains(value), "{name}: value printed: {err}");
+        }
+    }
+
+    #[test]
+    fn item7_an_empty_credential_or_list_entry_is_refused_not_ignored() {
+        for (name, value) in [
+            ("POPBILL_BRIDGE_AUTH__API_KEYS", ""),
+            ("POPBILL_BRIDGE_AUTH__API_KEYS", "k1,,k2"),
+            ("POPBILL_BRIDGE_AUTH__BASIC", ""),
+            ("POPBILL_BRIDGE_AUTH__API_KEY_FILES", ""),
+            ("POPBILL_BRIDGE_ACCESS__ALLOW", ""),
+        ] {
+            let loaded = Config::load(None, env(&[brokers(), (name, value)]));
+            assert!(
+                loaded.is_err() || loaded.is_ok_and(|c| c.validate().is_err()),
+                "{name}={value:?} was accepted"
+            );
+        }
+        for text in [
+            "[auth]\napi_keys = [\"\"]\n",
+            "[auth]\napi_keys = \"\"\n",
+            "[auth]\napi_keys = [\"k\", \" \"]\n",
+            "[auth]\nbasic = [\"popbill:\"]\n",
+            "[access]\nallow = \"\"\n",
+        ] {
+            let (_d, p) = file(text);
+            let loaded = Config::load(Some(&p), env(&[brokers()]));
+            assert!(
+                loaded.is_err() || loaded.is_ok_and(|c| c.validate().is_err()),
+                "{text:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn item9_kafka_client_errors_name_the_property_and_never_its_value() {
+        let with = |props: &[(&str, &str)]| KafkaConfig {
+            brokers: "k:9092".into(),
+            properties: props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..KafkaConfig::default()
+        };
+        for (props, property, secret) in [
+            (
+                &[("sasl.passwrd", "hunter2"), ("sasl.username", "u")][..],
+                "sasl.passwrd",
+                "hunter2",
+            ),
+            (&[("linger.ms", "abc")][..], "linger.ms", "abc"),
+            // Only librdkafka's client creation sees this combination.
+            (
+                &[("max.in.flight.requests.per.connection", "77")][..],
+                "max.in.flight",
+                "77",
+            ),
+        ] {
+            let err = with(props).check_client().expect_err(property);
+            assert!(err.contains(property), "{err}");
+            assert!(!err.contains(secret), "value printed: {err}");
+        }
+        with(&[("linger.ms", "5"), ("security.protocol", "PLAINTEXT")])
+            .check_client()
+            .expect("a valid client configuration");
+    }
+
+    #[test]
+    fn item9_redaction_scrubs_every_value_and_short_ones_only_where_they_stand_alone() {
+        let k = KafkaConfig {
+            properties: BTreeMap::from([
+                ("a".to_string(), "s3cr3t-value".to_string()),
+                ("b".to_string(), "1".to_string()),
+            ]),
+            ..KafkaConfig::default()
+        };
+        assert_eq!(
+            k.redact("x=\"s3cr3t-value\" y=1 range 10..100"),
+            "x=\"<redacted>\" y=<redacted> range 10..100"
+        );
     }
 
     #[test]

@@ -70,8 +70,9 @@ pub enum StartError {
     Routes(String),
     #[error("{0}")]
     Trust(String),
+    /// Already redacted: librdkafka's messages quote property values.
     #[error("cannot create the Kafka client (check kafka.properties): {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
+    Kafka(String),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -126,21 +127,30 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
     let router =
         Router::with_dead_letter(&config.routes, dead_letter).map_err(StartError::Routes)?;
     let access = access::Access::new(&config.access).map_err(StartError::Trust)?;
-    let auth = Arc::new(auth::Auth::new(config.auth.clone()).map_err(StartError::Trust)?);
+    let metrics = Arc::new(Metrics::new(router.routes()));
+    let auth = Arc::new(
+        auth::Auth::new(config.auth.clone())
+            .map_err(StartError::Trust)?
+            .counting_reload_failures(metrics.auth_reload_failures.clone()),
+    );
     let tls = match (&config.tls.cert_file, &config.tls.key_file) {
         (Some(c), Some(k)) => Some(Arc::new(
             tls::Tls::new(c, k).map_err(|e| StartError::Trust(format!("tls: {e}")))?,
         )),
         _ => None,
     };
-    let metrics = Arc::new(Metrics::new(router.routes()));
-    let producer = publish::create_producer(&config.kafka, metrics.clone())?;
-    let topics = Arc::new(Topics::new(
-        router.routes(),
-        &config.kafka,
-        config.topics.clone(),
-        producer.clone(),
-    )?);
+    let kafka_error =
+        |e: rdkafka::error::KafkaError| StartError::Kafka(config.kafka.describe_client_error(&e));
+    let producer = publish::create_producer(&config.kafka, metrics.clone()).map_err(kafka_error)?;
+    let topics = Arc::new(
+        Topics::new(
+            router.routes(),
+            &config.kafka,
+            config.topics.clone(),
+            producer.clone(),
+        )
+        .map_err(kafka_error)?,
+    );
     let ledger_state = config
         .dedup
         .enabled
@@ -248,6 +258,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         header_read_timeout: config.limits.header_read_timeout,
     };
     let drain = config.server.shutdown_timeout;
+    let accept_gate = Some(Arc::new(app.access.clone()));
     let webhook_app = app.clone();
     let webhook_task = tokio::spawn(server::serve(
         "webhook",
@@ -255,6 +266,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         move |peer, req| webhook::handle(webhook_app.clone(), peer, req),
         limits,
         tls.clone(),
+        accept_gate,
         Some(metrics.clone()),
         webhook_rx,
         drain,
@@ -264,6 +276,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         admin_listener,
         move |_peer, req| admin::handle(admin.clone(), req),
         ADMIN_LIMITS,
+        None,
         None,
         None,
         admin_rx,

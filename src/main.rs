@@ -84,10 +84,23 @@ async fn main() -> ExitCode {
         None
     };
 
+    // --dev runs on one's own machine, against nothing durable: an open
+    // door there is the point, not a mistake.
+    let warnings = if cli.dev { Vec::new() } else { cfg.warnings() };
+
     if cli.check_config {
-        return match cfg.validate() {
+        // The Kafka client is built too (without connecting), so a mistyped
+        // property fails here rather than at start-up.
+        let checked = cfg
+            .validate()
+            .map_err(|e| e.to_string())
+            .and_then(|()| cfg.kafka.check_client());
+        return match checked {
             Ok(()) => {
                 println!("{cfg:#?}");
+                for w in &warnings {
+                    println!("warning: {w}");
+                }
                 println!("configuration is valid");
                 ExitCode::SUCCESS
             }
@@ -99,7 +112,12 @@ async fn main() -> ExitCode {
     }
 
     let bridge = match popbill_bridge::start(cfg).await {
-        Ok(b) => b,
+        Ok(b) => {
+            for w in &warnings {
+                warn!("{w}");
+            }
+            b
+        }
         Err(e) => {
             error!("{e}");
             eprintln!("popbill-bridge: {e}");

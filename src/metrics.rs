@@ -91,6 +91,7 @@ pub struct Metrics {
     http_errors: Vec<IntCounter>,
     pub connections_rejected: IntCounter,
     pub tls_handshake_failures: IntCounter,
+    pub auth_reload_failures: IntCounter,
     pub dedup_remembered: IntGauge,
     pub dedup_memory_bytes: IntGauge,
     pub dedup_evicted: IntCounter,
@@ -318,6 +319,10 @@ impl Metrics {
             "tls_handshake_failures_total",
             "TLS handshakes on the webhook port that failed or timed out.",
         );
+        let auth_reload_failures = counter(
+            "auth_reload_failures_total",
+            "Changed credential files that held no usable credential; the previous credentials were kept.",
+        );
         let build_info = register(
             &registry,
             IntGaugeVec::new(
@@ -356,6 +361,7 @@ impl Metrics {
             http_errors,
             connections_rejected,
             tls_handshake_failures,
+            auth_reload_failures,
             dedup_remembered,
             dedup_memory_bytes,
             dedup_evicted,

@@ -2,6 +2,11 @@
 //! with keep-alive on them with hyper, within the configured limits, until
 //! told to stop; then stop accepting and let every open connection finish
 //! the request it is on.
+//!
+//! A peer whose address alone decides the allow-list (it is not a trusted
+//! proxy) and is not on it is closed at accept, before a slot, a TLS
+//! handshake or a header: a stranger cannot hold connections open for
+//! `header_read_timeout`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info, warn};
 
+use crate::access::{self, Access};
 use crate::answer::Body;
 use crate::metrics::Metrics;
 use crate::tls::Tls;
@@ -37,6 +43,7 @@ pub struct Limits {
 
 /// Serves `handler` on `listener` until `shutdown` turns true, then waits
 /// for open connections to finish their current request (at most `drain`).
+/// With `access`, peers it denies at accept are closed at once.
 /// Returns whether every connection finished in time.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve<H, F>(
@@ -45,6 +52,7 @@ pub async fn serve<H, F>(
     handler: H,
     limits: Limits,
     tls: Option<Arc<Tls>>,
+    access: Option<Arc<Access>>,
     metrics: Option<Arc<Metrics>>,
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
@@ -68,6 +76,13 @@ where
                         continue;
                     }
                 };
+                // Before the slot: refusing a stranger must not cost one.
+                if let Some(a) = &access
+                    && a.verdict_at_accept(peer) == Some(access::Verdict::Denied)
+                {
+                    refused_at_accept(name, peer, metrics.as_deref());
+                    continue;
+                }
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     // Closing at once is the cheapest answer to a flood;
                     // POPBiLL retries a refused connection later.
@@ -114,6 +129,16 @@ where
             false
         }
     }
+}
+
+/// A connection closed at accept because its source is not on
+/// `access.allow`; counted with the other refusals of the HTTP layer.
+fn refused_at_accept(name: &'static str, peer: SocketAddr, metrics: Option<&Metrics>) {
+    let kind = HttpErrorKind::ForbiddenAtAccept;
+    if let Some(m) = metrics {
+        m.http_error(kind).inc();
+    }
+    info!(listener = name, %peer, kind = kind.as_str(), "connection closed at accept: source address is not on access.allow");
 }
 
 async fn serve_one<S, H, F>(
@@ -166,15 +191,18 @@ pub enum HttpErrorKind {
     HeaderTimeout,
     Canceled,
     Io,
+    /// Closed at accept: the source is not on `access.allow`.
+    ForbiddenAtAccept,
 }
 
 impl HttpErrorKind {
-    pub const ALL: [HttpErrorKind; 5] = [
+    pub const ALL: [HttpErrorKind; 6] = [
         HttpErrorKind::HeadersTooLarge,
         HttpErrorKind::BadRequest,
         HttpErrorKind::HeaderTimeout,
         HttpErrorKind::Canceled,
         HttpErrorKind::Io,
+        HttpErrorKind::ForbiddenAtAccept,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -184,6 +212,7 @@ impl HttpErrorKind {
             HttpErrorKind::HeaderTimeout => "header_timeout",
             HttpErrorKind::Canceled => "canceled",
             HttpErrorKind::Io => "io",
+            HttpErrorKind::ForbiddenAtAccept => "forbidden_at_accept",
         }
     }
 }

@@ -213,3 +213,146 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
         "{stdout}"
     );
 }
+
+/// stdout and stderr together: where a message lands is not the point.
+fn all_output(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn item9_a_mistyped_or_invalid_kafka_property_is_named_without_its_value() {
+    let runs: [&[&str]; 2] = [
+        &["--check-config"],
+        &["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+    ];
+    for args in runs {
+        for (var, property, value) in [
+            (
+                "POPBILL_BRIDGE_KAFKA__PROPERTIES__SASL_PASSWRD",
+                "sasl.passwrd",
+                "hunter2-typo",
+            ),
+            (
+                "POPBILL_BRIDGE_KAFKA__PROPERTIES__LINGER_MS",
+                "linger.ms",
+                "soon-hunter3",
+            ),
+        ] {
+            let out = bridge_cmd()
+                .args(["--brokers", "127.0.0.1:1"])
+                .args(args)
+                .env(var, value)
+                .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
+                .output()
+                .expect("runs");
+            let text = all_output(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {property}:\n{text}");
+            assert!(text.contains(property), "{args:?}: not named:\n{text}");
+            assert!(!text.contains(value), "{args:?}: value printed:\n{text}");
+        }
+    }
+}
+
+/// Words of the warning a bridge open to anyone gives.
+const OPEN_WARNING: &str = "neither credentials nor a source allow-list";
+
+#[test]
+fn item7_check_config_warns_when_anyone_may_deliver() {
+    let out = bridge_cmd()
+        .args(["--brokers", "k1:9092", "--check-config"])
+        .output()
+        .expect("runs");
+    let text = all_output(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches(OPEN_WARNING).count(), 1, "{text}");
+
+    for (var, value) in [
+        ("POPBILL_BRIDGE_AUTH__API_KEYS", "k"),
+        ("POPBILL_BRIDGE_ACCESS__ALLOW", "popbill"),
+    ] {
+        let out = bridge_cmd()
+            .args(["--brokers", "k1:9092", "--check-config"])
+            .env(var, value)
+            .output()
+            .expect("runs");
+        let text = all_output(&out);
+        assert!(out.status.success(), "{text}");
+        assert!(!text.contains(OPEN_WARNING), "{var}: {text}");
+    }
+    // --dev is for trying it out on one's own machine: no warning.
+    let out = bridge_cmd()
+        .args(["--dev", "--check-config"])
+        .output()
+        .expect("runs");
+    let text = all_output(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains(OPEN_WARNING), "--dev: {text}");
+}
+
+#[test]
+fn item7_a_bridge_open_to_anyone_logs_one_warning_at_start() {
+    use std::io::BufRead;
+    let mut child = bridge_cmd()
+        .args([
+            // Kafka need not answer for the bridge to start listening.
+            "--brokers",
+            "127.0.0.1:1",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
+        .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_TIMEOUT", "1s")
+        .env("POPBILL_BRIDGE_DEDUP__ENABLED", "false")
+        .env("POPBILL_BRIDGE_LOG__LEVEL", "popbill_bridge=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let until = Instant::now() + Duration::from_secs(30);
+    while !lines
+        .iter()
+        .any(|l: &String| l.contains("popbill-bridge listening"))
+    {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => lines.push(l),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("bridge did not start:\n{}", lines.join("\n"));
+            }
+        }
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let t0 = Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        if t0.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.wait();
+    lines.extend(rx.try_iter());
+    let text = lines.join("\n");
+    assert_eq!(text.matches(OPEN_WARNING).count(), 1, "{text}");
+}

@@ -159,6 +159,35 @@ async fn credentials_right_wrong_missing_and_rotated() {
     }
     let text = metrics_text(&bridge).await;
     assert!(!text.contains("s3cret") && !text.contains("rotated-key"));
+    assert_eq!(
+        metric(&text, "popbill_bridge_auth_reload_failures_total", &[]),
+        0.0
+    );
+
+    // Item 7: the file emptied by mistake does not let everyone in; the
+    // last good key stays valid and the failure is counted.
+    std::fs::write(&keys, "# emptied by mistake\n").expect("write");
+    bump_mtime(&keys, 15);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let nokey = with_auth(&issue_headers(&unique("rot-")), Some(GOOD_BASIC), None);
+    assert_eq!(
+        post(&bridge, &nokey, ISSUE_BODY.to_vec()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let kept = with_auth(
+        &issue_headers(&unique("rot-")),
+        Some(GOOD_BASIC),
+        Some("rotated-key"),
+    );
+    assert_eq!(
+        post(&bridge, &kept, ISSUE_BODY.to_vec()).await.status,
+        StatusCode::OK
+    );
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(&text, "popbill_bridge_auth_reload_failures_total", &[]),
+        1.0
+    );
     bridge.shutdown().await;
 }
 
@@ -182,15 +211,20 @@ async fn the_allow_list_believes_forwarded_headers_only_from_trusted_proxies() {
     };
 
     // POPBiLL's preset only; loopback is no proxy of ours: a spoofed
-    // X-Forwarded-For is ignored.
+    // X-Forwarded-For is never even read — the connection is closed at
+    // accept (item 8).
     let mut cfg = test_config(&brokers, &prefix);
     cfg.access.allow = vec!["popbill".into()];
     let strict = start(cfg).await;
-    wait_ready(&strict, Duration::from_secs(30)).await;
-    let a = post(&strict, &from_popbill(&unique("a-")), ISSUE_BODY.to_vec()).await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
-    assert!(a.body.contains("127.0.0.1"), "{}", a.body);
-    assert_eq!(rejections(&strict, "forbidden").await, 1.0);
+    let (status, _) = raw_post(
+        strict.webhook_addr,
+        &from_popbill(&unique("a-")),
+        ISSUE_BODY.to_vec(),
+        false,
+    )
+    .await;
+    assert_eq!(status, 0, "closed without an answer");
+    assert_eq!(http_errors(&strict, "forbidden_at_accept").await, 1.0);
 
     // Behind a trusted proxy (loopback plays the ingress), the forwarded
     // address is believed — and a forged hop further left is not.
@@ -220,6 +254,85 @@ async fn the_allow_list_believes_forwarded_headers_only_from_trusted_proxies() {
     for b in [strict, proxied, local] {
         b.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item6_only_the_configured_client_ip_header_is_believed() {
+    let brokers = bootstrap();
+    let prefix = unique("it-ipheader-");
+    // Loopback plays the ingress.
+    let config = |header: &str| {
+        let mut cfg = test_config(&brokers, &prefix);
+        cfg.access.allow = vec!["popbill".into()];
+        cfg.access.trusted_proxies = vec!["127.0.0.0/8".into()];
+        cfg.access.client_ip_header = header.into();
+        cfg
+    };
+    // The ingress wrote X-Forwarded-For; the client added `Forwarded`
+    // and `X-Real-IP` claiming to be POPBiLL.
+    let headers = |mid: &str| {
+        let mut h = issue_headers(mid);
+        h.push(("X-Forwarded-For".into(), "198.51.100.7".into()));
+        h.push(("Forwarded".into(), "for=54.180.62.221".into()));
+        h.push(("X-Real-IP".into(), "54.180.62.221".into()));
+        h
+    };
+    let xff = start(config("x-forwarded-for")).await;
+    let a = post(&xff, &headers(&unique("a-")), ISSUE_BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert!(a.body.contains("198.51.100.7"), "{}", a.body);
+    assert_eq!(rejections(&xff, "forbidden").await, 1.0);
+
+    // An ingress that writes X-Real-IP instead: that header, and only it.
+    let real_ip = start(config("x-real-ip")).await;
+    wait_ready(&real_ip, Duration::from_secs(30)).await;
+    let a = post(&real_ip, &headers(&unique("b-")), ISSUE_BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let mut no_real_ip = headers(&unique("c-"));
+    no_real_ip.retain(|(k, _)| k != "X-Real-IP");
+    let a = post(&real_ip, &no_real_ip, ISSUE_BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "no fallback: {}", a.body);
+    assert!(a.body.contains("127.0.0.1"), "{}", a.body);
+    for b in [xff, real_ip] {
+        b.shutdown().await;
+    }
+}
+
+async fn http_errors(bridge: &popbill_bridge::RunningBridge, kind: &str) -> f64 {
+    metric(
+        &metrics_text(bridge).await,
+        "popbill_bridge_http_errors_total",
+        &[("kind", kind)],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item8_a_source_off_the_allow_list_is_closed_at_accept_before_its_headers() {
+    let brokers = bootstrap();
+    let mut cfg = test_config(&brokers, &unique("it-accept-"));
+    // Loopback is neither allowed nor a trusted proxy: the verdict is
+    // known from the TCP peer alone.
+    cfg.access.allow = vec!["popbill".into()];
+    cfg.limits.header_read_timeout = Duration::from_secs(20);
+    let bridge = start(cfg).await;
+
+    // A stranger connects and sends nothing, hoping to hold a slot for
+    // header_read_timeout.
+    let mut idle = tokio::net::TcpStream::connect(bridge.webhook_addr)
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(3), idle.read(&mut buf))
+        .await
+        .expect("closed at accept, not after header_read_timeout");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "nothing is answered: {read:?}"
+    );
+    assert_eq!(http_errors(&bridge, "forbidden_at_accept").await, 1.0);
+    let text = metrics_text(&bridge).await;
+    assert_eq!(metric(&text, "popbill_bridge_open_connections", &[]), 0.0);
+    bridge.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
