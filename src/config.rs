@@ -595,7 +595,7 @@ pub struct DedupConfig {
     pub ledger_topic: String,
     /// Partitions of the ledger topic when the bridge creates it.
     pub ledger_partitions: i32,
-    /// Create the ledger topic (`cleanup.policy=compact,delete`,
+    /// Create the ledger topic (`cleanup.policy=delete`,
     /// `retention.ms` = twice the window) if it is missing. When false, a
     /// missing ledger fails readiness.
     pub create_ledger: bool,
