@@ -2,7 +2,7 @@
 # Throughput and latency of the bridge against its ceiling, on one machine.
 #
 # For each concurrency (1, 64, 256):
-#   1. ceiling: examples/ceiling.rs produces the taxinvoice-issue sample to the
+#   1. ceiling: tools/src/bin/ceiling.rs produces the taxinvoice-issue sample to the
 #      same topic with the bridge's producer settings (acks=all, idempotence,
 #      message.timeout.ms=4000), same key and headers, N closed-loop tasks;
 #   2. bridge: wrk posts the same sample to the bridge over N keep-alive
@@ -21,14 +21,14 @@
 # Every concurrency runs the bridge with duplicate detection on and off
 # (BENCH_DEDUP="on off"), so the cost of detection shows in the same run.
 # Then a burst: BENCH_BURST (20000) deliveries fired at once, each on its own
-# connection, at a fresh bridge with default limits (examples/burst.rs): the
+# connection, at a fresh bridge with default limits (tools/src/bin/burst.rs): the
 # answers must be 200 or the documented shedding (503, or a connection
 # closed at limits.max_connections), and every 200 must be in Kafka.
 #
 # Environment: BENCH_SECONDS (20) per phase, BENCH_CONCURRENCY ("1 64 256"),
 # CARGO_TARGET_DIR (target/), BENCH_REV (unset: build the work
 # tree as it is; a git revision such as HEAD: build that revision, exported
-# with git archive, so edits in progress do not matter; examples/ceiling.rs
+# with git archive, so edits in progress do not matter; tools/src/bin/ceiling.rs
 # comes from the work tree when the revision lacks it); kafka.sh's own
 # variables.
 #
@@ -51,8 +51,8 @@ work="${TMPDIR:-/tmp}/popbill-bridge-bench-$runid"
 mkdir -p "$work"
 src="$root"
 bin="$CARGO_TARGET_DIR/release/popbill-bridge"
-ceiling="$CARGO_TARGET_DIR/release/examples/ceiling"
-burster="$CARGO_TARGET_DIR/release/examples/burst"
+ceiling="$CARGO_TARGET_DIR/release/ceiling"
+burster="$CARGO_TARGET_DIR/release/burst"
 tick=$(getconf CLK_TCK)
 
 say() { printf 'bench.sh: %s\n' "$*" >&2; }
@@ -148,13 +148,10 @@ if [ -n "${BENCH_REV:-}" ]; then
   rev=$(git -C "$root" rev-parse --verify "$BENCH_REV^{commit}") || die "no revision $BENCH_REV"
   say "exporting revision $BENCH_REV ($rev) to $src"
   git -C "$root" archive --format=tar "$rev" | tar -x -C "$src"
-  if [ ! -f "$src/examples/ceiling.rs" ]; then
-    mkdir -p "$src/examples"
-    cp "$root/examples/ceiling.rs" "$src/examples/"
-  fi
+  [ -f "$src/tools/Cargo.toml" ] || die "revision $BENCH_REV predates the tools crate (tools/)"
 fi
-say "building popbill-bridge and examples/ceiling from $src (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$src" && cargo build --release --bin popbill-bridge --example ceiling --example burst >&2) ||
+say "building popbill-bridge and its tools from $src (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+(cd "$src" && cargo build --release -p popbill-bridge -p popbill-bridge-tools --bins >&2) ||
   die "build failed (to bench the last commit instead of the work tree: BENCH_REV=HEAD)"
 fixture="$src/tests/fixtures/deliveries.jsonl"
 
@@ -376,7 +373,7 @@ fi
     awk -v t="$((t1 - t0))" -v hz="$tick" -v hwm="$bhwm" \
       'BEGIN { printf "burst: bridge CPU %.2f s, peak RSS %.1f MiB\n", t / hz, hwm / 1024 }'
   fi
-  printf '# ceiling: examples/ceiling.rs (rdkafka FutureProducer, same settings/record/topic, closed loop)\n'
+  printf '# ceiling: tools/src/bin/ceiling.rs (rdkafka FutureProducer, same settings/record/topic, closed loop)\n'
   printf '# bridge: wrk closed loop over keep-alive connections, unique Pb-Webhook-MID per request;\n'
   printf '#   errors = non-200 answers + socket errors/timeouts; CPU = bridge utime+stime during the wrk run\n'
   printf '#   / deliveries it acknowledged; RSS = VmHWM of a bridge process started fresh for that concurrency\n'

@@ -28,10 +28,10 @@ else
 fi
 
 echo "chaos.sh: building (release)" >&2
-cargo build --release --locked --quiet --bin popbill-bridge --example chaos
+cargo build --release --locked --quiet -p popbill-bridge -p popbill-bridge-tools --bins
 brokers=$(scripts/kafka.sh start)
 echo "chaos.sh: faults: $faults; Kafka at $brokers" >&2
-target/release/examples/chaos \
+target/release/chaos \
   --bridge target/release/popbill-bridge \
   --kafka-script scripts/kafka.sh \
   --brokers "$brokers" \

@@ -28,7 +28,7 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
 fi
 echo "test.sh: Kafka at $KAFKA_BOOTSTRAP_SERVERS" >&2
 
-cargo test --locked "$@"
+cargo test --locked --workspace "$@"
 
 # deploy/: manifests against the Kubernetes schemas, alert rules with
 # promtool, metric names of the dashboard and alerts against /metrics.

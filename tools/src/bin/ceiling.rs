@@ -7,7 +7,7 @@
 //! Prints one JSON line on stdout: deliveries, deliveries/s, latency
 //! percentiles (ms, hand-off to delivery report) and errors.
 //!
-//!   cargo run --release --example ceiling -- --brokers 127.0.0.1:19092 \
+//!   cargo run --release -p popbill-bridge-tools --bin ceiling -- --brokers 127.0.0.1:19092 \
 //!     --topic popbill.taxinvoice.state.issue --concurrency 64 --seconds 20
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 //! deliveries not found in Kafka, which must be 0.
 //!
 //! ```sh
-//! cargo run --release --example burst -- --url http://127.0.0.1:8080/popbill/webhook \
+//! cargo run --release -p popbill-bridge-tools --bin burst -- --url http://127.0.0.1:8080/popbill/webhook \
 //!   --brokers 127.0.0.1:9092 --topic popbill.taxinvoice.state.issue --count 20000
 //! ```
 
