@@ -204,3 +204,110 @@ fn ordering(d: &Delivery) -> Option<(DocumentKey, Timestamp)> {
     let state_dt = d.state_dt()?.timestamp().ok()?;
     Some((d.document()?, state_dt))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RawRecord;
+
+    const T0: i64 = 1_763_114_400_000;
+
+    fn delivery(id: &str, item: &str, state_dt: &str, at_secs: i64) -> Delivery {
+        let body =
+            format!(r#"{{"corpNum":"1234567890","itemKey":"{item}","stateDT":"{state_dt}"}}"#);
+        RawRecord::new(body.as_bytes())
+            .with_header("ce_id", id.as_bytes())
+            .with_header("pb-webhook-type", b"TAXINVOICE.STATE")
+            .with_timestamp_millis(T0 + at_secs * 1000)
+            .decode()
+            .expect("a delivery")
+    }
+
+    #[test]
+    fn check_remembers_nothing_record_does() {
+        let mut g = Gate::new(Duration::from_secs(60));
+        let d = delivery("a", "K", "20251114093010", 0);
+        assert_eq!(g.check(&d), Verdict::Apply);
+        assert_eq!(g.check(&d), Verdict::Apply);
+        g.record(&d);
+        assert_eq!(g.check(&d), Verdict::Duplicate);
+        assert_eq!(g.admit(&d), Verdict::Duplicate);
+    }
+
+    #[test]
+    fn equal_state_dt_applies_older_is_stale() {
+        let mut g = Gate::new(Duration::from_secs(60));
+        assert_eq!(
+            g.admit(&delivery("a", "K", "20251114093010", 0)),
+            Verdict::Apply
+        );
+        assert_eq!(
+            g.admit(&delivery("b", "K", "20251114093010", 1)),
+            Verdict::Apply
+        );
+        assert!(matches!(
+            g.admit(&delivery("c", "K", "20251114093009", 2)),
+            Verdict::Stale { .. }
+        ));
+        // A stale event's id is remembered: its copy is a duplicate.
+        assert_eq!(
+            g.admit(&delivery("c", "K", "20251114093009", 3)),
+            Verdict::Duplicate
+        );
+        // Invalid or absent stateDT: no ordering, applied.
+        assert_eq!(
+            g.admit(&delivery("d", "K", "20250230093010", 4)),
+            Verdict::Apply
+        );
+        assert_eq!(g.admit(&delivery("e", "K", "", 5)), Verdict::Apply);
+    }
+
+    #[test]
+    fn ids_and_documents_expire_after_the_window_of_record_time() {
+        let mut g = Gate::new(Duration::from_secs(60));
+        g.admit(&delivery("a", "K", "20251114093010", 0));
+        assert_eq!(
+            g.check(&delivery("a", "K", "20251114093010", 30)),
+            Verdict::Duplicate
+        );
+        // 61 s later (record time), both the id and the document are gone.
+        g.admit(&delivery("z", "other", "20251114093010", 61));
+        assert_eq!(g.remembered_ids(), 1);
+        assert_eq!(g.remembered_documents(), 1);
+        assert_eq!(
+            g.check(&delivery("a", "K", "20251114093000", 62)),
+            Verdict::Apply
+        );
+    }
+
+    #[test]
+    fn a_document_touched_again_is_kept() {
+        let mut g = Gate::new(Duration::from_secs(60));
+        g.admit(&delivery("a", "K", "20251114093010", 0));
+        g.admit(&delivery("b", "K", "20251114093020", 50));
+        g.admit(&delivery("c", "other", "20251114093010", 70));
+        // K was touched at 50 s: still within the window at 70 s.
+        assert!(matches!(
+            g.check(&delivery("d", "K", "20251114093015", 71)),
+            Verdict::Stale { .. }
+        ));
+    }
+
+    #[test]
+    fn the_count_is_capped() {
+        let mut g = Gate::new(Duration::from_secs(3600)).with_max_entries(2);
+        for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+            g.admit(&delivery(id, id, "20251114093010", i as i64));
+        }
+        assert_eq!(g.remembered_ids(), 2);
+        assert_eq!(g.remembered_documents(), 2);
+        assert_eq!(
+            g.check(&delivery("a", "a", "20251114093010", 4)),
+            Verdict::Apply
+        );
+        assert_eq!(
+            g.check(&delivery("c", "c", "20251114093010", 4)),
+            Verdict::Duplicate
+        );
+    }
+}
