@@ -641,6 +641,7 @@ impl Event {
                 event_dt: f.datetime(&["eventDT"]),
                 extra: f.rest(),
             }),
+            // Returned above, before any field was taken.
             WebhookType::Other(t) => unknown(Some(t), hints, f.rest()),
         })
     }

@@ -3,9 +3,10 @@
 //!
 //! # The record format
 //!
-//! popbill-bridge publishes one Kafka record per POPBiLL webhook delivery
-//! (the full description is the bridge's README, section *The Kafka
-//! record*, at the root of its repository):
+//! popbill-bridge publishes one Kafka record per POPBiLL webhook delivery.
+//! The bridge's documentation describes it in full: `README.md` at the root
+//! of its repository, sections *The Kafka record* and *Duplicates*
+//! (relative to this crate: `../../README.md#the-kafka-record`). In short:
 //!
 //! - **value**: the webhook body exactly as POPBiLL sent it (a JSON object);
 //! - **key**: `corpNum:itemKey` when both are known, else the event id;

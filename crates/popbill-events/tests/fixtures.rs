@@ -302,6 +302,23 @@ fn a_record_without_ce_id_is_not_a_delivery() {
     let rec = popbill_events::RawRecord::new(b"00ff 0 12 popbill.taxinvoice.state.issue mid-1\n")
         .with_key(b"00ff");
     assert_eq!(rec.decode(), Err(DecodeError::NotADelivery));
+
+    // A delivery record without a value (a tombstone): a clear error.
+    let rec = popbill_events::RawRecord {
+        headers: vec![("ce_id", Some(b"mid-1".as_slice()))],
+        ..Default::default()
+    };
+    match rec.decode() {
+        Err(DecodeError::Body { envelope, error }) => {
+            assert_eq!(envelope.cloud_event.id, "mid-1");
+            assert_eq!(error, BodyError::Missing);
+            assert_eq!(
+                DecodeError::Body { envelope, error }.to_string(),
+                "delivery mid-1: record has no value"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
