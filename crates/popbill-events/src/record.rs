@@ -242,7 +242,8 @@ impl Delivery {
     }
 
     /// When the bridge received the delivery: the record timestamp, else
-    /// `popbill-bridge-received-at`, else `ce_time`.
+    /// `popbill-bridge-received-at`, else `ce_time` (the event's own time,
+    /// the closest known). [`Gate`](crate::Gate) runs its window on it.
     pub fn received(&self) -> Option<Timestamp> {
         let e = &self.envelope;
         e.timestamp.or(e.received_at).or(e.cloud_event.time)
