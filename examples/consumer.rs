@@ -1,4 +1,5 @@
-//! How a downstream service should read popbill-bridge's topics.
+//! How a downstream service should read popbill-bridge's topics, with the
+//! `popbill-events` crate (`crates/popbill-events`).
 //!
 //! Three rules, each from how POPBiLL and Kafka behave:
 //!
@@ -8,25 +9,27 @@
 //! 2. **Deduplicate by `ce_id`** (the POPBiLL MID, a CloudEvents header):
 //!    the bridge publishes one record per event, but a consumer restart, a
 //!    frozen broker or a manual re-run can still show an event again.
-//!    Keep the ids you handled (here: in memory, bounded; a real service
-//!    keeps them with its own state, in the same transaction).
+//!    `popbill_events::Gate` keeps the ids handled (here: in memory,
+//!    bounded by a window; a real service keeps them with its own state, in
+//!    the same transaction).
 //! 3. **Order per document by `stateDT`.** POPBiLL promises no order: a
 //!    retried `Issue` may arrive after the `NTS` of the same invoice. The
 //!    record key (`corpNum:itemKey`) keeps a document on one partition;
 //!    within it, treat the state as only moving forward and ignore a state
-//!    older than the one already applied.
+//!    older than the one already applied (`Verdict::Stale`).
 //!
 //! ```sh
 //! cargo run --example consumer -- --brokers 127.0.0.1:9092 --group invoices
 //! ```
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use clap::Parser;
+use popbill_events::time::KST;
+use popbill_events::{DecodeError, Delivery, Event, Gate, RawRecord, Verdict};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 
 #[derive(Parser)]
 struct Args {
@@ -47,45 +50,10 @@ struct Args {
     /// Stop after this many seconds without a record (0: run forever).
     #[arg(long, default_value_t = 0)]
     idle_exit: u64,
-}
-
-/// Ids already handled, forgetting the oldest beyond `cap`.
-struct Seen {
-    ids: HashSet<String>,
-    order: VecDeque<String>,
-    cap: usize,
-}
-
-impl Seen {
-    fn new(cap: usize) -> Self {
-        Seen {
-            ids: HashSet::new(),
-            order: VecDeque::new(),
-            cap,
-        }
-    }
-
-    /// True when `id` is new (and now remembered).
-    fn first_time(&mut self, id: &str) -> bool {
-        if self.ids.contains(id) {
-            return false;
-        }
-        self.ids.insert(id.to_string());
-        self.order.push_back(id.to_string());
-        if self.order.len() > self.cap
-            && let Some(old) = self.order.pop_front()
-        {
-            self.ids.remove(&old);
-        }
-        true
-    }
-}
-
-fn header<'a>(m: &'a impl Message, name: &str) -> Option<&'a str> {
-    m.headers()?
-        .iter()
-        .find(|h| h.key == name)
-        .and_then(|h| std::str::from_utf8(h.value?).ok())
+    /// How long an id is remembered, in record time (the bridge's own
+    /// duplicate window is 48 hours).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "48h")]
+    window: Duration,
 }
 
 #[tokio::main]
@@ -100,9 +68,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create()?;
     consumer.subscribe(&[&args.topics])?;
 
-    let mut seen = Seen::new(1_000_000);
-    // Document key → the latest stateDT applied.
-    let mut state: HashMap<String, String> = HashMap::new();
+    // Rules 2 and 3.
+    let mut gate = Gate::new(args.window);
     loop {
         let msg = if args.idle_exit > 0 {
             match tokio::time::timeout(Duration::from_secs(args.idle_exit), consumer.recv()).await {
@@ -112,47 +79,72 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             consumer.recv().await?
         };
-        let Some(id) = header(&msg, "ce_id").map(str::to_string) else {
+        let place = format!("{}:{}@{}", msg.topic(), msg.partition(), msg.offset());
+        match RawRecord::from(&msg).decode() {
             // Not a delivery record (e.g. the bridge's ledger): not ours.
-            consumer.commit_message(&msg, CommitMode::Async)?;
-            continue;
-        };
-        let event = header(&msg, "ce_type").unwrap_or_default().to_string();
-        let document = msg
-            .key()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .unwrap_or_default();
-        let body: serde_json::Value = msg
-            .payload()
-            .and_then(|p| serde_json::from_slice(p).ok())
-            .unwrap_or_default();
-        let state_dt = body["stateDT"].as_str().unwrap_or_default().to_string();
-
-        if !seen.first_time(&id) {
-            // Rule 2.
-            println!("skip   {id} (already handled)");
-        } else if !state_dt.is_empty()
-            && state
-                .get(&document)
-                .is_some_and(|applied| applied.as_str() > state_dt.as_str())
-        {
-            // Rule 3: yyyyMMddHHmmss strings compare in time order.
-            println!(
-                "stale  {id} {event} {document} stateDT={state_dt} (newer state already applied)"
-            );
-        } else {
-            if !state_dt.is_empty() {
-                state.insert(document.clone(), state_dt.clone());
+            Err(DecodeError::NotADelivery) => {}
+            // A body that is not a JSON object (a dead letter): keep it
+            // somewhere a person will look; never block the partition on it.
+            Err(DecodeError::Body { envelope, error }) => {
+                println!("bad    {} {error} ({place})", envelope.cloud_event.id);
             }
-            println!(
-                "apply  {id} {event} {document} stateDT={state_dt} ({}:{}@{})",
-                msg.topic(),
-                msg.partition(),
-                msg.offset()
-            );
+            Err(e) => println!("bad    {e} ({place})"),
+            Ok(d) => match gate.check(&d) {
+                // Rule 2.
+                Verdict::Duplicate => println!("skip   {} (already handled)", d.id()),
+                // Rule 3.
+                Verdict::Stale { applied } => {
+                    println!(
+                        "stale  {} (older than the stateDT {} already applied)",
+                        describe(&d),
+                        applied.display_with_offset(KST)
+                    );
+                    gate.record(&d);
+                }
+                Verdict::Apply => {
+                    handle(&d);
+                    println!("apply  {} ({place})", describe(&d));
+                    // Only now is the event handled.
+                    gate.record(&d);
+                }
+            },
         }
         // Rule 1: the record is handled; now its offset may be committed.
         consumer.commit_message(&msg, CommitMode::Async)?;
     }
     Ok(())
+}
+
+/// Where a real service applies the event to its own state.
+fn handle(d: &Delivery) {
+    match &d.event {
+        Event::TaxInvoice(t) => {
+            let _ = (t.state(), t.nts_succeeded());
+        }
+        Event::Statement(_)
+        | Event::CashReceipt(_)
+        | Event::HometaxTaxInvoice(_)
+        | Event::HometaxCashReceipt(_)
+        | Event::Kakao(_) => {}
+        // Unknown products (SMS, fax, ...) keep their raw JSON.
+        Event::Unknown(u) => {
+            let _ = &u.body;
+        }
+        _ => {}
+    }
+}
+
+fn describe(d: &Delivery) -> String {
+    let event = d
+        .event
+        .event_type()
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_default();
+    let document = d.document().map(|k| k.to_string()).unwrap_or_default();
+    let state_dt = d.state_dt().map(|t| t.raw()).unwrap_or_default();
+    format!(
+        "{} {}:{event} {document} stateDT={state_dt}",
+        d.id(),
+        d.event.webhook_type()
+    )
 }
