@@ -64,7 +64,7 @@ PY
   "$venv/bin/kubernetes-validate" --strict -k 1.30.0 "$work/split/core/"*.yaml >"$work/kv.log" 2>&1 ||
     { cat "$work/kv.log" >&2; fail "kubernetes-validate ($dir)"; }
   n=$(ls "$work/split/core" | wc -l)
-  skipped=$(ls "$work/split/crd" 2>/dev/null | sed 's/^[0-9]*-//; s/\.yaml$//' | tr '\n' ' ')
+  skipped=$({ ls "$work/split/crd" 2>/dev/null || true; } | sed 's/^[0-9]*-//; s/\.yaml$//' | tr '\n' ' ')
   ok "kustomize build $dir: $n objects valid against Kubernetes 1.30 schemas (strict); not in them: ${skipped:-none}"
   rm -rf "$work/split"
 done
@@ -79,10 +79,10 @@ promtool check rules deploy/prometheus/alerts.yaml >"$work/promtool.log" 2>&1 ||
   { cat "$work/promtool.log" >&2; fail "promtool check rules"; }
 (cd deploy/prometheus && promtool test rules alerts.test.yaml) >"$work/promtool-test.log" 2>&1 ||
   { cat "$work/promtool-test.log" >&2; fail "promtool test rules"; }
-"$venv/bin/python" - <<'PY' || fail "deploy/base/prometheusrule.yaml differs from deploy/prometheus/alerts.yaml"
+"$venv/bin/python" - <<'PY' || fail "deploy/components/monitoring/prometheusrule.yaml differs from deploy/prometheus/alerts.yaml"
 import yaml, sys
 rules = yaml.safe_load(open("deploy/prometheus/alerts.yaml"))
-pr = yaml.safe_load(open("deploy/base/prometheusrule.yaml"))
+pr = yaml.safe_load(open("deploy/components/monitoring/prometheusrule.yaml"))
 sys.exit(0 if pr["spec"] == rules else 1)
 PY
 ok "promtool check + test rules ($(promtool --version 2>&1 | head -n1 | awk '{print $3}')); PrometheusRule = alerts.yaml"
