@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks deploy/ offline, installing its tools on first use (cached in
-# ~/.cache/popbill-bridge; about a minute with a warm Go and npm cache, the
-# Helm build the longest part):
+# ~/.cache/popbill-bridge; a few minutes the first time, building helm from
+# the Go module proxy the longest part; then about 15 s):
 #   - yamllint of deploy/, hadolint of deploy/Dockerfile;
 #   - renders: kustomize builds of the base, the example overlay, the overlay
 #     without the monitoring component and the overlay with the Gateway API
