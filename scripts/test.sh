@@ -33,3 +33,4 @@ cargo test --locked --workspace "$@"
 # deploy/: manifests against the Kubernetes schemas, alert rules with
 # promtool, metric names of the dashboard and alerts against /metrics.
 scripts/check-deploy.sh
+scripts/check-deps.sh
