@@ -85,8 +85,11 @@ pub struct Metrics {
     kafka_broker_rtt_avg: prometheus::GaugeVec,
     kafka_broker_rtt_p99: prometheus::GaugeVec,
     kafka_broker_up: IntGaugeVec,
-    kafka_tx_errors: IntGauge,
-    kafka_tx_retries: IntGauge,
+    kafka_tx_errors: IntCounter,
+    kafka_tx_retries: IntCounter,
+    /// Per broker, the librdkafka running totals (txerrs, txretries) last
+    /// seen, so the counters above move by what is new.
+    tx_seen: Mutex<std::collections::HashMap<String, (u64, u64)>>,
     pub open_connections: IntGauge,
     http_errors: Vec<IntCounter>,
     pub connections_rejected: IntCounter,
@@ -117,6 +120,12 @@ fn register<C: Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
 impl Metrics {
     pub fn new(routes: &[Route]) -> Metrics {
         let registry = Registry::new();
+        // process_resident_memory_bytes, open fds, CPU seconds, start time:
+        // what an operator checks first (Linux only, where the bridge runs).
+        #[cfg(target_os = "linux")]
+        let _ = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
         let deliveries = register(
             &registry,
             IntCounterVec::new(
@@ -141,7 +150,7 @@ impl Metrics {
             IntCounterVec::new(
                 opts(
                     "rejections_total",
-                    "Requests refused with a 4xx, by reason.",
+                    "Requests refused, by reason: a 4xx, or 503 when shedding load (overloaded).",
                 ),
                 &["reason"],
             )
@@ -227,14 +236,6 @@ impl Metrics {
             "kafka_producer_queue_bytes",
             "Bytes in the producer queue waiting for Kafka (librdkafka msg_size).",
         );
-        let kafka_tx_errors = gauge(
-            "kafka_producer_request_errors",
-            "Produce request errors to brokers since start (librdkafka txerrs, summed).",
-        );
-        let kafka_tx_retries = gauge(
-            "kafka_producer_request_retries",
-            "Produce request retries to brokers since start (librdkafka txretries, summed).",
-        );
         let broker_gauge = |name: &str, help: &str| {
             register(
                 &registry,
@@ -279,6 +280,14 @@ impl Metrics {
                 IntCounter::with_opts(opts(name, help)).expect("static metric definition"),
             )
         };
+        let kafka_tx_errors = counter(
+            "kafka_producer_request_errors_total",
+            "Produce request errors to brokers (librdkafka txerrs, summed over brokers).",
+        );
+        let kafka_tx_retries = counter(
+            "kafka_producer_request_retries_total",
+            "Produce request retries to brokers (librdkafka txretries, summed over brokers).",
+        );
         let dedup_evicted = counter(
             "dedup_evicted_total",
             "Identities forgotten before the window ended because dedup.max_entries was reached.",
@@ -357,6 +366,7 @@ impl Metrics {
             kafka_broker_up,
             kafka_tx_errors,
             kafka_tx_retries,
+            tx_seen: Mutex::new(std::collections::HashMap::new()),
             open_connections,
             http_errors,
             connections_rejected,
@@ -403,13 +413,20 @@ impl Metrics {
     pub fn record_kafka_stats(&self, stats: &rdkafka::Statistics) {
         self.kafka_queue_messages.set(clamp(stats.msg_cnt));
         self.kafka_queue_bytes.set(clamp(stats.msg_size));
-        let mut errors = 0u64;
-        let mut retries = 0u64;
+        let (mut errors, mut retries) = (0u64, 0u64);
+        if let Ok(mut tx_seen) = self.tx_seen.lock() {
+            for (name, b) in &stats.brokers {
+                let last = tx_seen.entry(name.clone()).or_insert((0, 0));
+                // librdkafka's totals only grow per broker; a broker that
+                // left and came back starts again from zero.
+                errors += b.txerrs.saturating_sub(last.0);
+                retries += b.txretries.saturating_sub(last.1);
+                *last = (b.txerrs, b.txretries);
+            }
+        }
         let mut seen: Vec<String> = Vec::with_capacity(stats.brokers.len());
         for (name, b) in &stats.brokers {
             let name = name.as_str();
-            errors += b.txerrs;
-            retries += b.txretries;
             // Bootstrap and internal pseudo-brokers carry no useful figures.
             if b.nodeid < 0 {
                 continue;
@@ -427,8 +444,8 @@ impl Metrics {
                     .set(rtt.p99 as f64 / 1e6);
             }
         }
-        self.kafka_tx_errors.set(clamp(errors));
-        self.kafka_tx_retries.set(clamp(retries));
+        self.kafka_tx_errors.inc_by(errors);
+        self.kafka_tx_retries.inc_by(retries);
         if let Ok(mut known) = self.known_brokers.lock() {
             for gone in known.iter().filter(|k| !seen.contains(k)) {
                 let _ = self.kafka_broker_up.remove_label_values(&[gone]);
@@ -492,6 +509,11 @@ mod tests {
             "popbill_bridge_build_info",
             "popbill_bridge_kafka_up",
             "popbill_bridge_kafka_producer_queue_messages",
+            "# TYPE popbill_bridge_kafka_producer_request_errors_total counter",
+            "# TYPE popbill_bridge_kafka_producer_request_retries_total counter",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
