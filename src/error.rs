@@ -56,6 +56,10 @@ pub enum BridgeError {
     Kafka(#[source] KafkaError),
     #[error("shutting down")]
     ShuttingDown,
+    /// librdkafka raised a fatal error: this producer never writes again.
+    /// The bridge exits so that it is restarted with a new one.
+    #[error("the Kafka producer hit a fatal error; the bridge is restarting")]
+    ProducerFatal,
     /// A copy waited for the first copy of its event, which was given up
     /// before reaching Kafka (its client hung up).
     #[error("first copy of this event was abandoned; retry")]
@@ -132,10 +136,11 @@ pub enum FailReason {
     KafkaError,
     ShuttingDown,
     Abandoned,
+    ProducerFatal,
 }
 
 impl FailReason {
-    pub const ALL: [FailReason; 7] = [
+    pub const ALL: [FailReason; 8] = [
         FailReason::TopicMissing,
         FailReason::KafkaUnavailable,
         FailReason::Timeout,
@@ -143,6 +148,7 @@ impl FailReason {
         FailReason::KafkaError,
         FailReason::ShuttingDown,
         FailReason::Abandoned,
+        FailReason::ProducerFatal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +160,7 @@ impl FailReason {
             FailReason::KafkaError => "kafka_error",
             FailReason::ShuttingDown => "shutting_down",
             FailReason::Abandoned => "abandoned",
+            FailReason::ProducerFatal => "producer_fatal",
         }
     }
 }
@@ -191,6 +198,7 @@ impl BridgeError {
             E::Kafka(_) => Kind::Failed(FailReason::KafkaError),
             E::ShuttingDown => Kind::Failed(FailReason::ShuttingDown),
             E::Abandoned => Kind::Failed(FailReason::Abandoned),
+            E::ProducerFatal => Kind::Failed(FailReason::ProducerFatal),
         }
     }
 
@@ -220,6 +228,7 @@ impl BridgeError {
             | E::Kafka(_)
             | E::ShuttingDown
             | E::Abandoned
+            | E::ProducerFatal
             // Shedding load: POPBiLL retries, so nothing is lost.
             | E::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -257,6 +266,7 @@ impl BridgeError {
             Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure) => {
                 BridgeError::KafkaUnavailable
             }
+            Some(RDKafkaErrorCode::Fatal) => BridgeError::ProducerFatal,
             _ => BridgeError::Kafka(e),
         }
     }

@@ -5,8 +5,9 @@
 //! Readiness (`/readyz`) says a delivery sent now would be published: Kafka
 //! answered its last metadata request, every routed topic exists, the
 //! duplicates ledger has been read up to its end, and the bridge is not
-//! shutting down. A background task keeps it current and
-//! creates missing topics as it goes.
+//! shutting down, and no Kafka client hit a fatal error (then it never
+//! becomes ready again: the bridge exits to be restarted). A background task
+//! keeps it current and creates missing topics as it goes.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -18,23 +19,32 @@ use tracing::{info, warn};
 
 use crate::ledger::LedgerState;
 use crate::metrics::Metrics;
+use crate::publish::ClientEvents;
 use crate::topics::Topics;
 
-#[derive(Default)]
 pub struct Health {
     kafka_up: AtomicBool,
+    /// A first round has run: its outcome was logged either way.
+    checked: AtomicBool,
     shutting_down: AtomicBool,
     /// The topics readiness waits for, as of the last round.
     missing: Mutex<Vec<Arc<str>>>,
     /// The duplicates ledger, when duplicate detection is on.
     ledger: Option<Arc<LedgerState>>,
+    /// The Kafka clients' shared events: a fatal error fails readiness for
+    /// good; Kafka answering ends a bout of throttled librdkafka lines.
+    events: Arc<ClientEvents>,
 }
 
 impl Health {
-    pub fn new(ledger: Option<Arc<LedgerState>>) -> Health {
+    pub fn new(ledger: Option<Arc<LedgerState>>, events: Arc<ClientEvents>) -> Health {
         Health {
+            kafka_up: AtomicBool::new(false),
+            checked: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            missing: Mutex::new(Vec::new()),
             ledger,
-            ..Health::default()
+            events,
         }
     }
 
@@ -43,6 +53,11 @@ impl Health {
         let mut reasons = Vec::new();
         if self.shutting_down.load(Ordering::Acquire) {
             reasons.push("shutting down".to_string());
+        }
+        if let Some(fatal) = self.events.fatal() {
+            reasons.push(format!(
+                "the Kafka producer hit a fatal error and can never write again ({fatal}); the bridge exits to be restarted"
+            ));
         }
         if !self.kafka_up.load(Ordering::Acquire) {
             reasons.push("Kafka metadata not reachable".to_string());
@@ -66,14 +81,34 @@ impl Health {
 
     /// One round: ask Kafka, create or report missing topics, update state.
     pub async fn check(&self, topics: &Topics, metrics: &Metrics) {
-        let up = topics.refresh().await;
+        topics.check_fatal();
+        let answer = topics.refresh().await;
+        let up = answer.is_ok();
         let was_up = self.kafka_up.swap(up, Ordering::AcqRel);
+        let first = !self.checked.swap(true, Ordering::AcqRel);
         metrics.kafka_up.set(i64::from(up));
-        if up != was_up {
-            if up {
-                info!("Kafka is reachable");
-            } else {
-                warn!("Kafka is not reachable: readiness fails until it is");
+        // Kafka answering ends a bout of librdkafka trouble lines; what was
+        // suppressed since the last summary is said here, once.
+        let suppressed = if up {
+            self.events.kafka_answered()
+        } else {
+            None
+        };
+        match answer {
+            // Said on the change only: while Kafka is down this would
+            // repeat every round.
+            Err(e) if was_up || first => {
+                warn!(error = %e, "Kafka is not reachable (metadata request failed): readiness fails until it is");
+            }
+            Err(_) => {}
+            Ok(()) if !was_up => info!(
+                suppressed_kafka_lines = suppressed.unwrap_or(0),
+                "Kafka is reachable"
+            ),
+            Ok(()) => {
+                if let Some(n) = suppressed {
+                    info!(suppressed_kafka_lines = n, "Kafka client trouble is over");
+                }
             }
         }
         let missing = if up { topics.missing() } else { Vec::new() };
@@ -93,9 +128,15 @@ impl Health {
     ) {
         loop {
             self.check(&topics, &metrics).await;
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => return,
+            let next = tokio::time::Instant::now() + interval;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next) => break,
+                    // A librdkafka error: was it fatal? Asked at once, so
+                    // readiness fails within moments, not a round later.
+                    _ = self.events.errors.notified() => topics.check_fatal(),
+                    _ = shutdown.changed() => return,
+                }
             }
         }
     }

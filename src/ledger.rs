@@ -35,7 +35,7 @@ use tracing::{info, warn};
 use crate::config::{DedupConfig, KafkaConfig};
 use crate::dedup::Dedup;
 use crate::metrics::Metrics;
-use crate::publish::{Producer, Receipt, base_client_config};
+use crate::publish::{KafkaContext, Producer, Receipt, base_client_config};
 use crate::topics::{TopicSpec, Topics};
 
 /// Entries waiting for the writer at most; beyond it an entry is dropped
@@ -374,7 +374,10 @@ impl Follower {
 
     /// A consumer assigned to every ledger partition from the beginning,
     /// and, per non-empty partition, the end offset to reach.
-    async fn assign(&self, topic: &str) -> Result<(StreamConsumer, BTreeMap<i32, i64>), String> {
+    async fn assign(
+        &self,
+        topic: &str,
+    ) -> Result<(StreamConsumer<KafkaContext>, BTreeMap<i32, i64>), String> {
         let mut cfg = base_client_config(&self.kafka);
         cfg.set("group.id", format!("{}-ledger", self.kafka.client_id))
             .set("enable.auto.commit", "false")
@@ -384,7 +387,10 @@ impl Follower {
             // buffer (64 MiB a partition) would only cost memory.
             .set("queued.max.messages.kbytes", "2048")
             .set("fetch.max.bytes", "4194304");
-        let consumer: StreamConsumer = cfg.create().map_err(|e| e.to_string())?;
+        // The bridge's context: librdkafka's lines share the log throttle.
+        let consumer: StreamConsumer<KafkaContext> = cfg
+            .create_with_context(self.topics.client_context())
+            .map_err(|e| e.to_string())?;
         let timeout = self.kafka.admin_timeout;
         let topic_owned = topic.to_string();
         let (consumer, ends) = tokio::task::spawn_blocking(move || {

@@ -11,14 +11,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rdkafka::ClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::error::KafkaResult;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
 
-use crate::config::{CloudEventsConfig, KafkaConfig};
+use crate::config::{CloudEventsConfig, Config, KafkaConfig};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
+use crate::logging::{Say, Throttle};
 use crate::metrics::Metrics;
 use crate::record;
 
@@ -29,17 +33,157 @@ pub struct Receipt {
     pub offset: i64,
 }
 
-/// librdkafka callbacks: statistics become gauges, its log lines become
-/// tracing events (through the `log` bridge of tracing-subscriber).
+/// What every Kafka client of the bridge shares: one throttle for
+/// librdkafka's trouble lines (all clients report the same outage), and the
+/// first fatal error.
+pub struct ClientEvents {
+    throttle: Throttle,
+    /// Set once, by the first fatal error of any client.
+    fatal: watch::Sender<Option<String>>,
+    /// Woken by every librdkafka error: time to ask whether it was fatal.
+    pub errors: Notify,
+}
+
+impl Default for ClientEvents {
+    fn default() -> Self {
+        ClientEvents::new(TROUBLE_SUMMARY_EVERY)
+    }
+}
+
+/// At most one summary of librdkafka's repeated trouble lines this often.
+const TROUBLE_SUMMARY_EVERY: Duration = Duration::from_secs(30);
+
+/// Log target of the lines librdkafka's callbacks produce.
+const TARGET: &str = "popbill_bridge::kafka";
+
+impl ClientEvents {
+    pub fn new(summary_every: Duration) -> ClientEvents {
+        ClientEvents {
+            throttle: Throttle::new(summary_every),
+            fatal: watch::Sender::new(None),
+            errors: Notify::new(),
+        }
+    }
+
+    /// The fatal error that stopped a client, if one did.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.borrow().clone()
+    }
+
+    /// Resolves with the reason once a client hit a fatal error.
+    pub async fn wait_fatal(&self) -> String {
+        let mut rx = self.fatal.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_default(),
+            // The sender lives in `self`, so it cannot be gone while we
+            // borrow it; never resolve rather than invent a fatal error.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Kafka answered: ends a bout of trouble. Returns how many librdkafka
+    /// lines were suppressed since the last one logged, if there was one.
+    pub fn kafka_answered(&self) -> Option<u64> {
+        self.throttle.clear()
+    }
+
+    /// A librdkafka error or warning: logged at once when it starts a bout,
+    /// otherwise counted and summarised.
+    fn trouble(&self, error: bool, line: std::fmt::Arguments<'_>) {
+        let every = humantime::format_duration(self.throttle.every());
+        match self.throttle.hit(std::time::Instant::now()) {
+            Say::Quiet => {}
+            Say::First if error => error!(
+                target: TARGET,
+                "librdkafka: {line} (repeats are counted and summarised every {every} until Kafka answers)"
+            ),
+            Say::First => warn!(
+                target: TARGET,
+                "librdkafka: {line} (repeats are counted and summarised every {every} until Kafka answers)"
+            ),
+            Say::Summary { suppressed } => warn!(
+                target: TARGET,
+                suppressed,
+                "librdkafka: {line} ({suppressed} similar lines suppressed in the last {every})"
+            ),
+        }
+    }
+
+    /// A fatal error: the client can never work again. Logged once, and
+    /// published to readiness and to the owner of the bridge.
+    pub fn set_fatal(&self, reason: &str) {
+        let first = self.fatal.send_if_modified(|f| {
+            if f.is_none() {
+                *f = Some(reason.to_string());
+                true
+            } else {
+                false
+            }
+        });
+        if first {
+            error!(
+                target: TARGET,
+                reason,
+                "fatal Kafka client error: the producer can never write again; readiness fails and the bridge exits so that it is restarted with a new producer"
+            );
+        }
+    }
+}
+
+/// librdkafka callbacks of every client the bridge makes: statistics become
+/// gauges (producer only), log lines and errors become tracing events through
+/// the shared [`ClientEvents`], fatal errors stop the bridge.
+#[derive(Clone)]
 pub struct KafkaContext {
-    metrics: Arc<Metrics>,
+    /// Present on the producer: its statistics feed the gauges.
+    metrics: Option<Arc<Metrics>>,
+    events: Arc<ClientEvents>,
+}
+
+impl KafkaContext {
+    /// The context of a client other than the producer (admin, consumer):
+    /// same log throttle and fatal signal, no statistics.
+    pub fn other_client(events: Arc<ClientEvents>) -> KafkaContext {
+        KafkaContext {
+            metrics: None,
+            events,
+        }
+    }
 }
 
 impl ClientContext for KafkaContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
-        self.metrics.record_kafka_stats(&statistics);
+        if let Some(m) = &self.metrics {
+            m.record_kafka_stats(&statistics);
+        }
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        use RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                self.events.trouble(true, format_args!("{fac}: {message}"))
+            }
+            L::Warning => self.events.trouble(false, format_args!("{fac}: {message}")),
+            L::Notice | L::Info => info!(target: TARGET, "librdkafka: {fac}: {message}"),
+            L::Debug => debug!(target: TARGET, "librdkafka: {fac}: {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            self.events.set_fatal(reason);
+        } else {
+            self.events.trouble(true, format_args!("{error}: {reason}"));
+        }
+        // librdkafka usually reports a fatal error with its cause's code
+        // (e.g. ClusterAuthorizationFailed), the fatal flag out of reach of
+        // this callback: ask the producer itself (see `Topics::check_fatal`).
+        self.events.errors.notify_one();
     }
 }
+
+impl ConsumerContext for KafkaContext {}
 
 pub type Producer = FutureProducer<KafkaContext>;
 
@@ -55,7 +199,12 @@ pub fn base_client_config(cfg: &KafkaConfig) -> ClientConfig {
     c
 }
 
-pub fn create_producer(cfg: &KafkaConfig, metrics: Arc<Metrics>) -> KafkaResult<Producer> {
+pub fn create_producer(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    events: Arc<ClientEvents>,
+) -> KafkaResult<Producer> {
+    let cfg = &config.kafka;
     let mut c = base_client_config(cfg);
     // A bounded queue: when Kafka is slow, a full queue answers 503 at once
     // instead of holding bodies without limit. Overridable via properties.
@@ -66,7 +215,10 @@ pub fn create_producer(cfg: &KafkaConfig, metrics: Arc<Metrics>) -> KafkaResult<
         .set("enable.idempotence", "true")
         .set("message.timeout.ms", millis(cfg.message_timeout))
         .set("statistics.interval.ms", millis(cfg.statistics_interval));
-    c.create_with_context(KafkaContext { metrics })
+    c.create_with_context(KafkaContext {
+        metrics: Some(metrics),
+        events,
+    })
 }
 
 fn millis(d: Duration) -> String {

@@ -186,7 +186,11 @@ mod tests {
             ("20000229000000", "2000-02-29T00:00:00+09:00"),
             ("20251231235959", "2025-12-31T23:59:59+09:00"),
         ] {
-            assert_eq!(korean_datetime_to_rfc3339(ok).as_deref(), Some(want), "{ok}");
+            assert_eq!(
+                korean_datetime_to_rfc3339(ok).as_deref(),
+                Some(want),
+                "{ok}"
+            );
         }
         // Dates that never existed are not written as if they had.
         for bad in [

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::Producer as _;
@@ -23,9 +22,9 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::{KafkaConfig, TopicsConfig};
+use crate::config::{Config, TopicsConfig};
 use crate::error::BridgeError;
-use crate::publish::{Producer, base_client_config};
+use crate::publish::{ClientEvents, KafkaContext, Producer, base_client_config};
 use crate::route::Route;
 
 /// A topic to create: name, partitions and topic-level settings (the
@@ -53,8 +52,10 @@ pub struct Topics {
     by_route: Vec<Arc<TopicState>>,
     /// One entry per distinct topic name.
     all: Vec<Arc<TopicState>>,
-    admin: AdminClient<DefaultClientContext>,
+    admin: AdminClient<KafkaContext>,
     producer: Producer,
+    /// Shared by every Kafka client: log throttle and fatal errors.
+    events: Arc<ClientEvents>,
     settings: TopicsConfig,
     admin_timeout: Duration,
     /// Serialises checks and creations so a burst to a new topic makes one
@@ -65,11 +66,13 @@ pub struct Topics {
 impl Topics {
     pub fn new(
         routes: &[Route],
-        kafka: &KafkaConfig,
-        settings: TopicsConfig,
+        config: &Config,
         producer: Producer,
+        events: Arc<ClientEvents>,
     ) -> Result<Topics, KafkaError> {
-        let admin: AdminClient<DefaultClientContext> = base_client_config(kafka).create()?;
+        let kafka = &config.kafka;
+        let admin: AdminClient<KafkaContext> = base_client_config(kafka)
+            .create_with_context(KafkaContext::other_client(events.clone()))?;
         // A topic is eager when any non-fallback route uses it.
         let mut by_name: BTreeMap<Arc<str>, Arc<TopicState>> = BTreeMap::new();
         for r in routes {
@@ -92,7 +95,8 @@ impl Topics {
             all,
             admin,
             producer,
-            settings,
+            events,
+            settings: config.topics.clone(),
             admin_timeout: kafka.admin_timeout,
             ensure_lock: Mutex::new(()),
         })
@@ -100,6 +104,22 @@ impl Topics {
 
     pub fn settings(&self) -> &TopicsConfig {
         &self.settings
+    }
+
+    /// Whether the producer hit a fatal error; if so, tells everyone (see
+    /// [`ClientEvents::set_fatal`]). A cheap local call, no network.
+    pub fn check_fatal(&self) {
+        if self.events.fatal().is_none()
+            && let Some((code, reason)) = self.producer.client().fatal_error()
+        {
+            self.events.set_fatal(&format!("{code}: {reason}"));
+        }
+    }
+
+    /// The librdkafka context for another client of the bridge (the
+    /// duplicates ledger's consumer): same log throttle, same fatal signal.
+    pub fn client_context(&self) -> KafkaContext {
+        KafkaContext::other_client(self.events.clone())
     }
 
     /// Returns once the route's topic is known to exist, creating it if
@@ -138,15 +158,10 @@ impl Topics {
     }
 
     /// One readiness round: refresh what exists, create what is missing
-    /// (eager topics only). Returns whether Kafka answered.
-    pub async fn refresh(&self) -> bool {
-        let metadata = match self.fetch_metadata(self.admin_timeout).await {
-            Ok(m) => m,
-            Err(e) => {
-                warn!(error = %e, "Kafka metadata request failed");
-                return false;
-            }
-        };
+    /// (eager topics only). Fails when Kafka did not answer; the caller
+    /// logs that once per change, not every round.
+    pub async fn refresh(&self) -> Result<(), KafkaError> {
+        let metadata = self.fetch_metadata(self.admin_timeout).await?;
         self.apply(&metadata);
         let missing: Vec<Arc<str>> = self
             .all
@@ -164,7 +179,7 @@ impl Topics {
                 }
             }
         }
-        true
+        Ok(())
     }
 
     /// Eager topics not (yet) known to exist: the readiness verdict.

@@ -80,3 +80,80 @@ async fn kafka_down_during_the_first_copy_then_back_gives_exactly_one_record() {
     assert_eq!(records_with_id(&brokers, &topic, &mid, 1).await, 1);
     bridge.shutdown().await;
 }
+
+/// Formatted log lines, kept in memory for the test to count.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    /// Installs the process-wide subscriber (librdkafka's callbacks run on
+    /// its own threads, so a thread-local one would miss them). Also
+    /// captures the `log` crate, which rdkafka's default callbacks use.
+    fn install() -> Captured {
+        let c = Captured::default();
+        tracing_subscriber::fmt()
+            .with_writer(c.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .try_init()
+            .expect("the only subscriber of this test binary");
+        c
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let b = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&b)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item13_kafka_client_errors_while_unreachable_are_logged_once_not_30_a_second() {
+    let logs = Captured::install();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut cfg = test_config(&format!("127.0.0.1:{closed}"), &unique("it-quiet-"));
+    cfg.kafka.admin_timeout = Duration::from_secs(1);
+    let bridge = start(cfg).await;
+    // A delivery during the outage makes every client try (producer,
+    // admin, ledger reader).
+    let a = post(&bridge, &issue_headers(&unique("q-")), ISSUE_BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let kafka_lines: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("librdkafka"))
+        .collect();
+    assert!(!kafka_lines.is_empty(), "the outage is said at least once");
+    assert!(
+        kafka_lines.len() <= 3,
+        "{} librdkafka lines in 8 s (want the state change once, then a summary every 30 s):\n{}",
+        kafka_lines.len(),
+        kafka_lines.join("\n")
+    );
+    bridge.shutdown().await;
+}
