@@ -46,6 +46,10 @@ pub enum BridgeError {
     // --- failures: Kafka did not confirm; POPBiLL must retry ---
     #[error("topic {0} does not exist")]
     TopicMissing(String),
+    /// Kafka refused to create the topic; `cause` names the setting that
+    /// fixes it.
+    #[error("topic {topic} does not exist and cannot be created: {cause}")]
+    TopicNotCreatable { topic: String, cause: String },
     #[error("Kafka is unavailable")]
     KafkaUnavailable,
     #[error("Kafka did not confirm the write in time")]
@@ -130,6 +134,7 @@ impl RejectReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailReason {
     TopicMissing,
+    TopicNotCreatable,
     KafkaUnavailable,
     Timeout,
     QueueFull,
@@ -140,8 +145,9 @@ pub enum FailReason {
 }
 
 impl FailReason {
-    pub const ALL: [FailReason; 8] = [
+    pub const ALL: [FailReason; 9] = [
         FailReason::TopicMissing,
+        FailReason::TopicNotCreatable,
         FailReason::KafkaUnavailable,
         FailReason::Timeout,
         FailReason::QueueFull,
@@ -154,6 +160,7 @@ impl FailReason {
     pub fn as_str(self) -> &'static str {
         match self {
             FailReason::TopicMissing => "topic_missing",
+            FailReason::TopicNotCreatable => "topic_not_creatable",
             FailReason::KafkaUnavailable => "kafka_unavailable",
             FailReason::Timeout => "timeout",
             FailReason::QueueFull => "queue_full",
@@ -192,6 +199,7 @@ impl BridgeError {
             E::Forbidden(_) => Kind::Rejected(RejectReason::Forbidden),
             E::Overloaded => Kind::Rejected(RejectReason::Overloaded),
             E::TopicMissing(_) => Kind::Failed(FailReason::TopicMissing),
+            E::TopicNotCreatable { .. } => Kind::Failed(FailReason::TopicNotCreatable),
             E::KafkaUnavailable => Kind::Failed(FailReason::KafkaUnavailable),
             E::PublishTimeout => Kind::Failed(FailReason::Timeout),
             E::QueueFull => Kind::Failed(FailReason::QueueFull),
@@ -222,6 +230,7 @@ impl BridgeError {
             | E::NotObject
             | E::TooDeep => StatusCode::BAD_REQUEST,
             E::TopicMissing(_)
+            | E::TopicNotCreatable { .. }
             | E::KafkaUnavailable
             | E::PublishTimeout
             | E::QueueFull

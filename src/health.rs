@@ -27,8 +27,9 @@ pub struct Health {
     /// A first round has run: its outcome was logged either way.
     checked: AtomicBool,
     shutting_down: AtomicBool,
-    /// The topics readiness waits for, as of the last round.
-    missing: Mutex<Vec<Arc<str>>>,
+    /// The topics readiness waits for, as of the last round, each with
+    /// why it is missing when that is known.
+    missing: Mutex<Vec<String>>,
     /// The duplicates ledger, when duplicate detection is on.
     ledger: Option<Arc<LedgerState>>,
     /// The Kafka clients' shared events: a fatal error fails readiness for
@@ -63,7 +64,7 @@ impl Health {
             reasons.push("Kafka metadata not reachable".to_string());
         }
         if let Ok(missing) = self.missing.lock() {
-            reasons.extend(missing.iter().map(|t| format!("topic {t} missing")));
+            reasons.extend(missing.iter().cloned());
         }
         if let Some(problem) = self.ledger.as_ref().and_then(|l| l.problem()) {
             reasons.push(problem);

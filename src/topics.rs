@@ -3,15 +3,19 @@
 //! The bridge never relies on the broker's auto-create setting (production
 //! clusters usually turn it off, and where it is on it creates topics with
 //! whatever defaults the broker has). It creates the topics its routes name
-//! through the admin API — at start-up for the configured routes, before the
-//! first produce for the fallback — with the configured partitions,
-//! replication and settings. With `topics.create = false` it only checks: a
+//! through the admin API at start-up — every topic a delivery can go to:
+//! the routed ones, the fallback and the dead-letter topic — with the
+//! configured partitions, replication and settings, and keeps trying in the
+//! readiness loop. When Kafka refuses to create one, the cause and the
+//! setting that fixes it (e.g. "the cluster has 1 broker; set
+//! topics.replication_factor = 1") are logged once, shown by `/readyz` and
+//! given as the 503's body. With `topics.create = false` it only checks: a
 //! missing topic fails readiness and deliveries routed to it get 503, with a
 //! log line that names the topic.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -42,9 +46,34 @@ const MISSING: u8 = 2;
 
 struct TopicState {
     name: Arc<str>,
-    /// Checked at start-up and by readiness; the fallback only on first use.
-    eager: bool,
     state: AtomicU8,
+    /// Why Kafka refused to create it, naming the setting that fixes it;
+    /// cleared once it exists.
+    cannot_create: std::sync::Mutex<Option<String>>,
+    /// "missing and topics.create is false" was logged (once, not every
+    /// readiness round).
+    said_missing: AtomicBool,
+}
+
+impl TopicState {
+    fn cause(&self) -> Option<String> {
+        self.cannot_create.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// Records why creation failed (or that it no longer does), logging
+    /// only changes: the readiness loop retries every few seconds.
+    fn set_cause(&self, cause: Option<String>) {
+        let Ok(mut slot) = self.cannot_create.lock() else {
+            return;
+        };
+        if *slot == cause {
+            return;
+        }
+        if let Some(c) = &cause {
+            warn!(topic = %self.name, cause = %c, "topic does not exist and Kafka refused to create it: deliveries routed to it get 503 and readiness fails until it exists");
+        }
+        *slot = cause;
+    }
 }
 
 pub struct Topics {
@@ -58,6 +87,8 @@ pub struct Topics {
     events: Arc<ClientEvents>,
     settings: TopicsConfig,
     admin_timeout: Duration,
+    /// Brokers in the last metadata: explains a refused replication factor.
+    brokers: AtomicUsize,
     /// Serialises checks and creations so a burst to a new topic makes one
     /// admin call, not one per request.
     ensure_lock: Mutex<()>,
@@ -73,15 +104,17 @@ impl Topics {
         let kafka = &config.kafka;
         let admin: AdminClient<KafkaContext> = base_client_config(kafka)
             .create_with_context(KafkaContext::other_client(events.clone()))?;
-        // A topic is eager when any non-fallback route uses it.
+        // Every topic a delivery can go to is checked (and created) from
+        // the start, the fallback and dead-letter topics too: a topic that
+        // cannot be created must fail readiness before a delivery needs it.
         let mut by_name: BTreeMap<Arc<str>, Arc<TopicState>> = BTreeMap::new();
         for r in routes {
-            let eager = routes.iter().any(|o| !o.is_fallback && o.topic == r.topic);
             by_name.entry(r.topic.clone()).or_insert_with(|| {
                 Arc::new(TopicState {
                     name: r.topic.clone(),
-                    eager,
                     state: AtomicU8::new(UNKNOWN),
+                    cannot_create: std::sync::Mutex::new(None),
+                    said_missing: AtomicBool::new(false),
                 })
             });
         }
@@ -98,6 +131,7 @@ impl Topics {
             events,
             settings: config.topics.clone(),
             admin_timeout: kafka.admin_timeout,
+            brokers: AtomicUsize::new(0),
             ensure_lock: Mutex::new(()),
         })
     }
@@ -123,11 +157,21 @@ impl Topics {
     }
 
     /// Returns once the route's topic is known to exist, creating it if
-    /// configured to; fails with the topic's name otherwise.
+    /// configured to; fails with the topic's name otherwise, and with the
+    /// cause when Kafka refused to create it.
     pub async fn ensure(&self, route: &Route, deadline: Instant) -> Result<(), BridgeError> {
         let st = &self.by_route[route.id];
         if st.state.load(Ordering::Acquire) == PRESENT {
             return Ok(());
+        }
+        let not_creatable = |cause| BridgeError::TopicNotCreatable {
+            topic: st.name.to_string(),
+            cause,
+        };
+        // Kafka already refused: answer at once. The readiness loop tries
+        // again every round and clears the cause once the topic exists.
+        if let Some(cause) = st.cause() {
+            return Err(not_creatable(cause));
         }
         let _guard = tokio::time::timeout_at(deadline, self.ensure_lock.lock())
             .await
@@ -147,50 +191,66 @@ impl Topics {
             return Ok(());
         }
         if self.settings.create {
-            self.create(std::slice::from_ref(&st.name), budget).await;
+            // The outcome is recorded in the topic's state and cause.
+            let _ = self.create(std::slice::from_ref(&st.name), budget).await;
         } else {
-            warn!(topic = %st.name, "topic does not exist and topics.create is false: answering 503 until it is created");
+            self.say_missing(st);
         }
-        match st.state.load(Ordering::Acquire) {
-            PRESENT => Ok(()),
+        match (st.state.load(Ordering::Acquire), st.cause()) {
+            (PRESENT, _) => Ok(()),
+            (_, Some(cause)) => Err(not_creatable(cause)),
             _ => Err(BridgeError::TopicMissing(st.name.to_string())),
         }
     }
 
-    /// One readiness round: refresh what exists, create what is missing
-    /// (eager topics only). Fails when Kafka did not answer; the caller
-    /// logs that once per change, not every round.
+    fn say_missing(&self, st: &TopicState) {
+        if !st.said_missing.swap(true, Ordering::AcqRel) {
+            warn!(topic = %st.name, "topic does not exist and topics.create is false: deliveries routed to it get 503 and readiness fails until it is created");
+        }
+    }
+
+    /// One readiness round: refresh what exists, create what is missing.
+    /// Fails when Kafka did not answer; the caller logs that once per
+    /// change, not every round.
     pub async fn refresh(&self) -> Result<(), KafkaError> {
         let metadata = self.fetch_metadata(self.admin_timeout).await?;
         self.apply(&metadata);
-        let missing: Vec<Arc<str>> = self
+        let missing: Vec<&TopicState> = self
             .all
             .iter()
-            .filter(|t| t.eager && t.state.load(Ordering::Acquire) != PRESENT)
-            .map(|t| t.name.clone())
+            .filter(|t| t.state.load(Ordering::Acquire) != PRESENT)
+            .map(|t| &**t)
             .collect();
         if !missing.is_empty() {
             if self.settings.create {
+                let names: Vec<Arc<str>> = missing.iter().map(|t| t.name.clone()).collect();
                 let _guard = self.ensure_lock.lock().await;
-                self.create(&missing, self.admin_timeout).await;
+                let _ = self.create(&names, self.admin_timeout).await;
             } else {
-                for t in &missing {
-                    warn!(topic = %t, "topic does not exist and topics.create is false: not ready");
+                for t in missing {
+                    self.say_missing(t);
                 }
             }
         }
         Ok(())
     }
 
-    /// Eager topics not (yet) known to exist: the readiness verdict.
-    pub fn missing(&self) -> Vec<Arc<str>> {
+    /// Topics not (yet) known to exist, each with why when Kafka refused to
+    /// create it: the readiness verdict.
+    pub fn missing(&self) -> Vec<String> {
         self.all
             .iter()
-            .filter(|t| {
-                let s = t.state.load(Ordering::Acquire);
-                s != PRESENT && (t.eager || s == MISSING && !self.settings.create)
+            .filter(|t| t.state.load(Ordering::Acquire) != PRESENT)
+            .map(|t| match t.cause() {
+                Some(cause) => format!("topic {} missing and cannot be created: {cause}", t.name),
+                None if !self.settings.create => {
+                    format!(
+                        "topic {} missing (topics.create is false: create it)",
+                        t.name
+                    )
+                }
+                None => format!("topic {} missing", t.name),
             })
-            .map(|t| t.name.clone())
             .collect()
     }
 
@@ -204,6 +264,8 @@ impl Topics {
     }
 
     fn apply(&self, metadata: &Metadata) {
+        self.brokers
+            .store(metadata.brokers().len(), Ordering::Release);
         for t in &self.all {
             let found = metadata
                 .topics()
@@ -212,10 +274,50 @@ impl Topics {
                 .is_some_and(|m| m.error().is_none() && !m.partitions().is_empty());
             t.state
                 .store(if found { PRESENT } else { MISSING }, Ordering::Release);
+            if found {
+                t.set_cause(None);
+                t.said_missing.store(false, Ordering::Release);
+            }
         }
     }
 
-    async fn create(&self, names: &[Arc<str>], budget: Duration) {
+    /// Why Kafka refused to create a topic, with the setting to change.
+    fn creation_cause(&self, code: RDKafkaErrorCode) -> String {
+        let rf = self.settings.replication_factor;
+        let brokers = self.brokers.load(Ordering::Acquire);
+        let plural = if brokers == 1 { "" } else { "s" };
+        use RDKafkaErrorCode as C;
+        match code {
+            C::InvalidReplicationFactor if brokers > 0 && rf > brokers as i32 => format!(
+                "the cluster has {brokers} broker{plural}; set topics.replication_factor = {brokers} \
+                 (it is {rf}), or -1 for the broker's default"
+            ),
+            C::InvalidReplicationFactor => format!(
+                "Kafka refused replication factor {rf} ({code}); set topics.replication_factor to \
+                 at most the number of brokers, or -1 for the broker's default"
+            ),
+            C::InvalidPartitions => format!(
+                "Kafka refused {} partitions ({code}); set topics.partitions to at least 1, or -1 \
+                 for the broker's default",
+                self.settings.partitions
+            ),
+            C::InvalidConfig => {
+                format!("Kafka refused a topic setting ({code}); check topics.settings")
+            }
+            C::PolicyViolation => format!(
+                "the cluster's topic-creation policy refused it ({code}); create the topic by \
+                 hand, or fit topics.partitions, topics.replication_factor and topics.settings \
+                 to the policy"
+            ),
+            C::TopicAuthorizationFailed | C::ClusterAuthorizationFailed => format!(
+                "the bridge may not create topics ({code}); create the topic by hand, or grant \
+                 the bridge's principal CREATE on it"
+            ),
+            _ => format!("Kafka refused to create it ({code})"),
+        }
+    }
+
+    async fn create(&self, names: &[Arc<str>], budget: Duration) -> Result<(), String> {
         let specs: Vec<TopicSpec> = names
             .iter()
             .map(|n| TopicSpec {
@@ -224,7 +326,7 @@ impl Topics {
                 settings: self.settings.settings.clone(),
             })
             .collect();
-        self.create_specs(&specs, budget).await;
+        self.create_specs(&specs, budget).await
     }
 
     /// Makes sure a topic outside the routes (the duplicates ledger)
@@ -248,19 +350,17 @@ impl Topics {
                 spec.name
             ));
         }
+        // The broker count explains a refused replication factor.
+        self.brokers
+            .store(metadata.brokers().len(), Ordering::Release);
         let _guard = self.ensure_lock.lock().await;
-        if self
-            .create_specs(std::slice::from_ref(spec), self.admin_timeout)
+        self.create_specs(std::slice::from_ref(spec), self.admin_timeout)
             .await
-        {
-            Ok(())
-        } else {
-            Err(format!("could not create topic {}", spec.name))
-        }
     }
 
-    /// Returns whether every topic now exists.
-    async fn create_specs(&self, specs: &[TopicSpec], budget: Duration) -> bool {
+    /// Creates the topics; fails with each refused topic and its cause.
+    /// Causes of routed topics are also kept for readiness and answers.
+    async fn create_specs(&self, specs: &[TopicSpec], budget: Duration) -> Result<(), String> {
         let new: Vec<NewTopic<'_>> = specs
             .iter()
             .map(|spec| {
@@ -280,10 +380,10 @@ impl Topics {
             Err(e) => {
                 let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
                 warn!(error = %e, topics = ?names, "creating topics failed");
-                return false;
+                return Err(format!("creating topics failed: {e}"));
             }
         };
-        let mut all_ok = true;
+        let mut refused = Vec::new();
         for r in results {
             let (name, outcome) = match &r {
                 Ok(name) => (name.as_str(), Ok(true)),
@@ -304,11 +404,20 @@ impl Topics {
                     }
                 }
                 Err(code) => {
-                    all_ok = false;
-                    warn!(topic = name, error = %code, "could not create topic");
+                    let cause = self.creation_cause(code);
+                    match self.all.iter().find(|t| &*t.name == name) {
+                        // Logged by set_cause, on change only.
+                        Some(t) => t.set_cause(Some(cause.clone())),
+                        None => warn!(topic = name, cause = %cause, "could not create topic"),
+                    }
+                    refused.push(format!("could not create topic {name}: {cause}"));
                 }
             }
         }
-        all_ok
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(refused.join("; "))
+        }
     }
 }

@@ -356,7 +356,7 @@ async fn bad_deliveries_get_their_documented_answer_and_nothing_else_reaches_kaf
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn other_paths_are_404_and_the_fallback_topic_is_created_on_first_use() {
+async fn other_paths_are_404_and_the_fallback_topic_is_created_at_start_up() {
     let brokers = bootstrap();
     let prefix = unique("it-route-");
     let bridge = start(test_config(&brokers, &prefix)).await;
@@ -373,14 +373,16 @@ async fn other_paths_are_404_and_the_fallback_topic_is_created_on_first_use() {
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 
     let fallback = format!("{prefix}.unrouted");
-    assert!(
-        topic_exists(&brokers, &format!("{prefix}.kakao.state.result")),
-        "routed topics exist at start-up"
-    );
-    assert!(
-        !topic_exists(&brokers, &fallback),
-        "fallback waits for its first delivery"
-    );
+    // Every topic a delivery can go to exists once the bridge is ready:
+    // one that cannot be created must fail readiness, not the first
+    // delivery that needs it (issue #10 item 12).
+    for t in [
+        format!("{prefix}.kakao.state.result"),
+        fallback.clone(),
+        format!("{prefix}.deadletter"),
+    ] {
+        assert!(topic_exists(&brokers, &t), "{t} exists at start-up");
+    }
     let headers = vec![
         ("Pb-Webhook-Type".to_string(), "SMS.STATE".to_string()),
         ("Pb-Webhook-MID".to_string(), unique("sms-")),
@@ -443,6 +445,61 @@ async fn missing_topic_without_create_fails_readiness_and_answers_503_naming_it(
             &text,
             "popbill_bridge_publish_failures_total",
             &[("reason", "topic_missing")]
+        ),
+        1.0
+    );
+    bridge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item12_replication_above_the_broker_count_is_named_with_its_fix() {
+    // The test broker is a single node; the default replication factor
+    // is 3, so no topic can be created.
+    let brokers = bootstrap();
+    let prefix = unique("it-rf-");
+    let mut cfg = test_config(&brokers, &prefix);
+    cfg.topics.replication_factor = 3;
+    cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
+    cfg.dead_letter.topic = format!("{prefix}.deadletter");
+    let bridge = start(cfg).await;
+    let fix = "set topics.replication_factor = 1";
+
+    // Readiness names every topic the bridge writes to — routed, fallback
+    // and dead-letter — and the cause with its fix.
+    let until = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (status, body) = get(bridge.admin_addr, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        if body.contains(fix) && body.contains(".deadletter") || Instant::now() > until {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for t in ["taxinvoice.state.issue", "unrouted", "deadletter"] {
+        assert!(body.contains(&format!("{prefix}.{t}")), "{t}: {body}");
+    }
+    assert!(body.contains("1 broker"), "{body}");
+    assert!(body.contains(fix), "{body}");
+
+    // A delivery gets the same cause, not a bare "does not exist".
+    let headers = vec![
+        (
+            "Pb-Webhook-Type".to_string(),
+            "TAXINVOICE.STATE".to_string(),
+        ),
+        ("Pb-Webhook-MID".to_string(), unique("rf-")),
+        ("Pb-Webhook-EventType".to_string(), "Issue".to_string()),
+    ];
+    let a = post(&bridge, &headers, br#"{"eventType":"Issue"}"#.to_vec()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(a.headers.contains_key("retry-after"));
+    assert!(a.body.contains(fix), "{}", a.body);
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_publish_failures_total",
+            &[("reason", "topic_not_creatable")]
         ),
         1.0
     );

@@ -87,6 +87,9 @@ async fn mock_bridge(
     cluster
         .create_topic(&format!("{prefix}.unrouted"), 1, 1)
         .expect("topic");
+    cluster
+        .create_topic(&cfg.dead_letter.topic, 1, 1)
+        .expect("topic");
     // The mock cluster cannot create topics through the admin API.
     cluster
         .create_topic(&cfg.dedup.ledger_topic, cfg.dedup.ledger_partitions, 1)
