@@ -58,6 +58,14 @@ pub enum BridgeError {
     QueueFull,
     #[error("Kafka refused the write")]
     Kafka(#[source] KafkaError),
+    /// The topic's record limit is below what the bridge accepts (the
+    /// bridge's own topics are created large enough; `/readyz` names the
+    /// others). A 503, not a 4xx: the delivery is valid and POPBiLL's
+    /// retries succeed once the setting is raised.
+    #[error(
+        "record too large for topic {topic}: raise the topic's max.message.bytes (see /readyz)"
+    )]
+    RecordTooLarge { topic: String },
     #[error("shutting down")]
     ShuttingDown,
     /// librdkafka raised a fatal error: this producer never writes again.
@@ -139,19 +147,21 @@ pub enum FailReason {
     Timeout,
     QueueFull,
     KafkaError,
+    RecordTooLarge,
     ShuttingDown,
     Abandoned,
     ProducerFatal,
 }
 
 impl FailReason {
-    pub const ALL: [FailReason; 9] = [
+    pub const ALL: [FailReason; 10] = [
         FailReason::TopicMissing,
         FailReason::TopicNotCreatable,
         FailReason::KafkaUnavailable,
         FailReason::Timeout,
         FailReason::QueueFull,
         FailReason::KafkaError,
+        FailReason::RecordTooLarge,
         FailReason::ShuttingDown,
         FailReason::Abandoned,
         FailReason::ProducerFatal,
@@ -165,6 +175,7 @@ impl FailReason {
             FailReason::Timeout => "timeout",
             FailReason::QueueFull => "queue_full",
             FailReason::KafkaError => "kafka_error",
+            FailReason::RecordTooLarge => "record_too_large",
             FailReason::ShuttingDown => "shutting_down",
             FailReason::Abandoned => "abandoned",
             FailReason::ProducerFatal => "producer_fatal",
@@ -204,6 +215,7 @@ impl BridgeError {
             E::PublishTimeout => Kind::Failed(FailReason::Timeout),
             E::QueueFull => Kind::Failed(FailReason::QueueFull),
             E::Kafka(_) => Kind::Failed(FailReason::KafkaError),
+            E::RecordTooLarge { .. } => Kind::Failed(FailReason::RecordTooLarge),
             E::ShuttingDown => Kind::Failed(FailReason::ShuttingDown),
             E::Abandoned => Kind::Failed(FailReason::Abandoned),
             E::ProducerFatal => Kind::Failed(FailReason::ProducerFatal),
@@ -235,6 +247,7 @@ impl BridgeError {
             | E::PublishTimeout
             | E::QueueFull
             | E::Kafka(_)
+            | E::RecordTooLarge { .. }
             | E::ShuttingDown
             | E::Abandoned
             | E::ProducerFatal
@@ -276,6 +289,13 @@ impl BridgeError {
                 BridgeError::KafkaUnavailable
             }
             Some(RDKafkaErrorCode::Fatal) => BridgeError::ProducerFatal,
+            // Local (librdkafka's message.max.bytes) or the broker's
+            // (the topic's max.message.bytes): same code, same fix.
+            Some(
+                RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge,
+            ) => BridgeError::RecordTooLarge {
+                topic: topic.to_string(),
+            },
             _ => BridgeError::Kafka(e),
         }
     }

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use crate::ledger::LedgerState;
 use crate::metrics::Metrics;
 use crate::publish::ClientEvents;
-use crate::topics::Topics;
+use crate::topics::{ConfigProblem, Topics};
 
 pub struct Health {
     kafka_up: AtomicBool,
@@ -30,6 +30,10 @@ pub struct Health {
     /// The topics readiness waits for, as of the last round, each with
     /// why it is missing when that is known.
     missing: Mutex<Vec<String>>,
+    /// Topic settings that break a promise (record size, durability,
+    /// ledger retention): blocking ones fail readiness, the others are
+    /// listed as warnings.
+    config_problems: Mutex<Vec<ConfigProblem>>,
     /// The duplicates ledger, when duplicate detection is on.
     ledger: Option<Arc<LedgerState>>,
     /// The Kafka clients' shared events: a fatal error fails readiness for
@@ -44,6 +48,7 @@ impl Health {
             checked: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             missing: Mutex::new(Vec::new()),
+            config_problems: Mutex::new(Vec::new()),
             ledger,
             events,
         }
@@ -66,6 +71,14 @@ impl Health {
         if let Ok(missing) = self.missing.lock() {
             reasons.extend(missing.iter().cloned());
         }
+        if let Ok(problems) = self.config_problems.lock() {
+            reasons.extend(
+                problems
+                    .iter()
+                    .filter(|p| p.blocking)
+                    .map(|p| p.text.clone()),
+            );
+        }
         if let Some(problem) = self.ledger.as_ref().and_then(|l| l.problem()) {
             reasons.push(problem);
         }
@@ -74,6 +87,21 @@ impl Health {
         } else {
             Err(reasons)
         }
+    }
+
+    /// What is wrong but does not stop deliveries now (a topic too small
+    /// for the largest body, too few in-sync replicas, a ledger kept too
+    /// short): `/readyz` lists them whether ready or not.
+    pub fn warnings(&self) -> Vec<String> {
+        self.config_problems
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .filter(|p| !p.blocking)
+                    .map(|p| p.text.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn set_shutting_down(&self) {
@@ -114,6 +142,11 @@ impl Health {
         }
         let missing = if up { topics.missing() } else { Vec::new() };
         metrics.topics_missing.set(missing.len() as i64);
+        let problems = topics.config_problems();
+        metrics.kafka_config_problems.set(problems.len() as i64);
+        if let Ok(mut p) = self.config_problems.lock() {
+            *p = problems;
+        }
         if let Ok(mut m) = self.missing.lock() {
             *m = missing;
         }

@@ -7,6 +7,7 @@
 //! The caller's wait is still bounded by the deadline, as a second line of
 //! defence.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +16,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
@@ -199,6 +201,55 @@ pub fn base_client_config(cfg: &KafkaConfig) -> ClientConfig {
     c
 }
 
+/// Longest record key. POPBiLL's keys (`corpNum:itemKey`) are under 30
+/// bytes; a longer one (its parts come from the body) is replaced by its
+/// digest, which keeps one document's events on one partition and the
+/// record's size bounded.
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// Framing and the bridge's own fixed headers: record batch header (61),
+/// record framing (< 40), the names and values of `ce_specversion`,
+/// `ce_time`, the receive time, the names of `ce_id`, `ce_source`,
+/// `ce_type`, `ce_subject`, the dead-letter reason (together < 400).
+const RECORD_OVERHEAD: usize = 1024;
+
+/// Headers the bridge adds to what the request carried.
+const OWN_HEADERS: usize = 9;
+
+/// The largest record the bridge can write for a delivery it accepts, and
+/// so the limit the producer (`message.max.bytes`) and every topic
+/// (`max.message.bytes`) must allow: otherwise a valid body under
+/// `server.max_body_bytes` would get 503 on every retry.
+pub fn max_record_bytes(config: &Config) -> usize {
+    let ce = &config.cloudevents;
+    config.server.max_body_bytes
+        // Every request header travels, and the MID a second time as ce_id.
+        + 2 * config.limits.max_header_bytes
+        // Each header's name and value carry a length prefix (a varint,
+        // at most 5 bytes each).
+        + 10 * (config.limits.max_headers + OWN_HEADERS)
+        + MAX_KEY_BYTES
+        + record::MAX_SUBJECT_BYTES
+        // ce_source, and ce_type: prefix, webhook and event type (each
+        // cut to 100 ASCII characters).
+        + ce.source.len()
+        + ce.type_prefix.len()
+        + 202
+        + RECORD_OVERHEAD
+}
+
+/// The record key: as `Delivery::key` gives it, or its digest when longer
+/// than [`MAX_KEY_BYTES`].
+fn bounded_key(key: Cow<'_, str>) -> Cow<'_, str> {
+    if key.len() <= MAX_KEY_BYTES {
+        return key;
+    }
+    let d = Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&d[..16]);
+    Cow::Owned(format!("sha256:{:032x}", u128::from_be_bytes(first)))
+}
+
 pub fn create_producer(
     config: &Config,
     metrics: Arc<Metrics>,
@@ -206,6 +257,16 @@ pub fn create_producer(
 ) -> KafkaResult<Producer> {
     let cfg = &config.kafka;
     let mut c = base_client_config(cfg);
+    // Every body the bridge accepts must fit (librdkafka's default is
+    // 1,000,000 bytes, below the 1 MiB body limit). A larger value from
+    // kafka.properties is kept.
+    let needed = max_record_bytes(config);
+    let given = cfg
+        .properties
+        .get("message.max.bytes")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    c.set("message.max.bytes", needed.max(given).to_string());
     // A bounded queue: when Kafka is slow, a full queue answers 503 at once
     // instead of holding bodies without limit. Overridable via properties.
     if !cfg.properties.contains_key("queue.buffering.max.kbytes") {
@@ -268,7 +329,7 @@ impl Publisher {
                 value: Some(value),
             });
         }
-        let key = delivery.key();
+        let key = delivery.key().map(bounded_key);
         let timestamp = received_at
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -320,5 +381,78 @@ impl Pending {
                 offset: d.offset,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::HeaderMap;
+    use hyper::header::{HeaderName, HeaderValue};
+    use rdkafka::message::Headers as _;
+
+    #[test]
+    fn item4_the_largest_record_a_valid_delivery_makes_fits_the_reckoned_limit() {
+        let config = Config::default();
+        let limit = max_record_bytes(&config);
+        // The figure the README gives.
+        assert_eq!(limit, 1_083_854);
+        assert!(limit > 1_000_000, "librdkafka's default would refuse it");
+        assert!(limit > 1_048_588, "the broker's default would refuse it");
+
+        // A worst case: the request head at its limit (a long MID, many
+        // headers), a body at its limit whose itemKey and corpNum are as
+        // long as they can be.
+        let mut req = HeaderMap::new();
+        let mid = "m".repeat(8 * 1024);
+        req.insert(
+            HeaderName::from_static("pb-webhook-type"),
+            HeaderValue::from_static("TAXINVOICE.STATE"),
+        );
+        req.insert(
+            HeaderName::from_static("pb-webhook-mid"),
+            HeaderValue::from_str(&mid).expect("ascii"),
+        );
+        let mut head = 16 + 16 + 14 + mid.len();
+        for i in 0.. {
+            let name = format!("pb-custom-{i}");
+            let value = "v".repeat(100);
+            if head + name.len() + value.len() + 4 > config.limits.max_header_bytes
+                || req.len() + 1 > config.limits.max_headers
+            {
+                break;
+            }
+            head += name.len() + value.len() + 4;
+            req.insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_str(&value).expect("value"),
+            );
+        }
+        let half = config.server.max_body_bytes / 2 - 40;
+        let body = format!(
+            r#"{{"corpNum":"{}","itemKey":"{}","eventType":"{}"}}"#,
+            "c".repeat(half),
+            "i".repeat(half),
+            "E".repeat(20)
+        );
+        assert!(body.len() <= config.server.max_body_bytes);
+        let d = Delivery::parse(&req, body.as_bytes()).expect("valid");
+        let mut headers =
+            record::headers(&req, &d, &mid, &config.cloudevents, SystemTime::UNIX_EPOCH);
+        headers = headers.insert(rdkafka::message::Header {
+            key: crate::webhook::DEAD_LETTER_REASON,
+            value: Some("not_object"),
+        });
+        let key = d.key().map(bounded_key).expect("key");
+        assert!(key.len() <= MAX_KEY_BYTES, "{}", key.len());
+        // Kafka's record: value, key, each header's name and value with
+        // two length varints (at most 5 bytes each), record framing and
+        // the batch header.
+        let header_bytes: usize = headers
+            .iter()
+            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len) + 10)
+            .sum();
+        let size = body.len() + key.len() + header_bytes + 40 + 61;
+        assert!(size <= limit, "{size} > {limit}");
     }
 }

@@ -19,6 +19,12 @@ use crate::delivery::Delivery;
 /// Header with the bridge's receive time (RFC 3339, UTC, milliseconds).
 pub const RECEIVED_AT: &str = "popbill-bridge-received-at";
 
+/// Longest `itemKey` carried as `ce_subject`. POPBiLL's are 18 characters;
+/// a longer one (it comes from the body) is left out rather than copied,
+/// so a record's size stays bounded by what `publish::max_record_bytes`
+/// reckons with.
+pub const MAX_SUBJECT_BYTES: usize = 256;
+
 /// Request headers that are never copied to Kafka.
 const NOT_FORWARDED: &[&str] = &[
     // Credentials.
@@ -98,7 +104,11 @@ pub fn headers(
         key: "ce_time",
         value: Some(&ce_time),
     });
-    if let Some(item) = delivery.item_key.as_deref() {
+    if let Some(item) = delivery
+        .item_key
+        .as_deref()
+        .filter(|i| i.len() <= MAX_SUBJECT_BYTES)
+    {
         h = h.insert(Header {
             key: "ce_subject",
             value: Some(item),

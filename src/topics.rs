@@ -12,13 +12,24 @@
 //! given as the 503's body. With `topics.create = false` it only checks: a
 //! missing topic fails readiness and deliveries routed to it get 503, with a
 //! log line that names the topic.
+//!
+//! Each readiness round also reads the settings of the existing topics
+//! (and the broker's record limit) and names any that break a promise of
+//! the bridge: see [`checks`].
+
+mod checks;
+
+pub use checks::ConfigProblem;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, NewTopic, OwnedResourceSpecifier, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::Producer as _;
@@ -28,8 +39,9 @@ use tracing::{info, warn};
 
 use crate::config::{Config, TopicsConfig};
 use crate::error::BridgeError;
-use crate::publish::{ClientEvents, KafkaContext, Producer, base_client_config};
+use crate::publish::{ClientEvents, KafkaContext, Producer, base_client_config, max_record_bytes};
 use crate::route::Route;
+use checks::{Needs, Role, TopicFacts};
 
 /// A topic to create: name, partitions and topic-level settings (the
 /// replication factor is `topics.replication_factor` for all).
@@ -89,6 +101,19 @@ pub struct Topics {
     admin_timeout: Duration,
     /// Brokers in the last metadata: explains a refused replication factor.
     brokers: AtomicUsize,
+    /// What the configuration needs from the cluster (record size,
+    /// durability, ledger retention).
+    needs: Needs,
+    /// The duplicates ledger, when duplicate detection is on: its settings
+    /// are checked too.
+    ledger: Option<String>,
+    /// Settings of existing topics that break a promise, as of the last
+    /// round.
+    problems: std::sync::Mutex<Vec<ConfigProblem>>,
+    /// The last thing said about the broker's record limit, or about not
+    /// being able to read settings: said again only when it changes.
+    said_broker: std::sync::Mutex<Option<String>>,
+    said_unchecked: std::sync::Mutex<Option<String>>,
     /// Serialises checks and creations so a burst to a new topic makes one
     /// admin call, not one per request.
     ensure_lock: Mutex<()>,
@@ -132,6 +157,24 @@ impl Topics {
             settings: config.topics.clone(),
             admin_timeout: kafka.admin_timeout,
             brokers: AtomicUsize::new(0),
+            needs: Needs {
+                record_bytes: max_record_bytes(config),
+                max_body_bytes: config.server.max_body_bytes,
+                max_header_bytes: config.limits.max_header_bytes,
+                min_insync_replicas: config
+                    .topics
+                    .settings
+                    .get("min.insync.replicas")
+                    .and_then(|v| v.trim().parse().ok()),
+                dedup_window: config.dedup.enabled.then_some(config.dedup.window),
+            },
+            ledger: config
+                .dedup
+                .enabled
+                .then(|| config.dedup.ledger_topic.clone()),
+            problems: std::sync::Mutex::new(Vec::new()),
+            said_broker: std::sync::Mutex::new(None),
+            said_unchecked: std::sync::Mutex::new(None),
             ensure_lock: Mutex::new(()),
         })
     }
@@ -232,7 +275,144 @@ impl Topics {
                 }
             }
         }
+        let (facts, broker) = self.settings_facts(&metadata);
+        drop(metadata);
+        self.check_settings(facts, broker).await;
         Ok(())
+    }
+
+    /// Settings of existing topics that break a promise of the bridge, as
+    /// of the last readiness round.
+    pub fn config_problems(&self) -> Vec<ConfigProblem> {
+        self.problems.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Reads the settings of every existing topic the bridge uses (and the
+    /// broker's record limit) and keeps what breaks a promise. When the
+    /// settings cannot be read (e.g. no DescribeConfigs permission) the
+    /// last verdict stays and that is said once.
+    async fn check_settings(&self, mut facts: Vec<(Role, TopicFacts)>, broker: Option<i32>) {
+        let opts = AdminOptions::new().request_timeout(Some(self.admin_timeout));
+        let specifiers: Vec<ResourceSpecifier<'_>> = facts
+            .iter()
+            .map(|(_, f)| ResourceSpecifier::Topic(&f.name))
+            .collect();
+        if !specifiers.is_empty() {
+            let described = match self.admin.describe_configs(specifiers.iter(), &opts).await {
+                Ok(d) => d,
+                Err(e) => {
+                    self.say_unchecked(Some(format!("{e}")));
+                    return;
+                }
+            };
+            for resource in described.into_iter().flatten() {
+                let OwnedResourceSpecifier::Topic(name) = &resource.specifier else {
+                    continue;
+                };
+                let Some((_, f)) = facts.iter_mut().find(|(_, f)| &f.name == name) else {
+                    continue;
+                };
+                let number = |key: &str| {
+                    resource
+                        .get(key)
+                        .and_then(|e| e.value.as_deref())
+                        .and_then(|v| v.trim().parse::<i64>().ok())
+                };
+                f.max_message_bytes = number("max.message.bytes");
+                f.min_insync_replicas = number("min.insync.replicas");
+                f.retention_ms = number("retention.ms");
+            }
+        }
+        self.say_unchecked(None);
+        let problems: Vec<ConfigProblem> = facts
+            .iter()
+            .flat_map(|(role, f)| checks::check_topic(*role, f, &self.needs))
+            .collect();
+        self.set_problems(problems);
+
+        // One broker stands for all: the setting is cluster-wide in
+        // practice, and librdkafka describes one broker per request.
+        if let Some(id) = broker {
+            let broker = [ResourceSpecifier::Broker(id)];
+            if let Ok(d) = self.admin.describe_configs(broker.iter(), &opts).await {
+                let limit = d
+                    .iter()
+                    .flatten()
+                    .find_map(|r| r.get("message.max.bytes")?.value.as_deref()?.parse().ok());
+                let note = limit.and_then(|l| checks::check_broker(id, l, &self.needs));
+                if let Ok(mut said) = self.said_broker.lock()
+                    && *said != note
+                {
+                    if let Some(n) = &note {
+                        warn!(problem = %n, "Kafka broker setting");
+                    }
+                    *said = note;
+                }
+            }
+        }
+    }
+
+    /// The existing topics to check, from the metadata (which cannot be
+    /// held across an await), and a broker to ask about its limit.
+    fn settings_facts(&self, metadata: &Metadata) -> (Vec<(Role, TopicFacts)>, Option<i32>) {
+        let mut facts: Vec<(Role, TopicFacts)> = Vec::new();
+        for m in metadata.topics() {
+            let role = if self.all.iter().any(|t| &*t.name == m.name()) {
+                Role::Delivery
+            } else if self.ledger.as_deref() == Some(m.name()) {
+                Role::Ledger
+            } else {
+                continue;
+            };
+            if m.error().is_some() || m.partitions().is_empty() {
+                continue;
+            }
+            let replicas = m
+                .partitions()
+                .iter()
+                .map(|p| p.replicas().len())
+                .min()
+                .unwrap_or(0);
+            facts.push((
+                role,
+                TopicFacts {
+                    name: m.name().to_string(),
+                    replicas,
+                    ..TopicFacts::default()
+                },
+            ));
+        }
+        (facts, metadata.brokers().first().map(|b| b.id()))
+    }
+
+    /// Keeps the new verdict, logging what appeared and what went away.
+    fn set_problems(&self, new: Vec<ConfigProblem>) {
+        let Ok(mut old) = self.problems.lock() else {
+            return;
+        };
+        for p in new.iter().filter(|p| !old.contains(p)) {
+            if p.blocking {
+                warn!(problem = %p.text, "Kafka topic setting stops every write: not ready");
+            } else {
+                warn!(problem = %p.text, "Kafka topic setting breaks a promise of the bridge (listed by /readyz)");
+            }
+        }
+        for p in old.iter().filter(|p| !new.contains(p)) {
+            info!(problem = %p.text, "Kafka topic setting fixed");
+        }
+        *old = new;
+    }
+
+    fn say_unchecked(&self, error: Option<String>) {
+        let Ok(mut said) = self.said_unchecked.lock() else {
+            return;
+        };
+        if *said != error {
+            if let Some(e) = &error {
+                warn!(error = %e, "cannot read topic settings (DescribeConfigs) to check them; grant the bridge's principal DescribeConfigs on its topics");
+            }
+            *said = error;
+        }
     }
 
     /// Topics not (yet) known to exist, each with why when Kafka refused to
@@ -318,12 +498,24 @@ impl Topics {
     }
 
     async fn create(&self, names: &[Arc<str>], budget: Duration) -> Result<(), String> {
+        // Large enough for every body the bridge accepts (the broker's
+        // default, 1 MiB + 12 bytes, is not); a larger value from
+        // topics.settings is kept.
+        let mut settings = self.settings.settings.clone();
+        let given = settings
+            .get("max.message.bytes")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        settings.insert(
+            "max.message.bytes".into(),
+            self.needs.record_bytes.max(given).to_string(),
+        );
         let specs: Vec<TopicSpec> = names
             .iter()
             .map(|n| TopicSpec {
                 name: n.to_string(),
                 partitions: self.settings.partitions,
-                settings: self.settings.settings.clone(),
+                settings: settings.clone(),
             })
             .collect();
         self.create_specs(&specs, budget).await
