@@ -142,17 +142,24 @@ impl Health {
         }
         let missing = if up { topics.missing() } else { Vec::new() };
         metrics.topics_missing.set(missing.len() as i64);
-        let problems = topics.config_problems();
-        metrics.kafka_config_problems.set(problems.len() as i64);
-        if let Ok(mut p) = self.config_problems.lock() {
-            *p = problems;
-        }
         if let Ok(mut m) = self.missing.lock() {
             *m = missing;
         }
     }
 
-    /// Runs `check` every `interval` until shutdown.
+    /// One check of the topics' settings (see `Topics::check_settings`).
+    pub async fn check_settings(&self, topics: &Topics, metrics: &Metrics) {
+        topics.check_settings().await;
+        let problems = topics.config_problems();
+        metrics.kafka_config_problems.set(problems.len() as i64);
+        if let Ok(mut p) = self.config_problems.lock() {
+            *p = problems;
+        }
+    }
+
+    /// Runs `check` every `interval` until shutdown, and beside it the
+    /// topic-settings check (slow or unanswered DescribeConfigs must not
+    /// hold readiness up).
     pub async fn run(
         self: Arc<Self>,
         topics: Arc<Topics>,
@@ -160,18 +167,32 @@ impl Health {
         interval: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        loop {
-            self.check(&topics, &metrics).await;
-            let next = tokio::time::Instant::now() + interval;
+        let rounds = async {
             loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(next) => break,
-                    // A librdkafka error: was it fatal? Asked at once, so
-                    // readiness fails within moments, not a round later.
-                    _ = self.events.errors.notified() => topics.check_fatal(),
-                    _ = shutdown.changed() => return,
+                self.check(&topics, &metrics).await;
+                let next = tokio::time::Instant::now() + interval;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(next) => break,
+                        // A librdkafka error: was it fatal? Asked at once,
+                        // so readiness fails within moments, not a round
+                        // later.
+                        _ = self.events.errors.notified() => topics.check_fatal(),
+                        _ = shutdown.changed() => return,
+                    }
                 }
             }
+        };
+        let settings = async {
+            loop {
+                self.check_settings(&topics, &metrics).await;
+                tokio::time::sleep(interval).await;
+            }
+        };
+        // The rounds end at shutdown; the settings loop goes with them.
+        tokio::select! {
+            _ = rounds => {}
+            _ = settings => {}
         }
     }
 }

@@ -13,9 +13,9 @@
 //! missing topic fails readiness and deliveries routed to it get 503, with a
 //! log line that names the topic.
 //!
-//! Each readiness round also reads the settings of the existing topics
-//! (and the broker's record limit) and names any that break a promise of
-//! the bridge: see [`checks`].
+//! Beside the readiness rounds, the settings of the existing topics (and
+//! the broker's record limit) are read every `kafka.health_interval`, and
+//! any that break a promise of the bridge are named: see [`checks`].
 
 mod checks;
 
@@ -51,6 +51,9 @@ pub struct TopicSpec {
     pub partitions: i32,
     pub settings: BTreeMap<String, String>,
 }
+
+/// Wait after DescribeConfigs failed before asking again.
+const SETTINGS_RETRY: Duration = Duration::from_secs(60);
 
 const UNKNOWN: u8 = 0;
 const PRESENT: u8 = 1;
@@ -114,6 +117,8 @@ pub struct Topics {
     /// being able to read settings: said again only when it changes.
     said_broker: std::sync::Mutex<Option<String>>,
     said_unchecked: std::sync::Mutex<Option<String>>,
+    /// After DescribeConfigs failed: no new try before then.
+    settings_retry_at: std::sync::Mutex<Option<Instant>>,
     /// Serialises checks and creations so a burst to a new topic makes one
     /// admin call, not one per request.
     ensure_lock: Mutex<()>,
@@ -175,6 +180,7 @@ impl Topics {
             problems: std::sync::Mutex::new(Vec::new()),
             said_broker: std::sync::Mutex::new(None),
             said_unchecked: std::sync::Mutex::new(None),
+            settings_retry_at: std::sync::Mutex::new(None),
             ensure_lock: Mutex::new(()),
         })
     }
@@ -275,23 +281,32 @@ impl Topics {
                 }
             }
         }
-        let (facts, broker) = self.settings_facts(&metadata);
-        drop(metadata);
-        self.check_settings(facts, broker).await;
         Ok(())
     }
 
     /// Settings of existing topics that break a promise of the bridge, as
-    /// of the last readiness round.
+    /// of the last settings check.
     pub fn config_problems(&self) -> Vec<ConfigProblem> {
         self.problems.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// Reads the settings of every existing topic the bridge uses (and the
-    /// broker's record limit) and keeps what breaks a promise. When the
-    /// settings cannot be read (e.g. no DescribeConfigs permission) the
-    /// last verdict stays and that is said once.
-    async fn check_settings(&self, mut facts: Vec<(Role, TopicFacts)>, broker: Option<i32>) {
+    /// broker's record limit) and keeps what breaks a promise. Runs beside
+    /// the readiness rounds, not in them: a cluster that does not answer
+    /// DescribeConfigs (no permission, librdkafka's mock cluster) must not
+    /// slow readiness down. When the settings cannot be read the last
+    /// verdict stays, that is said once, and the next try waits a minute.
+    pub async fn check_settings(&self) {
+        let due = self.settings_retry_at.lock().map(|t| *t).unwrap_or(None);
+        if due.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let Ok(metadata) = self.fetch_metadata(self.admin_timeout).await else {
+            // Readiness says Kafka is unreachable; nothing to add here.
+            return;
+        };
+        let (mut facts, broker) = self.settings_facts(&metadata);
+        drop(metadata);
         let opts = AdminOptions::new().request_timeout(Some(self.admin_timeout));
         let specifiers: Vec<ResourceSpecifier<'_>> = facts
             .iter()
@@ -302,6 +317,9 @@ impl Topics {
                 Ok(d) => d,
                 Err(e) => {
                     self.say_unchecked(Some(format!("{e}")));
+                    if let Ok(mut t) = self.settings_retry_at.lock() {
+                        *t = Some(Instant::now() + SETTINGS_RETRY);
+                    }
                     return;
                 }
             };
