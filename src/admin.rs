@@ -34,14 +34,28 @@ pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Body>
             Bytes::from(admin.metrics.render()),
         ),
         "/healthz" => text(StatusCode::OK, PLAIN, Bytes::from_static(b"ok\n")),
-        "/readyz" => match admin.health.readiness() {
-            Ok(()) => text(StatusCode::OK, PLAIN, Bytes::from_static(b"ready\n")),
-            Err(reasons) => text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                PLAIN,
-                Bytes::from(format!("not ready: {}\n", reasons.join("; "))),
-            ),
-        },
+        "/readyz" => {
+            // Settings that put some deliveries at risk without stopping
+            // the rest: said either way.
+            let warnings: String = admin
+                .health
+                .warnings()
+                .iter()
+                .map(|w| format!("warning: {w}\n"))
+                .collect();
+            match admin.health.readiness() {
+                Ok(()) => text(
+                    StatusCode::OK,
+                    PLAIN,
+                    Bytes::from(format!("ready\n{warnings}")),
+                ),
+                Err(reasons) => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    PLAIN,
+                    Bytes::from(format!("not ready: {}\n{warnings}", reasons.join("; "))),
+                ),
+            }
+        }
         _ => text(
             StatusCode::NOT_FOUND,
             PLAIN,

@@ -227,7 +227,11 @@ impl KafkaConfig {
             ..self.clone()
         };
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(&[]));
-        crate::publish::create_producer(&offline, metrics)
+        let config = Config {
+            kafka: offline,
+            ..Config::default()
+        };
+        crate::publish::create_producer(&config, metrics, Default::default())
             .map(drop)
             .map_err(|e| {
                 format!(

@@ -32,7 +32,10 @@ pub fn start(cfg: &mut Config) -> KafkaResult<DevKafka> {
         }
     }
     // The mock cluster does not implement topic creation through the admin
-    // API, so the ledger is made here too.
+    // API, so the dead-letter topic and the ledger are made here too.
+    if cfg.dead_letter.enabled {
+        cluster.create_topic(&cfg.dead_letter.topic, cfg.topics.partitions.max(1), 1)?;
+    }
     if cfg.dedup.enabled {
         cluster.create_topic(
             &cfg.dedup.ledger_topic,

@@ -46,6 +46,10 @@ pub enum BridgeError {
     // --- failures: Kafka did not confirm; POPBiLL must retry ---
     #[error("topic {0} does not exist")]
     TopicMissing(String),
+    /// Kafka refused to create the topic; `cause` names the setting that
+    /// fixes it.
+    #[error("topic {topic} does not exist and cannot be created: {cause}")]
+    TopicNotCreatable { topic: String, cause: String },
     #[error("Kafka is unavailable")]
     KafkaUnavailable,
     #[error("Kafka did not confirm the write in time")]
@@ -54,8 +58,20 @@ pub enum BridgeError {
     QueueFull,
     #[error("Kafka refused the write")]
     Kafka(#[source] KafkaError),
+    /// The topic's record limit is below what the bridge accepts (the
+    /// bridge's own topics are created large enough; `/readyz` names the
+    /// others). A 503, not a 4xx: the delivery is valid and POPBiLL's
+    /// retries succeed once the setting is raised.
+    #[error(
+        "record too large for topic {topic}: raise the topic's max.message.bytes (see /readyz)"
+    )]
+    RecordTooLarge { topic: String },
     #[error("shutting down")]
     ShuttingDown,
+    /// librdkafka raised a fatal error: this producer never writes again.
+    /// The bridge exits so that it is restarted with a new one.
+    #[error("the Kafka producer hit a fatal error; the bridge is restarting")]
+    ProducerFatal,
     /// A copy waited for the first copy of its event, which was given up
     /// before reaching Kafka (its client hung up).
     #[error("first copy of this event was abandoned; retry")]
@@ -126,34 +142,43 @@ impl RejectReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailReason {
     TopicMissing,
+    TopicNotCreatable,
     KafkaUnavailable,
     Timeout,
     QueueFull,
     KafkaError,
+    RecordTooLarge,
     ShuttingDown,
     Abandoned,
+    ProducerFatal,
 }
 
 impl FailReason {
-    pub const ALL: [FailReason; 7] = [
+    pub const ALL: [FailReason; 10] = [
         FailReason::TopicMissing,
+        FailReason::TopicNotCreatable,
         FailReason::KafkaUnavailable,
         FailReason::Timeout,
         FailReason::QueueFull,
         FailReason::KafkaError,
+        FailReason::RecordTooLarge,
         FailReason::ShuttingDown,
         FailReason::Abandoned,
+        FailReason::ProducerFatal,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             FailReason::TopicMissing => "topic_missing",
+            FailReason::TopicNotCreatable => "topic_not_creatable",
             FailReason::KafkaUnavailable => "kafka_unavailable",
             FailReason::Timeout => "timeout",
             FailReason::QueueFull => "queue_full",
             FailReason::KafkaError => "kafka_error",
+            FailReason::RecordTooLarge => "record_too_large",
             FailReason::ShuttingDown => "shutting_down",
             FailReason::Abandoned => "abandoned",
+            FailReason::ProducerFatal => "producer_fatal",
         }
     }
 }
@@ -185,12 +210,15 @@ impl BridgeError {
             E::Forbidden(_) => Kind::Rejected(RejectReason::Forbidden),
             E::Overloaded => Kind::Rejected(RejectReason::Overloaded),
             E::TopicMissing(_) => Kind::Failed(FailReason::TopicMissing),
+            E::TopicNotCreatable { .. } => Kind::Failed(FailReason::TopicNotCreatable),
             E::KafkaUnavailable => Kind::Failed(FailReason::KafkaUnavailable),
             E::PublishTimeout => Kind::Failed(FailReason::Timeout),
             E::QueueFull => Kind::Failed(FailReason::QueueFull),
             E::Kafka(_) => Kind::Failed(FailReason::KafkaError),
+            E::RecordTooLarge { .. } => Kind::Failed(FailReason::RecordTooLarge),
             E::ShuttingDown => Kind::Failed(FailReason::ShuttingDown),
             E::Abandoned => Kind::Failed(FailReason::Abandoned),
+            E::ProducerFatal => Kind::Failed(FailReason::ProducerFatal),
         }
     }
 
@@ -214,12 +242,15 @@ impl BridgeError {
             | E::NotObject
             | E::TooDeep => StatusCode::BAD_REQUEST,
             E::TopicMissing(_)
+            | E::TopicNotCreatable { .. }
             | E::KafkaUnavailable
             | E::PublishTimeout
             | E::QueueFull
             | E::Kafka(_)
+            | E::RecordTooLarge { .. }
             | E::ShuttingDown
             | E::Abandoned
+            | E::ProducerFatal
             // Shedding load: POPBiLL retries, so nothing is lost.
             | E::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -257,6 +288,14 @@ impl BridgeError {
             Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::BrokerTransportFailure) => {
                 BridgeError::KafkaUnavailable
             }
+            Some(RDKafkaErrorCode::Fatal) => BridgeError::ProducerFatal,
+            // Local (librdkafka's message.max.bytes) or the broker's
+            // (the topic's max.message.bytes): same code, same fix.
+            Some(
+                RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge,
+            ) => BridgeError::RecordTooLarge {
+                topic: topic.to_string(),
+            },
             _ => BridgeError::Kafka(e),
         }
     }

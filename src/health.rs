@@ -5,8 +5,9 @@
 //! Readiness (`/readyz`) says a delivery sent now would be published: Kafka
 //! answered its last metadata request, every routed topic exists, the
 //! duplicates ledger has been read up to its end, and the bridge is not
-//! shutting down. A background task keeps it current and
-//! creates missing topics as it goes.
+//! shutting down, and no Kafka client hit a fatal error (then it never
+//! becomes ready again: the bridge exits to be restarted). A background task
+//! keeps it current and creates missing topics as it goes.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -18,23 +19,38 @@ use tracing::{info, warn};
 
 use crate::ledger::LedgerState;
 use crate::metrics::Metrics;
-use crate::topics::Topics;
+use crate::publish::ClientEvents;
+use crate::topics::{ConfigProblem, Topics};
 
-#[derive(Default)]
 pub struct Health {
     kafka_up: AtomicBool,
+    /// A first round has run: its outcome was logged either way.
+    checked: AtomicBool,
     shutting_down: AtomicBool,
-    /// The topics readiness waits for, as of the last round.
-    missing: Mutex<Vec<Arc<str>>>,
+    /// The topics readiness waits for, as of the last round, each with
+    /// why it is missing when that is known.
+    missing: Mutex<Vec<String>>,
+    /// Topic settings that break a promise (record size, durability,
+    /// ledger retention): blocking ones fail readiness, the others are
+    /// listed as warnings.
+    config_problems: Mutex<Vec<ConfigProblem>>,
     /// The duplicates ledger, when duplicate detection is on.
     ledger: Option<Arc<LedgerState>>,
+    /// The Kafka clients' shared events: a fatal error fails readiness for
+    /// good; Kafka answering ends a bout of throttled librdkafka lines.
+    events: Arc<ClientEvents>,
 }
 
 impl Health {
-    pub fn new(ledger: Option<Arc<LedgerState>>) -> Health {
+    pub fn new(ledger: Option<Arc<LedgerState>>, events: Arc<ClientEvents>) -> Health {
         Health {
+            kafka_up: AtomicBool::new(false),
+            checked: AtomicBool::new(false),
+            shutting_down: AtomicBool::new(false),
+            missing: Mutex::new(Vec::new()),
+            config_problems: Mutex::new(Vec::new()),
             ledger,
-            ..Health::default()
+            events,
         }
     }
 
@@ -44,11 +60,24 @@ impl Health {
         if self.shutting_down.load(Ordering::Acquire) {
             reasons.push("shutting down".to_string());
         }
+        if let Some(fatal) = self.events.fatal() {
+            reasons.push(format!(
+                "the Kafka producer hit a fatal error and can never write again ({fatal}); the bridge exits to be restarted"
+            ));
+        }
         if !self.kafka_up.load(Ordering::Acquire) {
             reasons.push("Kafka metadata not reachable".to_string());
         }
         if let Ok(missing) = self.missing.lock() {
-            reasons.extend(missing.iter().map(|t| format!("topic {t} missing")));
+            reasons.extend(missing.iter().cloned());
+        }
+        if let Ok(problems) = self.config_problems.lock() {
+            reasons.extend(
+                problems
+                    .iter()
+                    .filter(|p| p.blocking)
+                    .map(|p| p.text.clone()),
+            );
         }
         if let Some(problem) = self.ledger.as_ref().and_then(|l| l.problem()) {
             reasons.push(problem);
@@ -60,20 +89,55 @@ impl Health {
         }
     }
 
+    /// What is wrong but does not stop deliveries now (a topic too small
+    /// for the largest body, too few in-sync replicas, a ledger kept too
+    /// short): `/readyz` lists them whether ready or not.
+    pub fn warnings(&self) -> Vec<String> {
+        self.config_problems
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .filter(|p| !p.blocking)
+                    .map(|p| p.text.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn set_shutting_down(&self) {
         self.shutting_down.store(true, Ordering::Release);
     }
 
     /// One round: ask Kafka, create or report missing topics, update state.
     pub async fn check(&self, topics: &Topics, metrics: &Metrics) {
-        let up = topics.refresh().await;
+        topics.check_fatal();
+        let answer = topics.refresh().await;
+        let up = answer.is_ok();
         let was_up = self.kafka_up.swap(up, Ordering::AcqRel);
+        let first = !self.checked.swap(true, Ordering::AcqRel);
         metrics.kafka_up.set(i64::from(up));
-        if up != was_up {
-            if up {
-                info!("Kafka is reachable");
-            } else {
-                warn!("Kafka is not reachable: readiness fails until it is");
+        // Kafka answering ends a bout of librdkafka trouble lines; what was
+        // suppressed since the last summary is said here, once.
+        let suppressed = if up {
+            self.events.kafka_answered()
+        } else {
+            None
+        };
+        match answer {
+            // Said on the change only: while Kafka is down this would
+            // repeat every round.
+            Err(e) if was_up || first => {
+                warn!(error = %e, "Kafka is not reachable (metadata request failed): readiness fails until it is");
+            }
+            Err(_) => {}
+            Ok(()) if !was_up => info!(
+                suppressed_kafka_lines = suppressed.unwrap_or(0),
+                "Kafka is reachable"
+            ),
+            Ok(()) => {
+                if let Some(n) = suppressed {
+                    info!(suppressed_kafka_lines = n, "Kafka client trouble is over");
+                }
             }
         }
         let missing = if up { topics.missing() } else { Vec::new() };
@@ -83,7 +147,19 @@ impl Health {
         }
     }
 
-    /// Runs `check` every `interval` until shutdown.
+    /// One check of the topics' settings (see `Topics::check_settings`).
+    pub async fn check_settings(&self, topics: &Topics, metrics: &Metrics) {
+        topics.check_settings().await;
+        let problems = topics.config_problems();
+        metrics.kafka_config_problems.set(problems.len() as i64);
+        if let Ok(mut p) = self.config_problems.lock() {
+            *p = problems;
+        }
+    }
+
+    /// Runs `check` every `interval` until shutdown, and beside it the
+    /// topic-settings check (slow or unanswered DescribeConfigs must not
+    /// hold readiness up).
     pub async fn run(
         self: Arc<Self>,
         topics: Arc<Topics>,
@@ -91,12 +167,32 @@ impl Health {
         interval: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        loop {
-            self.check(&topics, &metrics).await;
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => return,
+        let rounds = async {
+            loop {
+                self.check(&topics, &metrics).await;
+                let next = tokio::time::Instant::now() + interval;
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(next) => break,
+                        // A librdkafka error: was it fatal? Asked at once,
+                        // so readiness fails within moments, not a round
+                        // later.
+                        _ = self.events.errors.notified() => topics.check_fatal(),
+                        _ = shutdown.changed() => return,
+                    }
+                }
             }
+        };
+        let settings = async {
+            loop {
+                self.check_settings(&topics, &metrics).await;
+                tokio::time::sleep(interval).await;
+            }
+        };
+        // The rounds end at shutdown; the settings loop goes with them.
+        tokio::select! {
+            _ = rounds => {}
+            _ = settings => {}
         }
     }
 }

@@ -45,7 +45,7 @@ use tracing::{info, warn};
 use crate::config::{DedupConfig, KafkaConfig};
 use crate::dedup::{Claim, Dedup};
 use crate::metrics::Metrics;
-use crate::publish::{Producer, Receipt, base_client_config};
+use crate::publish::{KafkaContext, Producer, Receipt, base_client_config};
 use crate::topics::{TopicSpec, Topics};
 
 /// Entries waiting for the writer at most; beyond it an entry is dropped
@@ -461,7 +461,7 @@ impl Follower {
     /// from the beginning. Returns the new assignment, if it changed.
     async fn add_new_partitions(
         &self,
-        consumer: &Arc<StreamConsumer>,
+        consumer: &Arc<StreamConsumer<KafkaContext>>,
         topic: &str,
         assigned: &BTreeSet<i32>,
     ) -> Result<Option<BTreeSet<i32>>, String> {
@@ -521,7 +521,10 @@ impl Follower {
 
     /// A consumer assigned to every ledger partition from the beginning,
     /// and, per non-empty partition, the end offset to reach.
-    async fn assign(&self, topic: &str) -> Result<(StreamConsumer, BTreeMap<i32, i64>), String> {
+    async fn assign(
+        &self,
+        topic: &str,
+    ) -> Result<(StreamConsumer<KafkaContext>, BTreeMap<i32, i64>), String> {
         let mut cfg = base_client_config(&self.kafka);
         cfg.set("group.id", format!("{}-ledger", self.kafka.client_id))
             .set("enable.auto.commit", "false")
@@ -531,7 +534,10 @@ impl Follower {
             // buffer (64 MiB a partition) would only cost memory.
             .set("queued.max.messages.kbytes", "2048")
             .set("fetch.max.bytes", "4194304");
-        let consumer: StreamConsumer = cfg.create().map_err(|e| e.to_string())?;
+        // The bridge's context: librdkafka's lines share the log throttle.
+        let consumer: StreamConsumer<KafkaContext> = cfg
+            .create_with_context(self.topics.client_context())
+            .map_err(|e| e.to_string())?;
         let timeout = self.kafka.admin_timeout;
         let topic_owned = topic.to_string();
         let (consumer, ends) = tokio::task::spawn_blocking(move || {
@@ -559,7 +565,7 @@ impl Follower {
 
 /// The topic's partitions, from the cluster's metadata. Blocking.
 fn partitions(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<KafkaContext>,
     topic: &str,
     timeout: Duration,
 ) -> Result<BTreeSet<i32>, String> {
@@ -579,7 +585,7 @@ fn partitions(
 }
 
 /// The partitions the consumer is assigned.
-fn assigned_partitions(consumer: &StreamConsumer) -> BTreeSet<i32> {
+fn assigned_partitions(consumer: &StreamConsumer<KafkaContext>) -> BTreeSet<i32> {
     consumer
         .assignment()
         .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())

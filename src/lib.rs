@@ -95,6 +95,8 @@ pub struct RunningBridge {
     pub admin_addr: SocketAddr,
     health: Arc<Health>,
     app: Arc<webhook::App>,
+    /// Kafka clients' shared events: the fatal error that ends the bridge.
+    kafka_events: Arc<publish::ClientEvents>,
     stop_webhook: watch::Sender<bool>,
     stop_admin: watch::Sender<bool>,
     webhook_task: JoinHandle<bool>,
@@ -141,13 +143,15 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
     };
     let kafka_error =
         |e: rdkafka::error::KafkaError| StartError::Kafka(config.kafka.describe_client_error(&e));
-    let producer = publish::create_producer(&config.kafka, metrics.clone()).map_err(kafka_error)?;
+    let kafka_events = Arc::new(publish::ClientEvents::default());
+    let producer = publish::create_producer(&config, metrics.clone(), kafka_events.clone())
+        .map_err(kafka_error)?;
     let topics = Arc::new(
         Topics::new(
             router.routes(),
-            &config.kafka,
-            config.topics.clone(),
+            &config,
             producer.clone(),
+            kafka_events.clone(),
         )
         .map_err(kafka_error)?,
     );
@@ -155,7 +159,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         .dedup
         .enabled
         .then(|| Arc::new(ledger::LedgerState::default()));
-    let health = Arc::new(Health::new(ledger_state.clone()));
+    let health = Arc::new(Health::new(ledger_state.clone(), kafka_events.clone()));
     let dedup = Arc::new(dedup::Dedup::new(
         config.dedup.enabled,
         config.dedup.window,
@@ -294,6 +298,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         admin_addr,
         health,
         app,
+        kafka_events,
         stop_webhook,
         stop_admin,
         webhook_task,
@@ -307,6 +312,14 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
 }
 
 impl RunningBridge {
+    /// Resolves, with librdkafka's reason, when a Kafka client hit a fatal
+    /// error (e.g. the idempotent producer lost its sequence, or may not
+    /// write): nothing will be published again, so the owner must shut the
+    /// bridge down and exit non-zero to be restarted with a new producer.
+    pub async fn fatal_error(&self) -> String {
+        self.kafka_events.wait_fatal().await
+    }
+
     /// The orderly stop: fail readiness at once, keep serving for the
     /// propagation delay (load balancers need it to stop sending), stop
     /// accepting, let in-flight deliveries get their real answer, then flush

@@ -1,6 +1,10 @@
 //! Log output: readable text for people, JSON for log pipelines. `RUST_LOG`
-//! overrides the configured level. librdkafka's own log lines arrive
-//! through rdkafka's `log` output and are captured too.
+//! overrides the configured level. librdkafka's own lines reach the log
+//! through the bridge's client context ([`crate::publish::KafkaContext`]),
+//! which passes its trouble lines through a [`Throttle`].
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::EnvFilter;
 
@@ -25,4 +29,115 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     result.map_err(|e| format!("cannot install the logger: {e}"))
+}
+
+/// Keeps a repeating problem from flooding the log. While Kafka is
+/// unreachable librdkafka reports the same trouble about 30 times a second
+/// from every client; a log that scrolls that fast hides everything else
+/// and costs money in a log pipeline.
+///
+/// A *bout* starts with the first line, which is logged. Later lines are
+/// counted and, at most once per `every`, one of them is logged with the
+/// count of those suppressed since. The bout ends when the owner says the
+/// trouble is over ([`Throttle::clear`]); the count left is reported then.
+///
+/// The clock is a parameter so tests can drive it.
+pub struct Throttle {
+    every: Duration,
+    bout: Mutex<Option<Bout>>,
+}
+
+struct Bout {
+    last_said: Instant,
+    suppressed: u64,
+}
+
+/// What to do with one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Say {
+    /// The first line of a bout: log it.
+    First,
+    /// Log it, with how many lines were suppressed since the last one.
+    Summary { suppressed: u64 },
+    /// Count it, log nothing.
+    Quiet,
+}
+
+impl Throttle {
+    pub fn new(every: Duration) -> Throttle {
+        Throttle {
+            every,
+            bout: Mutex::new(None),
+        }
+    }
+
+    pub fn every(&self) -> Duration {
+        self.every
+    }
+
+    /// One more line of trouble at `now`.
+    pub fn hit(&self, now: Instant) -> Say {
+        // A poisoned lock only means another thread panicked mid-count;
+        // the count is still usable.
+        let mut bout = self.bout.lock().unwrap_or_else(|e| e.into_inner());
+        match bout.as_mut() {
+            None => {
+                *bout = Some(Bout {
+                    last_said: now,
+                    suppressed: 0,
+                });
+                Say::First
+            }
+            Some(b) if now.saturating_duration_since(b.last_said) >= self.every => {
+                let suppressed = std::mem::take(&mut b.suppressed);
+                b.last_said = now;
+                Say::Summary { suppressed }
+            }
+            Some(b) => {
+                b.suppressed += 1;
+                Say::Quiet
+            }
+        }
+    }
+
+    /// The trouble is over. Returns the lines suppressed since the last
+    /// one logged, when there was a bout.
+    pub fn clear(&self) -> Option<u64> {
+        let mut bout = self.bout.lock().unwrap_or_else(|e| e.into_inner());
+        bout.take().map(|b| b.suppressed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item13_repeated_kafka_trouble_is_said_once_then_summarised_every_30s() {
+        let t = Throttle::new(Duration::from_secs(30));
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // 30 lines a second for 75 s, as librdkafka does while Kafka is down.
+        let mut said = Vec::new();
+        for i in 0..(75 * 30) {
+            let ms = i * 1000 / 30;
+            match t.hit(at(ms)) {
+                Say::Quiet => {}
+                s => said.push((ms / 1000, s)),
+            }
+        }
+        assert_eq!(
+            said,
+            [
+                (0, Say::First),
+                (30, Say::Summary { suppressed: 899 }),
+                (60, Say::Summary { suppressed: 899 }),
+            ]
+        );
+        // Kafka answers again: the rest of the count is reported once.
+        assert_eq!(t.clear(), Some(449));
+        assert_eq!(t.clear(), None, "no bout, nothing to report");
+        // The next outage is said at once, not 30 s later.
+        assert_eq!(t.hit(at(80_000)), Say::First);
+    }
 }

@@ -125,13 +125,30 @@ async fn main() -> ExitCode {
         }
     };
 
-    wait_for_signal().await;
-    info!("stop signal received; a second one exits at once");
+    // A fatal Kafka error leaves a producer that can never write: take
+    // the orderly way out and exit non-zero, so the orchestrator restarts
+    // the process with a new producer.
+    let fatal = tokio::select! {
+        _ = wait_for_signal() => {
+            info!("stop signal received; a second one exits at once");
+            None
+        }
+        reason = bridge.fatal_error() => {
+            error!(reason, "fatal Kafka error: shutting down, then exiting with status {EXIT_KAFKA_FATAL} to be restarted");
+            Some(reason)
+        }
+    };
     let shutdown = bridge.shutdown();
     tokio::pin!(shutdown);
     tokio::select! {
         report = &mut shutdown => {
-            if report.drained && report.unflushed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if fatal.is_some() {
+                ExitCode::from(EXIT_KAFKA_FATAL)
+            } else if report.drained && report.unflushed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         _ = wait_for_signal() => {
             warn!("second stop signal: exiting now");
@@ -139,6 +156,10 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+/// Exit status after a fatal Kafka client error (1: unclean shutdown,
+/// 2: configuration, 130: second stop signal).
+const EXIT_KAFKA_FATAL: u8 = 3;
 
 async fn wait_for_signal() {
     #[cfg(unix)]

@@ -80,6 +80,7 @@ pub struct Metrics {
     pub inflight: IntGauge,
     pub kafka_up: IntGauge,
     pub topics_missing: IntGauge,
+    pub kafka_config_problems: IntGauge,
     pub kafka_queue_messages: IntGauge,
     pub kafka_queue_bytes: IntGauge,
     kafka_broker_rtt_avg: prometheus::GaugeVec,
@@ -228,6 +229,10 @@ impl Metrics {
             "topics_missing",
             "Routed topics known not to exist (or not yet confirmed) in Kafka.",
         );
+        let kafka_config_problems = gauge(
+            "kafka_config_problems",
+            "Topic settings that break a promise of the bridge (record size, min.insync.replicas, ledger retention); /readyz lists them.",
+        );
         let kafka_queue_messages = gauge(
             "kafka_producer_queue_messages",
             "Records in the producer queue waiting for Kafka (librdkafka msg_cnt).",
@@ -359,6 +364,7 @@ impl Metrics {
             inflight,
             kafka_up,
             topics_missing,
+            kafka_config_problems,
             kafka_queue_messages,
             kafka_queue_bytes,
             kafka_broker_rtt_avg,

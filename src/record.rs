@@ -19,6 +19,12 @@ use crate::delivery::Delivery;
 /// Header with the bridge's receive time (RFC 3339, UTC, milliseconds).
 pub const RECEIVED_AT: &str = "popbill-bridge-received-at";
 
+/// Longest `itemKey` carried as `ce_subject`. POPBiLL's are 18 characters;
+/// a longer one (it comes from the body) is left out rather than copied,
+/// so a record's size stays bounded by what `publish::max_record_bytes`
+/// reckons with.
+pub const MAX_SUBJECT_BYTES: usize = 256;
+
 /// Request headers that are never copied to Kafka.
 const NOT_FORWARDED: &[&str] = &[
     // Credentials.
@@ -98,7 +104,11 @@ pub fn headers(
         key: "ce_time",
         value: Some(&ce_time),
     });
-    if let Some(item) = delivery.item_key.as_deref() {
+    if let Some(item) = delivery
+        .item_key
+        .as_deref()
+        .filter(|i| i.len() <= MAX_SUBJECT_BYTES)
+    {
         h = h.insert(Header {
             key: "ce_subject",
             value: Some(item),
@@ -129,25 +139,29 @@ fn ce_type(ce: &CloudEventsConfig, d: &Delivery<'_>) -> String {
 }
 
 /// `yyyyMMddHHmmss` in Korean time (UTC+9, no daylight saving) to
-/// RFC 3339. Anything else gives `None` and the receive time is used.
+/// RFC 3339. Anything else gives `None` and the receive time is used:
+/// a date that never existed (Feb 30, Feb 29 of a common year, month 13,
+/// hour 24) must not reach consumers as if it had, so the fields are checked
+/// by a calendar library, not by ranges.
 pub fn korean_datetime_to_rfc3339(s: &str) -> Option<String> {
     let b = s.as_bytes();
     if b.len() != 14 || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
-    let (mo, d, h, mi, se) = (n(4..6)?, n(6..8)?, n(8..10)?, n(10..12)?, n(12..14)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
+    // All ASCII digits, so every slice is on a char boundary and parses.
+    let n = |r: std::ops::Range<usize>| s[r].parse::<u8>().ok();
+    let year = s[0..4].parse::<i32>().ok()?;
+    let month = time::Month::try_from(n(4..6)?).ok()?;
+    let date = time::Date::from_calendar_date(year, month, n(6..8)?).ok()?;
+    let clock = time::Time::from_hms(n(8..10)?, n(10..12)?, n(12..14)?).ok()?;
     Some(format!(
-        "{}-{}-{}T{}:{}:{}+09:00",
-        &s[0..4],
-        &s[4..6],
-        &s[6..8],
-        &s[8..10],
-        &s[10..12],
-        &s[12..14]
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+09:00",
+        date.year(),
+        u8::from(date.month()),
+        date.day(),
+        clock.hour(),
+        clock.minute(),
+        clock.second()
     ))
 }
 
@@ -172,6 +186,59 @@ mod tests {
         ] {
             assert_eq!(korean_datetime_to_rfc3339(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn item11_impossible_event_dates_fall_back_to_the_receive_time() {
+        // Real calendar dates are converted, leap days included.
+        for (ok, want) in [
+            ("20240229120000", "2024-02-29T12:00:00+09:00"),
+            ("20000229000000", "2000-02-29T00:00:00+09:00"),
+            ("20251231235959", "2025-12-31T23:59:59+09:00"),
+        ] {
+            assert_eq!(
+                korean_datetime_to_rfc3339(ok).as_deref(),
+                Some(want),
+                "{ok}"
+            );
+        }
+        // Dates that never existed are not written as if they had.
+        for bad in [
+            "20250229120000", // Feb 29 in a non-leap year
+            "19000229120000", // 1900 is not a leap year (century rule)
+            "20250230120000", // Feb 30
+            "20250231120000", // Feb 31
+            "20250431120000", // Apr 31
+            "20251301120000", // month 13
+            "20250001120000", // month 0
+            "20250100120000", // day 0
+            "20250101240000", // hour 24
+            "20250101126000", // minute 60
+            "20250101120060", // second 60
+        ] {
+            assert_eq!(korean_datetime_to_rfc3339(bad), None, "{bad}");
+        }
+        // In the record, ce_time is then the receive time.
+        let mut req = HeaderMap::new();
+        req.insert(
+            HeaderName::from_static("pb-webhook-type"),
+            HeaderValue::from_static("TAXINVOICE.STATE"),
+        );
+        let body = br#"{"eventDT":"20250231120000"}"#;
+        let d = Delivery::parse(&req, body).expect("valid");
+        let h = headers(
+            &req,
+            &d,
+            "mid-1",
+            &CloudEventsConfig::default(),
+            SystemTime::UNIX_EPOCH,
+        );
+        let ce_time = h
+            .iter()
+            .find(|h| h.key == "ce_time")
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        assert_eq!(ce_time.as_deref(), Some("1970-01-01T00:00:00.000Z"));
     }
 
     #[test]

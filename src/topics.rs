@@ -3,19 +3,33 @@
 //! The bridge never relies on the broker's auto-create setting (production
 //! clusters usually turn it off, and where it is on it creates topics with
 //! whatever defaults the broker has). It creates the topics its routes name
-//! through the admin API — at start-up for the configured routes, before the
-//! first produce for the fallback — with the configured partitions,
-//! replication and settings. With `topics.create = false` it only checks: a
+//! through the admin API at start-up — every topic a delivery can go to:
+//! the routed ones, the fallback and the dead-letter topic — with the
+//! configured partitions, replication and settings, and keeps trying in the
+//! readiness loop. When Kafka refuses to create one, the cause and the
+//! setting that fixes it (e.g. "the cluster has 1 broker; set
+//! topics.replication_factor = 1") are logged once, shown by `/readyz` and
+//! given as the 503's body. With `topics.create = false` it only checks: a
 //! missing topic fails readiness and deliveries routed to it get 503, with a
 //! log line that names the topic.
+//!
+//! Beside the readiness rounds, the settings of the existing topics (and
+//! the broker's record limit) are read every `kafka.health_interval`, and
+//! any that break a promise of the bridge are named: see [`checks`].
+
+mod checks;
+
+pub use checks::ConfigProblem;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, NewTopic, OwnedResourceSpecifier, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::Producer as _;
@@ -23,10 +37,11 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::{KafkaConfig, TopicsConfig};
+use crate::config::{Config, TopicsConfig};
 use crate::error::BridgeError;
-use crate::publish::{Producer, base_client_config};
+use crate::publish::{ClientEvents, KafkaContext, Producer, base_client_config, max_record_bytes};
 use crate::route::Route;
+use checks::{Needs, Role, TopicFacts};
 
 /// A topic to create: name, partitions and topic-level settings (the
 /// replication factor is `topics.replication_factor` for all).
@@ -37,15 +52,43 @@ pub struct TopicSpec {
     pub settings: BTreeMap<String, String>,
 }
 
+/// Wait after DescribeConfigs failed before asking again.
+const SETTINGS_RETRY: Duration = Duration::from_secs(60);
+
 const UNKNOWN: u8 = 0;
 const PRESENT: u8 = 1;
 const MISSING: u8 = 2;
 
 struct TopicState {
     name: Arc<str>,
-    /// Checked at start-up and by readiness; the fallback only on first use.
-    eager: bool,
     state: AtomicU8,
+    /// Why Kafka refused to create it, naming the setting that fixes it;
+    /// cleared once it exists.
+    cannot_create: std::sync::Mutex<Option<String>>,
+    /// "missing and topics.create is false" was logged (once, not every
+    /// readiness round).
+    said_missing: AtomicBool,
+}
+
+impl TopicState {
+    fn cause(&self) -> Option<String> {
+        self.cannot_create.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// Records why creation failed (or that it no longer does), logging
+    /// only changes: the readiness loop retries every few seconds.
+    fn set_cause(&self, cause: Option<String>) {
+        let Ok(mut slot) = self.cannot_create.lock() else {
+            return;
+        };
+        if *slot == cause {
+            return;
+        }
+        if let Some(c) = &cause {
+            warn!(topic = %self.name, cause = %c, "topic does not exist and Kafka refused to create it: deliveries routed to it get 503 and readiness fails until it exists");
+        }
+        *slot = cause;
+    }
 }
 
 pub struct Topics {
@@ -53,10 +96,29 @@ pub struct Topics {
     by_route: Vec<Arc<TopicState>>,
     /// One entry per distinct topic name.
     all: Vec<Arc<TopicState>>,
-    admin: AdminClient<DefaultClientContext>,
+    admin: AdminClient<KafkaContext>,
     producer: Producer,
+    /// Shared by every Kafka client: log throttle and fatal errors.
+    events: Arc<ClientEvents>,
     settings: TopicsConfig,
     admin_timeout: Duration,
+    /// Brokers in the last metadata: explains a refused replication factor.
+    brokers: AtomicUsize,
+    /// What the configuration needs from the cluster (record size,
+    /// durability, ledger retention).
+    needs: Needs,
+    /// The duplicates ledger, when duplicate detection is on: its settings
+    /// are checked too.
+    ledger: Option<String>,
+    /// Settings of existing topics that break a promise, as of the last
+    /// round.
+    problems: std::sync::Mutex<Vec<ConfigProblem>>,
+    /// The last thing said about the broker's record limit, or about not
+    /// being able to read settings: said again only when it changes.
+    said_broker: std::sync::Mutex<Option<String>>,
+    said_unchecked: std::sync::Mutex<Option<String>>,
+    /// After DescribeConfigs failed: no new try before then.
+    settings_retry_at: std::sync::Mutex<Option<Instant>>,
     /// Serialises checks and creations so a burst to a new topic makes one
     /// admin call, not one per request.
     ensure_lock: Mutex<()>,
@@ -65,20 +127,24 @@ pub struct Topics {
 impl Topics {
     pub fn new(
         routes: &[Route],
-        kafka: &KafkaConfig,
-        settings: TopicsConfig,
+        config: &Config,
         producer: Producer,
+        events: Arc<ClientEvents>,
     ) -> Result<Topics, KafkaError> {
-        let admin: AdminClient<DefaultClientContext> = base_client_config(kafka).create()?;
-        // A topic is eager when any non-fallback route uses it.
+        let kafka = &config.kafka;
+        let admin: AdminClient<KafkaContext> = base_client_config(kafka)
+            .create_with_context(KafkaContext::other_client(events.clone()))?;
+        // Every topic a delivery can go to is checked (and created) from
+        // the start, the fallback and dead-letter topics too: a topic that
+        // cannot be created must fail readiness before a delivery needs it.
         let mut by_name: BTreeMap<Arc<str>, Arc<TopicState>> = BTreeMap::new();
         for r in routes {
-            let eager = routes.iter().any(|o| !o.is_fallback && o.topic == r.topic);
             by_name.entry(r.topic.clone()).or_insert_with(|| {
                 Arc::new(TopicState {
                     name: r.topic.clone(),
-                    eager,
                     state: AtomicU8::new(UNKNOWN),
+                    cannot_create: std::sync::Mutex::new(None),
+                    said_missing: AtomicBool::new(false),
                 })
             });
         }
@@ -92,8 +158,29 @@ impl Topics {
             all,
             admin,
             producer,
-            settings,
+            events,
+            settings: config.topics.clone(),
             admin_timeout: kafka.admin_timeout,
+            brokers: AtomicUsize::new(0),
+            needs: Needs {
+                record_bytes: max_record_bytes(config),
+                max_body_bytes: config.server.max_body_bytes,
+                max_header_bytes: config.limits.max_header_bytes,
+                min_insync_replicas: config
+                    .topics
+                    .settings
+                    .get("min.insync.replicas")
+                    .and_then(|v| v.trim().parse().ok()),
+                dedup_window: config.dedup.enabled.then_some(config.dedup.window),
+            },
+            ledger: config
+                .dedup
+                .enabled
+                .then(|| config.dedup.ledger_topic.clone()),
+            problems: std::sync::Mutex::new(Vec::new()),
+            said_broker: std::sync::Mutex::new(None),
+            said_unchecked: std::sync::Mutex::new(None),
+            settings_retry_at: std::sync::Mutex::new(None),
             ensure_lock: Mutex::new(()),
         })
     }
@@ -102,12 +189,38 @@ impl Topics {
         &self.settings
     }
 
+    /// Whether the producer hit a fatal error; if so, tells everyone (see
+    /// [`ClientEvents::set_fatal`]). A cheap local call, no network.
+    pub fn check_fatal(&self) {
+        if self.events.fatal().is_none()
+            && let Some((code, reason)) = self.producer.client().fatal_error()
+        {
+            self.events.set_fatal(&format!("{code}: {reason}"));
+        }
+    }
+
+    /// The librdkafka context for another client of the bridge (the
+    /// duplicates ledger's consumer): same log throttle, same fatal signal.
+    pub fn client_context(&self) -> KafkaContext {
+        KafkaContext::other_client(self.events.clone())
+    }
+
     /// Returns once the route's topic is known to exist, creating it if
-    /// configured to; fails with the topic's name otherwise.
+    /// configured to; fails with the topic's name otherwise, and with the
+    /// cause when Kafka refused to create it.
     pub async fn ensure(&self, route: &Route, deadline: Instant) -> Result<(), BridgeError> {
         let st = &self.by_route[route.id];
         if st.state.load(Ordering::Acquire) == PRESENT {
             return Ok(());
+        }
+        let not_creatable = |cause| BridgeError::TopicNotCreatable {
+            topic: st.name.to_string(),
+            cause,
+        };
+        // Kafka already refused: answer at once. The readiness loop tries
+        // again every round and clears the cause once the topic exists.
+        if let Some(cause) = st.cause() {
+            return Err(not_creatable(cause));
         }
         let _guard = tokio::time::timeout_at(deadline, self.ensure_lock.lock())
             .await
@@ -127,55 +240,215 @@ impl Topics {
             return Ok(());
         }
         if self.settings.create {
-            self.create(std::slice::from_ref(&st.name), budget).await;
+            // The outcome is recorded in the topic's state and cause.
+            let _ = self.create(std::slice::from_ref(&st.name), budget).await;
         } else {
-            warn!(topic = %st.name, "topic does not exist and topics.create is false: answering 503 until it is created");
+            self.say_missing(st);
         }
-        match st.state.load(Ordering::Acquire) {
-            PRESENT => Ok(()),
+        match (st.state.load(Ordering::Acquire), st.cause()) {
+            (PRESENT, _) => Ok(()),
+            (_, Some(cause)) => Err(not_creatable(cause)),
             _ => Err(BridgeError::TopicMissing(st.name.to_string())),
         }
     }
 
-    /// One readiness round: refresh what exists, create what is missing
-    /// (eager topics only). Returns whether Kafka answered.
-    pub async fn refresh(&self) -> bool {
-        let metadata = match self.fetch_metadata(self.admin_timeout).await {
-            Ok(m) => m,
-            Err(e) => {
-                warn!(error = %e, "Kafka metadata request failed");
-                return false;
-            }
-        };
+    fn say_missing(&self, st: &TopicState) {
+        if !st.said_missing.swap(true, Ordering::AcqRel) {
+            warn!(topic = %st.name, "topic does not exist and topics.create is false: deliveries routed to it get 503 and readiness fails until it is created");
+        }
+    }
+
+    /// One readiness round: refresh what exists, create what is missing.
+    /// Fails when Kafka did not answer; the caller logs that once per
+    /// change, not every round.
+    pub async fn refresh(&self) -> Result<(), KafkaError> {
+        let metadata = self.fetch_metadata(self.admin_timeout).await?;
         self.apply(&metadata);
-        let missing: Vec<Arc<str>> = self
+        let missing: Vec<&TopicState> = self
             .all
             .iter()
-            .filter(|t| t.eager && t.state.load(Ordering::Acquire) != PRESENT)
-            .map(|t| t.name.clone())
+            .filter(|t| t.state.load(Ordering::Acquire) != PRESENT)
+            .map(|t| &**t)
             .collect();
         if !missing.is_empty() {
             if self.settings.create {
+                let names: Vec<Arc<str>> = missing.iter().map(|t| t.name.clone()).collect();
                 let _guard = self.ensure_lock.lock().await;
-                self.create(&missing, self.admin_timeout).await;
+                let _ = self.create(&names, self.admin_timeout).await;
             } else {
-                for t in &missing {
-                    warn!(topic = %t, "topic does not exist and topics.create is false: not ready");
+                for t in missing {
+                    self.say_missing(t);
                 }
             }
         }
-        true
+        Ok(())
     }
 
-    /// Eager topics not (yet) known to exist: the readiness verdict.
-    pub fn missing(&self) -> Vec<Arc<str>> {
+    /// Settings of existing topics that break a promise of the bridge, as
+    /// of the last settings check.
+    pub fn config_problems(&self) -> Vec<ConfigProblem> {
+        self.problems.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Reads the settings of every existing topic the bridge uses (and the
+    /// broker's record limit) and keeps what breaks a promise. Runs beside
+    /// the readiness rounds, not in them: a cluster that does not answer
+    /// DescribeConfigs (no permission, librdkafka's mock cluster) must not
+    /// slow readiness down. When the settings cannot be read the last
+    /// verdict stays, that is said once, and the next try waits a minute.
+    pub async fn check_settings(&self) {
+        let due = self.settings_retry_at.lock().map(|t| *t).unwrap_or(None);
+        if due.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let Ok(metadata) = self.fetch_metadata(self.admin_timeout).await else {
+            // Readiness says Kafka is unreachable; nothing to add here.
+            return;
+        };
+        let (mut facts, broker) = self.settings_facts(&metadata);
+        drop(metadata);
+        let opts = AdminOptions::new().request_timeout(Some(self.admin_timeout));
+        let specifiers: Vec<ResourceSpecifier<'_>> = facts
+            .iter()
+            .map(|(_, f)| ResourceSpecifier::Topic(&f.name))
+            .collect();
+        if !specifiers.is_empty() {
+            let described = match self.admin.describe_configs(specifiers.iter(), &opts).await {
+                Ok(d) => d,
+                Err(e) => {
+                    self.say_unchecked(Some(format!("{e}")));
+                    if let Ok(mut t) = self.settings_retry_at.lock() {
+                        *t = Some(Instant::now() + SETTINGS_RETRY);
+                    }
+                    return;
+                }
+            };
+            for resource in described.into_iter().flatten() {
+                let OwnedResourceSpecifier::Topic(name) = &resource.specifier else {
+                    continue;
+                };
+                let Some((_, f)) = facts.iter_mut().find(|(_, f)| &f.name == name) else {
+                    continue;
+                };
+                let number = |key: &str| {
+                    resource
+                        .get(key)
+                        .and_then(|e| e.value.as_deref())
+                        .and_then(|v| v.trim().parse::<i64>().ok())
+                };
+                f.max_message_bytes = number("max.message.bytes");
+                f.min_insync_replicas = number("min.insync.replicas");
+                f.retention_ms = number("retention.ms");
+            }
+        }
+        self.say_unchecked(None);
+        let problems: Vec<ConfigProblem> = facts
+            .iter()
+            .flat_map(|(role, f)| checks::check_topic(*role, f, &self.needs))
+            .collect();
+        self.set_problems(problems);
+
+        // One broker stands for all: the setting is cluster-wide in
+        // practice, and librdkafka describes one broker per request.
+        if let Some(id) = broker {
+            let broker = [ResourceSpecifier::Broker(id)];
+            if let Ok(d) = self.admin.describe_configs(broker.iter(), &opts).await {
+                let limit = d
+                    .iter()
+                    .flatten()
+                    .find_map(|r| r.get("message.max.bytes")?.value.as_deref()?.parse().ok());
+                let note = limit.and_then(|l| checks::check_broker(id, l, &self.needs));
+                if let Ok(mut said) = self.said_broker.lock()
+                    && *said != note
+                {
+                    if let Some(n) = &note {
+                        warn!(problem = %n, "Kafka broker setting");
+                    }
+                    *said = note;
+                }
+            }
+        }
+    }
+
+    /// The existing topics to check, from the metadata (which cannot be
+    /// held across an await), and a broker to ask about its limit.
+    fn settings_facts(&self, metadata: &Metadata) -> (Vec<(Role, TopicFacts)>, Option<i32>) {
+        let mut facts: Vec<(Role, TopicFacts)> = Vec::new();
+        for m in metadata.topics() {
+            let role = if self.all.iter().any(|t| &*t.name == m.name()) {
+                Role::Delivery
+            } else if self.ledger.as_deref() == Some(m.name()) {
+                Role::Ledger
+            } else {
+                continue;
+            };
+            if m.error().is_some() || m.partitions().is_empty() {
+                continue;
+            }
+            let replicas = m
+                .partitions()
+                .iter()
+                .map(|p| p.replicas().len())
+                .min()
+                .unwrap_or(0);
+            facts.push((
+                role,
+                TopicFacts {
+                    name: m.name().to_string(),
+                    replicas,
+                    ..TopicFacts::default()
+                },
+            ));
+        }
+        (facts, metadata.brokers().first().map(|b| b.id()))
+    }
+
+    /// Keeps the new verdict, logging what appeared and what went away.
+    fn set_problems(&self, new: Vec<ConfigProblem>) {
+        let Ok(mut old) = self.problems.lock() else {
+            return;
+        };
+        for p in new.iter().filter(|p| !old.contains(p)) {
+            if p.blocking {
+                warn!(problem = %p.text, "Kafka topic setting stops every write: not ready");
+            } else {
+                warn!(problem = %p.text, "Kafka topic setting breaks a promise of the bridge (listed by /readyz)");
+            }
+        }
+        for p in old.iter().filter(|p| !new.contains(p)) {
+            info!(problem = %p.text, "Kafka topic setting fixed");
+        }
+        *old = new;
+    }
+
+    fn say_unchecked(&self, error: Option<String>) {
+        let Ok(mut said) = self.said_unchecked.lock() else {
+            return;
+        };
+        if *said != error {
+            if let Some(e) = &error {
+                warn!(error = %e, "cannot read topic settings (DescribeConfigs) to check them; grant the bridge's principal DescribeConfigs on its topics");
+            }
+            *said = error;
+        }
+    }
+
+    /// Topics not (yet) known to exist, each with why when Kafka refused to
+    /// create it: the readiness verdict.
+    pub fn missing(&self) -> Vec<String> {
         self.all
             .iter()
-            .filter(|t| {
-                let s = t.state.load(Ordering::Acquire);
-                s != PRESENT && (t.eager || s == MISSING && !self.settings.create)
+            .filter(|t| t.state.load(Ordering::Acquire) != PRESENT)
+            .map(|t| match t.cause() {
+                Some(cause) => format!("topic {} missing and cannot be created: {cause}", t.name),
+                None if !self.settings.create => {
+                    format!(
+                        "topic {} missing (topics.create is false: create it)",
+                        t.name
+                    )
+                }
+                None => format!("topic {} missing", t.name),
             })
-            .map(|t| t.name.clone())
             .collect()
     }
 
@@ -189,6 +462,8 @@ impl Topics {
     }
 
     fn apply(&self, metadata: &Metadata) {
+        self.brokers
+            .store(metadata.brokers().len(), Ordering::Release);
         for t in &self.all {
             let found = metadata
                 .topics()
@@ -197,19 +472,71 @@ impl Topics {
                 .is_some_and(|m| m.error().is_none() && !m.partitions().is_empty());
             t.state
                 .store(if found { PRESENT } else { MISSING }, Ordering::Release);
+            if found {
+                t.set_cause(None);
+                t.said_missing.store(false, Ordering::Release);
+            }
         }
     }
 
-    async fn create(&self, names: &[Arc<str>], budget: Duration) {
+    /// Why Kafka refused to create a topic, with the setting to change.
+    fn creation_cause(&self, code: RDKafkaErrorCode) -> String {
+        let rf = self.settings.replication_factor;
+        let brokers = self.brokers.load(Ordering::Acquire);
+        let plural = if brokers == 1 { "" } else { "s" };
+        use RDKafkaErrorCode as C;
+        match code {
+            C::InvalidReplicationFactor if brokers > 0 && rf > brokers as i32 => format!(
+                "the cluster has {brokers} broker{plural}; set topics.replication_factor = {brokers} \
+                 (it is {rf}), or -1 for the broker's default"
+            ),
+            C::InvalidReplicationFactor => format!(
+                "Kafka refused replication factor {rf} ({code}); set topics.replication_factor to \
+                 at most the number of brokers, or -1 for the broker's default"
+            ),
+            C::InvalidPartitions => format!(
+                "Kafka refused {} partitions ({code}); set topics.partitions to at least 1, or -1 \
+                 for the broker's default",
+                self.settings.partitions
+            ),
+            C::InvalidConfig => {
+                format!("Kafka refused a topic setting ({code}); check topics.settings")
+            }
+            C::PolicyViolation => format!(
+                "the cluster's topic-creation policy refused it ({code}); create the topic by \
+                 hand, or fit topics.partitions, topics.replication_factor and topics.settings \
+                 to the policy"
+            ),
+            C::TopicAuthorizationFailed | C::ClusterAuthorizationFailed => format!(
+                "the bridge may not create topics ({code}); create the topic by hand, or grant \
+                 the bridge's principal CREATE on it"
+            ),
+            _ => format!("Kafka refused to create it ({code})"),
+        }
+    }
+
+    async fn create(&self, names: &[Arc<str>], budget: Duration) -> Result<(), String> {
+        // Large enough for every body the bridge accepts (the broker's
+        // default, 1 MiB + 12 bytes, is not); a larger value from
+        // topics.settings is kept.
+        let mut settings = self.settings.settings.clone();
+        let given = settings
+            .get("max.message.bytes")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        settings.insert(
+            "max.message.bytes".into(),
+            self.needs.record_bytes.max(given).to_string(),
+        );
         let specs: Vec<TopicSpec> = names
             .iter()
             .map(|n| TopicSpec {
                 name: n.to_string(),
                 partitions: self.settings.partitions,
-                settings: self.settings.settings.clone(),
+                settings: settings.clone(),
             })
             .collect();
-        self.create_specs(&specs, budget).await;
+        self.create_specs(&specs, budget).await
     }
 
     /// Makes sure a topic outside the routes (the duplicates ledger)
@@ -233,19 +560,17 @@ impl Topics {
                 spec.name
             ));
         }
+        // The broker count explains a refused replication factor.
+        self.brokers
+            .store(metadata.brokers().len(), Ordering::Release);
         let _guard = self.ensure_lock.lock().await;
-        if self
-            .create_specs(std::slice::from_ref(spec), self.admin_timeout)
+        self.create_specs(std::slice::from_ref(spec), self.admin_timeout)
             .await
-        {
-            Ok(())
-        } else {
-            Err(format!("could not create topic {}", spec.name))
-        }
     }
 
-    /// Returns whether every topic now exists.
-    async fn create_specs(&self, specs: &[TopicSpec], budget: Duration) -> bool {
+    /// Creates the topics; fails with each refused topic and its cause.
+    /// Causes of routed topics are also kept for readiness and answers.
+    async fn create_specs(&self, specs: &[TopicSpec], budget: Duration) -> Result<(), String> {
         let new: Vec<NewTopic<'_>> = specs
             .iter()
             .map(|spec| {
@@ -265,10 +590,10 @@ impl Topics {
             Err(e) => {
                 let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
                 warn!(error = %e, topics = ?names, "creating topics failed");
-                return false;
+                return Err(format!("creating topics failed: {e}"));
             }
         };
-        let mut all_ok = true;
+        let mut refused = Vec::new();
         for r in results {
             let (name, outcome) = match &r {
                 Ok(name) => (name.as_str(), Ok(true)),
@@ -289,11 +614,20 @@ impl Topics {
                     }
                 }
                 Err(code) => {
-                    all_ok = false;
-                    warn!(topic = name, error = %code, "could not create topic");
+                    let cause = self.creation_cause(code);
+                    match self.all.iter().find(|t| &*t.name == name) {
+                        // Logged by set_cause, on change only.
+                        Some(t) => t.set_cause(Some(cause.clone())),
+                        None => warn!(topic = name, cause = %cause, "could not create topic"),
+                    }
+                    refused.push(format!("could not create topic {name}: {cause}"));
                 }
             }
         }
-        all_ok
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(refused.join("; "))
+        }
     }
 }

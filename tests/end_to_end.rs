@@ -356,7 +356,7 @@ async fn bad_deliveries_get_their_documented_answer_and_nothing_else_reaches_kaf
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn other_paths_are_404_and_the_fallback_topic_is_created_on_first_use() {
+async fn other_paths_are_404_and_the_fallback_topic_is_created_at_start_up() {
     let brokers = bootstrap();
     let prefix = unique("it-route-");
     let bridge = start(test_config(&brokers, &prefix)).await;
@@ -373,14 +373,16 @@ async fn other_paths_are_404_and_the_fallback_topic_is_created_on_first_use() {
     assert_eq!(a.status, StatusCode::NOT_FOUND);
 
     let fallback = format!("{prefix}.unrouted");
-    assert!(
-        topic_exists(&brokers, &format!("{prefix}.kakao.state.result")),
-        "routed topics exist at start-up"
-    );
-    assert!(
-        !topic_exists(&brokers, &fallback),
-        "fallback waits for its first delivery"
-    );
+    // Every topic a delivery can go to exists once the bridge is ready:
+    // one that cannot be created must fail readiness, not the first
+    // delivery that needs it (issue #10 item 12).
+    for t in [
+        format!("{prefix}.kakao.state.result"),
+        fallback.clone(),
+        format!("{prefix}.deadletter"),
+    ] {
+        assert!(topic_exists(&brokers, &t), "{t} exists at start-up");
+    }
     let headers = vec![
         ("Pb-Webhook-Type".to_string(), "SMS.STATE".to_string()),
         ("Pb-Webhook-MID".to_string(), unique("sms-")),
@@ -443,6 +445,205 @@ async fn missing_topic_without_create_fails_readiness_and_answers_503_naming_it(
             &text,
             "popbill_bridge_publish_failures_total",
             &[("reason", "topic_missing")]
+        ),
+        1.0
+    );
+    bridge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item12_replication_above_the_broker_count_is_named_with_its_fix() {
+    // The test broker is a single node; the default replication factor
+    // is 3, so no topic can be created.
+    let brokers = bootstrap();
+    let prefix = unique("it-rf-");
+    let mut cfg = test_config(&brokers, &prefix);
+    cfg.topics.replication_factor = 3;
+    cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
+    cfg.dead_letter.topic = format!("{prefix}.deadletter");
+    let bridge = start(cfg).await;
+    let fix = "set topics.replication_factor = 1";
+
+    // Readiness names every topic the bridge writes to — routed, fallback
+    // and dead-letter — and the cause with its fix.
+    let until = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (status, body) = get(bridge.admin_addr, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        if body.contains(fix) && body.contains(".deadletter") || Instant::now() > until {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for t in ["taxinvoice.state.issue", "unrouted", "deadletter"] {
+        assert!(body.contains(&format!("{prefix}.{t}")), "{t}: {body}");
+    }
+    assert!(body.contains("1 broker"), "{body}");
+    assert!(body.contains(fix), "{body}");
+
+    // A delivery gets the same cause, not a bare "does not exist".
+    let headers = vec![
+        (
+            "Pb-Webhook-Type".to_string(),
+            "TAXINVOICE.STATE".to_string(),
+        ),
+        ("Pb-Webhook-MID".to_string(), unique("rf-")),
+        ("Pb-Webhook-EventType".to_string(), "Issue".to_string()),
+    ];
+    let a = post(&bridge, &headers, br#"{"eventType":"Issue"}"#.to_vec()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(a.headers.contains_key("retry-after"));
+    assert!(a.body.contains(fix), "{}", a.body);
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_publish_failures_total",
+            &[("reason", "topic_not_creatable")]
+        ),
+        1.0
+    );
+    bridge.shutdown().await;
+}
+
+/// A valid delivery body of exactly `size` bytes.
+fn body_of_size(size: usize) -> Vec<u8> {
+    let head =
+        br#"{"corpNum":"1234567890","itemKey":"025111409301000001","eventType":"Issue","pad":""#;
+    let mut b = head.to_vec();
+    b.resize(size - 2, b'a');
+    b.extend_from_slice(b"\"}");
+    assert_eq!(b.len(), size);
+    b
+}
+
+/// Creates `topic` (one partition, one replica) with topic-level configs.
+async fn create_topic_with(brokers: &str, topic: &str, configs: &[(&str, &str)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let mut t = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        t = t.set(k, v);
+    }
+    let r = admin
+        .create_topics([&t], &AdminOptions::new())
+        .await
+        .expect("create topics");
+    assert!(r.iter().all(|r| r.is_ok()), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item4_a_body_at_the_limit_is_published_and_one_byte_over_is_413() {
+    let brokers = bootstrap();
+    let prefix = unique("it-size-");
+    let mut cfg = test_config(&brokers, &prefix);
+    cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
+    let limit = cfg.server.max_body_bytes;
+    assert_eq!(limit, 1024 * 1024, "the documented default");
+    let bridge = start(cfg).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+
+    // Request headers travel with the record: send big ones too.
+    let padding = "x".repeat(12 * 1024);
+    let mut published = Vec::new();
+    for (case, size, want) in [
+        ("between", 1_040_000, 200),
+        ("at the limit", limit, 200),
+        ("one byte over", limit + 1, 413),
+    ] {
+        let mid = unique("size-");
+        let mut headers = issue_headers(&mid);
+        headers.push(("Pb-Custom-Padding".into(), padding.clone()));
+        // Refused while the body is still arriving: read the answer as it
+        // sends (as curl does); the others through an ordinary client.
+        let (status, answer) = if want == 413 {
+            raw_post(bridge.webhook_addr, &headers, body_of_size(size), false).await
+        } else {
+            let a = post(&bridge, &headers, body_of_size(size)).await;
+            (a.status.as_u16(), a.body)
+        };
+        assert_eq!(status, want, "{case} ({size} bytes): {answer}");
+        if want == 200 {
+            assert_eq!(answer, "OK", "{case}");
+            published.push((mid, size));
+        } else {
+            assert!(answer.starts_with("body larger than"), "{case}: {answer}");
+        }
+    }
+    let topic = format!("{prefix}.taxinvoice.state.issue");
+    let b = brokers.clone();
+    let records = tokio::task::spawn_blocking(move || {
+        consume(
+            &b,
+            &[topic],
+            2,
+            Duration::from_secs(30),
+            Duration::from_secs(1),
+        )
+    })
+    .await
+    .expect("consumer thread");
+    assert_eq!(records.len(), 2, "both accepted bodies are in Kafka");
+    for (mid, size) in published {
+        let m = records
+            .iter()
+            .find(|m| record_header(m, "ce_id").as_deref() == Some(mid.as_str()))
+            .unwrap_or_else(|| panic!("{size}: no record"));
+        assert_eq!(m.payload(), Some(&body_of_size(size)[..]), "{size}");
+    }
+    bridge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item4_a_topic_too_small_for_the_largest_body_is_named_with_the_setting_to_change() {
+    let brokers = bootstrap();
+    let prefix = unique("it-small-");
+    let small = format!("{prefix}.small");
+    // A topic made elsewhere, with a record limit below what the bridge
+    // accepts (topic-level, so the shared broker is untouched).
+    create_topic_with(&brokers, &small, &[("max.message.bytes", "500000")]).await;
+    let mut cfg = test_config(&brokers, &prefix);
+    cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
+    cfg.routes
+        .overrides
+        .insert("TAXINVOICE.STATE:Issue".into(), small.clone());
+    let bridge = start(cfg).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+
+    // Readiness names the topic and the setting (small deliveries still
+    // go through, so it stays ready).
+    let until = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (_, body) = get(bridge.admin_addr, "/readyz").await;
+        if body.contains("max.message.bytes") || Instant::now() > until {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(body.contains(&small), "{body}");
+    assert!(body.contains("max.message.bytes"), "{body}");
+
+    let a = post(&bridge, &issue_headers(&unique("ok-")), ISSUE_BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let a = post(
+        &bridge,
+        &issue_headers(&unique("big-")),
+        body_of_size(600_000),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(a.body.contains("max.message.bytes"), "{}", a.body);
+    assert!(a.headers.contains_key("retry-after"));
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_publish_failures_total",
+            &[("reason", "record_too_large")]
         ),
         1.0
     );

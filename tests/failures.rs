@@ -87,6 +87,9 @@ async fn mock_bridge(
     cluster
         .create_topic(&format!("{prefix}.unrouted"), 1, 1)
         .expect("topic");
+    cluster
+        .create_topic(&cfg.dead_letter.topic, 1, 1)
+        .expect("topic");
     // The mock cluster cannot create topics through the admin API.
     cluster
         .create_topic(&cfg.dedup.ledger_topic, cfg.dedup.ledger_partitions, 1)
@@ -190,4 +193,143 @@ async fn produce_requests_that_time_out_give_503_and_one_timeout_is_retried_once
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(deliveries(&bridge, "failed").await, 1.0);
     drop(bridge);
+}
+
+/// Waits until `/readyz` answers 503 with a body containing `needle`.
+async fn wait_unready_with(
+    bridge: &popbill_bridge::RunningBridge,
+    needle: &str,
+    within: Duration,
+) -> String {
+    let until = Instant::now() + within;
+    loop {
+        let (status, body) = get(bridge.admin_addr, "/readyz").await;
+        if status == StatusCode::SERVICE_UNAVAILABLE && body.contains(needle) {
+            return body;
+        }
+        assert!(
+            Instant::now() < until,
+            "readiness never named {needle:?}: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item14_an_idempotent_producer_fatal_error_fails_readiness_and_every_answer_says_why() {
+    let (cluster, bridge) = mock_bridge(Duration::from_secs(3)).await;
+    let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::OK, "healthy mock first: {}", a.body);
+
+    // The head-of-line produce request fails with a sequence error: the
+    // idempotent producer can no longer guarantee once-only writes and
+    // raises a fatal error. It will never write again.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
+    );
+    // Whichever write gets the error (this delivery's or the duplicates
+    // ledger's), the producer is finished.
+    let _ = post(&bridge, &fail_headers(), BODY.to_vec()).await;
+
+    let body = wait_unready_with(&bridge, "fatal", Duration::from_secs(10)).await;
+    assert!(body.contains("restart"), "says what happens next: {body}");
+    let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert!(a.body.contains("fatal"), "{}", a.body);
+    let text = metrics_text(&bridge).await;
+    assert!(
+        metric(
+            &text,
+            "popbill_bridge_publish_failures_total",
+            &[("reason", "producer_fatal")]
+        ) >= 1.0,
+        "{text}"
+    );
+    drop(bridge);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item14_an_authorization_failure_makes_the_process_exit_non_zero() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let prefix = unique("mock-fatal-");
+    for t in [
+        format!("{prefix}.taxinvoice.state.issue"),
+        format!("{prefix}.unrouted"),
+        format!("{prefix}.ledger"),
+    ] {
+        cluster.create_topic(&t, 1, 1).expect("topic");
+    }
+    // The idempotent producer's first request is refused: this principal
+    // may not write idempotently. librdkafka makes that fatal.
+    cluster.request_errors(
+        RDKafkaApiKey::InitProducerId,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED],
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_popbill-bridge"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("POPBILL_BRIDGE") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args([
+            "--brokers",
+            &cluster.bootstrap_servers(),
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR", "1")
+        .env(
+            "POPBILL_BRIDGE_ROUTES__KNOWN",
+            r#"["TAXINVOICE.STATE:Issue"]"#,
+        )
+        .env(
+            "POPBILL_BRIDGE_ROUTES__TEMPLATE",
+            format!("{prefix}.{{type}}.{{event}}"),
+        )
+        .env(
+            "POPBILL_BRIDGE_ROUTES__FALLBACK",
+            format!("{prefix}.unrouted"),
+        )
+        .env("POPBILL_BRIDGE_DEAD_LETTER__ENABLED", "false")
+        .env(
+            "POPBILL_BRIDGE_DEDUP__LEDGER_TOPIC",
+            format!("{prefix}.ledger"),
+        )
+        .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
+        .env("POPBILL_BRIDGE_LOG__LEVEL", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn bridge");
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            break Some(s);
+        }
+        if Instant::now() > until {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        use std::io::Read;
+        let _ = o.read_to_string(&mut out);
+    }
+    let Some(status) = status else {
+        panic!("the bridge kept running with a producer that can never write:\n{out}");
+    };
+    assert_eq!(status.code(), Some(3), "exit status {status:?}: {out}");
+    assert!(
+        out.contains("fatal") && out.contains("uthorization"),
+        "the log says why: {out}"
+    );
 }

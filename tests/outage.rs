@@ -1,5 +1,8 @@
 //! Kafka down during the first copy: the copy gets 503, Kafka comes back,
-//! POPBiLL's retry is published — exactly one record.
+//! POPBiLL's retry is published — exactly one record. And what the log and
+//! readiness say about Kafka: librdkafka's errors while it is unreachable
+//! (once, then summaries), and topic settings that break a promise. This
+//! binary captures the log with a process-wide subscriber.
 //!
 //! This test stops and restarts the shared broker, so it lives alone in its
 //! own test binary (cargo runs test binaries one after another) and runs
@@ -78,5 +81,195 @@ async fn kafka_down_during_the_first_copy_then_back_gives_exactly_one_record() {
     );
     let topic = format!("{prefix}.taxinvoice.state.issue");
     assert_eq!(records_with_id(&brokers, &topic, &mid, 1).await, 1);
+    bridge.shutdown().await;
+}
+
+/// The tests that count log lines run one at a time: the log is shared.
+static LOG_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Formatted log lines, kept in memory for the test to count.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    /// Installs the process-wide subscriber (librdkafka's callbacks run on
+    /// its own threads, so a thread-local one would miss them). Also
+    /// captures the `log` crate, which rdkafka's default callbacks use.
+    fn install() -> Captured {
+        static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        CAPTURED
+            .get_or_init(|| {
+                let c = Captured::default();
+                tracing_subscriber::fmt()
+                    .with_writer(c.clone())
+                    .with_ansi(false)
+                    .with_max_level(tracing::Level::INFO)
+                    .try_init()
+                    .expect("the only subscriber of this test binary");
+                c
+            })
+            .clone()
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let b = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&b)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item13_kafka_client_errors_while_unreachable_are_logged_once_not_30_a_second() {
+    let _alone = LOG_TESTS.lock().await;
+    let logs = Captured::install();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut cfg = test_config(&format!("127.0.0.1:{closed}"), &unique("it-quiet-"));
+    cfg.kafka.admin_timeout = Duration::from_secs(1);
+    let bridge = start(cfg).await;
+    // A delivery during the outage makes every client try (producer,
+    // admin, ledger reader).
+    let a = post(&bridge, &issue_headers(&unique("q-")), ISSUE_BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let kafka_lines: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("librdkafka"))
+        .collect();
+    assert!(!kafka_lines.is_empty(), "the outage is said at least once");
+    assert!(
+        kafka_lines.len() <= 3,
+        "{} librdkafka lines in 8 s (want the state change once, then a summary every 30 s):\n{}",
+        kafka_lines.len(),
+        kafka_lines.join("\n")
+    );
+    bridge.shutdown().await;
+}
+
+/// Creates `topic` (one partition, one replica) with topic-level configs.
+async fn create_topic_with(brokers: &str, topic: &str, configs: &[(&str, &str)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let mut t = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        t = t.set(k, v);
+    }
+    let r = admin
+        .create_topics([&t], &AdminOptions::new())
+        .await
+        .expect("create topics");
+    assert!(r.iter().all(|r| r.is_ok()), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item5_topic_settings_that_break_a_promise_are_named_in_the_log_and_readyz() {
+    let _alone = LOG_TESTS.lock().await;
+    let logs = Captured::install();
+    let brokers = bootstrap();
+    let prefix = unique("it-settings-");
+    // Made elsewhere, before the bridge starts (topic-level configs, so
+    // the shared broker is untouched): a routed topic that can never take
+    // an acks=all write on one replica, and a ledger kept one minute.
+    let routed = format!("{prefix}.taxinvoice.state.issue");
+    let ledger = format!("{prefix}.ledger");
+    create_topic_with(
+        &brokers,
+        &routed,
+        &[
+            ("min.insync.replicas", "2"),
+            ("max.message.bytes", "2000000"),
+        ],
+    )
+    .await;
+    create_topic_with(
+        &brokers,
+        &ledger,
+        &[
+            ("cleanup.policy", "compact,delete"),
+            ("retention.ms", "60000"),
+        ],
+    )
+    .await;
+    let mut cfg = test_config(&brokers, &prefix);
+    cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
+    let bridge = start(cfg).await;
+
+    let until = Instant::now() + Duration::from_secs(20);
+    let (status, body) = loop {
+        let (status, body) = get(bridge.admin_addr, "/readyz").await;
+        if body.contains("retention.ms") && body.contains("min.insync.replicas")
+            || Instant::now() > until
+        {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Every write to the routed topic fails: not ready, and why.
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body.contains(&format!(
+            "topic {routed} has min.insync.replicas = 2 but 1 replica(s): every write fails"
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains("lower the topic's min.insync.replicas to 1"),
+        "{body}"
+    );
+    // The ledger forgets before dedup.window: a warning, with the fix.
+    assert!(
+        body.contains(&format!(
+            "warning: duplicates ledger {ledger} keeps records for retention.ms = 60000"
+        )),
+        "{body}"
+    );
+    assert!(body.contains("at least 172800000"), "{body}");
+    let text = metrics_text(&bridge).await;
+    assert_eq!(
+        metric(&text, "popbill_bridge_kafka_config_problems", &[]),
+        2.0
+    );
+
+    // Said in the log once each, not every readiness round.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let said = |needle: &str| {
+        logs.lines()
+            .iter()
+            .filter(|l| l.contains(needle) && l.contains("WARN"))
+            .count()
+    };
+    assert_eq!(said(&format!("topic {routed} has min.insync.replicas")), 1);
+    assert_eq!(
+        said(&format!("duplicates ledger {ledger} keeps records")),
+        1
+    );
     bridge.shutdown().await;
 }

@@ -60,6 +60,7 @@ pub fn test_config(brokers: &str, prefix: &str) -> Config {
     c.topics.settings.clear();
     c.routes.template = format!("{prefix}.{{type}}.{{event}}");
     c.routes.fallback = format!("{prefix}.unrouted");
+    c.dead_letter.topic = format!("{prefix}.deadletter");
     c.dedup.ledger_topic = format!("{prefix}.ledger");
     c.dedup.ledger_partitions = 2;
     c
@@ -427,6 +428,10 @@ impl BridgeProcess {
             .env(
                 "POPBILL_BRIDGE_ROUTES__FALLBACK",
                 format!("{prefix}.unrouted"),
+            )
+            .env(
+                "POPBILL_BRIDGE_DEAD_LETTER__TOPIC",
+                format!("{prefix}.deadletter"),
             )
             .env(
                 "POPBILL_BRIDGE_DEDUP__LEDGER_TOPIC",
