@@ -336,7 +336,8 @@ impl fmt::Display for Phase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     NameNotResolved(String),
-    ConnectionRefused,
+    /// Nothing listens at the address.
+    ConnectionRefused(SocketAddr),
     HostUnreachable(String),
     ConnectionReset,
     TimedOut(Phase),
@@ -357,7 +358,7 @@ impl Failure {
     pub fn name(&self) -> &'static str {
         match self {
             Failure::NameNotResolved(_) => "name not resolved",
-            Failure::ConnectionRefused => "connection refused",
+            Failure::ConnectionRefused(_) => "connection refused",
             Failure::HostUnreachable(_) => "host unreachable",
             Failure::ConnectionReset => "connection reset",
             Failure::TimedOut(_) => "timed out",
@@ -380,8 +381,8 @@ impl fmt::Display for Failure {
         let name = self.name();
         match self {
             Failure::NameNotResolved(d) => write!(f, "{name}: {d}"),
-            Failure::ConnectionRefused => {
-                write!(f, "{name}: nothing listens on that address and port")
+            Failure::ConnectionRefused(a) => {
+                write!(f, "{name} by {a}: nothing listens on that address and port")
             }
             Failure::HostUnreachable(d) => write!(f, "{name}: {d}"),
             Failure::ConnectionReset => write!(f, "{name} by the receiver"),
@@ -612,7 +613,7 @@ fn tls_connector(ca_files: &[PathBuf]) -> Result<tokio_rustls::TlsConnector, Str
 fn connect_failure(e: &std::io::Error, addr: SocketAddr) -> Failure {
     use std::io::ErrorKind as K;
     match e.kind() {
-        K::ConnectionRefused => Failure::ConnectionRefused,
+        K::ConnectionRefused => Failure::ConnectionRefused(addr),
         K::ConnectionReset | K::ConnectionAborted => Failure::ConnectionReset,
         K::TimedOut => Failure::TimedOut(Phase::Connect),
         K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
@@ -954,9 +955,11 @@ async fn send(sender: Sender, delivery: Delivery, sample: &Sample, args: &SendAr
             ExitCode::SUCCESS
         }
         _ => {
-            println!(
-                "not delivered: all {n} tries failed; POPBiLL would now stop and its support would contact the customer"
-            );
+            if n == 1 {
+                println!("not delivered: the try failed");
+            } else {
+                println!("not delivered: all {n} tries failed");
+            }
             ExitCode::FAILURE
         }
     }
