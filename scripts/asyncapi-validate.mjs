@@ -74,9 +74,19 @@ for (const file of docs) {
 // schemas: every example's headers and payload, here.
 function checkExamples(file, raw, ajv) {
   let bad = 0;
+  let broken = 0;
   let checked = 0;
   const compile = (s) => (s.$ref ? ajv.getSchema(s.$ref) : ajv.compile(s));
   for (const [id, m] of Object.entries(raw.components?.messages ?? {})) {
+    // Every schema compiles (patterns are valid ECMAScript regexes, ...).
+    for (const part of ["headers", "payload"]) {
+      try {
+        if (m[part]) compile(m[part]);
+      } catch (e) {
+        broken++;
+        console.error(`${file}: message ${id}: ${part} schema does not compile: ${e.message}`);
+      }
+    }
     for (const ex of m.examples ?? []) {
       for (const part of ["headers", "payload"]) {
         if (!(part in ex) || !m[part]) continue;
@@ -90,7 +100,7 @@ function checkExamples(file, raw, ajv) {
     }
   }
   console.log(`${file}: ${checked - bad}/${checked} example headers and payloads fit their schemas`);
-  return bad ? 1 : 0;
+  return bad || broken ? 1 : 0;
 }
 
 // Every sample body against the payload schema of its webhook type.

@@ -39,6 +39,7 @@ overrides = { "TAXINVOICE.STATE:Issue" = "invoices.issued", "FAX.STATE:RESULT" =
 create = false
 [cloudevents]
 source = "urn:example:popbill"
+type_prefix = "com.acme-corp.popbill"
 [dead_letter]
 enabled = false
 TOML

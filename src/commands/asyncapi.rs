@@ -566,10 +566,12 @@ fn ce_type_of(ce: &CloudEventsConfig, webhook_type: &str, event_type: &str) -> S
     out
 }
 
+/// Escapes ECMAScript's syntax characters only: validators compile
+/// patterns with the `u` flag, where any other escape (`\-`) is an error.
 fn regex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if "\\.+*?()|[]{}^$/-".contains(c) {
+        if "\\^$.*+?()[]{}|/".contains(c) {
             out.push('\\');
         }
         out.push(c);
@@ -1174,6 +1176,11 @@ mod tests {
         .map(|r| r.as_str())
         .collect();
         assert_eq!(dead, DEAD_LETTER_REASONS);
+    }
+
+    #[test]
+    fn patterns_escape_only_syntax_characters() {
+        assert_eq!(regex_escape("com.acme-corp/x"), "com\\.acme-corp\\/x");
     }
 
     #[test]
