@@ -34,3 +34,4 @@ cargo test --locked --workspace "$@"
 # promtool, metric names of the dashboard and alerts against /metrics.
 scripts/check-deploy.sh
 scripts/check-deps.sh
+scripts/check-asyncapi.sh

@@ -21,10 +21,18 @@ Settings come from, in rising precedence: built-in defaults, the TOML file given
 (every setting is documented in config/popbill-bridge.toml), environment variables named \
 POPBILL_BRIDGE_<SECTION>__<KEY> (e.g. POPBILL_BRIDGE_KAFKA__BROKERS, \
 POPBILL_BRIDGE_KAFKA__PROPERTIES__SASL_PASSWORD), and the flags below.\n\n\
-Try it without Kafka:  popbill-bridge --dev",
+Try it without Kafka:  popbill-bridge --dev\n\n\
+Without a command it serves; the commands are tools around it: `send` posts a sample delivery \
+to a URL the way POPBiLL does (to check a deployment), `asyncapi` prints the AsyncAPI document \
+of the topics the configuration produces.",
+    args_conflicts_with_subcommands = true,
     after_help = "Endpoints: POST <listen><server.webhook_path> for POPBiLL; GET /metrics, /healthz, /readyz on --admin-listen."
 )]
 pub struct Cli {
+    /// Without a command, the bridge serves.
+    #[command(subcommand)]
+    pub command: Option<crate::commands::Command>,
+
     /// TOML configuration file.
     #[arg(short, long, env = "POPBILL_BRIDGE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

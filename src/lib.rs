@@ -25,6 +25,7 @@ pub mod admin;
 pub mod answer;
 pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod dedup;
 pub mod delivery;
