@@ -226,12 +226,12 @@ impl KafkaConfig {
             brokers: String::new(),
             ..self.clone()
         };
-        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(&[]));
+        let metrics = std::sync::Arc::new(crate::telemetry::metrics::Metrics::new(&[]));
         let config = Config {
             kafka: offline,
             ..Config::default()
         };
-        crate::publish::create_producer(&config, metrics, Default::default())
+        crate::kafka::publish::create_producer(&config, metrics, Default::default())
             .map(drop)
             .map_err(|e| {
                 format!(
@@ -418,7 +418,7 @@ impl AuthConfig {
     }
 
     /// What is wrong with the inline settings (files are read by
-    /// [`crate::auth::Auth`]). Never shows a secret.
+    /// [`crate::http::auth::Auth`]). Never shows a secret.
     pub fn problems(&self) -> Vec<String> {
         let mut errs = Vec::new();
         let empty = |what: &str| {
@@ -835,7 +835,7 @@ impl Config {
                 Err(e) => errs.push(format!("routes entry {key:?}: {e}")),
             }
         }
-        if let Err(e) = crate::access::Access::new(&self.access) {
+        if let Err(e) = crate::http::access::Access::new(&self.access) {
             errs.push(e);
         }
         let auth_before = errs.len();
@@ -851,7 +851,7 @@ impl Config {
         // Reads the files as start-up will: a file without a credential is
         // refused here too, so --check-config catches it.
         if errs.len() == auth_before
-            && let Err(e) = crate::auth::Auth::new(self.auth.clone())
+            && let Err(e) = crate::http::auth::Auth::new(self.auth.clone())
         {
             errs.push(format!("auth: {e}"));
         }

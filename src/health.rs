@@ -17,10 +17,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::ledger::LedgerState;
-use crate::metrics::Metrics;
-use crate::publish::ClientEvents;
-use crate::topics::{ConfigProblem, Topics};
+use crate::dedup::ledger::LedgerState;
+use crate::kafka::publish::ClientEvents;
+use crate::kafka::topics::{ConfigProblem, Topics};
+use crate::telemetry::metrics::Metrics;
 
 pub struct Health {
     kafka_up: AtomicBool,

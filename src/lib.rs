@@ -20,29 +20,17 @@
 //! - [`config`] and [`cli`]: the typed configuration and its sources;
 //! - [`dev`]: the embedded, non-durable Kafka of `--dev`.
 
-pub mod access;
-pub mod admin;
-pub mod answer;
-pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod dedup;
 pub mod delivery;
-pub mod dev;
 pub mod error;
 pub mod health;
-pub mod identity;
-pub mod ledger;
-pub mod logging;
-pub mod metrics;
-pub mod outcome;
-pub mod publish;
-pub mod record;
+pub mod http;
+pub mod kafka;
 pub mod route;
-pub mod server;
-pub mod tls;
-pub mod topics;
+pub mod telemetry;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -56,11 +44,14 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::dedup::ledger;
 use crate::health::Health;
-use crate::metrics::Metrics;
-use crate::publish::Publisher;
+use crate::http::{access, admin, auth, server, tls};
+use crate::kafka::publish;
+use crate::kafka::publish::Publisher;
+use crate::kafka::topics::Topics;
 use crate::route::Router;
-use crate::topics::Topics;
+use crate::telemetry::metrics::Metrics;
 
 /// Why the bridge could not start. Each message says what to change.
 #[derive(Debug, thiserror::Error)]

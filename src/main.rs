@@ -19,7 +19,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// the Rust bindings name no constant for it).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 use popbill_bridge::config::{Config, ServerConfig};
-use popbill_bridge::{dev, logging};
+use popbill_bridge::kafka::mock as dev;
+use popbill_bridge::telemetry::logging;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -17,21 +17,21 @@ use hyper::{HeaderMap, Method, Request, Response};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::access::{self, Access};
-use crate::answer::{self, Body};
-use crate::auth::{self, Auth};
 use crate::config::ServerConfig;
+use crate::dedup::identity::{Identity, Namespace};
+use crate::dedup::ledger::{Entry, Ledger};
 use crate::dedup::{Admission, Claim, Dedup, Lead, Verdict};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
 use crate::health::Health;
-use crate::identity::{Identity, Namespace};
-use crate::ledger::{Entry, Ledger};
-use crate::metrics::{InflightGuard, Metrics};
-use crate::outcome;
-use crate::publish::{Publisher, Receipt};
+use crate::http::access::{self, Access};
+use crate::http::answer::{self, Body};
+use crate::http::auth::{self, Auth};
+use crate::kafka::publish::{Publisher, Receipt};
+use crate::kafka::topics::Topics;
 use crate::route::{Route, Router};
-use crate::topics::Topics;
+use crate::telemetry::events;
+use crate::telemetry::metrics::{InflightGuard, Metrics};
 
 /// Everything a request needs, shared by all connections.
 pub struct App {
@@ -69,7 +69,7 @@ async fn deliver(
     let received_at = SystemTime::now();
     let deadline = started + app.server.request_timeout;
     let reject = |headers, e: BridgeError| {
-        outcome::rejected(&app.metrics, headers, &e, started.elapsed());
+        events::rejected(&app.metrics, headers, &e, started.elapsed());
         answer::error(&e, app.server.retry_after)
     };
 
@@ -111,7 +111,7 @@ async fn deliver(
             // Kept, not refused: the sender is known and POPBiLL would
             // only send the same broken bytes again.
             Some(dl) if verified && e.dead_letters() => {
-                outcome::dead_lettered(&app.metrics, &parts.headers, &e);
+                events::dead_lettered(&app.metrics, &parts.headers, &e);
                 (Delivery::raw(&parts.headers, &body), dl, e.reject_reason())
             }
             _ => return reject(Some(&parts.headers), e),
@@ -163,15 +163,15 @@ async fn deliver(
     let (metrics, id) = (&app.metrics, &identity.id);
     match end {
         End::Published(receipt) => {
-            outcome::acknowledged(metrics, route, &delivery, id, receipt, latency);
+            events::acknowledged(metrics, route, &delivery, id, receipt, latency);
             answer::ok(app.server.ok_body)
         }
         End::Duplicate { waited } => {
-            outcome::duplicate(metrics, route, &delivery, id, waited, latency);
+            events::duplicate(metrics, route, &delivery, id, waited, latency);
             answer::ok(app.server.ok_body)
         }
         End::Failed(e) => {
-            outcome::failed(metrics, route, &delivery, id, &e, latency);
+            events::failed(metrics, route, &delivery, id, &e, latency);
             answer::error(&e, app.server.retry_after)
         }
     }

@@ -188,8 +188,10 @@ fn ledger_line(mid: &str, body: &[u8], topic: &str) -> String {
         );
     }
     let d = popbill_bridge::delivery::Delivery::parse(&h, body).expect("valid");
-    let id =
-        popbill_bridge::identity::Identity::of(&d, popbill_bridge::identity::Namespace::Routed);
+    let id = popbill_bridge::dedup::identity::Identity::of(
+        &d,
+        popbill_bridge::dedup::identity::Namespace::Routed,
+    );
     format!("{:032x} {:016x} 0 0 {topic} {mid}\n", id.digest, id.body)
 }
 

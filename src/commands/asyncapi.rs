@@ -27,9 +27,9 @@ use serde_json::{Map, Value, json};
 
 use crate::commands::samples::{self, Sample};
 use crate::config::{CloudEventsConfig, Config};
+use crate::dedup::identity::{Identity, Namespace};
 use crate::delivery::Delivery;
-use crate::identity::{Identity, Namespace};
-use crate::record;
+use crate::kafka::record;
 use crate::route::{Route, Router};
 use crate::webhook::DEAD_LETTER_REASON;
 

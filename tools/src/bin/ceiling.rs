@@ -106,8 +106,8 @@ fn load(path: &str, name: &str) -> Result<Sample, String> {
             (Some(c), Some(i)) => Some(format!("{c}:{i}")),
             _ => None,
         };
-        let ce_time =
-            field("eventDT").and_then(|s| popbill_bridge::record::korean_datetime_to_rfc3339(&s));
+        let ce_time = field("eventDT")
+            .and_then(|s| popbill_bridge::kafka::record::korean_datetime_to_rfc3339(&s));
         return Ok(Sample {
             body: body.into_bytes(),
             key,

@@ -9,7 +9,7 @@
 //! 2. **Remembered, in this process.** Identities confirmed by Kafka within
 //!    the window, as 128-bit digests in time-bucketed hash maps, each with
 //!    a 64-bit digest of the body that was published.
-//! 3. **Across replicas and restarts: the ledger** (see [`crate::ledger`]), a
+//! 3. **Across replicas and restarts: the ledger** (see [`crate::dedup::ledger`]), a
 //!    topic every replica writes after Kafka confirmed an event, and reads
 //!    from the start on boot and then follows into layer 2.
 //!
@@ -55,6 +55,9 @@
 //! `max_entries` pressure the oldest bucket goes early and
 //! `popbill_bridge_dedup_evicted_total` counts it.
 
+pub mod identity;
+pub mod ledger;
+
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,8 +67,8 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use crate::error::BridgeError;
-use crate::metrics::Metrics;
-use crate::publish::Receipt;
+use crate::kafka::publish::Receipt;
+use crate::telemetry::metrics::Metrics;
 
 /// How many buckets the window is cut into.
 const BUCKETS: u64 = 8;

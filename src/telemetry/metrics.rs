@@ -15,8 +15,8 @@ use prometheus::{
 };
 
 use crate::error::{FailReason, RejectReason};
+use crate::http::server::HttpErrorKind;
 use crate::route::{OTHER_LABEL, Route};
-use crate::server::HttpErrorKind;
 
 const NS: &str = "popbill_bridge";
 

@@ -24,9 +24,9 @@ use tracing::{debug, error, info, warn};
 use crate::config::{CloudEventsConfig, Config, KafkaConfig};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
-use crate::logging::{Say, Throttle};
-use crate::metrics::Metrics;
-use crate::record;
+use crate::kafka::record;
+use crate::telemetry::logging::{Say, Throttle};
+use crate::telemetry::metrics::Metrics;
 
 /// Where Kafka put the record.
 #[derive(Debug, Clone, Copy)]

@@ -39,7 +39,9 @@ use tracing::{info, warn};
 
 use crate::config::{Config, TopicsConfig};
 use crate::error::BridgeError;
-use crate::publish::{ClientEvents, KafkaContext, Producer, base_client_config, max_record_bytes};
+use crate::kafka::publish::{
+    ClientEvents, KafkaContext, Producer, base_client_config, max_record_bytes,
+};
 use crate::route::Route;
 use checks::{Needs, Role, TopicFacts};
 

@@ -25,10 +25,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info, warn};
 
-use crate::access::{self, Access};
-use crate::answer::Body;
-use crate::metrics::Metrics;
-use crate::tls::Tls;
+use crate::http::access::{self, Access};
+use crate::http::answer::Body;
+use crate::http::tls::Tls;
+use crate::telemetry::metrics::Metrics;
 
 /// What bounds a listener's connections.
 #[derive(Clone)]

@@ -44,9 +44,9 @@ use tracing::{info, warn};
 
 use crate::config::{DedupConfig, KafkaConfig};
 use crate::dedup::{Claim, Dedup};
-use crate::metrics::Metrics;
-use crate::publish::{KafkaContext, Producer, Receipt, base_client_config};
-use crate::topics::{TopicSpec, Topics};
+use crate::kafka::publish::{KafkaContext, Producer, Receipt, base_client_config};
+use crate::kafka::topics::{TopicSpec, Topics};
+use crate::telemetry::metrics::Metrics;
 
 /// Entries waiting for the writer at most; beyond it an entry is dropped
 /// and counted (its event may later be published again, never lost).

@@ -9,9 +9,9 @@ use tracing::{info, warn};
 
 use crate::delivery::{Delivery, PB_WEBHOOK_MID};
 use crate::error::{BridgeError, Kind};
-use crate::metrics::{Metrics, Outcome};
-use crate::publish::Receipt;
+use crate::kafka::publish::Receipt;
 use crate::route::Route;
+use crate::telemetry::metrics::{Metrics, Outcome};
 
 pub fn acknowledged(
     metrics: &Metrics,

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::answer::{Body, text};
 use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::http::answer::{Body, text};
+use crate::telemetry::metrics::Metrics;
 
 pub struct Admin {
     pub metrics: Arc<Metrics>,

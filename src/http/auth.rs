@@ -1,7 +1,7 @@
 //! Who may deliver: POPBiLL's optional HTTP Basic and `X-Api-Key`.
 //!
 //! POPBiLL signs nothing, so these shared secrets (with the source-address
-//! allow-list in [`crate::access`]) are all a receiver has. Each mechanism
+//! allow-list in [`crate::http::access`]) are all a receiver has. Each mechanism
 //! is optional; when configured it is required. Several credentials may be
 //! valid at once, so a secret can be rotated without downtime: add the new
 //! one, switch POPBiLL over, remove the old one. Credentials come from the
