@@ -297,6 +297,15 @@ hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 # µs of CPU per delivery from a tick count and the deliveries answered 200.
 cpu_us() { calc "$2 > 0 ? $1 / $tick * 1e6 / $2 : 0"; }
 
+# What the errors of a loadgen line were, when there were any.
+errors_note() {
+  local by
+  [ "$(jnum errors "$1")" != 0 ] || return 0
+  by=$(sed -n 's/.*"non200_by_status":{\([^}]*\)}.*/\1/p' <<<"$1" | tr -d '"')
+  printf '; errors: %s io %s, timeout %s, unsent %s' "${by:+status $by,}" \
+    "$(jnum io_errors "$1")" "$(jnum timeouts "$1")" "$(jnum unfinished "$1")"
+}
+
 # One result: kind|system|load|round|dl/s|p99 ms|errors|CPU µs/dl|VmHWM KiB|Ir/dl|note
 record() {
   local IFS='|'
@@ -448,7 +457,7 @@ open_http() { # system percent rate round
   say "  $out; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB"
   record open "$sys" "$pct%" "$r" "$(jnum achieved_rate "$out")" "$(jnum p99_ms "$out")" \
     "$(jnum errors "$out")" "$(cpu_us $((t1 - t0)) "$(jnum ok "$out")")" "$hwm" "" \
-    "offered $rate/s, p50/p90/p99.9/max $(jnum p50_ms "$out")/$(jnum p90_ms "$out")/$(jnum p999_ms "$out")/$(jnum max_ms "$out") ms, $(jnum connections "$out") conns"
+    "offered $rate/s, p50/p90/p99.9/max $(jnum p50_ms "$out")/$(jnum p90_ms "$out")/$(jnum p999_ms "$out")/$(jnum max_ms "$out") ms, $(jnum connections "$out") conns$(errors_note "$out")"
 }
 
 burst_http() { # system round
@@ -639,6 +648,8 @@ for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; do
         g = "Ir " verdict(ir <= 1.25 * mir[key])
       } else if (kind == "burst") {
         g = "answers " verdict(err == 0)
+      } else {
+        g = "(no goal here)"
       }
       printf "%-9s %-10s %-9s | %9s %5s | %8s %7s | %-10s %5s | %7s | %6s | %-27s | %s\n",
         kind, sys, load, dpss, xdps, p99s, dp99, cpus, xcpu,

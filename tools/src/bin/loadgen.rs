@@ -7,10 +7,13 @@
 //! *intended* time, not from the moment a connection was free to send it:
 //! a stall of the server shows as the queueing delay its senders would
 //! really see (coordinated omission corrected). Keep-alive connections come
-//! from a pool that grows only when a due request finds none idle (up to
-//! `--max-connections`), so it is sized to need. tokio's timer has 1 ms
-//! granularity: requests due within the same millisecond leave together,
-//! but each is still timed from its own intended time.
+//! from a pool sized to need: it starts with what the rate needs at 10 ms a
+//! request (Little's law, at least 8), and a due request that finds no idle
+//! connection waits for the first one to free up while another is opened
+//! (at most `--max-connections`, at most `--max-connecting` at once, so a
+//! stall does not become a flood of new connections). tokio's timer has
+//! 1 ms granularity: requests due within the same millisecond leave
+//! together, but each is still timed from its own intended time.
 //!
 //! **Closed loop** (`--concurrency C`): C connections, each sending the
 //! next request when its answer came — for a fixed `--count` of deliveries
@@ -21,8 +24,9 @@
 //! (`<mid-prefix>-<n>`). An answer other than 200, a connection or I/O
 //! error, a timeout (`--timeout-ms`) or a request never sent by the end of
 //! the run is an error. Prints one JSON line: requests, ok, the kinds of
-//! errors, offered and achieved rate, p50/p90/p99/p99.9/max in ms, the
-//! connections used.
+//! errors (non-200 answers by status), offered and achieved rate (200
+//! answers over the time to the last answer), p50/p90/p99/p99.9/max in ms
+//! of the 200 answers, the connections used.
 //!
 //!   cargo run --release -p popbill-bridge-tools --bin loadgen -- --addr 127.0.0.1:18080 \
 //!     --sample /tmp/sample --rate 5000 --seconds 20 --mid-prefix run1
@@ -32,13 +36,13 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 
 #[derive(Parser, Clone)]
 struct Args {
@@ -72,9 +76,13 @@ struct Args {
     /// Open loop: connections at most.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
-    /// Open loop: connections opened before the first request.
-    #[arg(long, default_value_t = 8)]
+    /// Open loop: connections opened before the first request (0: the
+    /// rate's need at 10 ms a request, at least 8).
+    #[arg(long, default_value_t = 0)]
     initial_connections: usize,
+    /// Open loop: connections being opened at once, at most.
+    #[arg(long, default_value_t = 16)]
+    max_connecting: usize,
     /// Deadline of one request (connect, send, answer).
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
@@ -129,6 +137,8 @@ struct Tally {
     /// Latencies of the 200 answers, µs.
     ok_us: Vec<u32>,
     non200: u64,
+    /// The non-200 answers by status.
+    statuses: std::collections::BTreeMap<u16, u64>,
     io_errors: u64,
     timeouts: u64,
     unfinished: u64,
@@ -140,6 +150,9 @@ impl Tally {
     fn merge(&mut self, o: Tally) {
         self.ok_us.extend(o.ok_us);
         self.non200 += o.non200;
+        for (status, n) in o.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
         self.io_errors += o.io_errors;
         self.timeouts += o.timeouts;
         self.unfinished += o.unfinished;
@@ -254,7 +267,10 @@ async fn one(
             let us = now.saturating_duration_since(intended).as_micros();
             tally.ok_us.push(us.min(u32::MAX as u128) as u32);
         }
-        Ok(Ok(_)) => tally.non200 += 1,
+        Ok(Ok(status)) => {
+            tally.non200 += 1;
+            *tally.statuses.entry(status).or_default() += 1;
+        }
         Ok(Err(_)) => tally.io_errors += 1,
         Err(_) => {
             conn.stream = None; // the answer may still come: not on this socket
@@ -263,90 +279,163 @@ async fn one(
     }
 }
 
-/// Shared by the open-loop dispatcher and its workers.
-struct Pool {
-    jobs: Mutex<mpsc::UnboundedReceiver<(u64, Instant)>>,
-    idle: AtomicUsize,
-    picked: AtomicU64,
-    /// Set at the run's hard end: jobs still queued are not sent.
-    stop: AtomicBool,
+/// A request of the open-loop schedule: its number and when it was due.
+struct Job {
+    n: u64,
+    intended: Instant,
 }
 
-async fn open_worker(pool: Arc<Pool>, t: Arc<Template>, a: Arc<Args>) -> Tally {
+/// One connection of the open-loop pool: connects, says it is free, then
+/// takes jobs one at a time and says when it is free again.
+async fn open_worker(
+    id: usize,
+    mut jobs: mpsc::Receiver<Job>,
+    free: mpsc::UnboundedSender<usize>,
+    t: Arc<Template>,
+    a: Arc<Args>,
+) -> Tally {
     let mut tally = Tally::default();
     let mut conn = Conn::new(&a.addr);
-    let _ = conn.connect().await; // ready before its first job; retried there
+    let _ = conn.connect().await; // on failure, retried with the first job
     let mut req = Vec::with_capacity(t.head.len() + t.tail.len() + 64);
-    loop {
-        pool.idle.fetch_add(1, Ordering::SeqCst);
-        let job = pool.jobs.lock().await.recv().await;
-        pool.idle.fetch_sub(1, Ordering::SeqCst);
-        let Some((n, intended)) = job else { break };
-        pool.picked.fetch_add(1, Ordering::SeqCst);
-        if pool.stop.load(Ordering::SeqCst) {
-            tally.unfinished += 1;
-            continue;
+    if free.send(id).is_err() {
+        return tally;
+    }
+    while let Some(job) = jobs.recv().await {
+        one(&mut conn, &t, &a, job.n, job.intended, &mut req, &mut tally).await;
+        if free.send(id).is_err() {
+            break;
         }
-        one(&mut conn, &t, &a, n, intended, &mut req, &mut tally).await;
     }
     tally
 }
 
-async fn open_loop(a: Arc<Args>, t: Arc<Template>, rate: f64, n: u64) -> (Tally, Instant, usize) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let pool = Arc::new(Pool {
-        jobs: Mutex::new(rx),
-        idle: AtomicUsize::new(0),
-        picked: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
-    });
-    let spawn = |workers: &mut Vec<tokio::task::JoinHandle<Tally>>| {
-        workers.push(tokio::spawn(open_worker(
-            pool.clone(),
-            t.clone(),
-            a.clone(),
-        )));
-    };
-    let mut workers = Vec::new();
-    for _ in 0..a.initial_connections.clamp(1, a.max_connections) {
-        spawn(&mut workers);
+/// The pool, held by the dispatcher alone. A due request goes to an idle
+/// connection, else waits in the backlog for the first one that frees up;
+/// while the backlog is longer than the connections being opened, one more
+/// is opened (at most --max-connections, at most --max-connecting at once,
+/// so a stall does not turn into a flood of SYNs).
+struct Pool {
+    senders: Vec<mpsc::Sender<Job>>,
+    workers: Vec<tokio::task::JoinHandle<Tally>>,
+    /// Whether each worker has reported once (its connect is over).
+    ready: Vec<bool>,
+    connecting: usize,
+    idle: Vec<usize>,
+    backlog: std::collections::VecDeque<Job>,
+    free: mpsc::UnboundedSender<usize>,
+}
+
+impl Pool {
+    fn spawn(&mut self, t: &Arc<Template>, a: &Arc<Args>) {
+        let id = self.senders.len();
+        let (tx, rx) = mpsc::channel(1);
+        self.senders.push(tx);
+        self.ready.push(false);
+        self.connecting += 1;
+        let w = open_worker(id, rx, self.free.clone(), t.clone(), a.clone());
+        self.workers.push(tokio::spawn(w));
     }
-    // Let the first connections open before the clock starts.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let start = Instant::now();
-    for i in 0..n {
-        let intended = start + Duration::from_secs_f64(i as f64 / rate);
-        tokio::time::sleep_until(intended.into()).await;
-        let _ = tx.send((i, intended));
-        // Grow the pool when the queue holds more than the idle connections take.
-        let waiting = (i + 1).saturating_sub(pool.picked.load(Ordering::SeqCst));
-        if waiting > pool.idle.load(Ordering::SeqCst) as u64 && workers.len() < a.max_connections {
-            spawn(&mut workers);
+
+    fn assign(&mut self, job: Job, t: &Arc<Template>, a: &Arc<Args>) {
+        match self.idle.pop() {
+            // An idle worker's channel is empty: this cannot fail.
+            Some(id) => drop(self.senders[id].try_send(job)),
+            None => {
+                self.backlog.push_back(job);
+                if self.backlog.len() > self.connecting
+                    && self.connecting < a.max_connecting.max(1)
+                    && self.senders.len() < a.max_connections
+                {
+                    self.spawn(t, a);
+                }
+            }
         }
     }
-    drop(tx);
-    // The queue drains for at most one request deadline after the schedule;
-    // what is still queued then is counted as unfinished.
-    let timeout = Duration::from_millis(a.timeout_ms);
-    let hard_end = Instant::now() + timeout;
-    let stopper = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(hard_end.into()).await;
-            pool.stop.store(true, Ordering::SeqCst);
-        })
+
+    /// Worker `id` is free: the oldest waiting job, or the idle stack.
+    fn freed(&mut self, id: usize) {
+        if !std::mem::replace(&mut self.ready[id], true) {
+            self.connecting -= 1;
+        }
+        match self.backlog.pop_front() {
+            Some(job) => drop(self.senders[id].try_send(job)),
+            None => self.idle.push(id),
+        }
+    }
+}
+
+async fn open_loop(a: Arc<Args>, t: Arc<Template>, rate: f64, n: u64) -> (Tally, Instant, usize) {
+    let (free, mut freed) = mpsc::unbounded_channel();
+    let mut pool = Pool {
+        senders: Vec::new(),
+        workers: Vec::new(),
+        ready: Vec::new(),
+        connecting: 0,
+        idle: Vec::new(),
+        backlog: Default::default(),
+        free,
     };
-    let connections = workers.len();
+    // Before the clock starts: the connections the rate needs at 10 ms a
+    // request (Little's law), at least 8, all connected.
+    let initial = match a.initial_connections {
+        0 => ((rate * 0.010).ceil() as usize).max(8),
+        n => n,
+    };
+    for _ in 0..initial.min(a.max_connections) {
+        pool.spawn(&t, &a);
+    }
+    let settle = Instant::now() + Duration::from_secs(5);
+    while pool.connecting > 0 {
+        match tokio::time::timeout_at(settle.into(), freed.recv()).await {
+            Ok(Some(id)) => pool.freed(id),
+            _ => break,
+        }
+    }
+    let start = Instant::now();
+    let due = |i: u64| start + Duration::from_secs_f64(i as f64 / rate);
+    let timeout = Duration::from_millis(a.timeout_ms);
+    // Past the schedule's end, the backlog drains for one request deadline;
+    // what is still in it then is counted as unfinished.
+    let hard_end = due(n) + timeout;
+    let mut unfinished = 0;
+    let mut i = 0u64;
+    loop {
+        let now = Instant::now();
+        while i < n && due(i) <= now {
+            let job = Job {
+                n: i,
+                intended: due(i),
+            };
+            pool.assign(job, &t, &a);
+            i += 1;
+        }
+        if i == n && pool.backlog.is_empty() && pool.idle.len() == pool.senders.len() {
+            break;
+        }
+        let next = if i < n { due(i) } else { hard_end };
+        tokio::select! {
+            Some(id) = freed.recv() => pool.freed(id),
+            _ = tokio::time::sleep_until(next.into()) => {
+                if i == n {
+                    unfinished = pool.backlog.len() as u64;
+                    break;
+                }
+            }
+        }
+    }
+    // Closing the channels ends each worker after its request in flight.
+    let connections = pool.senders.len();
+    pool.senders.clear();
     let mut tally = Tally::default();
-    for w in workers {
-        match tokio::time::timeout_at((hard_end + timeout * 2).into(), w).await {
+    let bound = Instant::now() + timeout + Duration::from_secs(2);
+    for w in pool.workers {
+        match tokio::time::timeout_at(bound.into(), w).await {
             Ok(Ok(t)) => tally.merge(t),
             _ => tally.unfinished += 1,
         }
     }
-    stopper.abort();
-    let taken = pool.picked.load(Ordering::SeqCst);
-    tally.unfinished += n.saturating_sub(taken);
+    tally.unfinished += unfinished;
     (tally, start, connections)
 }
 
@@ -449,6 +538,7 @@ fn main() -> std::process::ExitCode {
         "ok": ok,
         "errors": errors,
         "non200": tally.non200,
+        "non200_by_status": tally.statuses.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>(),
         "io_errors": tally.io_errors,
         "timeouts": tally.timeouts,
         "unfinished": tally.unfinished,
