@@ -457,7 +457,7 @@ open_http() { # system percent rate round
   say "  $out; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB"
   record open "$sys" "$pct%" "$r" "$(jnum achieved_rate "$out")" "$(jnum p99_ms "$out")" \
     "$(jnum errors "$out")" "$(cpu_us $((t1 - t0)) "$(jnum ok "$out")")" "$hwm" "" \
-    "offered $rate/s, p50/p90/p99.9/max $(jnum p50_ms "$out")/$(jnum p90_ms "$out")/$(jnum p999_ms "$out")/$(jnum max_ms "$out") ms, $(jnum connections "$out") conns$(errors_note "$out")"
+    "offered $rate/s, p50/p90/p99.9/max $(jnum p50_ms "$out")/$(jnum p90_ms "$out")/$(jnum p999_ms "$out")/$(jnum max_ms "$out") ms, $(jnum connections "$out") conns, schedule lag p99 $(jnum schedule_lag_p99_ms "$out") ms$(errors_note "$out")"
 }
 
 burst_http() { # system round

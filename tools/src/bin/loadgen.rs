@@ -26,7 +26,10 @@
 //! the run is an error. Prints one JSON line: requests, ok, the kinds of
 //! errors (non-200 answers by status), offered and achieved rate (200
 //! answers over the time to the last answer), p50/p90/p99/p99.9/max in ms
-//! of the 200 answers, the connections used.
+//! of the 200 answers, the connections used, and in open loop how late the
+//! generator itself handed requests out (`schedule_lag_*`: when that is
+//! more than a millisecond or two, the generator was starved of CPU and the
+//! figures say as much about the machine as about the server).
 //!
 //!   cargo run --release -p popbill-bridge-tools --bin loadgen -- --addr 127.0.0.1:18080 \
 //!     --sample /tmp/sample --rate 5000 --seconds 20 --mid-prefix run1
@@ -144,6 +147,8 @@ struct Tally {
     unfinished: u64,
     /// When the last answer came.
     last: Option<Instant>,
+    /// Open loop: the dispatcher's lateness per request, µs, sorted.
+    lag_us: Vec<u32>,
 }
 
 impl Tally {
@@ -400,9 +405,17 @@ async fn open_loop(a: Arc<Args>, t: Arc<Template>, rate: f64, n: u64) -> (Tally,
     let hard_end = due(n) + timeout;
     let mut unfinished = 0;
     let mut i = 0u64;
+    // How late the dispatcher handed each request out (µs): the generator's
+    // own lag, apart from waiting for a free connection.
+    let mut lag_us = Vec::with_capacity(n.min(1 << 24) as usize);
     loop {
         let now = Instant::now();
         while i < n && due(i) <= now {
+            lag_us.push(
+                now.saturating_duration_since(due(i))
+                    .as_micros()
+                    .min(u32::MAX as u128) as u32,
+            );
             let job = Job {
                 n: i,
                 intended: due(i),
@@ -436,6 +449,8 @@ async fn open_loop(a: Arc<Args>, t: Arc<Template>, rate: f64, n: u64) -> (Tally,
         }
     }
     tally.unfinished += unfinished;
+    lag_us.sort_unstable();
+    tally.lag_us = lag_us;
     (tally, start, connections)
 }
 
@@ -550,6 +565,8 @@ fn main() -> std::process::ExitCode {
         "p999_ms": pct(&tally.ok_us, 99.9),
         "max_ms": tally.ok_us.last().map(|&u| u as f64 / 1000.0).unwrap_or(0.0),
         "connections": connections,
+        "schedule_lag_p99_ms": pct(&tally.lag_us, 99.0),
+        "schedule_lag_max_ms": tally.lag_us.last().map(|&u| u as f64 / 1000.0).unwrap_or(0.0),
     });
     println!("{line}");
     std::process::ExitCode::SUCCESS
