@@ -1,36 +1,54 @@
 #!/usr/bin/env bash
-# Throughput and latency of the bridge against its ceiling, on one machine.
+# The bridge against the real limit, on one machine, in one run (issue #12).
+# docs/performance.md says what each row means and how the goals are judged.
 #
-# For each concurrency (1, 64, 256):
-#   1. ceiling: tools/src/bin/ceiling.rs produces the taxinvoice-issue sample to the
-#      same topic with the bridge's producer settings (acks=all, idempotence,
-#      message.timeout.ms=4000), same key and headers, N closed-loop tasks;
-#   2. bridge: wrk posts the same sample to the bridge over N keep-alive
-#      connections (closed loop), each request with a unique Pb-Webhook-MID
-#      (a Lua request() hook), non-200 answers counted as errors.
-# The bridge is restarted for every concurrency, so its VmHWM (peak RSS) is
-# the peak of that phase; its CPU time comes from /proc/<pid>/stat around the
-# wrk run, divided by the deliveries it acknowledged (its own counter).
+# Systems, all producing the taxinvoice-issue sample to the same topic with
+# the bridge's producer settings (acks=all, idempotence, message.timeout.ms):
+#   ceiling     tools/src/bin/ceiling.rs: the producer alone, no HTTP;
+#   minimal     tools/src/bin/minimal-bridge.rs: hyper + rdkafka, body
+#               produced as-is, OK after the delivery report — the reference
+#               every goal is a ratio to;
+#   bridge-off  popbill-bridge with duplicate detection off;
+#   bridge-on   popbill-bridge with duplicate detection on.
 #
-# Progress goes to stderr, the table to stdout.
+# Phases, each against a server process started fresh (so its VmHWM is the
+# phase's peak RSS), its CPU (utime+stime from /proc/<pid>/stat) taken around
+# the load and divided by the deliveries answered 200:
+#   closed  wrk, N keep-alive connections each waiting for its answer, a
+#           unique Pb-Webhook-MID per request, for each BENCH_CONCURRENCY;
+#           the ceiling with N tasks;
+#   open    tools/src/bin/loadgen.rs at a fixed arrival rate, BENCH_OPEN
+#           percent of the minimal bridge's best closed-loop throughput,
+#           latency from each request's intended send time;
+#   burst   tools/src/bin/burst.rs: BENCH_BURST deliveries at once, one
+#           connection each, default limits; every OK looked up in Kafka;
+#   callgrind (BENCH_CALLGRIND=1, slow) each HTTP system under valgrind
+#           --tool=callgrind: instructions (Ir) per delivery over
+#           BENCH_CALLGRIND_COUNT deliveries at BENCH_CALLGRIND_CONCURRENCY,
+#           counters zeroed after a warm-up — stable on a busy machine.
+# The order of the systems rotates between concurrencies, rates and rounds.
+# Every figure of a row is the median over BENCH_ROUNDS (peak RSS: the max).
+#
+# Progress goes to stderr, the table to stdout (and $work/table.txt).
 #
 # Kafka: scripts/kafka.sh start (reused when already running; stopped at the
 # end only when this script started it, otherwise the run's bench-<runid>.*
-# topics are deleted). wrk comes from Debian (installed here when missing).
+# topics are deleted). wrk (and valgrind for BENCH_CALLGRIND) come from
+# Debian, installed here when missing.
 #
-# Every concurrency runs the bridge with duplicate detection on and off
-# (BENCH_DEDUP="on off"), so the cost of detection shows in the same run.
-# Then a burst: BENCH_BURST (20000) deliveries fired at once, each on its own
-# connection, at a fresh bridge with default limits (tools/src/bin/burst.rs): the
-# answers must be 200 or the documented shedding (503, or a connection
-# closed at limits.max_connections), and every 200 must be in Kafka.
-#
-# Environment: BENCH_SECONDS (20) per phase, BENCH_CONCURRENCY ("1 64 256"),
-# CARGO_TARGET_DIR (target/), BENCH_REV (unset: build the work
-# tree as it is; a git revision such as HEAD: build that revision, exported
-# with git archive, so edits in progress do not matter; tools/src/bin/ceiling.rs
-# comes from the work tree when the revision lacks it); kafka.sh's own
-# variables.
+# Environment:
+#   BENCH_SECONDS (20)          per closed/open phase
+#   BENCH_CONCURRENCY ("64 256") closed-loop concurrencies (the goals are at 64, 256; add 1 if wanted)
+#   BENCH_DEDUP ("off on")      bridge modes
+#   BENCH_ROUNDS (1)            rounds, order rotated
+#   BENCH_OPEN ("50 90")        open-loop rates, percent of BENCH_OPEN_BASE
+#   BENCH_OPEN_BASE             deliveries/s (default: the minimal bridge's best closed-loop median)
+#   BENCH_BURST (20000)         0: no burst
+#   BENCH_CALLGRIND (0)         1: the callgrind phase
+#   BENCH_CALLGRIND_COUNT (2000), BENCH_CALLGRIND_CONCURRENCY (16)
+#   BENCH_REV                   unset: build the work tree as it is; a git
+#                               revision such as HEAD: build that revision (git archive)
+#   CARGO_TARGET_DIR (target/); kafka.sh's own variables.
 #
 #   BENCH_SECONDS=10 scripts/bench.sh >table.txt
 set -euo pipefail
@@ -38,9 +56,15 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 seconds="${BENCH_SECONDS:-20}"
-concurrencies="${BENCH_CONCURRENCY:-1 64 256}"
-dedup_modes="${BENCH_DEDUP:-on off}"
+concurrencies="${BENCH_CONCURRENCY:-64 256}"
+dedup_modes="${BENCH_DEDUP:-off on}"
+rounds="${BENCH_ROUNDS:-1}"
+open_pcts="${BENCH_OPEN:-50 90}"
+open_base="${BENCH_OPEN_BASE:-}"
 burst="${BENCH_BURST:-20000}"
+callgrind="${BENCH_CALLGRIND:-0}"
+cg_count="${BENCH_CALLGRIND_COUNT:-2000}"
+cg_conc="${BENCH_CALLGRIND_CONCURRENCY:-16}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 brokers="" # from scripts/kafka.sh start: 127.0.0.1:19092 by default
 listen=127.0.0.1:18080
@@ -49,41 +73,61 @@ runid="$(date +%Y%m%d%H%M%S)-$$"
 topic="bench-$runid.taxinvoice.state.issue"
 work="${TMPDIR:-/tmp}/popbill-bridge-bench-$runid"
 mkdir -p "$work"
+results="$work/results.psv"
+: >"$results"
 src="$root"
 bin="$CARGO_TARGET_DIR/release/popbill-bridge"
-ceiling="$CARGO_TARGET_DIR/release/ceiling"
-burster="$CARGO_TARGET_DIR/release/burst"
+tools="$CARGO_TARGET_DIR/release"
 tick=$(getconf CLK_TCK)
+started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say() { printf 'bench.sh: %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
+die() {
+  say "error: $*"
+  exit 1
+}
 
-case "$seconds" in '' | *[!0-9]*) die "BENCH_SECONDS must be a whole number of seconds" ;; esac
-[ "$seconds" -ge 1 ] && [ "$seconds" -le 3600 ] || die "BENCH_SECONDS must be 1..3600"
+whole() { # name value min max
+  case "$2" in '' | *[!0-9]*) die "$1 must be a whole number" ;; esac
+  [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || die "$1 must be $3..$4"
+}
+whole BENCH_SECONDS "$seconds" 1 3600
+whole BENCH_ROUNDS "$rounds" 1 20
+whole BENCH_BURST "$burst" 0 100000
+whole BENCH_CALLGRIND_COUNT "$cg_count" 1 1000000
+whole BENCH_CALLGRIND_CONCURRENCY "$cg_conc" 1 1024
+for c in $concurrencies; do whole "BENCH_CONCURRENCY ($c)" "$c" 1 4096; done
+for p in $open_pcts; do whole "BENCH_OPEN ($p)" "$p" 1 200; done
+for m in $dedup_modes; do case "$m" in on | off) ;; *) die "BENCH_DEDUP: on or off, not $m" ;; esac; done
+[ -z "$open_base" ] || whole BENCH_OPEN_BASE "$open_base" 1 10000000
+bridges=()
+for m in $dedup_modes; do bridges+=("bridge-$m"); done
 
 # --- clean-up: whatever happens, nothing keeps running ----------------------
-bridge_pid=""
-bridge_started=0
+server_pid=""
+server_started=0
 kafka_started=0
-stop_bridge() {
-  [ -n "$bridge_pid" ] || return 0
-  if kill -0 "$bridge_pid" 2>/dev/null; then
-    kill -TERM "$bridge_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do # 20 s at most, then SIGKILL
-      kill -0 "$bridge_pid" 2>/dev/null || break
+stop_wait=100 # × 0.2 s before SIGKILL
+stop_server() {
+  [ -n "$server_pid" ] || return 0
+  if kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 "$stop_wait"); do
+      kill -0 "$server_pid" 2>/dev/null || break
       sleep 0.2
     done
-    kill -KILL "$bridge_pid" 2>/dev/null || true
+    kill -KILL "$server_pid" 2>/dev/null || true
   fi
-  wait "$bridge_pid" 2>/dev/null || true
-  bridge_pid=""
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
 }
 # On a broker that keeps running, delete this run's topics (best effort),
 # with the broker's own TopicCommand from kafka.sh's jar cache.
+kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' scripts/kafka/pom.xml)
 delete_topics() {
-  local version lib
-  version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' scripts/kafka/pom.xml)
-  lib="${POPBILL_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popbill-bridge}/kafka-$version/lib"
+  local lib
+  lib="${POPBILL_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popbill-bridge}/kafka-$kafka_version/lib"
   if [ -d "$lib" ] && command -v "${JAVA:-java}" >/dev/null 2>&1; then
     say "deleting this run's topics (bench-$runid.*) from the broker left running"
     timeout 120 "${JAVA:-java}" -Xmx256m -cp "$lib/*" org.apache.kafka.tools.TopicCommand \
@@ -97,11 +141,11 @@ delete_topics() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_bridge
+  stop_server
   if [ "$kafka_started" = 1 ]; then
     say "stopping the Kafka broker this script started"
     timeout 120 scripts/kafka.sh stop >/dev/null 2>&1 || say "warning: kafka.sh stop failed"
-  elif [ "$bridge_started" = 1 ]; then
+  elif [ "$server_started" = 1 ]; then
     delete_topics
   fi
   say "logs and raw results in $work"
@@ -112,13 +156,18 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- tools -------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  say "installing wrk (Debian package)"
-  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
-  timeout 600 "${apt_get[@]}" install -y wrk >"$work/apt.log" 2>&1 ||
+if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+apt_install() { # package
+  say "installing $1 (Debian package)"
+  timeout 600 "${apt_get[@]}" install -y "$1" >>"$work/apt.log" 2>&1 ||
     { timeout 600 "${apt_get[@]}" update >>"$work/apt.log" 2>&1 &&
-      timeout 600 "${apt_get[@]}" install -y wrk >>"$work/apt.log" 2>&1; } ||
-    die "could not install wrk (see $work/apt.log)"
+      timeout 600 "${apt_get[@]}" install -y "$1" >>"$work/apt.log" 2>&1; } ||
+    die "could not install $1 (see $work/apt.log)"
+}
+command -v wrk >/dev/null 2>&1 || apt_install wrk
+if [ "$callgrind" = 1 ]; then
+  command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1 ||
+    apt_install valgrind
 fi
 command -v curl >/dev/null 2>&1 || die "curl is needed"
 
@@ -132,35 +181,54 @@ done
 # --- Kafka ---------------------------------------------------------------------
 if scripts/kafka.sh status >/dev/null 2>&1; then
   say "a Kafka broker is running: reusing it (left running afterwards)"
+  broker_note="reused"
 else
   kafka_started=1
+  broker_note="started by this run"
   say "starting the Kafka broker (scripts/kafka.sh start; stopped at the end)"
 fi
 timeout 1200 scripts/kafka.sh start >"$work/kafka-bootstrap" || die "Kafka did not start"
 brokers=$(tail -n 1 "$work/kafka-bootstrap")
 [ -n "$brokers" ] || die "scripts/kafka.sh start printed no bootstrap address"
 say "Kafka at $brokers"
+# The running broker's version, from the jar directory on its command line
+# (it may have been started from another checkout); else kafka.sh's.
+broker_version=$kafka_version
+kpid=$(cat "${POPBILL_KAFKA_STATE:-${TMPDIR:-/tmp}/popbill-bridge-kafka}/kafka.pid" 2>/dev/null || true)
+if [ -n "$kpid" ] && [ -r "/proc/$kpid/cmdline" ]; then
+  v=$(tr '\0' '\n' <"/proc/$kpid/cmdline" | grep -o 'kafka-[0-9][0-9.]*[0-9]' | head -n 1 || true)
+  [ -z "$v" ] || broker_version=${v#kafka-}
+fi
 
 # --- build -----------------------------------------------------------------------
+commit="$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 if [ -n "${BENCH_REV:-}" ]; then
   src="$work/src"
   mkdir -p "$src"
   rev=$(git -C "$root" rev-parse --verify "$BENCH_REV^{commit}") || die "no revision $BENCH_REV"
+  commit="${rev:0:12} (BENCH_REV=$BENCH_REV)"
   say "exporting revision $BENCH_REV ($rev) to $src"
   git -C "$root" archive --format=tar "$rev" | tar -x -C "$src"
   [ -f "$src/tools/Cargo.toml" ] || die "revision $BENCH_REV predates the tools crate (tools/)"
+  for t in minimal-bridge loadgen; do
+    [ -f "$src/tools/src/bin/$t.rs" ] || die "revision $BENCH_REV has no tools/src/bin/$t.rs"
+  done
+elif [ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]; then
+  commit="$commit + uncommitted changes"
 fi
 say "building popbill-bridge and its tools from $src (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
 (cd "$src" && cargo build --release -p popbill-bridge -p popbill-bridge-tools --bins >&2) ||
   die "build failed (to bench the last commit instead of the work tree: BENCH_REV=HEAD)"
 fixture="$src/tests/fixtures/deliveries.jsonl"
+rdkafka_sys=$(awk '/^name = "rdkafka-sys"$/ {getline; gsub(/"/, "", $3); print $3; exit}' "$src/Cargo.lock")
 
-# The sample: body and headers (MID excluded), as the ceiling sends them.
-"$ceiling" --fixture "$fixture" --sample taxinvoice-issue \
+# The sample: body, headers (MID excluded) and record key, as the ceiling sends them.
+"$tools/ceiling" --fixture "$fixture" --sample taxinvoice-issue \
   --dump-sample "$work/sample" || die "cannot read the sample delivery"
+key=$(cat "$work/sample/key")
 
 # wrk's script: the sample, and a unique Pb-Webhook-MID on every request
-# (run id, concurrency, wrk thread, per-thread counter); every answer other
+# (run id and phase, wrk thread, per-thread counter); every answer other
 # than 200 counts as an error; one JSON line at the end.
 cat >"$work/post.lua" <<'LUA'
 local threads = {}
@@ -214,6 +282,8 @@ LUA
 # --- helpers -------------------------------------------------------------------
 # A number field of a flat JSON line.
 jnum() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" <<<"$2"; }
+# Floating-point arithmetic: calc 'expression' (awk syntax).
+calc() { awk "BEGIN { printf \"%.10g\", ($1) }"; }
 
 cpu_ticks() { # utime + stime of a pid
   local s
@@ -224,158 +294,371 @@ cpu_ticks() { # utime + stime of a pid
 
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
-# Deliveries the bridge acknowledged (its own counter), summed over event types.
-acked() {
-  curl -sf --max-time 5 "http://$admin/metrics" |
-    awk '/^popbill_bridge_deliveries_total\{/ && /outcome="acknowledged"/ {s += $NF} END {printf "%d\n", s}'
+# µs of CPU per delivery from a tick count and the deliveries answered 200.
+cpu_us() { calc "$2 > 0 ? $1 / $tick * 1e6 / $2 : 0"; }
+
+# What the errors of a loadgen line were, when there were any.
+errors_note() {
+  local by
+  [ "$(jnum errors "$1")" != 0 ] || return 0
+  by=$(sed -n 's/.*"non200_by_status":{\([^}]*\)}.*/\1/p' <<<"$1" | tr -d '"')
+  printf '; errors: %s io %s, timeout %s, unsent %s' "${by:+status $by,}" \
+    "$(jnum io_errors "$1")" "$(jnum timeouts "$1")" "$(jnum unfinished "$1")"
 }
 
-# Duplicate detection (when the build has it) keeps a ledger topic that every
-# start reads back into memory: one of this run's own per concurrency, so a
-# phase neither reads the previous phases' events nor other runs'.
-ledger_env() { # concurrency
-  local v="POPBILL_BRIDGE_DEDUP__LEDGER_TOPIC=bench-$runid.ledger.c$1"
+# One result: kind|system|load|round|dl/s|p99 ms|errors|CPU µs/dl|VmHWM KiB|Ir/dl|note
+record() {
+  local IFS='|'
+  printf '%s\n' "$*" >>"$results"
+}
+
+# Duplicate detection keeps a ledger topic that every start reads back into
+# memory: one of this run's own per phase, so a phase neither reads the
+# previous phases' events nor other runs'.
+ledger_env() { # phase name
+  local v="POPBILL_BRIDGE_DEDUP__LEDGER_TOPIC=bench-$runid.ledger.$1"
   if env "$v" "$bin" --brokers "$brokers" --check-config >/dev/null 2>&1; then
     echo "$v"
   fi
 }
 
-start_bridge() { # concurrency, dedup mode (on|off)
-  local log="$work/bridge-$1-$2.log"
-  local extra dedup=true
-  [ "$2" = off ] && dedup=false
-  extra=$(ledger_env "$1-$2")
-  [ -n "$extra" ] || say "  (this build has no dedup.ledger_topic setting)"
-  env ${extra:+"$extra"} \
-    POPBILL_BRIDGE_DEDUP__ENABLED="$dedup" \
-    POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR=1 \
-    POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS=1 \
-    POPBILL_BRIDGE_LOG__LEVEL=warn \
-    POPBILL_BRIDGE_ROUTES__TEMPLATE="bench-$runid.{type}.{event}" \
-    POPBILL_BRIDGE_ROUTES__FALLBACK="bench-$runid.unrouted" \
-    POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY=0s \
-    "$bin" --brokers "$brokers" --listen "$listen" --admin-listen "$admin" \
-    >"$log" 2>&1 &
-  bridge_pid=$!
-  bridge_started=1
-  local deadline=$((SECONDS + 60))
-  until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$admin/readyz")" = 200 ]; do
-    kill -0 "$bridge_pid" 2>/dev/null || { tail -n 30 "$log" >&2; die "the bridge exited while starting"; }
-    [ $SECONDS -lt $deadline ] || { tail -n 30 "$log" >&2; die "the bridge was not ready within 60 s"; }
+# In the callgrind phase: the command that runs a server, and longer timeouts
+# (valgrind runs it tens of times slower).
+wrap=()
+minimal_extra=()
+bridge_extra=()
+ready_s=60
+
+start_server() { # system (minimal|bridge-on|bridge-off), phase name
+  local sys=$1 name=$2 log="$work/server-$2.log"
+  case "$sys" in
+    minimal)
+      "${wrap[@]}" "$tools/minimal-bridge" --brokers "$brokers" --listen "$listen" \
+        --topic "$topic" ${key:+--key "$key"} "${minimal_extra[@]}" >"$log" 2>&1 &
+      ;;
+    bridge-on | bridge-off)
+      local extra dedup=true
+      [ "$sys" = bridge-off ] && dedup=false
+      extra=$(ledger_env "$name")
+      env ${extra:+"$extra"} "${bridge_extra[@]}" \
+        POPBILL_BRIDGE_DEDUP__ENABLED="$dedup" \
+        POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR=1 \
+        POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS=1 \
+        POPBILL_BRIDGE_LOG__LEVEL=warn \
+        POPBILL_BRIDGE_ROUTES__TEMPLATE="bench-$runid.{type}.{event}" \
+        POPBILL_BRIDGE_ROUTES__FALLBACK="bench-$runid.unrouted" \
+        POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY=0s \
+        "${wrap[@]}" "$bin" --brokers "$brokers" --listen "$listen" --admin-listen "$admin" \
+        >"$log" 2>&1 &
+      ;;
+    *) die "unknown system $sys" ;;
+  esac
+  server_pid=$!
+  server_started=1
+  local deadline=$((SECONDS + ready_s))
+  until ready "$sys"; do
+    kill -0 "$server_pid" 2>/dev/null || {
+      tail -n 30 "$log" >&2
+      die "$sys exited while starting"
+    }
+    [ $SECONDS -lt $deadline ] || {
+      tail -n 30 "$log" >&2
+      die "$sys was not ready within ${ready_s}s"
+    }
     sleep 0.2
   done
+  warm "$name"
+}
+ready() {
+  if [ "$1" = minimal ]; then
+    (exec 3<>"/dev/tcp/${listen%:*}/${listen#*:}") 2>/dev/null
+  else
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$admin/readyz")" = 200 ]
+  fi
 }
 
-# One request through the bridge, so its first produce (topic metadata) is
-# not measured; the ceiling gets the same warm-up record.
-warm_bridge() {
-  local hargs=() k v
+# One request before the measurement, so the first produce (topic metadata,
+# producer id) is not measured; the ceiling does the same.
+warm() { # phase name
+  local hargs=() k v code
   while IFS=$'\t' read -r k v; do hargs+=(-H "$k: $v"); done <"$work/sample/headers"
-  local code
-  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${hargs[@]}" \
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time $((ready_s / 2)) "${hargs[@]}" \
     -H "Pb-Webhook-MID: bench-$runid-warmup-$1" --data-binary "@$work/sample/body" \
     "http://$listen/popbill/webhook")
-  [ "$code" = 200 ] || die "warm-up delivery answered $code (see $work/bridge-$1-*.log)"
+  [ "$code" = 200 ] || die "warm-up delivery answered $code (see $work/server-$1.log)"
+}
+
+alive_or_die() { # phase name
+  kill -0 "$server_pid" 2>/dev/null ||
+    { tail -n 30 "$work/server-$1.log" >&2; die "the server exited during $1"; }
+}
+
+# Rotate a list by n: rotate n a b c...
+rotate() {
+  local n=$1
+  shift
+  local a=("$@") i
+  for ((i = 0; i < ${#a[@]}; i++)); do echo "${a[$(((i + n) % ${#a[@]}))]}"; done
 }
 
 # --- phases ----------------------------------------------------------------------
-# The topics exist before anything is produced (the broker does not
-# auto-create them): a first bridge start creates them for the ceiling too.
-say "creating this run's topics (one bridge start)"
-start_bridge setup on
-warm_bridge setup
-stop_bridge
-
-rows=()
-for c in $concurrencies; do
-  say "concurrency $c: ceiling (producer alone), ${seconds}s"
-  ceil=$(timeout --foreground -k 5 $((seconds + 60)) "$ceiling" --brokers "$brokers" --topic "$topic" \
-    --concurrency "$c" --seconds "$seconds" --mid-prefix "bench-$runid-ceiling-c$c" \
-    --fixture "$fixture" --sample taxinvoice-issue) ||
+closed_ceiling() { # concurrency round
+  local c=$1 r=$2 out
+  say "round $r, concurrency $c: ceiling (producer alone), ${seconds}s"
+  out=$(timeout --foreground -k 5 $((seconds + 60)) "$tools/ceiling" --brokers "$brokers" \
+    --topic "$topic" --concurrency "$c" --seconds "$seconds" \
+    --mid-prefix "bench-$runid-ceiling-c$c-r$r" --fixture "$fixture" --sample taxinvoice-issue) ||
     die "the ceiling run failed"
-  echo "$ceil" >"$work/ceiling-$c.json"
-  say "  $ceil"
+  echo "$out" >"$work/ceiling-c$c-r$r.json"
+  say "  $out"
+  record closed ceiling "c$c" "$r" "$(jnum deliveries_per_sec "$out")" "$(jnum p99_ms "$out")" \
+    "$(jnum errors "$out")" "" "" "" "p50 $(jnum p50_ms "$out") p99.9 $(jnum p999_ms "$out")"
+}
 
-  for mode in $dedup_modes; do
-    say "concurrency $c, dedup $mode: starting the bridge (fresh process: its VmHWM is this phase's peak)"
-    start_bridge "$c" "$mode"
-    warm_bridge "$c-$mode"
-    threads=$((c < 2 ? c : 2))
-    a0=$(acked)
-    t0=$(cpu_ticks "$bridge_pid")
-    say "concurrency $c, dedup $mode: bridge via wrk (-t$threads -c$c), ${seconds}s"
-    timeout --foreground -k 5 $((seconds + 60)) wrk -t"$threads" -c"$c" -d"${seconds}s" --timeout 10s \
-      -s "$work/post.lua" "http://$listen/popbill/webhook" -- "bench-$runid-c$c-$mode" "$work/sample" \
-      >"$work/wrk-$c-$mode.out" 2>&1 || { cat "$work/wrk-$c-$mode.out" >&2; die "wrk failed"; }
-    sleep 0.5 # requests wrk abandoned at its deadline finish their publish
-    kill -0 "$bridge_pid" 2>/dev/null ||
-      { tail -n 30 "$work/bridge-$c-$mode.log" >&2; die "the bridge exited during the run"; }
-    t1=$(cpu_ticks "$bridge_pid")
-    a1=$(acked)
-    hwm=$(hwm_kib "$bridge_pid")
-    w=$(grep '^{"wrk"' "$work/wrk-$c-$mode.out" | tail -n 1)
-    [ -n "$w" ] || { cat "$work/wrk-$c-$mode.out" >&2; die "no result line from wrk"; }
-    say "  $w"
-    say "  bridge: $((t1 - t0)) CPU ticks, $((a1 - a0)) acknowledged, VmHWM ${hwm} KiB"
-    stop_bridge
-    rows+=("$c|$mode|$ceil|$w|$((t1 - t0))|$((a1 - a0))|$hwm")
+closed_http() { # system concurrency round
+  local sys=$1 c=$2 r=$3 name="c$2-$1-r$3" t0 t1 hwm w ok errs dur threads
+  say "round $r, concurrency $c: $sys via wrk, ${seconds}s"
+  start_server "$sys" "$name"
+  threads=$((c < 2 ? c : 2))
+  t0=$(cpu_ticks "$server_pid")
+  timeout --foreground -k 5 $((seconds + 60)) wrk -t"$threads" -c"$c" -d"${seconds}s" --timeout 10s \
+    -s "$work/post.lua" "http://$listen/popbill/webhook" -- "bench-$runid-$name" "$work/sample" \
+    >"$work/wrk-$name.out" 2>&1 || { cat "$work/wrk-$name.out" >&2; die "wrk failed"; }
+  sleep 0.5 # requests wrk abandoned at its deadline finish their publish
+  alive_or_die "$name"
+  t1=$(cpu_ticks "$server_pid")
+  hwm=$(hwm_kib "$server_pid")
+  stop_server
+  w=$(grep '^{"wrk"' "$work/wrk-$name.out" | tail -n 1)
+  [ -n "$w" ] || { cat "$work/wrk-$name.out" >&2; die "no result line from wrk"; }
+  say "  $w; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB"
+  ok=$(($(jnum responses "$w") - $(jnum non200 "$w")))
+  errs=$(($(jnum non200 "$w") + $(jnum connect "$w") + $(jnum read "$w") + $(jnum write "$w") + $(jnum timeout "$w")))
+  dur=$(jnum duration_s "$w")
+  record closed "$sys" "c$c" "$r" "$(calc "$dur > 0 ? $ok / $dur : 0")" "$(jnum p99_ms "$w")" \
+    "$errs" "$(cpu_us $((t1 - t0)) "$ok")" "$hwm" "" \
+    "p50 $(jnum p50_ms "$w") p99.9 $(jnum p999_ms "$w")"
+}
+
+open_http() { # system percent rate round
+  local sys=$1 pct=$2 rate=$3 r=$4 name="open$2-$1-r$4" t0 t1 hwm out
+  say "round $r, open loop $pct% ($rate/s): $sys via loadgen, ${seconds}s"
+  start_server "$sys" "$name"
+  t0=$(cpu_ticks "$server_pid")
+  out=$(timeout --foreground -k 5 $((seconds + 60)) "$tools/loadgen" --addr "$listen" \
+    --sample "$work/sample" --mid-prefix "bench-$runid-$name" --rate "$rate" --seconds "$seconds") ||
+    die "loadgen failed"
+  sleep 0.5
+  alive_or_die "$name"
+  t1=$(cpu_ticks "$server_pid")
+  hwm=$(hwm_kib "$server_pid")
+  stop_server
+  echo "$out" >"$work/loadgen-$name.json"
+  say "  $out; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB"
+  record open "$sys" "$pct%" "$r" "$(jnum achieved_rate "$out")" "$(jnum p99_ms "$out")" \
+    "$(jnum errors "$out")" "$(cpu_us $((t1 - t0)) "$(jnum ok "$out")")" "$hwm" "" \
+    "offered $rate/s, p50/p90/p99.9/max $(jnum p50_ms "$out")/$(jnum p90_ms "$out")/$(jnum p999_ms "$out")/$(jnum max_ms "$out") ms, $(jnum connections "$out") conns, schedule lag p99 $(jnum schedule_lag_p99_ms "$out") ms$(errors_note "$out")"
+}
+
+burst_http() { # system round
+  local sys=$1 r=$2 name="burst-$1-r$2" t0 t1 hwm out rc=0 ok
+  # One socket per delivery on the sending side, up to max_connections on
+  # the bridge's: both need the descriptors.
+  say "round $r, burst: $burst deliveries at once against $sys, default limits (fds: $(ulimit -n))"
+  start_server "$sys" "$name"
+  t0=$(cpu_ticks "$server_pid")
+  out=$(timeout --foreground -k 5 600 "$tools/burst" --addr "$listen" --count "$burst" \
+    --mid-prefix "bench-$runid-$name" --brokers "$brokers" --topic "$topic") || rc=$?
+  t1=$(cpu_ticks "$server_pid")
+  hwm=$(hwm_kib "$server_pid")
+  stop_server
+  echo "$out" >"$work/$name.json"
+  say "  $out; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB"
+  [ -n "$out" ] || die "the burst printed nothing (exit $rc)"
+  ok=$(jnum ok "$out")
+  # Errors: undocumented answers and acknowledged deliveries missing from
+  # Kafka; the shedding (503, connection closed at max_connections) is not.
+  record burst "$sys" "$burst" "$r" "$(calc "$(jnum seconds "$out") > 0 ? $ok / $(jnum seconds "$out") : 0")" \
+    "$(jnum p99_ms "$out")" "$(($(jnum other_status "$out") + $(jnum ok_missing "$out")))" \
+    "$(cpu_us $((t1 - t0)) "$ok")" "$hwm" "" \
+    "ok $ok, shed 503 $(jnum shed_503 "$out"), no answer $(jnum no_answer "$out"), OK missing in Kafka $(jnum ok_missing "$out")"
+}
+
+callgrind_http() { # system
+  local sys=$1 name="callgrind-$1" out dump ir ok
+  say "callgrind: $sys, $cg_count deliveries at concurrency $cg_conc (slow)"
+  wrap=(valgrind --tool=callgrind --callgrind-out-file="$work/$name.out")
+  start_server "$sys" "$name"
+  # Warm-up past the first connections and allocations, then count from zero.
+  timeout -k 5 600 "$tools/loadgen" --addr "$listen" --sample "$work/sample" \
+    --mid-prefix "bench-$runid-$name-warm" --concurrency "$cg_conc" --count 200 --timeout-ms 60000 \
+    >"$work/$name-warm.json" || die "callgrind warm-up failed"
+  timeout 120 callgrind_control -z "$server_pid" >>"$work/$name.control" 2>&1 || die "callgrind_control -z failed"
+  out=$(timeout -k 5 1800 "$tools/loadgen" --addr "$listen" --sample "$work/sample" \
+    --mid-prefix "bench-$runid-$name" --concurrency "$cg_conc" --count "$cg_count" --timeout-ms 60000) ||
+    die "loadgen failed under callgrind"
+  timeout 120 callgrind_control -d "$server_pid" >>"$work/$name.control" 2>&1 || die "callgrind_control -d failed"
+  dump=$(ls -t "$work/$name.out".* 2>/dev/null | head -n 1 || true)
+  [ -n "$dump" ] || die "no callgrind dump for $sys (see $work/$name.control)"
+  ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+  stop_server
+  wrap=()
+  ok=$(jnum ok "$out")
+  say "  $out; $ir Ir"
+  record callgrind "$sys" "c${cg_conc}x$cg_count" 1 "$(jnum achieved_rate "$out")" "$(jnum p99_ms "$out")" \
+    "$(jnum errors "$out")" "" "" "$(calc "$ok > 0 ? $ir / $ok : 0")" "$ir Ir over $ok deliveries"
+}
+
+# The topics exist before anything is produced (the broker does not
+# auto-create them): a first bridge start creates them for the ceiling and
+# the minimal bridge too.
+say "creating this run's topics (one bridge start)"
+start_server bridge-on setup
+stop_server
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+closed_systems=(ceiling minimal "${bridges[@]}")
+open_systems=(minimal "${bridges[@]}")
+for ((r = 1; r <= rounds; r++)); do
+  k=0
+  for c in $concurrencies; do
+    for sys in $(rotate $((r - 1 + k)) "${closed_systems[@]}"); do
+      if [ "$sys" = ceiling ]; then closed_ceiling "$c" "$r"; else closed_http "$sys" "$c" "$r"; fi
+    done
+    k=$((k + 1))
   done
 done
 
-burst_line=""
+# median of the numbers given (empty when none)
+median() {
+  printf '%s\n' "$@" | { grep -E '^-?[0-9.eE+-]+$' || true; } | sort -g |
+    awk '{a[NR] = $1} END { if (NR) printf "%.6g", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+field() { # kind system load column(5..11): that column of every round
+  awk -F'|' -v k="$1" -v s="$2" -v l="$3" -v f="$4" '$1 == k && $2 == s && $3 == l {print $f}' "$results"
+}
+
+if [ -z "$open_base" ]; then
+  for c in $concurrencies; do
+    m=$(median $(field closed minimal "c$c" 5))
+    [ -z "$m" ] || open_base=$(calc "${open_base:-0} > $m ? ${open_base:-0} : $m")
+  done
+  open_base=$(calc "int(${open_base:-0})")
+  open_base_note="the minimal bridge's best closed-loop median"
+else
+  open_base_note="BENCH_OPEN_BASE"
+fi
+if [ "${open_base:-0}" -gt 0 ]; then
+  for ((r = 1; r <= rounds; r++)); do
+    k=0
+    for p in $open_pcts; do
+      rate=$(calc "int($open_base * $p / 100 + 0.5)")
+      for sys in $(rotate $((r - 1 + k)) "${open_systems[@]}"); do
+        open_http "$sys" "$p" "$rate" "$r"
+      done
+      k=$((k + 1))
+    done
+  done
+else
+  say "no open-loop phase: no base rate (the minimal bridge was not measured; BENCH_OPEN_BASE sets one)"
+fi
+
 if [ "$burst" -gt 0 ]; then
-  # One socket per delivery on the sending side, up to max_connections on
-  # the bridge's: both need the descriptors.
-  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
-  say "burst: $burst deliveries at once against a fresh bridge with default limits (fds: $(ulimit -n))"
-  start_bridge burst on
-  warm_bridge burst
-  t0=$(cpu_ticks "$bridge_pid")
-  burst_line=$(timeout --foreground -k 5 600 "$burster" --addr "$listen" --count "$burst" \
-    --mid-prefix "bench-$runid-burst" --brokers "$brokers" --topic "$topic") ||
-    { say "  $burst_line"; die "the burst lost an acknowledged delivery or got an undocumented answer"; }
-  t1=$(cpu_ticks "$bridge_pid")
-  bhwm=$(hwm_kib "$bridge_pid")
-  say "  $burst_line"
-  stop_bridge
+  for ((r = 1; r <= rounds; r++)); do
+    for sys in $(rotate $((r - 1)) "${bridges[@]}"); do burst_http "$sys" "$r"; done
+  done
+fi
+
+if [ "$callgrind" = 1 ]; then
+  ready_s=600
+  stop_wait=600
+  minimal_extra=(--message-timeout-ms 30000)
+  bridge_extra=(POPBILL_BRIDGE_KAFKA__MESSAGE_TIMEOUT=30s POPBILL_BRIDGE_SERVER__REQUEST_TIMEOUT=60s)
+  for sys in "${open_systems[@]}"; do callgrind_http "$sys"; done
 fi
 
 # --- the table ---------------------------------------------------------------------
+# One line per row, the medians over the rounds (VmHWM: the max), in a fixed order.
+agg="$work/rows.psv"
+: >"$agg"
+row() { # kind system load
+  local n
+  n=$(field "$1" "$2" "$3" 5 | wc -l)
+  [ "$n" -gt 0 ] || return 0
+  printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$n" \
+    "$(median $(field "$1" "$2" "$3" 5))" "$(median $(field "$1" "$2" "$3" 6))" \
+    "$(field "$1" "$2" "$3" 7 | awk '{s += $1} END {print s + 0}')" \
+    "$(median $(field "$1" "$2" "$3" 8))" \
+    "$(field "$1" "$2" "$3" 9 | sort -g | tail -n 1)" \
+    "$(median $(field "$1" "$2" "$3" 10))" \
+    "$(field "$1" "$2" "$3" 11 | tail -n 1)" >>"$agg"
+}
+for c in $concurrencies; do for s in "${closed_systems[@]}"; do row closed "$s" "c$c"; done; done
+for p in $open_pcts; do for s in "${open_systems[@]}"; do row open "$s" "$p%"; done; done
+for s in "${bridges[@]}"; do row burst "$s" "$burst"; done
+for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; done
+
 {
-  printf '# popbill-bridge bench: run %s, %ss per phase, topic %s, %s cores\n' \
-    "$runid" "$seconds" "$topic" "$(nproc)"
-  printf '%-5s %-5s | %10s %10s %6s | %-23s | %-23s | %-11s | %8s | %7s\n' \
-    conc dedup "ceil dl/s" "bridge dl/s" ratio "ceil p50/p99/p99.9 ms" "bridge p50/p99/p99.9 ms" \
-    "err ceil/br" "CPU µs/dl" "RSS MiB"
-  for r in "${rows[@]}"; do
-    IFS='|' read -r c mode ceil w ticks acks hwm <<<"$r"
-    cdps=$(jnum deliveries_per_sec "$ceil")
-    cerr=$(jnum errors "$ceil")
-    dur=$(jnum duration_s "$w")
-    resp=$(jnum responses "$w")
-    non200=$(jnum non200 "$w")
-    serr=$(($(jnum connect "$w") + $(jnum read "$w") + $(jnum write "$w") + $(jnum timeout "$w")))
-    berr=$((non200 + serr))
-    awk -v c="$c" -v mode="$mode" -v cdps="$cdps" -v ok="$((resp - non200))" -v dur="$dur" \
-      -v cp50="$(jnum p50_ms "$ceil")" -v cp99="$(jnum p99_ms "$ceil")" -v cp999="$(jnum p999_ms "$ceil")" \
-      -v bp50="$(jnum p50_ms "$w")" -v bp99="$(jnum p99_ms "$w")" -v bp999="$(jnum p999_ms "$w")" \
-      -v cerr="$cerr" -v berr="$berr" -v ticks="$ticks" -v hz="$tick" -v acks="$acks" -v hwm="$hwm" '
-      BEGIN {
-        bdps = dur > 0 ? ok / dur : 0
-        ratio = cdps > 0 ? bdps / cdps : 0
-        cpu = acks > 0 ? ticks / hz * 1e6 / acks : 0
-        printf "%-5s %-5s | %10.0f %11.0f %6.2f | %7.2f/%7.2f/%7.2f | %7.2f/%7.2f/%7.2f | %5d/%-5d | %8.0f | %7.1f\n",
-          c, mode, cdps, bdps, ratio, cp50, cp99, cp999, bp50, bp99, bp999, cerr, berr, cpu, hwm / 1024
-      }'
-  done
-  if [ -n "$burst_line" ]; then
-    printf 'burst: %s\n' "$burst_line"
-    awk -v t="$((t1 - t0))" -v hz="$tick" -v hwm="$bhwm" \
-      'BEGIN { printf "burst: bridge CPU %.2f s, peak RSS %.1f MiB\n", t / hz, hwm / 1024 }'
+  printf '# popbill-bridge bench, %s, run %s\n' "$started_at" "$runid"
+  printf '# commit %s\n' "$commit"
+  printf '# machine: %s cores (nproc), %s; load average at start %s\n' "$(nproc)" \
+    "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" "$load_at_start"
+  printf '# broker: Apache Kafka %s at %s (%s); client rdkafka-sys %s\n' \
+    "$broker_version" "$brokers" "$broker_note" "$rdkafka_sys"
+  printf '# %ss a phase, %s round(s), order rotated; ' "$seconds" "$rounds"
+  if [ -n "${open_pcts// /}" ] && [ "${open_base:-0}" -gt 0 ]; then
+    printf 'open loop at %s%% of %s dl/s (%s)\n' "$(echo $open_pcts | sed 's/ /%, /g')" "$open_base" "$open_base_note"
+  else
+    printf 'no open loop\n'
   fi
-  printf '# ceiling: tools/src/bin/ceiling.rs (rdkafka FutureProducer, same settings/record/topic, closed loop)\n'
-  printf '# bridge: wrk closed loop over keep-alive connections, unique Pb-Webhook-MID per request;\n'
-  printf '#   errors = non-200 answers + socket errors/timeouts; CPU = bridge utime+stime during the wrk run\n'
-  printf '#   / deliveries it acknowledged; RSS = VmHWM of a bridge process started fresh for that concurrency\n'
+  awk -F'|' -v goal_c=" $(printf 'c%s ' 64 256)" '
+    function num(x) { return x == "" ? "-" : x }
+    function verdict(ok) { npass += ok; nfail += !ok; return ok ? "PASS" : "FAIL" }
+    NR == FNR { if ($2 == "minimal") { mdps[$1, $3] = $5; mp99[$1, $3] = $6; mcpu[$1, $3] = $8; mir[$1, $3] = $10 }; next }
+    FNR == 1 {
+      printf "%-9s %-10s %-9s | %9s %5s | %8s %7s | %-10s %5s | %7s | %6s | %-27s | %s\n",
+        "phase", "system", "load", "dl/s", "x min", "p99 ms", "d p99", "CPU/dl", "x min", "RSS MiB", "errors", "goals", "note"
+    }
+    {
+      kind = $1; sys = $2; load = $3; dps = $5; p99 = $6; err = $7; cpu = $8; hwm = $9; ir = $10; note = $11
+      key = kind SUBSEP load
+      ref = (key in mdps)
+      xdps = (ref && mdps[key] > 0 && dps != "") ? sprintf("%.2f", dps / mdps[key]) : "-"
+      dp99 = (ref && p99 != "") ? sprintf("%+.2f", p99 - mp99[key]) : "-"
+      if (kind == "callgrind") {
+        cpus = ir == "" ? "-" : sprintf("%.0fk Ir", ir / 1000)
+        xcpu = (ref && mir[key] > 0 && ir != "") ? sprintf("%.2f", ir / mir[key]) : "-"
+        dpss = "-"; p99s = "-"; xdps = "-"; dp99 = "-"
+      } else {
+        cpus = cpu == "" ? "-" : sprintf("%.1f us", cpu)
+        xcpu = (ref && mcpu[key] > 0 && cpu != "") ? sprintf("%.2f", cpu / mcpu[key]) : "-"
+        dpss = sprintf("%.0f", dps); p99s = sprintf("%.2f", p99)
+      }
+      g = ""
+      if (sys == "ceiling" || sys == "minimal") {
+        g = err > 0 ? "reference, HAS ERRORS" : "reference"
+      } else if (kind == "closed" && ref && index(goal_c, " " load " ")) {
+        g = "tput " verdict(dps >= 0.97 * mdps[key]) " p99 " verdict(p99 <= mp99[key] + 0.5) \
+            " cpu " verdict(cpu <= 1.25 * mcpu[key])
+      } else if (kind == "open" && load == "50%" && ref) {
+        g = "p99 " verdict(p99 <= mp99[key] + 1.0) " err " verdict(err == 0)
+      } else if (kind == "open" && load == "90%") {
+        g = "err " verdict(err == 0)
+      } else if (kind == "callgrind" && ref) {
+        g = "Ir " verdict(ir <= 1.25 * mir[key])
+      } else if (kind == "burst") {
+        g = "answers " verdict(err == 0)
+      } else {
+        g = "(no goal here)"
+      }
+      printf "%-9s %-10s %-9s | %9s %5s | %8s %7s | %-10s %5s | %7s | %6s | %-27s | %s\n",
+        kind, sys, load, dpss, xdps, p99s, dp99, cpus, xcpu,
+        hwm == "" ? "-" : sprintf("%.1f", hwm / 1024), err, g, note
+    }
+    END { printf "# goals: %d PASS, %d FAIL\n", npass, nfail }
+  ' "$agg" "$agg"
+  printf '# goals (docs/performance.md): closed loop at c64, c256: dl/s >= 0.97 x minimal, p99 <= minimal + 0.5 ms,\n'
+  printf '#   CPU/dl <= 1.25 x minimal; open loop: p99 <= minimal + 1 ms at 50%%, no errors at 50%% and 90%%;\n'
+  printf '#   callgrind: Ir/dl <= 1.25 x minimal; burst: only 200, 503 or closed connections, every OK in Kafka\n'
 } >"$work/table.txt"
 cat "$work/table.txt"

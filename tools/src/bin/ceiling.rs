@@ -50,7 +50,8 @@ struct Args {
     statistics_interval_ms: u64,
     /// Only write the sample's body (`DIR/body`) and its request headers
     /// without the MID (`DIR/headers`, `Name<TAB>value` lines) for an HTTP
-    /// load generator, and exit.
+    /// load generator, and the record key the bridge gives it (`DIR/key`,
+    /// empty when none) for the minimal bridge, and exit.
     #[arg(long)]
     dump_sample: Option<std::path::PathBuf>,
 }
@@ -210,7 +211,8 @@ async fn main() -> std::process::ExitCode {
             .collect();
         let written = std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(dir.join("body"), &sample.body))
-            .and_then(|()| std::fs::write(dir.join("headers"), headers));
+            .and_then(|()| std::fs::write(dir.join("headers"), headers))
+            .and_then(|()| std::fs::write(dir.join("key"), sample.key.as_deref().unwrap_or("")));
         if let Err(e) = written {
             eprintln!("ceiling: {}: {e}", dir.display());
             return std::process::ExitCode::FAILURE;

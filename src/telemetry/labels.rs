@@ -1,0 +1,121 @@
+//! Every bounded label value the bridge exports, each enum written once:
+//! [`labels!`] derives `ALL` (in declaration order, which the metrics use
+//! as indexes) and `as_str` from one list, so a variant can never be
+//! missing from either.
+
+/// Declares a label enum: `Variant => "label"` pairs.
+macro_rules! labels {
+    ($(#[$meta:meta])* pub enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident => $label:literal,)+
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order (`value as usize` indexes it).
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+labels! {
+    /// How a delivery ended; the `outcome` label.
+    pub enum Outcome {
+        /// In Kafka, confirmed, answered `OK`.
+        Acknowledged => "acknowledged",
+        /// Kafka did not confirm; answered 503 so POPBiLL retries.
+        Failed => "failed",
+        /// Already published before; answered `OK` without a second record.
+        Duplicate => "duplicate",
+        /// The request itself was wrong (or shed); not published.
+        Rejected => "rejected",
+    }
+}
+
+labels! {
+    /// Why a request was refused; `popbill_bridge_rejections_total{reason}`.
+    pub enum RejectReason {
+        NotFound => "not_found",
+        MethodNotAllowed => "method_not_allowed",
+        BodyTooLarge => "body_too_large",
+        BodyTimeout => "body_timeout",
+        BodyRead => "body_read",
+        MissingHeader => "missing_header",
+        BadHeader => "bad_header",
+        EmptyBody => "empty_body",
+        NotUtf8 => "not_utf8",
+        NotJson => "not_json",
+        NotObject => "not_object",
+        TooDeep => "too_deep",
+        Unauthorized => "unauthorized",
+        Forbidden => "forbidden",
+        Overloaded => "overloaded",
+    }
+}
+
+labels! {
+    /// Why Kafka did not confirm; `popbill_bridge_publish_failures_total{reason}`.
+    pub enum FailReason {
+        TopicMissing => "topic_missing",
+        TopicNotCreatable => "topic_not_creatable",
+        KafkaUnavailable => "kafka_unavailable",
+        Timeout => "timeout",
+        QueueFull => "queue_full",
+        KafkaError => "kafka_error",
+        RecordTooLarge => "record_too_large",
+        ShuttingDown => "shutting_down",
+        Abandoned => "abandoned",
+        ProducerFatal => "producer_fatal",
+    }
+}
+
+labels! {
+    /// What ended a connection before the handler saw a request;
+    /// `popbill_bridge_http_errors_total{kind}`.
+    pub enum HttpErrorKind {
+        HeadersTooLarge => "headers_too_large",
+        BadRequest => "bad_request",
+        HeaderTimeout => "header_timeout",
+        Canceled => "canceled",
+        Io => "io",
+        /// Closed at accept: the source is not on `access.allow`.
+        ForbiddenAtAccept => "forbidden_at_accept",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_variant_in_order_with_distinct_labels() {
+        fn check<T: Copy + PartialEq + std::fmt::Debug>(all: &[T], index: fn(T) -> usize, label: fn(T) -> &'static str) {
+            for (i, v) in all.iter().enumerate() {
+                assert_eq!(index(*v), i, "{v:?}");
+            }
+            let mut labels: Vec<_> = all.iter().map(|v| label(*v)).collect();
+            labels.sort_unstable();
+            labels.dedup();
+            assert_eq!(labels.len(), all.len(), "labels are distinct");
+        }
+        check(Outcome::ALL, |v| v as usize, Outcome::as_str);
+        check(RejectReason::ALL, |v| v as usize, RejectReason::as_str);
+        check(FailReason::ALL, |v| v as usize, FailReason::as_str);
+        check(HttpErrorKind::ALL, |v| v as usize, HttpErrorKind::as_str);
+    }
+}

@@ -1,0 +1,144 @@
+//! The minimal bridge for `scripts/bench.sh`: the least a webhook → Kafka
+//! bridge can do, so that every bench run measures the real limit of
+//! hyper + rdkafka on that machine beside popbill-bridge (issue #12).
+//!
+//! Each POST: read the body, produce it as it came to `--topic` with the
+//! bridge's producer settings (acks=all, idempotence, message.timeout.ms,
+//! statistics.interval.ms, queue.buffering.max.kbytes), optionally with a
+//! fixed `--key` so the records land on one partition as the bridge's do for
+//! one sample, and answer `OK` only after the delivery report (503 if it
+//! fails). No parsing, routing, record headers, duplicate detection, limits,
+//! metrics or logs. Same allocator as the bridge (mimalloc, purge delay 0),
+//! so the ratio to it measures code, not the allocator. SIGTERM or SIGINT:
+//! flush and exit.
+//!
+//!   cargo run --release -p popbill-bridge-tools --bin minimal-bridge -- \
+//!     --brokers 127.0.0.1:19092 --listen 127.0.0.1:18080 --topic popbill.taxinvoice.state.issue
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:19092")]
+    brokers: String,
+    #[arg(long, default_value = "127.0.0.1:18080")]
+    listen: String,
+    /// Every body goes to this topic (it must exist).
+    #[arg(long)]
+    topic: String,
+    /// A fixed record key (the bridge keys a sample's records by corpNum:itemKey).
+    #[arg(long)]
+    key: Option<String>,
+    #[arg(long, default_value_t = 4000)]
+    message_timeout_ms: u64,
+    #[arg(long, default_value_t = 10000)]
+    statistics_interval_ms: u64,
+}
+
+/// Ignores librdkafka statistics, as the ceiling does.
+struct Quiet;
+impl ClientContext for Quiet {
+    fn stats(&self, _statistics: rdkafka::Statistics) {}
+}
+
+struct State {
+    producer: FutureProducer<Quiet>,
+    topic: String,
+    key: Option<String>,
+}
+
+async fn handle(
+    s: Arc<State>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let answer = |code, text: &'static str| {
+        let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+        *r.status_mut() = code;
+        Ok(r)
+    };
+    let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
+        return answer(StatusCode::BAD_REQUEST, "bad body");
+    };
+    let mut rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(&s.topic).payload(&body[..]);
+    if let Some(k) = s.key.as_deref() {
+        rec = rec.key(k);
+    }
+    let delivered = match s.producer.send_result(rec) {
+        Ok(report) => matches!(report.await, Ok(Ok(_))),
+        Err(_) => false, // queue full
+    };
+    if delivered {
+        answer(StatusCode::OK, "OK")
+    } else {
+        answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // The bridge's own mimalloc setting (src/main.rs): purge freed memory at once.
+    // SAFETY: sets a process-wide option (mi_option_purge_delay, index 15),
+    // callable at any time.
+    unsafe { libmimalloc_sys::mi_option_set(15, 0) };
+    let a = Args::parse();
+    let producer = ClientConfig::new()
+        .set("bootstrap.servers", &a.brokers)
+        .set("client.id", "popbill-bridge-minimal")
+        .set("queue.buffering.max.kbytes", "65536")
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", a.message_timeout_ms.to_string())
+        .set(
+            "statistics.interval.ms",
+            a.statistics_interval_ms.to_string(),
+        )
+        .create_with_context(Quiet);
+    let (producer, listener) = match (producer, tokio::net::TcpListener::bind(&a.listen).await) {
+        (Ok(p), Ok(l)) => (p, l),
+        (Err(e), _) => return fail(&format!("producer: {e}")),
+        (_, Err(e)) => return fail(&format!("{}: {e}", a.listen)),
+    };
+    let (topic, key) = (a.topic, a.key);
+    let state = Arc::new(State {
+        producer,
+        topic,
+        key,
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((io, _)) = accepted else { continue };
+                let s = state.clone();
+                let svc = service_fn(move |req| handle(s.clone(), req));
+                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(io), svc));
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    let _ = state.producer.flush(Duration::from_secs(5));
+    std::process::ExitCode::SUCCESS
+}
+
+fn fail(what: &str) -> std::process::ExitCode {
+    eprintln!("minimal-bridge: {what}");
+    std::process::ExitCode::FAILURE
+}
