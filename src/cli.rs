@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
+use crate::telemetry::logging::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(

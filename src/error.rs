@@ -1,13 +1,21 @@
 //! Everything that can stop a delivery short of `OK`, and the one place
-//! where each kind becomes an HTTP status and a metric reason.
+//! where each kind becomes its HTTP answer (status, headers, short reason)
+//! and its metric reason.
 //!
 //! Two families: *rejections* (the request itself is wrong: 4xx, POPBiLL
 //! should not bother retrying the same bytes) and *failures* (Kafka could not
 //! confirm the write in time: 503 with `Retry-After`, so POPBiLL sends the
 //! delivery again and nothing is lost).
 
-use hyper::StatusCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::header::{ALLOW, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::{Response, StatusCode};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use crate::http::answer::{self, Body};
+pub use crate::telemetry::labels::{FailReason, RejectReason};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
@@ -76,111 +84,6 @@ pub enum BridgeError {
     /// before reaching Kafka (its client hung up).
     #[error("first copy of this event was abandoned; retry")]
     Abandoned,
-}
-
-/// Bounded label values for `popbill_bridge_rejections_total{reason}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectReason {
-    NotFound,
-    MethodNotAllowed,
-    BodyTooLarge,
-    BodyTimeout,
-    BodyRead,
-    MissingHeader,
-    BadHeader,
-    EmptyBody,
-    NotUtf8,
-    NotJson,
-    NotObject,
-    TooDeep,
-    Unauthorized,
-    Forbidden,
-    Overloaded,
-}
-
-impl RejectReason {
-    pub const ALL: [RejectReason; 15] = [
-        RejectReason::NotFound,
-        RejectReason::MethodNotAllowed,
-        RejectReason::BodyTooLarge,
-        RejectReason::BodyTimeout,
-        RejectReason::BodyRead,
-        RejectReason::MissingHeader,
-        RejectReason::BadHeader,
-        RejectReason::EmptyBody,
-        RejectReason::NotUtf8,
-        RejectReason::NotJson,
-        RejectReason::NotObject,
-        RejectReason::TooDeep,
-        RejectReason::Unauthorized,
-        RejectReason::Forbidden,
-        RejectReason::Overloaded,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectReason::NotFound => "not_found",
-            RejectReason::MethodNotAllowed => "method_not_allowed",
-            RejectReason::BodyTooLarge => "body_too_large",
-            RejectReason::BodyTimeout => "body_timeout",
-            RejectReason::BodyRead => "body_read",
-            RejectReason::MissingHeader => "missing_header",
-            RejectReason::BadHeader => "bad_header",
-            RejectReason::EmptyBody => "empty_body",
-            RejectReason::NotUtf8 => "not_utf8",
-            RejectReason::NotJson => "not_json",
-            RejectReason::NotObject => "not_object",
-            RejectReason::TooDeep => "too_deep",
-            RejectReason::Unauthorized => "unauthorized",
-            RejectReason::Forbidden => "forbidden",
-            RejectReason::Overloaded => "overloaded",
-        }
-    }
-}
-
-/// Bounded label values for `popbill_bridge_publish_failures_total{reason}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailReason {
-    TopicMissing,
-    TopicNotCreatable,
-    KafkaUnavailable,
-    Timeout,
-    QueueFull,
-    KafkaError,
-    RecordTooLarge,
-    ShuttingDown,
-    Abandoned,
-    ProducerFatal,
-}
-
-impl FailReason {
-    pub const ALL: [FailReason; 10] = [
-        FailReason::TopicMissing,
-        FailReason::TopicNotCreatable,
-        FailReason::KafkaUnavailable,
-        FailReason::Timeout,
-        FailReason::QueueFull,
-        FailReason::KafkaError,
-        FailReason::RecordTooLarge,
-        FailReason::ShuttingDown,
-        FailReason::Abandoned,
-        FailReason::ProducerFatal,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailReason::TopicMissing => "topic_missing",
-            FailReason::TopicNotCreatable => "topic_not_creatable",
-            FailReason::KafkaUnavailable => "kafka_unavailable",
-            FailReason::Timeout => "timeout",
-            FailReason::QueueFull => "queue_full",
-            FailReason::KafkaError => "kafka_error",
-            FailReason::RecordTooLarge => "record_too_large",
-            FailReason::ShuttingDown => "shutting_down",
-            FailReason::Abandoned => "abandoned",
-            FailReason::ProducerFatal => "producer_fatal",
-        }
-    }
 }
 
 /// Which family an error belongs to, with its label.
@@ -256,6 +159,32 @@ impl BridgeError {
         }
     }
 
+    /// The answer POPBiLL gets: the status, the reason as a short plain
+    /// text, and the headers the status calls for (`Retry-After` on every
+    /// 503 so POPBiLL retries; `Allow` on 405; `WWW-Authenticate` when
+    /// Basic credentials are expected).
+    pub fn into_response(&self, retry_after: Duration) -> Response<Body> {
+        let status = self.status();
+        let mut resp = answer::text(status, answer::PLAIN, Bytes::from(format!("{self}\n")));
+        let h = resp.headers_mut();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            h.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        }
+        match self {
+            BridgeError::MethodNotAllowed => {
+                h.insert(ALLOW, HeaderValue::from_static("POST"));
+            }
+            BridgeError::Unauthorized { basic: true } => {
+                h.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="popbill-bridge", charset="UTF-8""#),
+                );
+            }
+            _ => {}
+        }
+        resp
+    }
+
     /// The rejection reason, for rejections.
     pub fn reject_reason(&self) -> Option<RejectReason> {
         match self.kind() {
@@ -304,6 +233,39 @@ impl BridgeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_of(r: Response<Body>) -> String {
+        let b = r.into_body().collect().await.expect("full body").to_bytes();
+        String::from_utf8(b.to_vec()).expect("utf8")
+    }
+
+    #[tokio::test]
+    async fn each_error_carries_its_status_headers_and_reason() {
+        let r = BridgeError::PublishTimeout.into_response(Duration::from_secs(30));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[RETRY_AFTER], "30");
+        assert_eq!(
+            body_of(r).await,
+            "Kafka did not confirm the write in time\n"
+        );
+        let r = BridgeError::MethodNotAllowed.into_response(Duration::from_secs(30));
+        assert_eq!(r.headers()[ALLOW], "POST");
+        assert!(r.headers().get(RETRY_AFTER).is_none());
+        let r = BridgeError::Unauthorized { basic: true }.into_response(Duration::from_secs(30));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            r.headers()[WWW_AUTHENTICATE]
+                .to_str()
+                .expect("ascii")
+                .starts_with("Basic")
+        );
+        let r = BridgeError::Unauthorized { basic: false }.into_response(Duration::from_secs(30));
+        assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
+        let r = BridgeError::Overloaded.into_response(Duration::from_secs(30));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[RETRY_AFTER], "30");
+    }
 
     #[test]
     fn every_failure_is_503_and_every_rejection_is_4xx() {

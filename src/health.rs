@@ -14,12 +14,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tracing::{info, warn};
-
 use crate::dedup::ledger::LedgerState;
 use crate::kafka::publish::ClientEvents;
 use crate::kafka::topics::{ConfigProblem, Topics};
+use crate::shutdown::signal::Signal;
+use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
 
 pub struct Health {
@@ -115,7 +114,6 @@ impl Health {
         let up = answer.is_ok();
         let was_up = self.kafka_up.swap(up, Ordering::AcqRel);
         let first = !self.checked.swap(true, Ordering::AcqRel);
-        metrics.kafka_up.set(i64::from(up));
         // Kafka answering ends a bout of librdkafka trouble lines; what was
         // suppressed since the last summary is said here, once.
         let suppressed = if up {
@@ -126,22 +124,17 @@ impl Health {
         match answer {
             // Said on the change only: while Kafka is down this would
             // repeat every round.
-            Err(e) if was_up || first => {
-                warn!(error = %e, "Kafka is not reachable (metadata request failed): readiness fails until it is");
-            }
+            Err(e) if was_up || first => events::kafka_unreachable(metrics, &e),
             Err(_) => {}
-            Ok(()) if !was_up => info!(
-                suppressed_kafka_lines = suppressed.unwrap_or(0),
-                "Kafka is reachable"
-            ),
+            Ok(()) if !was_up => events::kafka_reachable(metrics, suppressed.unwrap_or(0)),
             Ok(()) => {
                 if let Some(n) = suppressed {
-                    info!(suppressed_kafka_lines = n, "Kafka client trouble is over");
+                    events::kafka_trouble_over(n);
                 }
             }
         }
         let missing = if up { topics.missing() } else { Vec::new() };
-        metrics.topics_missing.set(missing.len() as i64);
+        metrics.set_topics_missing(missing.len());
         if let Ok(mut m) = self.missing.lock() {
             *m = missing;
         }
@@ -151,7 +144,7 @@ impl Health {
     pub async fn check_settings(&self, topics: &Topics, metrics: &Metrics) {
         topics.check_settings().await;
         let problems = topics.config_problems();
-        metrics.kafka_config_problems.set(problems.len() as i64);
+        metrics.set_kafka_config_problems(problems.len());
         if let Ok(mut p) = self.config_problems.lock() {
             *p = problems;
         }
@@ -165,7 +158,7 @@ impl Health {
         topics: Arc<Topics>,
         metrics: Arc<Metrics>,
         interval: Duration,
-        mut shutdown: watch::Receiver<bool>,
+        mut shutdown: Signal,
     ) {
         let rounds = async {
             loop {
@@ -178,7 +171,7 @@ impl Health {
                         // so readiness fails within moments, not a round
                         // later.
                         _ = self.events.errors.notified() => topics.check_fatal(),
-                        _ = shutdown.changed() => return,
+                        _ = shutdown.fired() => return,
                     }
                 }
             }

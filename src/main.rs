@@ -62,8 +62,10 @@ async fn main() -> ExitCode {
         };
         cfg.server.listen = loopback(cfg.server.listen, defaults.listen);
         cfg.server.admin_listen = loopback(cfg.server.admin_listen, defaults.admin_listen);
-        match dev::start(&mut cfg) {
+        let topics = cfg.prepare_for_dev();
+        match dev::start(&topics) {
             Ok(d) => {
+                cfg.kafka.brokers = d.bootstrap.clone();
                 eprintln!(
                     "\npopbill-bridge --dev: embedded Kafka (librdkafka mock cluster) at {}\n\
                      WARNING: NOTHING IS DURABLE. Records live in this process only; use --brokers for a real cluster.\n\
@@ -95,10 +97,7 @@ async fn main() -> ExitCode {
     if cli.check_config {
         // The Kafka client is built too (without connecting), so a mistyped
         // property fails here rather than at start-up.
-        let checked = cfg
-            .validate()
-            .map_err(|e| e.to_string())
-            .and_then(|()| cfg.kafka.check_client());
+        let checked = popbill_bridge::bridge::check(&cfg);
         return match checked {
             Ok(()) => {
                 println!("{cfg:#?}");

@@ -8,11 +8,59 @@
 //! `../../__consumer_offsets` away from internal topics and stops a sender
 //! from creating topics without bound.
 
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::config::RoutesConfig;
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutesConfig {
+    /// Topic name template for known event types; `{type}` is the webhook
+    /// type and `{event}` the event type, both normalised.
+    pub template: String,
+    /// Topic for every event type not listed in `known`.
+    pub fallback: String,
+    /// The event types that get a topic of their own, as
+    /// `"WEBHOOK.TYPE:EventType"`.
+    pub known: Vec<String>,
+    /// Explicit topics for some event types, replacing the template.
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl Default for RoutesConfig {
+    fn default() -> Self {
+        Self {
+            template: "popbill.{type}.{event}".into(),
+            fallback: "popbill.unrouted".into(),
+            known: DEFAULT_KNOWN.iter().map(|s| s.to_string()).collect(),
+            overrides: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetterConfig {
+    /// Malformed deliveries (not JSON, not an object, not UTF-8, too deep,
+    /// no `Pb-Webhook-Type`) from a verified sender (valid credentials or
+    /// an allowed source) are written as they are to `topic`, with the
+    /// reason in a header, and answered `OK`, so a permanently broken body
+    /// does not loop through POPBiLL's retries. When false, or from an
+    /// unverified sender, they get 400.
+    pub enabled: bool,
+    pub topic: String,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            topic: "popbill.deadletter".into(),
+        }
+    }
+}
 
 /// The event types POPBiLL documents, each with a topic of its own by
 /// default. `MANUAL` is a delivery re-run by hand from the POPBiLL site.
@@ -142,68 +190,100 @@ pub struct Router {
 }
 
 impl Router {
-    /// Builds the table. Config validation has already checked every name;
-    /// errors here repeat those checks so the router can never hold a bad
-    /// topic even if called without validation.
-    pub fn from_config(cfg: &RoutesConfig) -> Result<Router, String> {
-        Self::with_dead_letter(cfg, None)
-    }
-
-    /// Also routes malformed deliveries to `dead_letter`, when set.
-    pub fn with_dead_letter(
-        cfg: &RoutesConfig,
-        dead_letter: Option<&str>,
-    ) -> Result<Router, String> {
+    /// Builds the table from `routes` (and, when enabled, the dead-letter
+    /// topic), checking every name on the way. Returns every problem at
+    /// once, each saying what to change.
+    pub fn new(
+        routes: &RoutesConfig,
+        dead_letter: &DeadLetterConfig,
+    ) -> Result<Router, Vec<String>> {
+        let cfg = routes;
+        let mut errs = Vec::new();
+        if !cfg.template.contains("{event}") {
+            errs.push(format!(
+                "routes.template {:?} must contain {{event}}, or every event type shares one topic \
+                 (set routes.fallback for that instead)",
+                cfg.template
+            ));
+        }
         let mut table: HashMap<String, HashMap<String, usize>> = HashMap::new();
-        let mut routes = Vec::new();
+        let mut list = Vec::new();
         let keys = cfg
             .known
             .iter()
             .chain(cfg.overrides.keys().filter(|k| !cfg.known.contains(k)));
         for raw in keys {
-            let key = RouteKey::parse(raw).map_err(|e| format!("route {raw:?}: {e}"))?;
-            let topic = match cfg.overrides.get(raw) {
-                Some(t) => t.clone(),
-                None => render_template(&cfg.template, &key),
+            let key = match RouteKey::parse(raw) {
+                Ok(k) => k,
+                Err(e) => {
+                    errs.push(format!("routes entry {raw:?}: {e}"));
+                    continue;
+                }
             };
-            check_topic_name(&topic).map_err(|e| format!("route {raw:?} topic {topic:?}: {e}"))?;
+            let (topic, what) = match cfg.overrides.get(raw) {
+                Some(t) => (t.clone(), "routes.overrides"),
+                None => (render_template(&cfg.template, &key), "routes.template"),
+            };
+            if let Err(e) = check_topic_name(&topic) {
+                errs.push(format!("{what} gives topic {topic:?} for {raw:?}: {e}"));
+                continue;
+            }
             let by_event = table.entry(key.webhook_type.clone()).or_default();
             if by_event.contains_key(&key.event_type) {
                 continue;
             }
-            let id = routes.len();
+            let id = list.len();
             by_event.insert(key.event_type.clone(), id);
-            routes.push(Route {
+            list.push(Route {
                 id,
                 label: key.to_string().into(),
                 topic: topic.into(),
                 is_fallback: false,
             });
         }
-        check_topic_name(&cfg.fallback).map_err(|e| format!("fallback topic: {e}"))?;
-        let fallback = routes.len();
-        routes.push(Route {
+        if let Err(e) = check_topic_name(&cfg.fallback) {
+            errs.push(format!("routes.fallback topic {:?}: {e}", cfg.fallback));
+        }
+        let fallback = list.len();
+        list.push(Route {
             id: fallback,
             label: OTHER_LABEL.into(),
             topic: cfg.fallback.as_str().into(),
             is_fallback: true,
         });
-        let dead_letter = match dead_letter {
-            Some(t) => {
-                check_topic_name(t).map_err(|e| format!("dead-letter topic: {e}"))?;
-                routes.push(Route {
-                    id: routes.len(),
-                    label: OTHER_LABEL.into(),
-                    topic: t.into(),
-                    is_fallback: true,
-                });
-                Some(routes.len() - 1)
+        let dead_letter = if dead_letter.enabled {
+            let dl = dead_letter.topic.as_str();
+            if let Err(e) = check_topic_name(dl) {
+                errs.push(format!("dead_letter.topic {dl:?}: {e}"));
             }
-            None => None,
+            // Malformed bodies mixed into a delivery topic would reach
+            // consumers that expect well-formed events.
+            if let Some(clash) = list.iter().find(|r| &*r.topic == dl) {
+                let what = if clash.is_fallback {
+                    "routes.fallback".to_string()
+                } else {
+                    format!("the topic of route {}", clash.label)
+                };
+                errs.push(format!(
+                    "dead_letter.topic {dl:?} is also {what}: give dead letters a topic of their own"
+                ));
+            }
+            list.push(Route {
+                id: list.len(),
+                label: OTHER_LABEL.into(),
+                topic: dl.into(),
+                is_fallback: true,
+            });
+            Some(list.len() - 1)
+        } else {
+            None
         };
+        if !errs.is_empty() {
+            return Err(errs);
+        }
         Ok(Router {
             table,
-            routes,
+            routes: list,
             fallback,
             dead_letter,
         })
@@ -236,7 +316,11 @@ mod tests {
     use super::*;
 
     fn router() -> Router {
-        Router::from_config(&RoutesConfig::default()).expect("default routes are valid")
+        Router::new(
+            &RoutesConfig::default(),
+            &crate::route::DeadLetterConfig::default(),
+        )
+        .expect("default routes are valid")
     }
 
     #[test]
@@ -279,7 +363,7 @@ mod tests {
             .insert("TAXINVOICE.STATE:Issue".into(), "invoices.issued".into());
         cfg.overrides
             .insert("FAX.STATE:RESULT".into(), "fax.results".into());
-        let r = Router::from_config(&cfg).expect("valid");
+        let r = Router::new(&cfg, &DeadLetterConfig::default()).expect("valid");
         assert_eq!(
             &*r.route("TAXINVOICE.STATE", Some("Issue")).topic,
             "invoices.issued"
@@ -291,7 +375,8 @@ mod tests {
     #[test]
     fn the_number_of_topics_is_fixed_by_configuration() {
         let r = router();
-        assert_eq!(r.routes().len(), DEFAULT_KNOWN.len() + 1);
+        // Every known pair, the fallback and the dead-letter topic.
+        assert_eq!(r.routes().len(), DEFAULT_KNOWN.len() + 2);
         for i in 0..1000 {
             let e = format!("Event{i}");
             assert!(r.route("TAXINVOICE.STATE", Some(&e)).is_fallback);

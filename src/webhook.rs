@@ -17,13 +17,11 @@ use hyper::{HeaderMap, Method, Request, Response};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::config::ServerConfig;
 use crate::dedup::identity::{Identity, Namespace};
-use crate::dedup::ledger::{Entry, Ledger};
 use crate::dedup::{Admission, Claim, Dedup, Lead, Verdict};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
-use crate::health::Health;
+use crate::http::ServerConfig;
 use crate::http::access::{self, Access};
 use crate::http::answer::{self, Body};
 use crate::http::auth::{self, Auth};
@@ -31,32 +29,29 @@ use crate::kafka::publish::{Publisher, Receipt};
 use crate::kafka::topics::Topics;
 use crate::route::{Route, Router};
 use crate::telemetry::events;
-use crate::telemetry::metrics::{InflightGuard, Metrics};
+use crate::telemetry::labels::RejectReason;
+use crate::telemetry::metrics::Metrics;
 
 /// Everything a request needs, shared by all connections.
 pub struct App {
     pub server: ServerConfig,
-    pub access: Access,
+    pub access: Arc<Access>,
     pub auth: Arc<Auth>,
     /// One permit per delivery being handled (`limits.max_inflight`).
     pub capacity: Semaphore,
     pub router: Router,
     pub topics: Arc<Topics>,
     pub publisher: Publisher,
+    /// Duplicate detection, with its memory and ledger (on or off).
     pub dedup: Arc<Dedup>,
-    /// Present when duplicate detection is on.
-    pub ledger: Option<Arc<Ledger>>,
     pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
 }
 
 pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
-    let _inflight = InflightGuard::new(&app.metrics.inflight);
+    let _inflight = app.metrics.request_in_flight();
     let response = deliver(&app, peer, req, started).await;
-    app.metrics
-        .request_duration
-        .observe(started.elapsed().as_secs_f64());
+    app.metrics.observe_request(started.elapsed());
     response
 }
 
@@ -70,7 +65,7 @@ async fn deliver(
     let deadline = started + app.server.request_timeout;
     let reject = |headers, e: BridgeError| {
         events::rejected(&app.metrics, headers, &e, started.elapsed());
-        answer::error(&e, app.server.retry_after)
+        e.into_response(app.server.retry_after)
     };
 
     // Request: the right endpoint, from an allowed source, with valid
@@ -147,40 +142,60 @@ async fn deliver(
                 received_at,
             };
             match publish(app, record, deadline, lead).await {
-                Ok(receipt) => {
-                    if let Some(reason) = dead_letter {
-                        app.metrics.dead_letter(reason).inc();
-                    }
-                    End::Published(receipt)
-                }
+                Ok(receipt) => End::Published {
+                    receipt,
+                    dead_letter,
+                },
                 Err(e) => End::Failed(e),
             }
         }
     };
 
     // Answer.
-    let latency = started.elapsed();
-    let (metrics, id) = (&app.metrics, &identity.id);
+    finish(app, end, route, &delivery, &identity.id, started.elapsed())
+}
+
+/// Turns how a delivery ended into its log line, its metrics and the
+/// answer POPBiLL gets — in one place, so the three always agree.
+fn finish(
+    app: &App,
+    end: End,
+    route: &Route,
+    delivery: &Delivery<'_>,
+    id: &str,
+    latency: std::time::Duration,
+) -> Response<Body> {
+    let metrics = &app.metrics;
     match end {
-        End::Published(receipt) => {
-            events::acknowledged(metrics, route, &delivery, id, receipt, latency);
+        End::Published {
+            receipt,
+            dead_letter,
+        } => {
+            if let Some(reason) = dead_letter {
+                events::dead_letter_written(metrics, reason);
+            }
+            events::acknowledged(metrics, route, delivery, id, receipt, latency);
             answer::ok(app.server.ok_body)
         }
         End::Duplicate { waited } => {
-            events::duplicate(metrics, route, &delivery, id, waited, latency);
+            events::duplicate(metrics, route, delivery, id, waited, latency);
             answer::ok(app.server.ok_body)
         }
         End::Failed(e) => {
-            events::failed(metrics, route, &delivery, id, &e, latency);
-            answer::error(&e, app.server.retry_after)
+            events::failed(metrics, route, delivery, id, &e, latency);
+            e.into_response(app.server.retry_after)
         }
     }
 }
 
 /// How a delivery that got past the checks ended.
 enum End {
-    /// This request's copy was written and confirmed.
-    Published(Receipt),
+    /// This request's copy was written and confirmed (to the dead-letter
+    /// topic, with the reason, when it was malformed).
+    Published {
+        receipt: Receipt,
+        dead_letter: Option<RejectReason>,
+    },
     /// Another copy was (or, when `waited`, just got) confirmed.
     Duplicate { waited: bool },
     /// Kafka did not confirm (this copy, or the first copy it waited for).
@@ -200,12 +215,10 @@ struct Outgoing<'r, 'a> {
     received_at: SystemTime,
 }
 
-/// Makes sure the topic exists, hands the record to the producer, and
-/// waits — at most until the deadline — for Kafka's verdict. The verdict
-/// itself is awaited in a task of its own that also tells the duplicate
-/// memory and the ledger, so it completes even if this request is dropped
-/// or times out: a write Kafka confirms late is still remembered, and the
-/// retry POPBiLL sends after our 503 is recognised as a duplicate.
+/// Makes sure the topic exists, hands the record to the producer and the
+/// write to the duplicates part (which awaits Kafka's verdict even if this
+/// request goes away; see [`Lead::confirm`]), and waits — at most until
+/// the deadline — for that verdict.
 async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead: Lead) -> Verdict {
     let verdict = lead.subscribe();
     let route = rec.route;
@@ -226,25 +239,11 @@ async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead:
             return Err(e);
         }
     };
-    // The guard tells shutdown a ledger entry may still come from this
-    // report; it is dropped once the entry was handed to the writer.
-    let ledger_entry = app.ledger.clone().map(|l| {
-        let awaited = l.expect();
-        (l, awaited, rec.identity.id.to_string(), route.topic.clone())
-    });
-    tokio::spawn(async move {
-        let result = pending.confirmed().await.map_err(Arc::new);
-        let claim = lead.claim();
-        lead.complete(result.clone(), SystemTime::now());
-        if let (Ok(receipt), Some((ledger, _awaited, id, topic))) = (result, ledger_entry) {
-            ledger.record(Entry {
-                claim,
-                id,
-                topic,
-                receipt,
-            });
-        }
-    });
+    lead.confirm(
+        async move { pending.confirmed().await.map_err(Arc::new) },
+        rec.identity.id.to_string(),
+        route.topic.clone(),
+    );
     wait_for(verdict, deadline).await
 }
 

@@ -77,8 +77,7 @@ fn the_committed_document_is_the_generators_for_the_default_configuration() {
 fn every_topic_has_a_channel_and_the_ledger_none() {
     let cfg = Config::default();
     let d = doc(&cfg);
-    let router =
-        Router::with_dead_letter(&cfg.routes, Some(&cfg.dead_letter.topic)).expect("routes");
+    let router = Router::new(&cfg.routes, &cfg.dead_letter).expect("routes");
     let topics: BTreeSet<String> = router
         .routes()
         .iter()

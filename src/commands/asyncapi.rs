@@ -26,10 +26,11 @@ use rdkafka::message::Headers as _;
 use serde_json::{Map, Value, json};
 
 use crate::commands::samples::{self, Sample};
-use crate::config::{CloudEventsConfig, Config};
+use crate::config::Config;
 use crate::dedup::identity::{Identity, Namespace};
 use crate::delivery::Delivery;
 use crate::kafka::record;
+use crate::kafka::record::CloudEventsConfig;
 use crate::route::{Route, Router};
 use crate::webhook::DEAD_LETTER_REASON;
 
@@ -135,12 +136,7 @@ pub fn render(cfg: &Config, format: Format) -> Result<String, String> {
 
 /// The AsyncAPI document for `cfg`.
 pub fn document(cfg: &Config) -> Result<Value, String> {
-    let dead_letter = cfg
-        .dead_letter
-        .enabled
-        .then_some(cfg.dead_letter.topic.as_str());
-    let router =
-        Router::with_dead_letter(&cfg.routes, dead_letter).map_err(|e| format!("routes: {e}"))?;
+    let router = Router::new(&cfg.routes, &cfg.dead_letter).map_err(|e| e.join("; "))?;
     let samples = samples::all();
     let ce = &cfg.cloudevents;
 

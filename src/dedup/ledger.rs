@@ -42,10 +42,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::{DedupConfig, KafkaConfig};
+use crate::dedup::DedupConfig;
 use crate::dedup::{Claim, Dedup};
+use crate::kafka::KafkaConfig;
 use crate::kafka::publish::{KafkaContext, Producer, Receipt, base_client_config};
 use crate::kafka::topics::{TopicSpec, Topics};
+use crate::shutdown::signal::Signal;
+use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
 
 /// Entries waiting for the writer at most; beyond it an entry is dropped
@@ -75,6 +78,8 @@ pub struct Ledger {
     pending: watch::Sender<usize>,
     /// Tells the writer to write what it holds and stop.
     stop: watch::Sender<bool>,
+    /// The writer, awaited at shutdown.
+    writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// One event awaiting its delivery report; see [`Ledger::expect`].
@@ -89,11 +94,7 @@ impl Drop for Pending {
 impl Ledger {
     /// Starts the writer task; it stops, after writing what it holds, when
     /// [`Ledger::close`] is called.
-    pub fn start(
-        topic: &str,
-        producer: Producer,
-        metrics: Arc<Metrics>,
-    ) -> (Ledger, tokio::task::JoinHandle<()>) {
+    pub fn start(topic: &str, producer: Producer, metrics: Arc<Metrics>) -> Ledger {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = watch::channel(false);
         let writer = Arc::new(Writer {
@@ -104,15 +105,13 @@ impl Ledger {
         });
         let task = tokio::spawn(writer.run(rx, stop_rx));
         let (pending, _) = watch::channel(0);
-        (
-            Ledger {
-                tx,
-                metrics,
-                pending,
-                stop,
-            },
-            task,
-        )
+        Ledger {
+            tx,
+            metrics,
+            pending,
+            stop,
+            writer: std::sync::Mutex::new(Some(task)),
+        }
     }
 
     /// Marks an event whose delivery report is awaited; drop the guard
@@ -130,10 +129,15 @@ impl Ledger {
         *self.pending.borrow()
     }
 
-    /// Tells the writer to write the entries it holds and stop. Call after
-    /// [`Ledger::settled`], so the last confirmations are among them.
-    pub fn close(&self) {
+    /// Tells the writer to write the entries it holds and stop, and waits
+    /// for it until `until`. Call after [`Ledger::settled`], so the last
+    /// confirmations are among them.
+    pub async fn close(&self, until: tokio::time::Instant) {
         self.stop.send_replace(true);
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(w) = writer {
+            let _ = tokio::time::timeout_at(until, w).await;
+        }
     }
 
     /// Queues an event Kafka confirmed. Never waits.
@@ -231,20 +235,15 @@ impl Writer {
             Err((e, _)) => return failed(&self.metrics, n, &e.to_string()),
         };
         match report.await {
-            Ok(Ok(_)) => self.metrics.dedup_ledger_writes.inc_by(n),
+            Ok(Ok(_)) => events::ledger_written(&self.metrics, n),
             Ok(Err((e, _))) => failed(&self.metrics, n, &e.to_string()),
             Err(_) => failed(&self.metrics, n, "producer shut down"),
         }
     }
 }
 
-fn failed(metrics: &Metrics, events: u64, error: &str) {
-    metrics.dedup_ledger_write_failures.inc_by(events);
-    warn!(
-        events,
-        error,
-        "could not record events in the duplicates ledger; later copies of them would be published again"
-    );
+fn failed(metrics: &Metrics, n: u64, error: &str) {
+    events::ledger_write_failed(metrics, n, error);
 }
 
 /// Parses a ledger record's value: the claims it lists. Lines without a
@@ -331,7 +330,7 @@ impl Follower {
     /// Makes sure the ledger exists, reads it from the start into the
     /// duplicate memory, marks readiness once caught up, then follows it
     /// until shutdown.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, mut shutdown: Signal) {
         let topic = self.dedup_cfg.ledger_topic.clone();
         let spec = TopicSpec {
             name: topic.clone(),
@@ -359,7 +358,7 @@ impl Follower {
                         .set_problem(Some(format!("duplicates ledger {topic}: {e}")));
                 }
             }
-            if sleep_or_stop(retry, &mut shutdown).await {
+            if shutdown.sleep(retry).await {
                 return;
             }
         }
@@ -375,7 +374,7 @@ impl Follower {
                         .set_problem(Some(format!("duplicates ledger {topic}: {e}")));
                 }
             }
-            if sleep_or_stop(retry, &mut shutdown).await {
+            if shutdown.sleep(retry).await {
                 return;
             }
         };
@@ -448,7 +447,7 @@ impl Follower {
                         }
                     }
                 }
-                _ = shutdown.changed() => return,
+                _ = shutdown.fired() => return,
             }
             if behind.is_empty() && !self.state.caught_up() {
                 self.mark_caught_up(&topic, read, started);
@@ -496,14 +495,8 @@ impl Follower {
 
     fn mark_caught_up(&self, topic: &str, read: u64, started: Instant) {
         self.state.caught_up.store(true, Ordering::Release);
-        self.metrics.dedup_ledger_caught_up.set(1);
         self.state.set_problem(None);
-        info!(
-            ledger = topic,
-            records = read,
-            seconds = started.elapsed().as_secs_f64(),
-            "duplicates ledger caught up; ready"
-        );
+        events::ledger_caught_up(&self.metrics, topic, read, started.elapsed());
     }
 
     fn ledger_settings(&self) -> BTreeMap<String, String> {
@@ -597,14 +590,6 @@ fn assigned_partitions(consumer: &StreamConsumer<KafkaContext>) -> BTreeSet<i32>
 /// fresh confirmation here look older than the window, and be dropped.
 fn clamp_to(at: SystemTime, now: SystemTime) -> SystemTime {
     at.min(now)
-}
-
-/// Sleeps, or returns true at once when shutdown was signalled.
-async fn sleep_or_stop(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        _ = shutdown.changed() => true,
-    }
 }
 
 #[cfg(test)]

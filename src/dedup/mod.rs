@@ -58,17 +58,79 @@
 pub mod identity;
 pub mod ledger;
 
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
-use tracing::warn;
 
 use crate::error::BridgeError;
 use crate::kafka::publish::Receipt;
+use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// Recognise copies of an event already published and acknowledge them
+    /// without a second record.
+    pub enabled: bool,
+    /// How long an event is remembered after Kafka confirmed it.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Memory cap, in remembered events (about 40 bytes each). Beyond it
+    /// the oldest eighth of the window is forgotten early.
+    pub max_entries: usize,
+    /// The ledger topic every replica writes and follows.
+    pub ledger_topic: String,
+    /// Partitions of the ledger topic when the bridge creates it.
+    pub ledger_partitions: i32,
+    /// Create the ledger topic (`cleanup.policy=delete`,
+    /// `retention.ms` = twice the window) if it is missing. When false, a
+    /// missing ledger fails readiness.
+    pub create_ledger: bool,
+}
+
+impl DedupConfig {
+    /// Every problem of this section, each saying what to change.
+    pub fn check(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        if !self.enabled {
+            return errs;
+        }
+        if self.window < Duration::from_secs(60) {
+            errs.push(format!(
+                "dedup.window {} is too short: POPBiLL retries minutes apart; use at least 1m (24h or more is advised)",
+                humantime::format_duration(self.window)
+            ));
+        }
+        if self.max_entries < 1000 {
+            errs.push("dedup.max_entries must be at least 1000".into());
+        }
+        if self.ledger_partitions < 1 {
+            errs.push("dedup.ledger_partitions must be at least 1".into());
+        }
+        if let Err(e) = crate::route::check_topic_name(&self.ledger_topic) {
+            errs.push(format!("dedup.ledger_topic {:?}: {e}", self.ledger_topic));
+        }
+        errs
+    }
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(48 * 3600),
+            max_entries: 2_000_000,
+            ledger_topic: "popbill.bridge.ledger".into(),
+            ledger_partitions: 3,
+            create_ledger: true,
+        }
+    }
+}
 
 /// How many buckets the window is cut into.
 const BUCKETS: u64 = 8;
@@ -94,10 +156,16 @@ pub enum Admission {
     Lead(Lead),
 }
 
+/// The duplicates part: the memory, the copies in flight, and the ledger
+/// shared with the other replicas. The webhook asks it for a claim
+/// ([`Dedup::admit`]) and hands the lead's write over to it
+/// ([`Lead::confirm`]); the protocol below is all here.
 pub struct Dedup {
     enabled: bool,
     state: Mutex<State>,
     metrics: Arc<Metrics>,
+    /// Present when detection is on and the bridge writes to Kafka.
+    ledger: Option<ledger::Ledger>,
 }
 
 struct State {
@@ -106,15 +174,51 @@ struct State {
 }
 
 impl Dedup {
-    pub fn new(enabled: bool, window: Duration, max_entries: usize, metrics: Arc<Metrics>) -> Self {
+    /// Memory and coalescing only; see [`Dedup::with_ledger`].
+    pub fn new(cfg: &DedupConfig, metrics: Arc<Metrics>) -> Self {
         Dedup {
-            enabled,
+            enabled: cfg.enabled,
             state: Mutex::new(State {
-                memory: Memory::new(window, max_entries),
+                memory: Memory::new(cfg.window, cfg.max_entries),
                 inflight: HashMap::default(),
             }),
             metrics,
+            ledger: None,
         }
+    }
+
+    /// Records every confirmed event in the ledger topic (when detection is
+    /// on), through a writer task started here.
+    pub fn with_ledger(
+        mut self,
+        cfg: &DedupConfig,
+        producer: crate::kafka::publish::Producer,
+    ) -> Self {
+        if self.enabled {
+            self.ledger = Some(ledger::Ledger::start(
+                &cfg.ledger_topic,
+                producer,
+                self.metrics.clone(),
+            ));
+        }
+        self
+    }
+
+    /// Shutdown's ledger phase: waits (at most `budget`) for every delivery
+    /// report still outstanding — requests abandoned or timed out, their
+    /// records still in flight — so their events reach the ledger too, then
+    /// lets the writer hand over its last batch.
+    pub async fn flush_ledger(&self, budget: Duration) {
+        let Some(ledger) = &self.ledger else { return };
+        let until = tokio::time::Instant::now() + budget;
+        let outstanding = ledger.settled(budget).await;
+        if outstanding > 0 {
+            tracing::warn!(
+                outstanding,
+                "delivery reports still awaited at shutdown; those events get no ledger entry (a later copy may be published again)"
+            );
+        }
+        ledger.close(until).await;
     }
 
     pub fn enabled(&self) -> bool {
@@ -137,7 +241,13 @@ impl Dedup {
                 Lookup::Same => return Admission::Seen,
                 Lookup::Differs(remembered) => {
                     drop(st);
-                    self.conflict(id, claim, remembered);
+                    events::dedup_conflict(
+                        &self.metrics,
+                        id,
+                        claim.identity,
+                        remembered,
+                        claim.body,
+                    );
                     st = self.lock();
                 }
                 Lookup::Unknown => {}
@@ -154,20 +264,6 @@ impl Dedup {
             tx,
             done: false,
         })
-    }
-
-    /// A delivery claims an identity remembered with another body: a forged
-    /// or corrupted copy, or the genuine event after a forgery. Either way
-    /// it is published; this is the one place it is logged and counted.
-    fn conflict(&self, id: &str, claim: Claim, remembered: u64) {
-        self.metrics.dedup_conflicts.inc();
-        warn!(
-            mid = id,
-            identity = %format_args!("{:032x}", claim.identity),
-            remembered_body = %format_args!("{remembered:016x}"),
-            received_body = %format_args!("{:016x}", claim.body),
-            "identity already published with a different body: publishing this delivery, not treating it as a duplicate"
-        );
     }
 
     /// Records an identity confirmed at `at` (from this process or from the
@@ -195,11 +291,8 @@ impl Dedup {
     }
 
     fn report(&self, memory: &Memory, evicted: usize) {
-        self.metrics.dedup_remembered.set(memory.len() as i64);
-        self.metrics.dedup_memory_bytes.set(memory.bytes() as i64);
-        if evicted > 0 {
-            self.metrics.dedup_evicted.inc_by(evicted as u64);
-        }
+        self.metrics
+            .set_dedup_memory(memory.len(), memory.bytes(), evicted);
     }
 
     #[cfg(test)]
@@ -221,6 +314,35 @@ pub struct Lead {
 impl Lead {
     pub fn claim(&self) -> Claim {
         self.claim
+    }
+
+    /// Hands over this lead's write: `report` resolves with Kafka's verdict.
+    /// It is awaited in a task of its own, so it completes even if the
+    /// request is dropped or times out: a write Kafka confirms late is still
+    /// remembered, and the retry POPBiLL sends after our 503 is recognised.
+    /// On success the identity is remembered, then (after the answer may
+    /// have gone out) recorded in the ledger: `id` and `topic` are what the
+    /// ledger line says.
+    pub fn confirm<F>(self, report: F, id: String, topic: Arc<str>)
+    where
+        F: std::future::Future<Output = Verdict> + Send + 'static,
+    {
+        // Tells shutdown a ledger entry may still come from this report.
+        let awaited = self.dedup.ledger.as_ref().map(ledger::Ledger::expect);
+        tokio::spawn(async move {
+            let verdict = report.await;
+            let (dedup, claim) = (self.dedup.clone(), self.claim);
+            self.complete(verdict.clone(), SystemTime::now());
+            if let (Ok(receipt), Some(ledger)) = (verdict, &dedup.ledger) {
+                ledger.record(ledger::Entry {
+                    claim,
+                    id,
+                    topic,
+                    receipt,
+                });
+            }
+            drop(awaited);
+        });
     }
 
     /// Where this lead's own verdict arrives.
@@ -431,14 +553,19 @@ mod tests {
     use crate::route::Router;
 
     fn dedup(enabled: bool) -> Arc<Dedup> {
-        let router = Router::from_config(&RoutesConfig::default()).expect("routes");
+        let router = Router::new(
+            &RoutesConfig::default(),
+            &crate::route::DeadLetterConfig::default(),
+        )
+        .expect("routes");
         let metrics = Arc::new(Metrics::new(router.routes()));
-        Arc::new(Dedup::new(
+        let cfg = DedupConfig {
             enabled,
-            Duration::from_secs(86_400),
-            1_000_000,
-            metrics,
-        ))
+            window: Duration::from_secs(86_400),
+            max_entries: 1_000_000,
+            ..DedupConfig::default()
+        };
+        Arc::new(Dedup::new(&cfg, metrics))
     }
 
     /// A claim whose body digest is the same for every copy.
@@ -590,7 +717,11 @@ mod tests {
         let Admission::Lead(lead) = d.admit(genuine, "X") else {
             panic!("the genuine event must be published, not answered as a duplicate")
         };
-        assert_eq!(d.metrics.dedup_conflicts.get(), 1);
+        let text = String::from_utf8(d.metrics.render()).expect("utf8");
+        assert!(
+            text.contains("popbill_bridge_dedup_conflicts_total 1"),
+            "{text}"
+        );
         lead.complete(Ok(receipt()), SystemTime::now());
         assert!(matches!(d.admit(genuine, "X"), Admission::Seen));
         assert!(matches!(d.admit(forged, "X"), Admission::Seen));

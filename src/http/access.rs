@@ -16,13 +16,41 @@
 //! so the verdict is known at accept ([`Access::verdict_at_accept`]): a
 //! stranger is closed before it can hold a connection slot.
 
+use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 
 use hyper::HeaderMap;
 use hyper::header::{FORWARDED, HeaderName};
 use ipnet::IpNet;
 
-use crate::config::AccessConfig;
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Source networks allowed to deliver (CIDR or address; `"popbill"` is
+    /// POPBiLL's two documented addresses). Empty: any source.
+    #[serde(deserialize_with = "crate::deserialize::string_or_list")]
+    pub allow: Vec<String>,
+    /// Proxies (ingress controllers, load balancers) whose
+    /// `client_ip_header` is believed.
+    #[serde(deserialize_with = "crate::deserialize::string_or_list")]
+    pub trusted_proxies: Vec<String>,
+    /// The one header the trusted proxies write the client's address in:
+    /// `x-forwarded-for` (ingress-nginx, AWS ALB, Envoy), `forwarded`
+    /// (RFC 7239), or another list-of-addresses header such as
+    /// `x-real-ip`. Named, never guessed: a proxy that writes one header
+    /// passes the others through as the client sent them.
+    pub client_ip_header: String,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            trusted_proxies: Vec::new(),
+            client_ip_header: "x-forwarded-for".into(),
+        }
+    }
+}
 
 /// POPBiLL's documented source addresses.
 pub const POPBILL_SOURCES: &[&str] = &["54.180.62.221/32", "13.124.72.158/32"];
@@ -91,13 +119,20 @@ pub fn parse_networks(entries: &[String]) -> Result<Vec<IpNet>, String> {
 }
 
 impl Access {
-    pub fn new(cfg: &AccessConfig) -> Result<Access, String> {
-        Ok(Access {
-            allow: parse_networks(&cfg.allow).map_err(|e| format!("access.allow: {e}"))?,
-            trusted_proxies: parse_networks(&cfg.trusted_proxies)
-                .map_err(|e| format!("access.trusted_proxies: {e}"))?,
-            header: ClientIpHeader::parse(&cfg.client_ip_header)?,
-        })
+    /// Checks the section and builds the allow-list; every problem at once.
+    pub fn new(cfg: &AccessConfig) -> Result<Access, Vec<String>> {
+        let allow = parse_networks(&cfg.allow).map_err(|e| format!("access.allow: {e}"));
+        let proxies = parse_networks(&cfg.trusted_proxies)
+            .map_err(|e| format!("access.trusted_proxies: {e}"));
+        let header = ClientIpHeader::parse(&cfg.client_ip_header);
+        match (allow, proxies, header) {
+            (Ok(allow), Ok(trusted_proxies), Ok(header)) => Ok(Access {
+                allow,
+                trusted_proxies,
+                header,
+            }),
+            (a, p, h) => Err([a.err(), p.err(), h.err()].into_iter().flatten().collect()),
+        }
     }
 
     pub fn is_configured(&self) -> bool {
@@ -349,7 +384,8 @@ mod tests {
             client_ip_header: "x forwarded".into(),
             ..AccessConfig::default()
         })
-        .expect_err("invalid");
+        .expect_err("invalid")
+        .join("; ");
         assert!(err.contains("access.client_ip_header"), "{err}");
     }
 
@@ -377,7 +413,8 @@ mod tests {
             allow: vec!["10.0.0.0/33".into()],
             ..AccessConfig::default()
         })
-        .expect_err("invalid");
+        .expect_err("invalid")
+        .join("; ");
         assert!(
             err.contains("access.allow") && err.contains("10.0.0.0/33"),
             "{err}"

@@ -2,24 +2,22 @@
 //!
 //! POPBiLL counts a delivery as done only on status 200 with body `OK` or
 //! `{"result":"OK"}`; we send that only after Kafka confirmed the write.
-//! Everything else gets its status from [`BridgeError::status`] and a short
-//! plain-text reason; failures add `Retry-After`.
-
-use std::time::Duration;
+//! Everything else is [`crate::error::BridgeError::into_response`].
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use crate::config::OkBody;
-use crate::error::BridgeError;
+use crate::http::OkBody;
 
 pub type Body = Full<Bytes>;
 
+pub const PLAIN: &str = "text/plain; charset=utf-8";
+
 pub fn ok(body: OkBody) -> Response<Body> {
     let ct = match body {
-        OkBody::Plain => "text/plain; charset=utf-8",
+        OkBody::Plain => PLAIN,
         OkBody::Json => "application/json",
     };
     text(
@@ -27,32 +25,6 @@ pub fn ok(body: OkBody) -> Response<Body> {
         ct,
         Bytes::from_static(body.as_str().as_bytes()),
     )
-}
-
-pub fn error(e: &BridgeError, retry_after: Duration) -> Response<Body> {
-    let status = e.status();
-    let mut resp = text(
-        status,
-        "text/plain; charset=utf-8",
-        Bytes::from(format!("{e}\n")),
-    );
-    let h = resp.headers_mut();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        h.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
-    }
-    match e {
-        BridgeError::MethodNotAllowed => {
-            h.insert(ALLOW, HeaderValue::from_static("POST"));
-        }
-        BridgeError::Unauthorized { basic: true } => {
-            h.insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="popbill-bridge", charset="UTF-8""#),
-            );
-        }
-        _ => {}
-    }
-    resp
 }
 
 pub fn text(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
@@ -77,38 +49,5 @@ mod tests {
     async fn ok_bodies_are_what_popbill_accepts() {
         assert_eq!(body_of(ok(OkBody::Plain)).await, "OK");
         assert_eq!(body_of(ok(OkBody::Json)).await, r#"{"result":"OK"}"#);
-    }
-
-    #[tokio::test]
-    async fn failures_carry_retry_after_and_a_reason() {
-        let r = error(&BridgeError::PublishTimeout, Duration::from_secs(30));
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(r.headers()[RETRY_AFTER], "30");
-        assert_eq!(
-            body_of(r).await,
-            "Kafka did not confirm the write in time\n"
-        );
-        let r = error(&BridgeError::MethodNotAllowed, Duration::from_secs(30));
-        assert_eq!(r.headers()[ALLOW], "POST");
-        assert!(r.headers().get(RETRY_AFTER).is_none());
-        let r = error(
-            &BridgeError::Unauthorized { basic: true },
-            Duration::from_secs(30),
-        );
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        assert!(
-            r.headers()[WWW_AUTHENTICATE]
-                .to_str()
-                .expect("ascii")
-                .starts_with("Basic")
-        );
-        let r = error(
-            &BridgeError::Unauthorized { basic: false },
-            Duration::from_secs(30),
-        );
-        assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
-        let r = error(&BridgeError::Overloaded, Duration::from_secs(30));
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(r.headers()[RETRY_AFTER], "30");
     }
 }

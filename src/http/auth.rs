@@ -20,6 +20,8 @@
 //! a valid secret shows in the timing. The secrets never reach a log line,
 //! a metric, a Kafka header or an error body.
 
+use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +34,84 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::{error, info};
 
-use crate::config::AuthConfig;
+/// Credentials POPBiLL must present. Each list may also be given as one
+/// comma-separated string. An empty entry, or a file without a credential,
+/// is an error rather than "no credential": a setting that quietly yields
+/// nothing would turn authentication off.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Valid HTTP Basic credentials, `user:password`.
+    #[serde(deserialize_with = "crate::deserialize::string_or_list")]
+    pub basic: Vec<String>,
+    /// Files with one `user:password` per line (Kubernetes Secret mounts);
+    /// re-read when they change.
+    pub basic_files: Vec<PathBuf>,
+    /// Valid `X-Api-Key` values.
+    #[serde(deserialize_with = "crate::deserialize::string_or_list")]
+    pub api_keys: Vec<String>,
+    /// Files with one API key per line; re-read when they change.
+    pub api_key_files: Vec<PathBuf>,
+}
+
+impl AuthConfig {
+    /// True when any credential setting is given.
+    pub fn is_configured(&self) -> bool {
+        !(self.basic.is_empty()
+            && self.basic_files.is_empty()
+            && self.api_keys.is_empty()
+            && self.api_key_files.is_empty())
+    }
+
+    /// What is wrong with the inline settings (files are read by
+    /// [`crate::http::auth::Auth`]). Never shows a secret.
+    pub fn problems(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        let empty = |what: &str| {
+            format!(
+                "{what} has an empty entry: it would accept an empty credential; \
+                 remove the entry or give the value (check the variable is set)"
+            )
+        };
+        if self.basic.iter().any(|b| b.trim().is_empty()) {
+            errs.push(empty("auth.basic"));
+        } else if self.basic.iter().any(|b| !b.contains(':')) {
+            errs.push("auth.basic: every entry must be user:password".into());
+        } else if self
+            .basic
+            .iter()
+            .any(|b| b.split_once(':').is_some_and(|(_, pw)| pw.is_empty()))
+        {
+            errs.push("auth.basic: an entry has an empty password; give user:password".into());
+        }
+        if self.api_keys.iter().any(|k| k.trim().is_empty()) {
+            errs.push(empty("auth.api_keys"));
+        }
+        for (what, files) in [
+            ("auth.basic_files", &self.basic_files),
+            ("auth.api_key_files", &self.api_key_files),
+        ] {
+            if files.iter().any(|f| f.as_os_str().is_empty()) {
+                errs.push(format!(
+                    "{what} has an empty entry: remove it or give the file's path"
+                ));
+            }
+        }
+        errs
+    }
+}
+
+impl fmt::Debug for AuthConfig {
+    // Secrets are counted, never shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("basic", &format!("<{} redacted>", self.basic.len()))
+            .field("basic_files", &self.basic_files)
+            .field("api_keys", &format!("<{} redacted>", self.api_keys.len()))
+            .field("api_key_files", &self.api_key_files)
+            .finish()
+    }
+}
 
 static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
@@ -74,13 +153,26 @@ fn digest(s: &[u8]) -> Secret {
 }
 
 impl Auth {
-    /// Loads the credentials; a missing or unreadable file is an error at
-    /// start-up (later, a bad reload keeps the previous credentials).
-    pub fn new(cfg: AuthConfig) -> Result<Auth, String> {
+    /// Checks the section and loads the credentials; every problem at once
+    /// (an empty entry, a missing, unreadable or empty file). Later, a bad
+    /// reload keeps the previous credentials.
+    pub fn new(cfg: AuthConfig) -> Result<Auth, Vec<String>> {
+        let mut errs = cfg.problems();
+        for f in cfg.basic_files.iter().chain(&cfg.api_key_files) {
+            if !f.is_file() {
+                errs.push(format!(
+                    "auth: credential file {} does not exist",
+                    f.display()
+                ));
+            }
+        }
+        if !errs.is_empty() {
+            return Err(errs);
+        }
         // A stand-alone counter until `counting_reload_failures` gives the
         // registered one; the name is a valid constant.
-        let reload_failures =
-            IntCounter::new("auth_reload_failures", "unregistered").map_err(|e| e.to_string())?;
+        let reload_failures = IntCounter::new("auth_reload_failures", "unregistered")
+            .map_err(|e| vec![e.to_string()])?;
         let auth = Auth {
             secrets: RwLock::new(Secrets::default()),
             seen: RwLock::new(Vec::new()),
@@ -88,7 +180,7 @@ impl Auth {
             reload_failures,
             cfg,
         };
-        auth.load()?;
+        auth.load().map_err(|e| vec![format!("auth: {e}")])?;
         Ok(auth)
     }
 
@@ -416,7 +508,7 @@ mod tests {
                     ..AuthConfig::default()
                 },
             ] {
-                let err = Auth::new(cfg).err().expect("refused");
+                let err = Auth::new(cfg).err().expect("refused").join("; ");
                 assert!(err.contains(&f.display().to_string()), "{err}");
             }
         }
@@ -426,7 +518,7 @@ mod tests {
     fn item7_an_empty_api_key_never_matches_an_empty_header() {
         // Refused at start; and were it ever loaded, it would match nothing.
         match Auth::new(cfg(&[], &[""])) {
-            Err(e) => assert!(e.contains("auth.api_keys"), "{e}"),
+            Err(e) => assert!(e.join("; ").contains("auth.api_keys"), "{e:?}"),
             Ok(a) => assert_eq!(
                 a.check(&headers(&[("x-api-key", "")])),
                 Verdict::Denied { basic: false }
@@ -489,7 +581,8 @@ mod tests {
             ..AuthConfig::default()
         })
         .err()
-        .expect("refused");
+        .expect("refused")
+        .join("; ");
         assert!(err.contains("user:password"), "{err}");
     }
 }

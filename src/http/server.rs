@@ -8,6 +8,7 @@
 //! handshake or a header: a stranger cannot hold connections open for
 //! `header_read_timeout`.
 
+use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,13 +23,78 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tracing::{debug, info, warn};
+use tokio::sync::Semaphore;
+use tracing::warn;
 
 use crate::http::access::{self, Access};
 use crate::http::answer::Body;
 use crate::http::tls::Tls;
+use crate::shutdown::signal::Signal;
+use crate::telemetry::events;
+use crate::telemetry::labels::HttpErrorKind;
 use crate::telemetry::metrics::Metrics;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Open webhook connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// Deliveries handled at once at most; more get 503 with
+    /// `Retry-After` (POPBiLL retries, so shedding loses nothing).
+    pub max_inflight: usize,
+    /// Request headers at most.
+    pub max_headers: usize,
+    /// Bytes of the request line and headers at most.
+    pub max_header_bytes: usize,
+    /// Time a client has to send a request's headers, counted from when
+    /// the connection is ready for the next request — so it is also how
+    /// long an idle keep-alive connection stays open. (The body has until
+    /// `server.request_timeout`.)
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How often credential and certificate files are checked for changes.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+impl LimitsConfig {
+    /// The webhook listener's limits; every problem at once.
+    pub fn limits(&self) -> Result<Limits, Vec<String>> {
+        let mut errs = Vec::new();
+        if self.max_connections == 0 || self.max_inflight == 0 || self.max_headers == 0 {
+            errs.push(
+                "limits.max_connections, max_inflight and max_headers must be above 0".into(),
+            );
+        }
+        if self.max_header_bytes < 8192 {
+            errs.push(
+                "limits.max_header_bytes must be at least 8192 (hyper's minimum buffer)".into(),
+            );
+        }
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        Ok(Limits {
+            max_connections: self.max_connections,
+            max_headers: self.max_headers,
+            max_header_bytes: self.max_header_bytes,
+            header_read_timeout: self.header_read_timeout,
+        })
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_inflight: 512,
+            max_headers: 64,
+            max_header_bytes: 16 * 1024,
+            header_read_timeout: Duration::from_secs(30),
+            reload_interval: Duration::from_secs(10),
+        }
+    }
+}
 
 /// What bounds a listener's connections.
 #[derive(Clone)]
@@ -41,26 +107,42 @@ pub struct Limits {
     pub header_read_timeout: Duration,
 }
 
-/// Serves `handler` on `listener` until `shutdown` turns true, then waits
-/// for open connections to finish their current request (at most `drain`).
-/// With `access`, peers it denies at accept are closed at once.
-/// Returns whether every connection finished in time.
-#[allow(clippy::too_many_arguments)]
+/// How one listener serves: its name in logs, its limits, and what guards
+/// it.
+pub struct Listener {
+    pub name: &'static str,
+    pub limits: Limits,
+    /// TLS on this port, when configured.
+    pub tls: Option<Arc<Tls>>,
+    /// Peers it denies at accept are closed at once.
+    pub access: Option<Arc<Access>>,
+    /// Where connections and HTTP-layer refusals are counted.
+    pub metrics: Option<Arc<Metrics>>,
+    /// How long open connections may take to finish after `shutdown`.
+    pub drain: Duration,
+}
+
+/// Serves `handler` on `listener` until `shutdown` fires, then waits for
+/// open connections to finish their current request (at most
+/// `how.drain`). Returns whether every connection finished in time.
 pub async fn serve<H, F>(
-    name: &'static str,
     listener: TcpListener,
+    how: Listener,
     handler: H,
-    limits: Limits,
-    tls: Option<Arc<Tls>>,
-    access: Option<Arc<Access>>,
-    metrics: Option<Arc<Metrics>>,
-    mut shutdown: watch::Receiver<bool>,
-    drain: Duration,
+    mut shutdown: Signal,
 ) -> bool
 where
     H: Fn(SocketAddr, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    let Listener {
+        name,
+        limits,
+        tls,
+        access,
+        metrics,
+        drain,
+    } = how;
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -80,16 +162,17 @@ where
                 if let Some(a) = &access
                     && a.verdict_at_accept(peer) == Some(access::Verdict::Denied)
                 {
-                    refused_at_accept(name, peer, metrics.as_deref());
+                    if let Some(m) = &metrics {
+                        events::refused_at_accept(m, name, peer);
+                    }
                     continue;
                 }
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     // Closing at once is the cheapest answer to a flood;
                     // POPBiLL retries a refused connection later.
                     if let Some(m) = &metrics {
-                        m.connections_rejected.inc();
+                        events::connection_limit_reached(m, name, peer);
                     }
-                    debug!(listener = name, %peer, "connection limit reached; closing");
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
@@ -98,7 +181,7 @@ where
                 let acceptor = tls.as_ref().and_then(|t| t.acceptor());
                 tokio::spawn(async move {
                     let _slot = slot;
-                    let _open = metrics.as_ref().map(OpenGuard::new);
+                    let _open = metrics.as_ref().map(|m| m.connection_open());
                     match acceptor {
                         None => serve_one(name, stream, peer, handler, &limits, watcher, metrics.as_deref()).await,
                         Some(acceptor) => {
@@ -109,16 +192,15 @@ where
                                 }
                                 _ => {
                                     if let Some(m) = &metrics {
-                                        m.tls_handshake_failures.inc();
+                                        events::tls_handshake_failed(m, name, peer);
                                     }
-                                    debug!(listener = name, %peer, "TLS handshake failed or timed out");
                                 }
                             }
                         }
                     }
                 });
             }
-            _ = shutdown.changed() => break,
+            _ = shutdown.fired() => break,
         }
     }
     drop(listener);
@@ -129,16 +211,6 @@ where
             false
         }
     }
-}
-
-/// A connection closed at accept because its source is not on
-/// `access.allow`; counted with the other refusals of the HTTP layer.
-fn refused_at_accept(name: &'static str, peer: SocketAddr, metrics: Option<&Metrics>) {
-    let kind = HttpErrorKind::ForbiddenAtAccept;
-    if let Some(m) = metrics {
-        m.http_error(kind).inc();
-    }
-    info!(listener = name, %peer, kind = kind.as_str(), "connection closed at accept: source address is not on access.allow");
 }
 
 async fn serve_one<S, H, F>(
@@ -168,51 +240,8 @@ async fn serve_one<S, H, F>(
     if let Err(e) = watcher.watch(conn).await {
         // hyper answered (431, 400, 408) or dropped the connection before
         // our handler saw a request: count and log it here.
-        let kind = http_error_kind(&e);
         if let Some(m) = metrics {
-            m.http_error(kind).inc();
-        }
-        match kind {
-            HttpErrorKind::Io | HttpErrorKind::Canceled => {
-                debug!(listener = name, %peer, error = %e, "connection ended")
-            }
-            _ => {
-                info!(listener = name, %peer, kind = kind.as_str(), error = %e, "HTTP request refused before reaching the handler")
-            }
-        }
-    }
-}
-
-/// Connection-level failures, a bounded metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpErrorKind {
-    HeadersTooLarge,
-    BadRequest,
-    HeaderTimeout,
-    Canceled,
-    Io,
-    /// Closed at accept: the source is not on `access.allow`.
-    ForbiddenAtAccept,
-}
-
-impl HttpErrorKind {
-    pub const ALL: [HttpErrorKind; 6] = [
-        HttpErrorKind::HeadersTooLarge,
-        HttpErrorKind::BadRequest,
-        HttpErrorKind::HeaderTimeout,
-        HttpErrorKind::Canceled,
-        HttpErrorKind::Io,
-        HttpErrorKind::ForbiddenAtAccept,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HttpErrorKind::HeadersTooLarge => "headers_too_large",
-            HttpErrorKind::BadRequest => "bad_request",
-            HttpErrorKind::HeaderTimeout => "header_timeout",
-            HttpErrorKind::Canceled => "canceled",
-            HttpErrorKind::Io => "io",
-            HttpErrorKind::ForbiddenAtAccept => "forbidden_at_accept",
+            events::http_refused(m, name, peer, http_error_kind(&e), &e);
         }
     }
 }
@@ -228,21 +257,5 @@ fn http_error_kind(e: &hyper::Error) -> HttpErrorKind {
         HttpErrorKind::Canceled
     } else {
         HttpErrorKind::Io
-    }
-}
-
-/// Counts a connection as open for as long as it lives.
-struct OpenGuard(Arc<Metrics>);
-
-impl OpenGuard {
-    fn new(m: &Arc<Metrics>) -> Self {
-        m.open_connections.inc();
-        OpenGuard(m.clone())
-    }
-}
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.open_connections.dec();
     }
 }

@@ -8,11 +8,47 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use serde::{Deserialize, Serialize};
+
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain; with `key_file`, the webhook port speaks TLS.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key.
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// The acceptor, when TLS is configured; every problem at once.
+    pub fn build(&self) -> Result<Option<Tls>, Vec<String>> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(c), Some(k)) => {
+                let missing: Vec<String> = [c, k]
+                    .into_iter()
+                    .filter(|f| !f.is_file())
+                    .map(|f| format!("tls: {} does not exist", f.display()))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(missing);
+                }
+                Tls::new(c, k)
+                    .map(Some)
+                    .map_err(|e| vec![format!("tls: {e}")])
+            }
+            (None, None) => Ok(None),
+            _ => Err(vec![
+                "tls: set both cert_file and key_file, or neither".into(),
+            ]),
+        }
+    }
+}
 
 pub struct Tls {
     cert: PathBuf,

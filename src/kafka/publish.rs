@@ -21,10 +21,11 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{CloudEventsConfig, Config, KafkaConfig};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
+use crate::kafka::KafkaConfig;
 use crate::kafka::record;
+use crate::kafka::record::CloudEventsConfig;
 use crate::telemetry::logging::{Say, Throttle};
 use crate::telemetry::metrics::Metrics;
 
@@ -216,18 +217,26 @@ const RECORD_OVERHEAD: usize = 1024;
 /// Headers the bridge adds to what the request carried.
 const OWN_HEADERS: usize = 9;
 
+/// What bounds a request the bridge accepts (`server.max_body_bytes`,
+/// `limits.max_header_bytes`, `limits.max_headers`).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordBounds {
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+}
+
 /// The largest record the bridge can write for a delivery it accepts, and
 /// so the limit the producer (`message.max.bytes`) and every topic
 /// (`max.message.bytes`) must allow: otherwise a valid body under
 /// `server.max_body_bytes` would get 503 on every retry.
-pub fn max_record_bytes(config: &Config) -> usize {
-    let ce = &config.cloudevents;
-    config.server.max_body_bytes
+pub fn max_record_bytes(b: &RecordBounds, ce: &CloudEventsConfig) -> usize {
+    b.max_body_bytes
         // Every request header travels, and the MID a second time as ce_id.
-        + 2 * config.limits.max_header_bytes
+        + 2 * b.max_header_bytes
         // Each header's name and value carry a length prefix (a varint,
         // at most 5 bytes each).
-        + 10 * (config.limits.max_headers + OWN_HEADERS)
+        + 10 * (b.max_headers + OWN_HEADERS)
         + MAX_KEY_BYTES
         + record::MAX_SUBJECT_BYTES
         // ce_source, and ce_type: prefix, webhook and event type (each
@@ -250,17 +259,19 @@ fn bounded_key(key: Cow<'_, str>) -> Cow<'_, str> {
     Cow::Owned(format!("sha256:{:032x}", u128::from_be_bytes(first)))
 }
 
+/// The producer: `acks=all`, idempotent, `message.max.bytes` at least
+/// `max_record_bytes` (see [`max_record_bytes`]).
 pub fn create_producer(
-    config: &Config,
+    cfg: &KafkaConfig,
+    max_record_bytes: usize,
     metrics: Arc<Metrics>,
     events: Arc<ClientEvents>,
 ) -> KafkaResult<Producer> {
-    let cfg = &config.kafka;
     let mut c = base_client_config(cfg);
     // Every body the bridge accepts must fit (librdkafka's default is
     // 1,000,000 bytes, below the 1 MiB body limit). A larger value from
     // kafka.properties is kept.
-    let needed = max_record_bytes(config);
+    let needed = max_record_bytes;
     let given = cfg
         .properties
         .get("message.max.bytes")
@@ -369,9 +380,7 @@ impl Pending {
     /// `message.timeout.ms`, so this ends without a timer of its own.
     pub async fn confirmed(self) -> Result<Receipt, BridgeError> {
         let result = self.report.await;
-        self.metrics
-            .publish_duration
-            .observe(self.started.elapsed().as_secs_f64());
+        self.metrics.observe_publish(self.started.elapsed());
         match result {
             // The producer dropped the report: only while it is torn down.
             Err(_canceled) => Err(BridgeError::ShuttingDown),
@@ -393,8 +402,8 @@ mod tests {
 
     #[test]
     fn item4_the_largest_record_a_valid_delivery_makes_fits_the_reckoned_limit() {
-        let config = Config::default();
-        let limit = max_record_bytes(&config);
+        let config = crate::config::Config::default();
+        let limit = config.max_record_bytes();
         // The figure the README gives.
         assert_eq!(limit, 1_083_854);
         assert!(limit > 1_000_000, "librdkafka's default would refuse it");

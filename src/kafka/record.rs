@@ -8,13 +8,31 @@
 //! the event. A sender cannot forge our own attributes: incoming headers that
 //! collide with them are dropped.
 
+use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
 use hyper::HeaderMap;
 use rdkafka::message::{Header, OwnedHeaders};
 
-use crate::config::CloudEventsConfig;
 use crate::delivery::Delivery;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudEventsConfig {
+    /// `ce_source` attribute of every record.
+    pub source: String,
+    /// Prefix of the `ce_type` attribute; the webhook and event types follow.
+    pub type_prefix: String,
+}
+
+impl Default for CloudEventsConfig {
+    fn default() -> Self {
+        Self {
+            source: "https://www.popbill.com".into(),
+            type_prefix: "com.popbill.webhook".into(),
+        }
+    }
+}
 
 /// Header with the bridge's receive time (RFC 3339, UTC, milliseconds).
 pub const RECEIVED_AT: &str = "popbill-bridge-received-at";

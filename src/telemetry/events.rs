@@ -1,17 +1,20 @@
-//! How each delivery ended: one function per outcome, each emitting the
-//! delivery's single log line and its metrics together so the two never
-//! drift apart. Log fields never include credentials or the body.
+//! Every observable event, one function each: the function writes the log
+//! line and moves the metrics together, so the two never drift apart.
+//! Deliveries get exactly one line each (target `popbill_bridge::delivery`);
+//! the HTTP layer, the duplicate memory and the ledger have theirs. Log
+//! fields never include credentials or the body.
 
 use std::time::Duration;
 
 use hyper::HeaderMap;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::delivery::{Delivery, PB_WEBHOOK_MID};
 use crate::error::{BridgeError, Kind};
 use crate::kafka::publish::Receipt;
 use crate::route::Route;
-use crate::telemetry::metrics::{Metrics, Outcome};
+use crate::telemetry::labels::{HttpErrorKind, Outcome};
+use crate::telemetry::metrics::Metrics;
 
 pub fn acknowledged(
     metrics: &Metrics,
@@ -133,6 +136,120 @@ pub fn dead_lettered(metrics: &Metrics, headers: &HeaderMap, error: &BridgeError
         error = %error,
         cause = error_source(error),
         "malformed delivery from a verified sender: writing it to the dead-letter topic"
+    );
+}
+
+/// A dead-lettered delivery Kafka confirmed: counted once written.
+pub fn dead_letter_written(metrics: &Metrics, reason: crate::telemetry::labels::RejectReason) {
+    metrics.dead_letter(reason).inc();
+}
+
+// --- the HTTP layer ---------------------------------------------------
+
+/// A connection closed at accept because its source is not on
+/// `access.allow`; counted with the other refusals of the HTTP layer.
+pub fn refused_at_accept(metrics: &Metrics, listener: &str, peer: std::net::SocketAddr) {
+    let kind = HttpErrorKind::ForbiddenAtAccept;
+    metrics.http_error(kind).inc();
+    info!(listener, %peer, kind = kind.as_str(), "connection closed at accept: source address is not on access.allow");
+}
+
+/// A connection closed at once because `limits.max_connections` are open:
+/// the cheapest answer to a flood; POPBiLL retries a refused connection.
+pub fn connection_limit_reached(metrics: &Metrics, listener: &str, peer: std::net::SocketAddr) {
+    metrics.connections_rejected.inc();
+    debug!(listener, %peer, "connection limit reached; closing");
+}
+
+pub fn tls_handshake_failed(metrics: &Metrics, listener: &str, peer: std::net::SocketAddr) {
+    metrics.tls_handshake_failures.inc();
+    debug!(listener, %peer, "TLS handshake failed or timed out");
+}
+
+/// hyper answered (431, 400, 408) or dropped the connection before the
+/// handler saw a request.
+pub fn http_refused(
+    metrics: &Metrics,
+    listener: &str,
+    peer: std::net::SocketAddr,
+    kind: HttpErrorKind,
+    error: &hyper::Error,
+) {
+    metrics.http_error(kind).inc();
+    match kind {
+        HttpErrorKind::Io | HttpErrorKind::Canceled => {
+            debug!(listener, %peer, error = %error, "connection ended")
+        }
+        _ => {
+            info!(listener, %peer, kind = kind.as_str(), error = %error, "HTTP request refused before reaching the handler")
+        }
+    }
+}
+
+// --- Kafka ------------------------------------------------------------
+
+/// Kafka stopped answering metadata requests (said on the change only:
+/// while Kafka is down this would repeat every round).
+pub fn kafka_unreachable(metrics: &Metrics, error: &dyn std::fmt::Display) {
+    metrics.kafka_up.set(0);
+    warn!(error = %error, "Kafka is not reachable (metadata request failed): readiness fails until it is");
+}
+
+/// Kafka answers again; `suppressed` librdkafka lines were held back
+/// since the last summary.
+pub fn kafka_reachable(metrics: &Metrics, suppressed: u64) {
+    metrics.kafka_up.set(1);
+    info!(suppressed_kafka_lines = suppressed, "Kafka is reachable");
+}
+
+/// A bout of librdkafka trouble lines ended while Kafka stayed reachable.
+pub fn kafka_trouble_over(suppressed: u64) {
+    info!(
+        suppressed_kafka_lines = suppressed,
+        "Kafka client trouble is over"
+    );
+}
+
+// --- duplicates ---------------------------------------------------------
+
+/// A delivery claims an identity remembered with another body: a forged
+/// or corrupted copy, or the genuine event after a forgery. It is published.
+pub fn dedup_conflict(metrics: &Metrics, id: &str, identity: u128, remembered: u64, received: u64) {
+    metrics.dedup_conflicts.inc();
+    warn!(
+        mid = id,
+        identity = %format_args!("{identity:032x}"),
+        remembered_body = %format_args!("{remembered:016x}"),
+        received_body = %format_args!("{received:016x}"),
+        "identity already published with a different body: publishing this delivery, not treating it as a duplicate"
+    );
+}
+
+/// Ledger records Kafka confirmed, `events` identities in all.
+pub fn ledger_written(metrics: &Metrics, events: u64) {
+    metrics.dedup_ledger_writes.inc_by(events);
+}
+
+/// Identities that did not reach the ledger: later copies of those events
+/// would be published again (a duplicate, never a loss).
+pub fn ledger_write_failed(metrics: &Metrics, events: u64, error: &str) {
+    metrics.dedup_ledger_write_failures.inc_by(events);
+    warn!(
+        events,
+        error,
+        "could not record events in the duplicates ledger; later copies of them would be published again"
+    );
+}
+
+/// The ledger was read to the end it had at start-up: the replica knows
+/// what every other replica published, and may be ready.
+pub fn ledger_caught_up(metrics: &Metrics, ledger: &str, records: u64, took: Duration) {
+    metrics.dedup_ledger_caught_up.set(1);
+    info!(
+        ledger,
+        records,
+        seconds = took.as_secs_f64(),
+        "duplicates ledger caught up; ready"
     );
 }
 

@@ -1,5 +1,5 @@
 //! Every bounded label value the bridge exports, each enum written once:
-//! [`labels!`] derives `ALL` (in declaration order, which the metrics use
+//! The `labels!` macro below derives `ALL` (in declaration order, which the metrics use
 //! as indexes) and `as_str` from one list, so a variant can never be
 //! missing from either.
 
@@ -104,7 +104,11 @@ mod tests {
 
     #[test]
     fn all_lists_every_variant_in_order_with_distinct_labels() {
-        fn check<T: Copy + PartialEq + std::fmt::Debug>(all: &[T], index: fn(T) -> usize, label: fn(T) -> &'static str) {
+        fn check<T: Copy + PartialEq + std::fmt::Debug>(
+            all: &[T],
+            index: fn(T) -> usize,
+            label: fn(T) -> &'static str,
+        ) {
             for (i, v) in all.iter().enumerate() {
                 assert_eq!(index(*v), i, "{v:?}");
             }

@@ -14,9 +14,8 @@ use prometheus::{
     Registry, TextEncoder, core::Collector,
 };
 
-use crate::error::{FailReason, RejectReason};
-use crate::http::server::HttpErrorKind;
 use crate::route::{OTHER_LABEL, Route};
+use crate::telemetry::labels::{FailReason, HttpErrorKind, Outcome, RejectReason};
 
 const NS: &str = "popbill_bridge";
 
@@ -26,83 +25,52 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// How a delivery ended; the `outcome` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// In Kafka, confirmed, answered `OK`.
-    Acknowledged,
-    /// Kafka did not confirm; answered 503 so POPBiLL retries.
-    Failed,
-    /// Already published before; answered `OK` without a second record.
-    Duplicate,
-    /// The request itself was wrong; answered 4xx.
-    Rejected,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 4] = [
-        Outcome::Acknowledged,
-        Outcome::Failed,
-        Outcome::Duplicate,
-        Outcome::Rejected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Acknowledged => "acknowledged",
-            Outcome::Failed => "failed",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Rejected => "rejected",
-        }
-    }
-}
-
 /// The four outcome counters of one route label.
 #[derive(Clone)]
 pub struct OutcomeCounters([IntCounter; 4]);
 
 impl OutcomeCounters {
-    pub fn get(&self, o: Outcome) -> &IntCounter {
+    pub(super) fn get(&self, o: Outcome) -> &IntCounter {
         &self.0[o as usize]
     }
 }
 
 pub struct Metrics {
-    registry: Registry,
+    pub(super) registry: Registry,
     /// Indexed by route id; the last entry doubles as the `other` label.
-    by_route: Vec<OutcomeCounters>,
-    other: OutcomeCounters,
-    rejections: Vec<IntCounter>,
-    dead_letters: Vec<IntCounter>,
-    publish_failures: Vec<IntCounter>,
-    pub publish_duration: Histogram,
-    pub request_duration: Histogram,
-    pub inflight: IntGauge,
-    pub kafka_up: IntGauge,
-    pub topics_missing: IntGauge,
-    pub kafka_config_problems: IntGauge,
-    pub kafka_queue_messages: IntGauge,
-    pub kafka_queue_bytes: IntGauge,
-    kafka_broker_rtt_avg: prometheus::GaugeVec,
+    pub(super) by_route: Vec<OutcomeCounters>,
+    pub(super) other: OutcomeCounters,
+    pub(super) rejections: Vec<IntCounter>,
+    pub(super) dead_letters: Vec<IntCounter>,
+    pub(super) publish_failures: Vec<IntCounter>,
+    pub(super) publish_duration: Histogram,
+    pub(super) request_duration: Histogram,
+    pub(super) inflight: IntGauge,
+    pub(super) kafka_up: IntGauge,
+    pub(super) topics_missing: IntGauge,
+    pub(super) kafka_config_problems: IntGauge,
+    pub(super) kafka_queue_messages: IntGauge,
+    pub(super) kafka_queue_bytes: IntGauge,
+    pub(super) kafka_broker_rtt_avg: prometheus::GaugeVec,
     kafka_broker_rtt_p99: prometheus::GaugeVec,
-    kafka_broker_up: IntGaugeVec,
-    kafka_tx_errors: IntCounter,
-    kafka_tx_retries: IntCounter,
+    pub(super) kafka_broker_up: IntGaugeVec,
+    pub(super) kafka_tx_errors: IntCounter,
+    pub(super) kafka_tx_retries: IntCounter,
     /// Per broker, the librdkafka running totals (txerrs, txretries) last
     /// seen, so the counters above move by what is new.
     tx_seen: Mutex<std::collections::HashMap<String, (u64, u64)>>,
-    pub open_connections: IntGauge,
-    http_errors: Vec<IntCounter>,
-    pub connections_rejected: IntCounter,
-    pub tls_handshake_failures: IntCounter,
-    pub auth_reload_failures: IntCounter,
-    pub dedup_remembered: IntGauge,
-    pub dedup_memory_bytes: IntGauge,
-    pub dedup_evicted: IntCounter,
-    pub dedup_ledger_writes: IntCounter,
-    pub dedup_ledger_write_failures: IntCounter,
-    pub dedup_ledger_caught_up: IntGauge,
-    pub dedup_conflicts: IntCounter,
+    pub(super) open_connections: IntGauge,
+    pub(super) http_errors: Vec<IntCounter>,
+    pub(super) connections_rejected: IntCounter,
+    pub(super) tls_handshake_failures: IntCounter,
+    pub(super) auth_reload_failures: IntCounter,
+    pub(super) dedup_remembered: IntGauge,
+    pub(super) dedup_memory_bytes: IntGauge,
+    pub(super) dedup_evicted: IntCounter,
+    pub(super) dedup_ledger_writes: IntCounter,
+    pub(super) dedup_ledger_write_failures: IntCounter,
+    pub(super) dedup_ledger_caught_up: IntGauge,
+    pub(super) dedup_conflicts: IntCounter,
     /// Brokers seen in the last statistics, so vanished ones can be removed.
     known_brokers: Mutex<Vec<String>>,
 }
@@ -139,9 +107,9 @@ impl Metrics {
             .expect("static metric definition"),
         );
         let counters_for = |label: &str| {
-            OutcomeCounters(
-                Outcome::ALL.map(|o| deliveries.with_label_values(&[o.as_str(), label])),
-            )
+            OutcomeCounters(std::array::from_fn(|i| {
+                deliveries.with_label_values(&[Outcome::ALL[i].as_str(), label])
+            }))
         };
         let by_route = routes.iter().map(|r| counters_for(&r.label)).collect();
         let other = counters_for(OTHER_LABEL);
@@ -390,29 +358,73 @@ impl Metrics {
     }
 
     /// Counters of a routed delivery.
-    pub fn route(&self, route: &Route) -> &OutcomeCounters {
+    pub(super) fn route(&self, route: &Route) -> &OutcomeCounters {
         self.by_route.get(route.id).unwrap_or(&self.other)
     }
 
     /// Counters of a delivery rejected before it could be routed.
-    pub fn unrouted(&self) -> &OutcomeCounters {
+    pub(super) fn unrouted(&self) -> &OutcomeCounters {
         &self.other
     }
 
-    pub fn rejection(&self, reason: RejectReason) -> &IntCounter {
+    pub(super) fn rejection(&self, reason: RejectReason) -> &IntCounter {
         &self.rejections[reason as usize]
     }
 
-    pub fn http_error(&self, kind: HttpErrorKind) -> &IntCounter {
+    pub(super) fn http_error(&self, kind: HttpErrorKind) -> &IntCounter {
         &self.http_errors[kind as usize]
     }
 
-    pub fn dead_letter(&self, reason: RejectReason) -> &IntCounter {
+    pub(super) fn dead_letter(&self, reason: RejectReason) -> &IntCounter {
         &self.dead_letters[reason as usize]
     }
 
-    pub fn publish_failure(&self, reason: FailReason) -> &IntCounter {
+    pub(super) fn publish_failure(&self, reason: FailReason) -> &IntCounter {
         &self.publish_failures[reason as usize]
+    }
+
+    /// Counts a webhook request as in flight while the guard lives.
+    pub fn request_in_flight(&self) -> GaugeGuard<'_> {
+        GaugeGuard::new(&self.inflight)
+    }
+
+    /// Counts an open webhook connection while the guard lives.
+    pub fn connection_open(&self) -> GaugeGuard<'_> {
+        GaugeGuard::new(&self.open_connections)
+    }
+
+    pub fn observe_request(&self, took: std::time::Duration) {
+        self.request_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn observe_publish(&self, took: std::time::Duration) {
+        self.publish_duration.observe(took.as_secs_f64());
+    }
+
+    /// Topics a delivery can go to that are not known to exist, as of the
+    /// last readiness round.
+    pub fn set_topics_missing(&self, n: usize) {
+        self.topics_missing.set(clamp(n as u64));
+    }
+
+    /// Topic settings that break a promise, as of the last check.
+    pub fn set_kafka_config_problems(&self, n: usize) {
+        self.kafka_config_problems.set(clamp(n as u64));
+    }
+
+    /// The size of the duplicate memory, and identities evicted early.
+    pub fn set_dedup_memory(&self, remembered: usize, bytes: usize, evicted: usize) {
+        self.dedup_remembered.set(clamp(remembered as u64));
+        self.dedup_memory_bytes.set(clamp(bytes as u64));
+        if evicted > 0 {
+            self.dedup_evicted.inc_by(evicted as u64);
+        }
+    }
+
+    /// The counter credential reloads that failed are counted on (kept by
+    /// the credential store itself, which reloads on its own schedule).
+    pub fn auth_reload_failures(&self) -> IntCounter {
+        self.auth_reload_failures.clone()
     }
 
     /// Applies one librdkafka statistics report.
@@ -475,17 +487,17 @@ fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Counts a request as in flight for as long as it lives.
-pub struct InflightGuard<'a>(&'a IntGauge);
+/// Holds a gauge one higher for as long as it lives.
+pub struct GaugeGuard<'a>(&'a IntGauge);
 
-impl<'a> InflightGuard<'a> {
-    pub fn new(g: &'a IntGauge) -> Self {
+impl<'a> GaugeGuard<'a> {
+    fn new(g: &'a IntGauge) -> Self {
         g.inc();
-        InflightGuard(g)
+        GaugeGuard(g)
     }
 }
 
-impl Drop for InflightGuard<'_> {
+impl Drop for GaugeGuard<'_> {
     fn drop(&mut self) {
         self.0.dec();
     }
@@ -499,7 +511,11 @@ mod tests {
 
     #[test]
     fn every_metric_is_registered_and_pre_initialised() {
-        let router = Router::from_config(&RoutesConfig::default()).expect("routes");
+        let router = Router::new(
+            &RoutesConfig::default(),
+            &crate::route::DeadLetterConfig::default(),
+        )
+        .expect("routes");
         let m = Metrics::new(router.routes());
         m.route(router.fallback()).get(Outcome::Acknowledged).inc();
         m.publish_duration.observe(0.001);
@@ -536,8 +552,8 @@ mod tests {
     fn inflight_guard_balances() {
         let g = IntGauge::new("g", "g").expect("gauge");
         {
-            let _a = InflightGuard::new(&g);
-            let _b = InflightGuard::new(&g);
+            let _a = GaugeGuard::new(&g);
+            let _b = GaugeGuard::new(&g);
             assert_eq!(g.get(), 2);
         }
         assert_eq!(g.get(), 0);

@@ -8,5 +8,6 @@
 //!   own lines.
 
 pub mod events;
+pub mod labels;
 pub mod logging;
 pub mod metrics;

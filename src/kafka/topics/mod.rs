@@ -19,8 +19,9 @@
 
 mod checks;
 
-pub use checks::ConfigProblem;
+pub use checks::{ConfigProblem, Needs};
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -37,13 +38,74 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::{Config, TopicsConfig};
 use crate::error::BridgeError;
-use crate::kafka::publish::{
-    ClientEvents, KafkaContext, Producer, base_client_config, max_record_bytes,
-};
+use crate::kafka::KafkaConfig;
+use crate::kafka::publish::{ClientEvents, KafkaContext, Producer, base_client_config};
 use crate::route::Route;
-use checks::{Needs, Role, TopicFacts};
+use checks::{Role, TopicFacts};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// Create missing topics through the admin API. When false, a missing
+    /// topic fails readiness and deliveries routed to it get 503.
+    pub create: bool,
+    /// Partitions of topics the bridge creates.
+    pub partitions: i32,
+    /// Replication factor of topics the bridge creates.
+    pub replication_factor: i32,
+    /// Topic-level settings for topics the bridge creates
+    /// (`min.insync.replicas`, `retention.ms`, ...). Laid over the defaults
+    /// key by key: setting `retention.ms` must not drop
+    /// `min.insync.replicas=2`, or `acks=all` would quietly mean one replica.
+    /// A default is changed by giving its key another value.
+    #[serde(deserialize_with = "settings_over_defaults")]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// Topic settings every created topic gets unless configured otherwise.
+fn default_topic_settings() -> BTreeMap<String, String> {
+    BTreeMap::from([("min.insync.replicas".to_string(), "2".to_string())])
+}
+
+impl TopicsConfig {
+    /// Every problem of this section, each saying what to change.
+    pub fn check(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.partitions < 1 && self.partitions != -1 {
+            errs.push(format!(
+                "topics.partitions {} must be at least 1 (or -1 for the broker default)",
+                self.partitions
+            ));
+        }
+        if self.replication_factor < 1 && self.replication_factor != -1 {
+            errs.push(format!(
+                "topics.replication_factor {} must be at least 1 (or -1 for the broker default)",
+                self.replication_factor
+            ));
+        }
+        errs
+    }
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        Self {
+            create: true,
+            partitions: 6,
+            replication_factor: 3,
+            settings: default_topic_settings(),
+        }
+    }
+}
+
+fn settings_over_defaults<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let mut settings = default_topic_settings();
+    settings.extend(crate::deserialize::property_map(d)?);
+    Ok(settings)
+}
 
 /// A topic to create: name, partitions and topic-level settings (the
 /// replication factor is `topics.replication_factor` for all).
@@ -127,13 +189,17 @@ pub struct Topics {
 }
 
 impl Topics {
+    /// `ledger`: the duplicates ledger's topic, when detection is on; its
+    /// settings are checked too.
     pub fn new(
         routes: &[Route],
-        config: &Config,
+        kafka: &KafkaConfig,
+        settings: TopicsConfig,
+        needs: Needs,
+        ledger: Option<String>,
         producer: Producer,
         events: Arc<ClientEvents>,
     ) -> Result<Topics, KafkaError> {
-        let kafka = &config.kafka;
         let admin: AdminClient<KafkaContext> = base_client_config(kafka)
             .create_with_context(KafkaContext::other_client(events.clone()))?;
         // Every topic a delivery can go to is checked (and created) from
@@ -161,24 +227,11 @@ impl Topics {
             admin,
             producer,
             events,
-            settings: config.topics.clone(),
+            settings,
             admin_timeout: kafka.admin_timeout,
             brokers: AtomicUsize::new(0),
-            needs: Needs {
-                record_bytes: max_record_bytes(config),
-                max_body_bytes: config.server.max_body_bytes,
-                max_header_bytes: config.limits.max_header_bytes,
-                min_insync_replicas: config
-                    .topics
-                    .settings
-                    .get("min.insync.replicas")
-                    .and_then(|v| v.trim().parse().ok()),
-                dedup_window: config.dedup.enabled.then_some(config.dedup.window),
-            },
-            ledger: config
-                .dedup
-                .enabled
-                .then(|| config.dedup.ledger_topic.clone()),
+            needs,
+            ledger,
             problems: std::sync::Mutex::new(Vec::new()),
             said_broker: std::sync::Mutex::new(None),
             said_unchecked: std::sync::Mutex::new(None),

@@ -21,7 +21,6 @@
 use std::time::Duration;
 
 use rdkafka::producer::Producer as _;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -30,44 +29,9 @@ use crate::dedup::Dedup;
 use crate::health::Health;
 use crate::kafka::publish::Producer;
 
-/// Fires a [`Signal`]; dropping it fires it too, so work never outlives
-/// its owner by accident.
-pub struct Trigger(watch::Sender<bool>);
+pub mod signal;
 
-/// Where background work learns that it should stop.
-#[derive(Clone)]
-pub struct Signal(watch::Receiver<bool>);
-
-/// A new trigger and its signal.
-pub fn signal() -> (Trigger, Signal) {
-    let (tx, rx) = watch::channel(false);
-    (Trigger(tx), Signal(rx))
-}
-
-impl Trigger {
-    pub fn fire(&self) {
-        self.0.send_replace(true);
-    }
-}
-
-impl Signal {
-    /// Resolves once the trigger fired (or was dropped).
-    pub async fn fired(&mut self) {
-        let _ = self.0.wait_for(|stop| *stop).await;
-    }
-
-    pub fn is_fired(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Sleeps for `d`; true when the signal fired first.
-    pub async fn sleep(&mut self, d: Duration) -> bool {
-        tokio::select! {
-            _ = tokio::time::sleep(d) => false,
-            _ = self.fired() => true,
-        }
-    }
-}
+pub use signal::{Signal, Trigger, signal};
 
 /// What shutdown managed to finish.
 #[derive(Debug)]
@@ -143,35 +107,4 @@ async fn flush_producer(producer: Producer, budget: Duration) -> i32 {
         );
     }
     unflushed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_signal_fires_once_for_every_listener_and_on_drop() {
-        let (trigger, signal) = signal();
-        let (mut a, mut b) = (signal.clone(), signal);
-        assert!(!a.is_fired());
-        trigger.fire();
-        a.fired().await;
-        b.fired().await;
-        assert!(a.is_fired() && b.is_fired());
-
-        let (trigger, mut c) = self::signal();
-        drop(trigger);
-        tokio::time::timeout(Duration::from_secs(1), c.fired())
-            .await
-            .expect("a dropped trigger releases its listeners");
-    }
-
-    #[tokio::test]
-    async fn sleep_ends_early_when_fired() {
-        let (trigger, mut s) = signal();
-        trigger.fire();
-        assert!(s.sleep(Duration::from_secs(60)).await);
-        let (_t, mut s) = signal();
-        assert!(!s.sleep(Duration::from_millis(1)).await);
-    }
 }

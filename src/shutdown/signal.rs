@@ -1,0 +1,76 @@
+//! How background work learns that it should stop: the owner fires a
+//! [`Trigger`] once; every clone of its [`Signal`] sees it.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// Fires a [`Signal`]; dropping it fires it too, so work never outlives
+/// its owner by accident.
+pub struct Trigger(watch::Sender<bool>);
+
+/// Where background work learns that it should stop.
+#[derive(Clone)]
+pub struct Signal(watch::Receiver<bool>);
+
+/// A new trigger and its signal.
+pub fn signal() -> (Trigger, Signal) {
+    let (tx, rx) = watch::channel(false);
+    (Trigger(tx), Signal(rx))
+}
+
+impl Trigger {
+    pub fn fire(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl Signal {
+    /// Resolves once the trigger fired (or was dropped).
+    pub async fn fired(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+
+    pub fn is_fired(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Sleeps for `d`; true when the signal fired first.
+    pub async fn sleep(&mut self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => false,
+            _ = self.fired() => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_signal_fires_once_for_every_listener_and_on_drop() {
+        let (trigger, signal) = signal();
+        let (mut a, mut b) = (signal.clone(), signal);
+        assert!(!a.is_fired());
+        trigger.fire();
+        a.fired().await;
+        b.fired().await;
+        assert!(a.is_fired() && b.is_fired());
+
+        let (trigger, mut c) = super::signal();
+        drop(trigger);
+        tokio::time::timeout(Duration::from_secs(1), c.fired())
+            .await
+            .expect("a dropped trigger releases its listeners");
+    }
+
+    #[tokio::test]
+    async fn sleep_ends_early_when_fired() {
+        let (trigger, mut s) = signal();
+        trigger.fire();
+        assert!(s.sleep(Duration::from_secs(60)).await);
+        let (_t, mut s) = signal();
+        assert!(!s.sleep(Duration::from_millis(1)).await);
+    }
+}
