@@ -207,13 +207,9 @@ async fn item14_an_idempotent_producer_fatal_error_fails_readiness_and_every_ans
 async fn item14_an_authorization_failure_makes_the_process_exit_non_zero() {
     let kafka = MockKafka::new();
     let prefix = unique("mock-fatal-");
-    for t in [
-        format!("{prefix}.taxinvoice.state.issue"),
-        format!("{prefix}.unrouted"),
-        format!("{prefix}.ledger"),
-    ] {
-        kafka.create_topic(&t, 1);
-    }
+    let mut cfg = kafka.config(&prefix);
+    cfg.dead_letter.enabled = false;
+    kafka.create_topics(&cfg);
 
     // The idempotent producer's first request is refused: this principal
     // may not write idempotently. librdkafka makes that fatal.
@@ -221,34 +217,13 @@ async fn item14_an_authorization_failure_makes_the_process_exit_non_zero() {
         RDKafkaApiKey::InitProducerId,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED],
     );
-    let mut child = bridge_command()
-        .args([
-            "--brokers",
-            &kafka.brokers(),
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .env("POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR", "1")
+    let mut child = configured_command(&kafka.brokers(), &prefix)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .env(
             "POPBILL_BRIDGE_ROUTES__KNOWN",
-            r#"["TAXINVOICE.STATE:Issue"]"#,
-        )
-        .env(
-            "POPBILL_BRIDGE_ROUTES__TEMPLATE",
-            format!("{prefix}.{{type}}.{{event}}"),
-        )
-        .env(
-            "POPBILL_BRIDGE_ROUTES__FALLBACK",
-            format!("{prefix}.unrouted"),
+            format!(r#"["{MOCK_ROUTE}"]"#),
         )
         .env("POPBILL_BRIDGE_DEAD_LETTER__ENABLED", "false")
-        .env(
-            "POPBILL_BRIDGE_DEDUP__LEDGER_TOPIC",
-            format!("{prefix}.ledger"),
-        )
-        .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
         .env("POPBILL_BRIDGE_LOG__LEVEL", "info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

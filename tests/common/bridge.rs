@@ -236,6 +236,36 @@ pub fn bridge_command() -> Command {
     c
 }
 
+/// [`bridge_command`] on `brokers` with the topics, ledger and timings of
+/// `test_config(brokers, prefix)` (listeners not set).
+pub fn configured_command(brokers: &str, prefix: &str) -> Command {
+    let mut c = bridge_command();
+    c.args(["--brokers", brokers])
+        .env("POPBILL_BRIDGE_TOPICS__PARTITIONS", "3")
+        .env("POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR", "1")
+        .env("POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS", "1")
+        .env(
+            "POPBILL_BRIDGE_ROUTES__TEMPLATE",
+            format!("{prefix}.{{type}}.{{event}}"),
+        )
+        .env(
+            "POPBILL_BRIDGE_ROUTES__FALLBACK",
+            format!("{prefix}.unrouted"),
+        )
+        .env(
+            "POPBILL_BRIDGE_DEAD_LETTER__TOPIC",
+            format!("{prefix}.deadletter"),
+        )
+        .env(
+            "POPBILL_BRIDGE_DEDUP__LEDGER_TOPIC",
+            format!("{prefix}.ledger"),
+        )
+        .env("POPBILL_BRIDGE_DEDUP__LEDGER_PARTITIONS", "2")
+        .env("POPBILL_BRIDGE_KAFKA__HEALTH_INTERVAL", "500ms")
+        .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s");
+    c
+}
+
 /// The bridge binary as a separate process, for tests that kill it.
 pub struct BridgeProcess {
     pub child: std::process::Child,
@@ -257,37 +287,13 @@ impl BridgeProcess {
         let webhook = a.local_addr().expect("addr");
         let admin = b.local_addr().expect("addr");
         drop((a, b));
-        let child = bridge_command()
+        let child = configured_command(brokers, prefix)
             .args([
-                "--brokers",
-                brokers,
                 "--listen",
                 &webhook.to_string(),
                 "--admin-listen",
                 &admin.to_string(),
             ])
-            .env("POPBILL_BRIDGE_TOPICS__PARTITIONS", "3")
-            .env("POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR", "1")
-            .env("POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS", "1")
-            .env(
-                "POPBILL_BRIDGE_ROUTES__TEMPLATE",
-                format!("{prefix}.{{type}}.{{event}}"),
-            )
-            .env(
-                "POPBILL_BRIDGE_ROUTES__FALLBACK",
-                format!("{prefix}.unrouted"),
-            )
-            .env(
-                "POPBILL_BRIDGE_DEAD_LETTER__TOPIC",
-                format!("{prefix}.deadletter"),
-            )
-            .env(
-                "POPBILL_BRIDGE_DEDUP__LEDGER_TOPIC",
-                format!("{prefix}.ledger"),
-            )
-            .env("POPBILL_BRIDGE_DEDUP__LEDGER_PARTITIONS", "2")
-            .env("POPBILL_BRIDGE_KAFKA__HEALTH_INTERVAL", "500ms")
-            .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
             .env("POPBILL_BRIDGE_LOG__LEVEL", "warn")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())

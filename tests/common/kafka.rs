@@ -56,7 +56,7 @@ pub fn skip(why: &str) {
 /// Reads every record of `topics` from the beginning until `expected`
 /// records arrived and then `settle` passed with no more, or `within`
 /// elapsed. Returns what it read; the caller asserts the count.
-pub fn consume(
+fn consume(
     brokers: &str,
     topics: &[String],
     expected: usize,
@@ -100,7 +100,7 @@ pub fn consume(
     out
 }
 
-/// [`consume`] on a blocking thread, for async tests.
+/// [`consume`] on a blocking thread.
 pub async fn read_back(
     brokers: &str,
     topics: &[String],
