@@ -8,7 +8,8 @@
 //! own test binary (cargo runs test binaries one after another) and runs
 //! only where `scripts/kafka.sh` owns the broker (`scripts/test.sh` says so
 //! with POPBILL_TEST_KAFKA_SCRIPT=1); against any other broker it says it
-//! was skipped and why.
+//! was skipped and why. The topic-settings test needs the real broker too;
+//! the one about an unreachable broker needs none.
 
 mod common;
 
