@@ -5,8 +5,9 @@
 //! (scripts/check-asyncapi.sh validates the documents with the official
 //! AsyncAPI parser.)
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -15,8 +16,9 @@ use popbill_bridge::commands::samples;
 use popbill_bridge::config::Config;
 use popbill_bridge::route::Router;
 
+use common::bridge_command;
+
 const COMMITTED: &str = "docs/asyncapi.json";
-const BIN: &str = env!("CARGO_BIN_EXE_popbill-bridge");
 
 fn path(rel: &str) -> String {
     format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))
@@ -273,19 +275,9 @@ fn every_body_field_of_the_samples_is_in_its_payload_schema() {
     );
 }
 
-fn clean_cmd() -> Command {
-    let mut c = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("POPBILL_BRIDGE") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
 #[test]
 fn the_command_needs_no_brokers_and_reads_the_configuration_as_serving_does() {
-    let out = clean_cmd().arg("asyncapi").output().expect("runs");
+    let out = bridge_command().arg("asyncapi").output().expect("runs");
     assert!(
         out.status.success(),
         "{}",
@@ -302,7 +294,7 @@ fn the_command_needs_no_brokers_and_reads_the_configuration_as_serving_does() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("bridge.toml");
     std::fs::write(&file, "[topics]\npartitions = 24\n").expect("write");
-    let out = clean_cmd()
+    let out = bridge_command()
         .args(["asyncapi", "--format", "yaml", "--config"])
         .arg(&file)
         .env("POPBILL_BRIDGE_ROUTES__FALLBACK", "acme.unrouted")
@@ -320,7 +312,7 @@ fn the_command_needs_no_brokers_and_reads_the_configuration_as_serving_does() {
     assert!(yaml.contains("partitions: 24"));
 
     // A configuration error is named, with status 2.
-    let out = clean_cmd()
+    let out = bridge_command()
         .args(["asyncapi"])
         .env("POPBILL_BRIDGE_ROUTES__FALLBACK", "__consumer_offsets")
         .output()
@@ -331,7 +323,7 @@ fn the_command_needs_no_brokers_and_reads_the_configuration_as_serving_does() {
 
 #[test]
 fn help_explains_every_flag() {
-    let out = clean_cmd()
+    let out = bridge_command()
         .args(["asyncapi", "--help"])
         .output()
         .expect("runs");

@@ -10,19 +10,6 @@ use hyper::StatusCode;
 
 use common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_popbill-bridge");
-
-fn bridge_cmd() -> Command {
-    let mut c = Command::new(BIN);
-    // A clean environment: the developer's own settings must not leak in.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("POPBILL_BRIDGE") || k == "RUST_LOG" {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
 /// Two distinct free ports (both held until both are known).
 fn free_ports() -> (u16, u16) {
     let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -33,7 +20,7 @@ fn free_ports() -> (u16, u16) {
 
 #[test]
 fn help_explains_the_flags_and_where_settings_come_from() {
-    let out = bridge_cmd().arg("--help").output().expect("runs");
+    let out = bridge_command().arg("--help").output().expect("runs");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
@@ -52,7 +39,7 @@ fn help_explains_the_flags_and_where_settings_come_from() {
 
 #[test]
 fn starting_without_brokers_is_an_error_that_says_how_to_fix_it() {
-    let out = bridge_cmd().output().expect("runs");
+    let out = bridge_command().output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("kafka.brokers is not set"), "{err}");
@@ -68,7 +55,7 @@ fn bad_config_files_are_named_with_the_problem() {
         "[kafka]\nbrokers = \"k:9092\"\nmessage_timeout = \"9s\"\n",
     )
     .expect("write");
-    let out = bridge_cmd()
+    let out = bridge_command()
         .args(["--config", path.to_str().expect("utf8")])
         .output()
         .expect("runs");
@@ -76,7 +63,7 @@ fn bad_config_files_are_named_with_the_problem() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("kafka.message_timeout"), "{err}");
 
-    let out = bridge_cmd()
+    let out = bridge_command()
         .args(["--config", "/nonexistent/popbill.toml"])
         .output()
         .expect("runs");
@@ -87,7 +74,7 @@ fn bad_config_files_are_named_with_the_problem() {
 #[test]
 fn check_config_accepts_the_shipped_file_and_hides_secrets() {
     let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/config/popbill-bridge.toml");
-    let out = bridge_cmd()
+    let out = bridge_command()
         .args(["--config", cfg, "--brokers", "k1:9092", "--check-config"])
         .env(
             "POPBILL_BRIDGE_KAFKA__PROPERTIES__SASL_PASSWORD",
@@ -110,7 +97,7 @@ fn check_config_accepts_the_shipped_file_and_hides_secrets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm() {
     let (port, admin_port) = free_ports();
-    let child = bridge_cmd()
+    let child = bridge_command()
         .args([
             "--dev",
             "--listen",
@@ -242,7 +229,7 @@ fn item9_a_mistyped_or_invalid_kafka_property_is_named_without_its_value() {
                 "soon-hunter3",
             ),
         ] {
-            let out = bridge_cmd()
+            let out = bridge_command()
                 .args(["--brokers", "127.0.0.1:1"])
                 .args(args)
                 .env(var, value)
@@ -262,7 +249,7 @@ const OPEN_WARNING: &str = "neither credentials nor a source allow-list";
 
 #[test]
 fn item7_check_config_warns_when_anyone_may_deliver() {
-    let out = bridge_cmd()
+    let out = bridge_command()
         .args(["--brokers", "k1:9092", "--check-config"])
         .output()
         .expect("runs");
@@ -274,7 +261,7 @@ fn item7_check_config_warns_when_anyone_may_deliver() {
         ("POPBILL_BRIDGE_AUTH__API_KEYS", "k"),
         ("POPBILL_BRIDGE_ACCESS__ALLOW", "popbill"),
     ] {
-        let out = bridge_cmd()
+        let out = bridge_command()
             .args(["--brokers", "k1:9092", "--check-config"])
             .env(var, value)
             .output()
@@ -284,7 +271,7 @@ fn item7_check_config_warns_when_anyone_may_deliver() {
         assert!(!text.contains(OPEN_WARNING), "{var}: {text}");
     }
     // --dev is for trying it out on one's own machine: no warning.
-    let out = bridge_cmd()
+    let out = bridge_command()
         .args(["--dev", "--check-config"])
         .output()
         .expect("runs");
@@ -296,7 +283,7 @@ fn item7_check_config_warns_when_anyone_may_deliver() {
 #[test]
 fn item7_a_bridge_open_to_anyone_logs_one_warning_at_start() {
     use std::io::BufRead;
-    let mut child = bridge_cmd()
+    let mut child = bridge_command()
         .args([
             // Kafka need not answer for the bridge to start listening.
             "--brokers",

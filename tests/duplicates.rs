@@ -13,18 +13,9 @@ fn issue_topic(prefix: &str) -> String {
     format!("{prefix}.taxinvoice.state.issue")
 }
 
-async fn counter(bridge_admin: std::net::SocketAddr, outcome: &str) -> f64 {
-    let text = get(bridge_admin, "/metrics").await.1;
-    metric(
-        &text,
-        "popbill_bridge_deliveries_total",
-        &[("outcome", outcome)],
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_mid_twice_gives_one_record_and_two_oks() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-dup-");
     let bridge = start(test_config(&brokers, &prefix)).await;
     wait_ready(&bridge, Duration::from_secs(30)).await;
@@ -34,8 +25,8 @@ async fn the_same_mid_twice_gives_one_record_and_two_oks() {
         let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
         assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "OK"));
     }
-    assert_eq!(counter(bridge.admin_addr, "acknowledged").await, 1.0);
-    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 1.0);
+    assert_eq!(deliveries(&bridge, "acknowledged").await, 1.0);
+    assert_eq!(deliveries(&bridge, "duplicate").await, 1.0);
     assert_eq!(
         records_with_id(&brokers, &issue_topic(&prefix), &mid, 1).await,
         1
@@ -45,7 +36,7 @@ async fn the_same_mid_twice_gives_one_record_and_two_oks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_copies_give_one_record_and_fifty_oks() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-dup50-");
     let bridge = start(test_config(&brokers, &prefix)).await;
     wait_ready(&bridge, Duration::from_secs(30)).await;
@@ -71,8 +62,8 @@ async fn fifty_concurrent_copies_give_one_record_and_fifty_oks() {
         let a = c.await.expect("request task");
         assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "OK"));
     }
-    assert_eq!(counter(bridge.admin_addr, "acknowledged").await, 1.0);
-    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 49.0);
+    assert_eq!(deliveries(&bridge, "acknowledged").await, 1.0);
+    assert_eq!(deliveries(&bridge, "duplicate").await, 49.0);
     assert_eq!(
         records_with_id(&brokers, &issue_topic(&prefix), &mid, 1).await,
         1
@@ -82,7 +73,7 @@ async fn fifty_concurrent_copies_give_one_record_and_fifty_oks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copy_to_another_replica_is_recognised_through_the_ledger() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-dup2-");
     let a = start(test_config(&brokers, &prefix)).await;
     let b = start(test_config(&brokers, &prefix)).await;
@@ -96,8 +87,7 @@ async fn a_copy_to_another_replica_is_recognised_through_the_ledger() {
     // here we wait for the ledger record to reach B).
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = metrics_text(&b).await;
-        if metric(&text, "popbill_bridge_dedup_remembered_events", &[]) >= 1.0 {
+        if remembered(&b).await >= 1.0 {
             break;
         }
         assert!(Instant::now() < until, "B never read A's ledger record");
@@ -105,8 +95,8 @@ async fn a_copy_to_another_replica_is_recognised_through_the_ledger() {
     }
     let r = post(&b, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "OK"));
-    assert_eq!(counter(b.admin_addr, "duplicate").await, 1.0);
-    assert_eq!(counter(b.admin_addr, "acknowledged").await, 0.0);
+    assert_eq!(deliveries(&b, "duplicate").await, 1.0);
+    assert_eq!(deliveries(&b, "acknowledged").await, 0.0);
     assert_eq!(
         records_with_id(&brokers, &issue_topic(&prefix), &mid, 1).await,
         1
@@ -117,39 +107,24 @@ async fn a_copy_to_another_replica_is_recognised_through_the_ledger() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_and_restarted_still_recognises_the_event() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-dupkill-");
     let mid = unique("mid-");
     let mut first = BridgeProcess::start(&brokers, &prefix).await;
-    let r = request(
-        first.webhook,
-        hyper::Method::POST,
-        "/popbill/webhook",
-        &issue_headers(&mid),
-        ISSUE_BODY.to_vec(),
-    )
-    .await;
+    let r = post(&first, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     // Give the ledger write (after the answer) a moment, then kill -9.
     tokio::time::sleep(Duration::from_millis(500)).await;
     first.kill9();
 
     let second = BridgeProcess::start(&brokers, &prefix).await;
-    let text = get(second.admin, "/metrics").await.1;
     assert!(
-        metric(&text, "popbill_bridge_dedup_remembered_events", &[]) >= 1.0,
+        remembered(&second).await >= 1.0,
         "ready means the ledger was read"
     );
-    let r = request(
-        second.webhook,
-        hyper::Method::POST,
-        "/popbill/webhook",
-        &issue_headers(&mid),
-        ISSUE_BODY.to_vec(),
-    )
-    .await;
+    let r = post(&second, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "OK"));
-    assert_eq!(counter(second.admin, "duplicate").await, 1.0);
+    assert_eq!(deliveries(&second, "duplicate").await, 1.0);
     assert_eq!(
         records_with_id(&brokers, &issue_topic(&prefix), &mid, 1).await,
         1
@@ -158,7 +133,7 @@ async fn a_replica_killed_and_restarted_still_recognises_the_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_detection_off_every_copy_is_published() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-nodup-");
     let mut cfg = test_config(&brokers, &prefix);
     cfg.dedup.enabled = false;
@@ -169,7 +144,7 @@ async fn with_detection_off_every_copy_is_published() {
         let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
         assert_eq!(a.status, StatusCode::OK);
     }
-    assert_eq!(counter(bridge.admin_addr, "acknowledged").await, 2.0);
+    assert_eq!(deliveries(&bridge, "acknowledged").await, 2.0);
     assert_eq!(
         records_with_id(&brokers, &issue_topic(&prefix), &mid, 2).await,
         2
@@ -195,38 +170,13 @@ fn ledger_line(mid: &str, body: &[u8], topic: &str) -> String {
     format!("{:032x} {:016x} 0 0 {topic} {mid}\n", id.digest, id.body)
 }
 
-/// Writes one record to `topic` (partition and timestamp as given),
-/// waiting for Kafka's confirmation.
-async fn produce_raw(brokers: &str, topic: &str, partition: i32, timestamp_ms: i64, value: &str) {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("producer");
-    producer
-        .send(
-            FutureRecord::<[u8], str>::to(topic)
-                .partition(partition)
-                .timestamp(timestamp_ms)
-                .key(&b"test"[..])
-                .payload(value),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("written");
-}
-
-async fn remembered(bridge: &popbill_bridge::RunningBridge) -> f64 {
-    metric(
-        &metrics_text(bridge).await,
-        "popbill_bridge_dedup_remembered_events",
-        &[],
-    )
+async fn remembered(bridge: &impl Listeners) -> f64 {
+    scrape(bridge, "popbill_bridge_dedup_remembered_events", &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item1_a_forged_mid_with_a_junk_body_does_not_suppress_the_genuine_event() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-forge-");
     let bridge = start(test_config(&brokers, &prefix)).await;
     wait_ready(&bridge, Duration::from_secs(30)).await;
@@ -239,25 +189,25 @@ async fn item1_a_forged_mid_with_a_junk_body_does_not_suppress_the_genuine_event
     // The genuine event: published, not taken for a duplicate.
     let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
     assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "OK"));
-    assert_eq!(counter(bridge.admin_addr, "acknowledged").await, 2.0);
-    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 0.0);
-    let text = metrics_text(&bridge).await;
+    assert_eq!(deliveries(&bridge, "acknowledged").await, 2.0);
+    assert_eq!(deliveries(&bridge, "duplicate").await, 0.0);
     assert_eq!(
-        metric(&text, "popbill_bridge_dedup_conflicts_total", &[]),
+        scrape(&bridge, "popbill_bridge_dedup_conflicts_total", &[]).await,
         1.0
     );
     // POPBiLL's retry of the genuine event is a true duplicate.
     let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 1.0);
+    assert_eq!(deliveries(&bridge, "duplicate").await, 1.0);
 
-    let topic = issue_topic(&prefix);
-    let (b, t) = (brokers.clone(), vec![topic.clone()]);
-    let records = tokio::task::spawn_blocking(move || {
-        consume(&b, &t, 2, Duration::from_secs(15), Duration::from_secs(1))
-    })
-    .await
-    .expect("reader");
+    let records = read_back(
+        &brokers,
+        &[issue_topic(&prefix)],
+        2,
+        Duration::from_secs(15),
+        Duration::from_secs(1),
+    )
+    .await;
     let bodies: Vec<&[u8]> = records
         .iter()
         .filter(|m| record_header(m, "ce_id").as_deref() == Some(mid.as_str()))
@@ -273,7 +223,7 @@ async fn item1_a_forged_mid_with_a_junk_body_does_not_suppress_the_genuine_event
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item1_item18_the_genuine_event_is_recognised_on_another_replica_after_a_forgery() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-forge2-");
     let a = start(test_config(&brokers, &prefix)).await;
     wait_ready(&a, Duration::from_secs(30)).await;
@@ -294,7 +244,7 @@ async fn item1_item18_the_genuine_event_is_recognised_on_another_replica_after_a
     }
     let r = post(&b, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "OK"));
-    assert_eq!(counter(b.admin_addr, "duplicate").await, 1.0);
+    assert_eq!(deliveries(&b, "duplicate").await, 1.0);
     assert_eq!(
         records_with_id(&brokers, &issue_topic(&prefix), &mid, 2).await,
         2
@@ -302,12 +252,14 @@ async fn item1_item18_the_genuine_event_is_recognised_on_another_replica_after_a
 
     // Item 18: both ledger batches begin with the same identity; their keys
     // still differ, so compaction could never drop one for the other.
-    let (br, t) = (brokers.clone(), vec![format!("{prefix}.ledger")]);
-    let ledger = tokio::task::spawn_blocking(move || {
-        consume(&br, &t, 2, Duration::from_secs(15), Duration::from_secs(1))
-    })
-    .await
-    .expect("reader");
+    let ledger = read_back(
+        &brokers,
+        &[format!("{prefix}.ledger")],
+        2,
+        Duration::from_secs(15),
+        Duration::from_secs(1),
+    )
+    .await;
     let keys: std::collections::BTreeSet<Vec<u8>> = ledger
         .iter()
         .filter_map(|m| rdkafka::Message::key(m).map(<[u8]>::to_vec))
@@ -320,7 +272,7 @@ async fn item1_item18_the_genuine_event_is_recognised_on_another_replica_after_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item2_a_dead_lettered_copy_does_not_vouch_for_the_valid_event() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-dlmid-");
     let mut cfg = test_config(&brokers, &prefix);
     // A verified sender: its malformed deliveries are dead-lettered.
@@ -334,7 +286,7 @@ async fn item2_a_dead_lettered_copy_does_not_vouch_for_the_valid_event() {
     assert_eq!(a.status, StatusCode::OK, "dead-lettered: {}", a.body);
     let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
     assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "OK"));
-    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 0.0);
+    assert_eq!(deliveries(&bridge, "duplicate").await, 0.0);
     assert_eq!(
         records_with_id(&brokers, &issue_topic(&prefix), &mid, 1).await,
         1,
@@ -345,7 +297,7 @@ async fn item2_a_dead_lettered_copy_does_not_vouch_for_the_valid_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item15_a_ledger_record_from_a_clock_ahead_does_not_make_new_confirmations_forgotten() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-clock-");
     let mut cfg = test_config(&brokers, &prefix);
     cfg.dedup.window = Duration::from_secs(60);
@@ -380,7 +332,7 @@ async fn item15_a_ledger_record_from_a_clock_ahead_does_not_make_new_confirmatio
         let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
         assert_eq!(a.status, StatusCode::OK);
     }
-    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 1.0);
+    assert_eq!(deliveries(&bridge, "duplicate").await, 1.0);
     assert_eq!(
         records_with_id(&brokers, &issue_topic(&prefix), &mid, 1).await,
         1
@@ -392,7 +344,7 @@ async fn item15_a_ledger_record_from_a_clock_ahead_does_not_make_new_confirmatio
 async fn item16_partitions_added_to_the_ledger_later_are_read() {
     use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
     use rdkafka::client::DefaultClientContext;
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-ledgerparts-");
     let bridge = start(test_config(&brokers, &prefix)).await;
     wait_ready(&bridge, Duration::from_secs(30)).await;
@@ -433,6 +385,6 @@ async fn item16_partitions_added_to_the_ledger_later_are_read() {
     }
     let a = post(&bridge, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
     assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "OK"));
-    assert_eq!(counter(bridge.admin_addr, "duplicate").await, 1.0);
+    assert_eq!(deliveries(&bridge, "duplicate").await, 1.0);
     bridge.shutdown().await;
 }

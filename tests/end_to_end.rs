@@ -35,7 +35,7 @@ fn expected_key(sample: &Sample) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sample_lands_once_byte_identical_with_key_and_headers() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-e2e-");
     let bridge = start(test_config(&brokers, &prefix)).await;
     wait_ready(&bridge, Duration::from_secs(30)).await;
@@ -60,18 +60,14 @@ async fn every_sample_lands_once_byte_identical_with_key_and_headers() {
     let mut all_topics: Vec<String> = topics.iter().cloned().collect();
     all_topics.push(format!("{prefix}.unrouted"));
     let n = samples.len();
-    let b = brokers.clone();
-    let records = tokio::task::spawn_blocking(move || {
-        consume(
-            &b,
-            &all_topics,
-            n,
-            Duration::from_secs(30),
-            Duration::from_secs(1),
-        )
-    })
-    .await
-    .expect("consumer thread");
+    let records = read_back(
+        &brokers,
+        &all_topics,
+        n,
+        Duration::from_secs(30),
+        Duration::from_secs(1),
+    )
+    .await;
     assert_eq!(records.len(), n, "exactly one record per delivery");
 
     let by_mid: BTreeMap<String, _> = records
@@ -190,7 +186,7 @@ async fn every_sample_lands_once_byte_identical_with_key_and_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_deliveries_get_their_documented_answer_and_nothing_else_reaches_kafka() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-bad-");
     let bridge = start(test_config(&brokers, &prefix)).await;
     wait_ready(&bridge, Duration::from_secs(30)).await;
@@ -300,13 +296,14 @@ async fn bad_deliveries_get_their_documented_answer_and_nothing_else_reaches_kaf
     ];
     topics.sort();
     let n = published.len();
-    let b = brokers.clone();
-    let t = topics.clone();
-    let records = tokio::task::spawn_blocking(move || {
-        consume(&b, &t, n, Duration::from_secs(30), Duration::from_secs(2))
-    })
-    .await
-    .expect("consumer thread");
+    let records = read_back(
+        &brokers,
+        &topics,
+        n,
+        Duration::from_secs(30),
+        Duration::from_secs(2),
+    )
+    .await;
     assert_eq!(records.len(), n, "only the accepted cases reach Kafka");
     let injected = records
         .iter()
@@ -357,7 +354,7 @@ async fn bad_deliveries_get_their_documented_answer_and_nothing_else_reaches_kaf
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_paths_are_404_and_the_fallback_topic_is_created_at_start_up() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-route-");
     let bridge = start(test_config(&brokers, &prefix)).await;
     wait_ready(&bridge, Duration::from_secs(30)).await;
@@ -404,7 +401,7 @@ async fn other_paths_are_404_and_the_fallback_topic_is_created_at_start_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_topic_without_create_fails_readiness_and_answers_503_naming_it() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-nocreate-");
     let mut cfg = test_config(&brokers, &prefix);
     cfg.topics.create = false;
@@ -455,7 +452,7 @@ async fn missing_topic_without_create_fails_readiness_and_answers_503_naming_it(
 async fn item12_replication_above_the_broker_count_is_named_with_its_fix() {
     // The test broker is a single node; the default replication factor
     // is 3, so no topic can be created.
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-rf-");
     let mut cfg = test_config(&brokers, &prefix);
     cfg.topics.replication_factor = 3;
@@ -517,28 +514,9 @@ fn body_of_size(size: usize) -> Vec<u8> {
     b
 }
 
-/// Creates `topic` (one partition, one replica) with topic-level configs.
-async fn create_topic_with(brokers: &str, topic: &str, configs: &[(&str, &str)]) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("admin client");
-    let mut t = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
-    for (k, v) in configs {
-        t = t.set(k, v);
-    }
-    let r = admin
-        .create_topics([&t], &AdminOptions::new())
-        .await
-        .expect("create topics");
-    assert!(r.iter().all(|r| r.is_ok()), "{r:?}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item4_a_body_at_the_limit_is_published_and_one_byte_over_is_413() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-size-");
     let mut cfg = test_config(&brokers, &prefix);
     cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
@@ -574,19 +552,14 @@ async fn item4_a_body_at_the_limit_is_published_and_one_byte_over_is_413() {
             assert!(answer.starts_with("body larger than"), "{case}: {answer}");
         }
     }
-    let topic = format!("{prefix}.taxinvoice.state.issue");
-    let b = brokers.clone();
-    let records = tokio::task::spawn_blocking(move || {
-        consume(
-            &b,
-            &[topic],
-            2,
-            Duration::from_secs(30),
-            Duration::from_secs(1),
-        )
-    })
-    .await
-    .expect("consumer thread");
+    let records = read_back(
+        &brokers,
+        &[format!("{prefix}.taxinvoice.state.issue")],
+        2,
+        Duration::from_secs(30),
+        Duration::from_secs(1),
+    )
+    .await;
     assert_eq!(records.len(), 2, "both accepted bodies are in Kafka");
     for (mid, size) in published {
         let m = records
@@ -600,7 +573,7 @@ async fn item4_a_body_at_the_limit_is_published_and_one_byte_over_is_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item4_a_topic_too_small_for_the_largest_body_is_named_with_the_setting_to_change() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-small-");
     let small = format!("{prefix}.small");
     // A topic made elsewhere, with a record limit below what the bridge

@@ -12,7 +12,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
-use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use common::*;
@@ -29,13 +28,6 @@ fn fail_headers() -> Vec<(String, String)> {
 
 const BODY: &[u8] =
     br#"{"corpNum":"1234567890","itemKey":"025111409301000001","eventType":"Issue"}"#;
-
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    drop(l);
-    port
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_broker_gives_503_within_the_deadline() {
@@ -68,45 +60,25 @@ async fn unreachable_broker_gives_503_within_the_deadline() {
     bridge.shutdown().await;
 }
 
-/// A mock cluster with the bridge's topics, and a bridge on it.
-async fn mock_bridge(
-    request_timeout: Duration,
-) -> (
-    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-    popbill_bridge::RunningBridge,
-) {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    let prefix = unique("mock-");
-    let mut cfg = test_config(&cluster.bootstrap_servers(), &prefix);
-    cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
+/// A bridge on a mock cluster that holds its topics, answering within
+/// `request_timeout`.
+async fn mock_bridge(request_timeout: Duration) -> (MockKafka, popbill_bridge::RunningBridge) {
+    let kafka = MockKafka::new();
+    let mut cfg = kafka.config(&unique("mock-"));
     cfg.server.request_timeout = request_timeout;
     cfg.kafka.message_timeout = request_timeout - Duration::from_millis(500);
-    cluster
-        .create_topic(&format!("{prefix}.taxinvoice.state.issue"), 3, 1)
-        .expect("topic");
-    cluster
-        .create_topic(&format!("{prefix}.unrouted"), 1, 1)
-        .expect("topic");
-    cluster
-        .create_topic(&cfg.dead_letter.topic, 1, 1)
-        .expect("topic");
-    // The mock cluster cannot create topics through the admin API.
-    cluster
-        .create_topic(&cfg.dedup.ledger_topic, cfg.dedup.ledger_partitions, 1)
-        .expect("ledger topic");
-    let bridge = start(cfg).await;
-    wait_ready(&bridge, Duration::from_secs(20)).await;
-    (cluster, bridge)
+    let bridge = kafka.start_ready(cfg).await;
+    (kafka, bridge)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_enough_replicas_is_a_503_never_a_200() {
-    let (cluster, bridge) = mock_bridge(Duration::from_secs(3)).await;
+    let (kafka, bridge) = mock_bridge(Duration::from_secs(3)).await;
     let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK, "healthy mock first: {}", a.body);
 
     // Every produce request is refused for longer than the message timeout.
-    cluster.request_errors(
+    kafka.cluster.request_errors(
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 500],
     );
@@ -121,7 +93,7 @@ async fn not_enough_replicas_is_a_503_never_a_200() {
     assert!(a.headers.contains_key("retry-after"));
     assert_eq!(deliveries(&bridge, "failed").await, 1.0);
 
-    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    kafka.cluster.clear_request_errors(RDKafkaApiKey::Produce);
     let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK, "recovers: {}", a.body);
     bridge.shutdown().await;
@@ -129,11 +101,11 @@ async fn not_enough_replicas_is_a_503_never_a_200() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_or_too_slow_gives_503_at_the_deadline() {
-    let (cluster, bridge) = mock_bridge(Duration::from_secs(2)).await;
+    let (kafka, bridge) = mock_bridge(Duration::from_secs(2)).await;
     let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
 
-    cluster.broker_down(1).expect("broker down");
+    kafka.cluster.broker_down(1).expect("broker down");
     let t0 = Instant::now();
     let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
@@ -142,11 +114,12 @@ async fn broker_down_or_too_slow_gives_503_at_the_deadline() {
         "{:?}",
         t0.elapsed()
     );
-    cluster.broker_up(1).expect("broker up");
+    kafka.cluster.broker_up(1).expect("broker up");
 
     // A broker slower than the deadline: the write may still land later,
     // but we must not claim it did.
-    cluster
+    kafka
+        .cluster
         .broker_round_trip_time(1, Duration::from_secs(5))
         .expect("rtt");
     let t0 = Instant::now();
@@ -158,7 +131,8 @@ async fn broker_down_or_too_slow_gives_503_at_the_deadline() {
         t0.elapsed()
     );
     assert_eq!(deliveries(&bridge, "failed").await, 2.0);
-    cluster
+    kafka
+        .cluster
         .broker_round_trip_time(1, Duration::ZERO)
         .expect("rtt");
     drop(bridge);
@@ -166,10 +140,10 @@ async fn broker_down_or_too_slow_gives_503_at_the_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produce_requests_that_time_out_give_503_and_one_timeout_is_retried_once() {
-    let (cluster, bridge) = mock_bridge(Duration::from_secs(3)).await;
+    let (kafka, bridge) = mock_bridge(Duration::from_secs(3)).await;
 
     // Every produce request times out for longer than the deadline: 503.
-    cluster.request_errors(
+    kafka.cluster.request_errors(
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT; 500],
     );
@@ -180,11 +154,11 @@ async fn produce_requests_that_time_out_give_503_and_one_timeout_is_retried_once
     )
     .await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
-    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    kafka.cluster.clear_request_errors(RDKafkaApiKey::Produce);
 
     // One timed-out request: the idempotent producer retries it and the
     // write is confirmed once — a 200 that is true.
-    cluster.request_errors(
+    kafka.cluster.request_errors(
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT],
     );
@@ -195,36 +169,16 @@ async fn produce_requests_that_time_out_give_503_and_one_timeout_is_retried_once
     drop(bridge);
 }
 
-/// Waits until `/readyz` answers 503 with a body containing `needle`.
-async fn wait_unready_with(
-    bridge: &popbill_bridge::RunningBridge,
-    needle: &str,
-    within: Duration,
-) -> String {
-    let until = Instant::now() + within;
-    loop {
-        let (status, body) = get(bridge.admin_addr, "/readyz").await;
-        if status == StatusCode::SERVICE_UNAVAILABLE && body.contains(needle) {
-            return body;
-        }
-        assert!(
-            Instant::now() < until,
-            "readiness never named {needle:?}: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item14_an_idempotent_producer_fatal_error_fails_readiness_and_every_answer_says_why() {
-    let (cluster, bridge) = mock_bridge(Duration::from_secs(3)).await;
+    let (kafka, bridge) = mock_bridge(Duration::from_secs(3)).await;
     let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK, "healthy mock first: {}", a.body);
 
     // The head-of-line produce request fails with a sequence error: the
     // idempotent producer can no longer guarantee once-only writes and
     // raises a fatal error. It will never write again.
-    cluster.request_errors(
+    kafka.cluster.request_errors(
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
     );
@@ -251,55 +205,25 @@ async fn item14_an_idempotent_producer_fatal_error_fails_readiness_and_every_ans
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item14_an_authorization_failure_makes_the_process_exit_non_zero() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
+    let kafka = MockKafka::new();
     let prefix = unique("mock-fatal-");
-    for t in [
-        format!("{prefix}.taxinvoice.state.issue"),
-        format!("{prefix}.unrouted"),
-        format!("{prefix}.ledger"),
-    ] {
-        cluster.create_topic(&t, 1, 1).expect("topic");
-    }
+    let mut cfg = kafka.config(&prefix);
+    cfg.dead_letter.enabled = false;
+    kafka.create_topics(&cfg);
+
     // The idempotent producer's first request is refused: this principal
     // may not write idempotently. librdkafka makes that fatal.
-    cluster.request_errors(
+    kafka.cluster.request_errors(
         RDKafkaApiKey::InitProducerId,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED],
     );
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_popbill-bridge"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("POPBILL_BRIDGE") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
-        .args([
-            "--brokers",
-            &cluster.bootstrap_servers(),
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .env("POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR", "1")
+    let mut child = configured_command(&kafka.brokers(), &prefix)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .env(
             "POPBILL_BRIDGE_ROUTES__KNOWN",
-            r#"["TAXINVOICE.STATE:Issue"]"#,
-        )
-        .env(
-            "POPBILL_BRIDGE_ROUTES__TEMPLATE",
-            format!("{prefix}.{{type}}.{{event}}"),
-        )
-        .env(
-            "POPBILL_BRIDGE_ROUTES__FALLBACK",
-            format!("{prefix}.unrouted"),
+            format!(r#"["{MOCK_ROUTE}"]"#),
         )
         .env("POPBILL_BRIDGE_DEAD_LETTER__ENABLED", "false")
-        .env(
-            "POPBILL_BRIDGE_DEDUP__LEDGER_TOPIC",
-            format!("{prefix}.ledger"),
-        )
-        .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
         .env("POPBILL_BRIDGE_LOG__LEVEL", "info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -7,7 +7,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,8 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use rdkafka::message::{Headers, Message};
-use rdkafka::mocking::MockCluster;
+use rdkafka::message::Message;
 
 use popbill_bridge::RunningBridge;
 use popbill_bridge::commands::samples;
@@ -26,18 +24,6 @@ use popbill_bridge::commands::send::{
 };
 
 use common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_popbill-bridge");
-
-fn cmd() -> Command {
-    let mut c = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("POPBILL_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 fn sender(url: &str, timeout: Duration, ca_files: Vec<std::path::PathBuf>) -> Sender {
     Sender::new(url, SenderOptions { timeout, ca_files }).expect("sender")
@@ -52,37 +38,22 @@ fn issue() -> Delivery {
 /// A bridge on a mock cluster that holds its topics; TLS with `tls`.
 async fn mock_bridge(
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
-) -> (
-    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
-    RunningBridge,
-    String,
-) {
-    let cluster = MockCluster::new(1).expect("mock cluster");
+) -> (MockKafka, RunningBridge, String) {
+    let kafka = MockKafka::new();
     let prefix = unique("send-");
-    let mut cfg = test_config(&cluster.bootstrap_servers(), &prefix);
-    cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
+    let mut cfg = kafka.config(&prefix);
     cfg.dead_letter.enabled = false;
-    let topic = format!("{prefix}.taxinvoice.state.issue");
-    cluster.create_topic(&topic, 3, 1).expect("topic");
-    cluster
-        .create_topic(&format!("{prefix}.unrouted"), 1, 1)
-        .expect("topic");
-    // The mock cluster cannot create topics through the admin API.
-    cluster
-        .create_topic(&cfg.dedup.ledger_topic, cfg.dedup.ledger_partitions, 1)
-        .expect("ledger topic");
     if let Some((cert, key)) = tls {
         cfg.tls.cert_file = Some(cert);
         cfg.tls.key_file = Some(key);
     }
-    let bridge = start(cfg).await;
-    wait_ready(&bridge, Duration::from_secs(20)).await;
-    (cluster, bridge, topic)
+    let bridge = kafka.start_ready(cfg).await;
+    (kafka, bridge, format!("{prefix}.taxinvoice.state.issue"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sample_reaches_kafka_through_a_bridge_on_the_mock_cluster() {
-    let (cluster, bridge, topic) = mock_bridge(None).await;
+    let (kafka, bridge, topic) = mock_bridge(None).await;
     let url = format!("http://{}/popbill/webhook", bridge.webhook_addr);
 
     let delivery = issue();
@@ -101,7 +72,7 @@ async fn a_sample_reaches_kafka_through_a_bridge_on_the_mock_cluster() {
     assert!(tries[0].succeeded(), "{:?}", tries[0]);
 
     // The command, as a user runs it.
-    let out = cmd()
+    let out = bridge_command()
         .args([
             "send",
             "--url",
@@ -125,23 +96,18 @@ async fn a_sample_reaches_kafka_through_a_bridge_on_the_mock_cluster() {
     );
     assert!(text.contains("delivered"), "{text}");
 
-    let records = consume(
-        &cluster.bootstrap_servers(),
-        std::slice::from_ref(&topic),
+    let records = read_back(
+        &kafka.brokers(),
+        &[topic],
         2,
         Duration::from_secs(20),
         Duration::from_millis(500),
-    );
+    )
+    .await;
     assert_eq!(records.len(), 2, "one record per send");
     let ce_ids: Vec<String> = records
         .iter()
-        .filter_map(|m| {
-            m.headers()?
-                .iter()
-                .find(|h| h.key == "ce_id")
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        })
+        .filter_map(|m| record_header(m, "ce_id"))
         .collect();
     assert!(ce_ids.contains(&mid), "{ce_ids:?}");
     assert_ne!(ce_ids[0], ce_ids[1], "--fresh-mid makes a new event");
@@ -160,7 +126,7 @@ async fn tls_problems_are_named_and_ca_file_trusts_a_private_ca() {
     let (crt, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::write(&crt, cert.cert.pem()).expect("write");
     std::fs::write(&key, cert.signing_key.serialize_pem()).expect("write");
-    let (_cluster, bridge, _topic) = mock_bridge(Some((crt.clone(), key))).await;
+    let (_kafka, bridge, _topic) = mock_bridge(Some((crt.clone(), key))).await;
     let port = bridge.webhook_addr.port();
     let by_name = format!("https://localhost:{port}/popbill/webhook");
     let by_ip = format!("https://127.0.0.1:{port}/popbill/webhook");
@@ -191,7 +157,7 @@ async fn tls_problems_are_named_and_ca_file_trusts_a_private_ca() {
 
     // The same from the command line, by name.
     let run = |extra: &[&str]| {
-        cmd()
+        bridge_command()
             .args(["send", "--url", &by_name, "--sample", "taxinvoice-issue"])
             .args(["--fresh-mid", "--retries", "0"])
             .args(extra)
@@ -208,7 +174,7 @@ async fn tls_problems_are_named_and_ca_file_trusts_a_private_ca() {
     let out = run(&["--ca-file", crt.to_str().expect("utf8")]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    let out = cmd()
+    let out = bridge_command()
         .args([
             "send",
             "--url",
@@ -342,7 +308,7 @@ async fn a_200_with_the_wrong_body_is_a_failure_and_is_retried() {
 
     // A 503 and then OK: delivered on the second try, as the CLI says.
     let (addr, seen) = scripted_server(vec![(503, "kafka unavailable"), (200, "OK")]).await;
-    let out = cmd()
+    let out = bridge_command()
         .args(["send", "--url", &format!("http://{addr}/popbill/webhook")])
         .args([
             "--sample",
@@ -364,7 +330,7 @@ async fn a_200_with_the_wrong_body_is_a_failure_and_is_retried() {
 
     // Wrong body from the CLI: every try fails, exit status 1.
     let (addr, seen) = scripted_server(vec![(200, "OK\n")]).await;
-    let out = cmd()
+    let out = bridge_command()
         .args(["send", "--url", &format!("http://{addr}/popbill/webhook")])
         .args([
             "--sample",
@@ -386,7 +352,7 @@ async fn a_200_with_the_wrong_body_is_a_failure_and_is_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_delivery_carries_popbills_headers_and_the_given_credentials() {
     let (addr, seen) = scripted_server(vec![(200, "OK")]).await;
-    let out = cmd()
+    let out = bridge_command()
         .args([
             "send",
             "--url",
@@ -426,10 +392,7 @@ async fn the_delivery_carries_popbills_headers_and_the_given_credentials() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connections_and_missing_answers_are_named() {
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let closed = closed_port();
     let url = format!("http://127.0.0.1:{closed}/popbill/webhook");
     let o = sender(&url, Duration::from_secs(5), vec![])
         .try_once(&issue())
@@ -439,7 +402,7 @@ async fn refused_connections_and_missing_answers_are_named() {
         "{:?}",
         o.result
     );
-    let out = cmd()
+    let out = bridge_command()
         .args(["send", "--url", &url, "--sample", "taxinvoice-issue"])
         .args(["--retries", "1", "--retry-interval", "10ms"])
         .output()
@@ -496,7 +459,10 @@ async fn refused_connections_and_missing_answers_are_named() {
 
 #[test]
 fn list_shows_every_sample_and_help_every_flag() {
-    let out = cmd().args(["send", "--list"]).output().expect("runs");
+    let out = bridge_command()
+        .args(["send", "--list"])
+        .output()
+        .expect("runs");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for s in samples("deliveries.jsonl") {
@@ -507,7 +473,10 @@ fn list_shows_every_sample_and_help_every_flag() {
         );
     }
 
-    let out = cmd().args(["send", "--help"]).output().expect("runs");
+    let out = bridge_command()
+        .args(["send", "--help"])
+        .output()
+        .expect("runs");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for flag in [
@@ -528,24 +497,24 @@ fn list_shows_every_sample_and_help_every_flag() {
         assert!(text.contains(flag), "send --help lacks {flag}:\n{text}");
     }
 
-    let out = cmd().arg("--help").output().expect("runs");
+    let out = bridge_command().arg("--help").output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("send") && text.contains("asyncapi"), "{text}");
 
     // Usage errors: exit status 2, with the problem named.
-    let out = cmd()
+    let out = bridge_command()
         .args(["send", "--sample", "taxinvoice-issue"])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--url"));
-    let out = cmd()
+    let out = bridge_command()
         .args(["send", "--url", "http://127.0.0.1:9/", "--sample", "nope"])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("taxinvoice-issue"));
-    let out = cmd()
+    let out = bridge_command()
         .args([
             "send",
             "--url",
@@ -557,7 +526,7 @@ fn list_shows_every_sample_and_help_every_flag() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
-    let out = cmd()
+    let out = bridge_command()
         .args(["--dev", "send", "--list"])
         .output()
         .expect("runs");

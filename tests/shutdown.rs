@@ -15,7 +15,7 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_answers_everything_in_flight_and_loses_no_ok() {
-    let brokers = bootstrap();
+    let Some(brokers) = real_broker() else { return };
     let prefix = unique("it-term-");
     let mut bridge = BridgeProcess::start_with(
         &brokers,
@@ -110,19 +110,14 @@ async fn sigterm_under_load_answers_everything_in_flight_and_loses_no_ok() {
         oks.len()
     );
 
-    let topic = format!("{prefix}.taxinvoice.state.issue");
-    let (b, n) = (brokers.clone(), oks.len() + 1);
-    let records = tokio::task::spawn_blocking(move || {
-        consume(
-            &b,
-            &[topic],
-            n,
-            Duration::from_secs(30),
-            Duration::from_secs(2),
-        )
-    })
-    .await
-    .expect("consumer");
+    let records = read_back(
+        &brokers,
+        &[format!("{prefix}.taxinvoice.state.issue")],
+        oks.len() + 1,
+        Duration::from_secs(30),
+        Duration::from_secs(2),
+    )
+    .await;
     let ids: std::collections::HashSet<String> = records
         .iter()
         .filter_map(|m| record_header(m, "ce_id"))
@@ -169,35 +164,20 @@ async fn try_post(
 /// on demand (a real broker cannot be slowed without stopping it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item17_an_event_confirmed_during_shutdown_still_gets_its_ledger_entry() {
-    use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::DefaultProducerContext;
     use tokio::io::AsyncWriteExt;
 
-    let cluster: MockCluster<'static, DefaultProducerContext> =
-        MockCluster::new(1).expect("mock cluster");
-    let brokers = cluster.bootstrap_servers();
-    let prefix = unique("it-flushledger-");
-    let mut cfg = test_config(&brokers, &prefix);
+    let kafka = MockKafka::new();
+    let mut cfg = kafka.config(&unique("it-flushledger-"));
+    cfg.topics.partitions = 1;
     cfg.dedup.ledger_partitions = 1;
     cfg.server.shutdown_timeout = Duration::from_secs(8);
-    // The mock cluster cannot create topics through the admin API.
-    cfg.routes.known = vec!["TAXINVOICE.STATE:Issue".into()];
     cfg.dead_letter.enabled = false;
-    for t in [
-        format!("{prefix}.taxinvoice.state.issue"),
-        cfg.routes.fallback.clone(),
-    ] {
-        cluster.create_topic(&t, 1, 1).expect("topic");
-    }
-    cluster
-        .create_topic(&cfg.dedup.ledger_topic, 1, 1)
-        .expect("ledger");
     let ledger = cfg.dedup.ledger_topic.clone();
-    let bridge = start(cfg).await;
-    wait_ready(&bridge, Duration::from_secs(30)).await;
+    let bridge = kafka.start_ready(cfg).await;
 
     // Kafka now takes 1.5 s to answer.
-    cluster
+    kafka
+        .cluster
         .broker_round_trip_time(1, Duration::from_millis(1500))
         .expect("rtt");
     let mid = unique("mid-");
@@ -220,18 +200,14 @@ async fn item17_an_event_confirmed_during_shutdown_still_gets_its_ledger_entry()
     let report = bridge.shutdown().await;
     assert_eq!(report.unflushed, 0, "{report:?}");
 
-    let (b, t) = (brokers.clone(), vec![ledger]);
-    let records = tokio::task::spawn_blocking(move || {
-        consume(
-            &b,
-            &t,
-            1,
-            Duration::from_secs(10),
-            Duration::from_millis(500),
-        )
-    })
-    .await
-    .expect("reader");
+    let records = read_back(
+        &kafka.brokers(),
+        &[ledger],
+        1,
+        Duration::from_secs(10),
+        Duration::from_millis(500),
+    )
+    .await;
     let lines: Vec<String> = records
         .iter()
         .filter_map(|m| rdkafka::Message::payload(m))
@@ -241,5 +217,5 @@ async fn item17_an_event_confirmed_during_shutdown_still_gets_its_ledger_entry()
         lines.iter().any(|l| l.contains(&mid)),
         "no ledger entry for the event confirmed during shutdown: {lines:?}"
     );
-    drop(cluster);
+    drop(kafka);
 }

@@ -1,0 +1,215 @@
+//! Kafka from the test's side: the real broker a test needs (or its skip),
+//! reading topics back from the beginning, topic checks, creating a topic
+//! and writing a record.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::bridge::unique;
+
+/// What a test that needs a real broker says when there is none.
+pub const NEEDS_A_BROKER: &str =
+    "needs a real Kafka broker — run scripts/test.sh, or set KAFKA_BOOTSTRAP_SERVERS";
+
+/// The real broker (`KAFKA_BOOTSTRAP_SERVERS`, which `scripts/test.sh`
+/// sets) for a test whose point is Kafka itself. Without one the test
+/// says it is skipped, and returns:
+///
+/// ```ignore
+/// let Some(brokers) = real_broker() else { return };
+/// ```
+///
+/// With `POPBILL_REQUIRE_BROKER=1` (as `scripts/test.sh` sets) a missing
+/// broker fails the test instead, so CI never skips one silently.
+pub fn real_broker() -> Option<String> {
+    match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
+        Ok(b) if !b.trim().is_empty() => Some(b),
+        _ => {
+            assert!(
+                std::env::var("POPBILL_REQUIRE_BROKER").as_deref() != Ok("1"),
+                "POPBILL_REQUIRE_BROKER=1 but KAFKA_BOOTSTRAP_SERVERS is not set: this test {NEEDS_A_BROKER}"
+            );
+            skip(NEEDS_A_BROKER);
+            None
+        }
+    }
+}
+
+/// Says, in cargo test's output even when it captures the test's, that
+/// the running test is skipped and why: `skipped: <why> (<test>)`.
+pub fn skip(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .filter(|n| *n != "main")
+        .map(|n| format!(" ({}::{n})", env!("CARGO_CRATE_NAME")))
+        .unwrap_or_default();
+    // Straight to the process's stderr: libtest captures only what the
+    // print macros write.
+    let _ = std::io::stderr().write_all(format!("skipped: {why}{test}\n").as_bytes());
+}
+
+/// Reads every record of `topics` from the beginning until `expected`
+/// records arrived and then `settle` passed with no more, or `within`
+/// elapsed. Returns what it read; the caller asserts the count.
+fn consume(
+    brokers: &str,
+    topics: &[String],
+    expected: usize,
+    within: Duration,
+    settle: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("it-reader-"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for t in topics {
+        let md = consumer
+            .fetch_metadata(Some(t), Duration::from_secs(10))
+            .expect("metadata");
+        let Some(topic) = md.topics().iter().find(|x| x.name() == t) else {
+            continue;
+        };
+        for p in topic.partitions() {
+            tpl.add_partition_offset(t, p.id(), Offset::Beginning)
+                .expect("partition");
+        }
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let until = Instant::now() + within;
+    let mut last = Instant::now();
+    while Instant::now() < until {
+        if out.len() >= expected && last.elapsed() >= settle {
+            break;
+        }
+        if let Some(r) = consumer.poll(Duration::from_millis(100)) {
+            let m = r.expect("consume");
+            out.push(m.detach());
+            last = Instant::now();
+        }
+    }
+    out
+}
+
+/// [`consume`] on a blocking thread.
+pub async fn read_back(
+    brokers: &str,
+    topics: &[String],
+    expected: usize,
+    within: Duration,
+    settle: Duration,
+) -> Vec<OwnedMessage> {
+    let (b, t) = (brokers.to_string(), topics.to_vec());
+    tokio::task::spawn_blocking(move || consume(&b, &t, expected, within, settle))
+        .await
+        .expect("consumer thread")
+}
+
+/// Records of `topic` whose `ce_id` is `id`, read from the beginning.
+pub async fn records_with_id(brokers: &str, topic: &str, id: &str, expected: usize) -> usize {
+    read_back(
+        brokers,
+        &[topic.to_string()],
+        expected,
+        Duration::from_secs(15),
+        Duration::from_secs(2),
+    )
+    .await
+    .iter()
+    .filter(|m| record_header(m, "ce_id").as_deref() == Some(id))
+    .count()
+}
+
+/// Partitions of `topic` per the broker's metadata (0: no such topic).
+pub fn partitions_of(brokers: &str, topic: &str) -> usize {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("client");
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().len())
+        .unwrap_or(0)
+}
+
+pub fn topic_exists(brokers: &str, topic: &str) -> bool {
+    partitions_of(brokers, topic) > 0
+}
+
+/// The record's headers as (name, value) pairs, in order.
+pub fn record_headers(m: &OwnedMessage) -> Vec<(String, Vec<u8>)> {
+    m.headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn record_header(m: &OwnedMessage, name: &str) -> Option<String> {
+    record_headers(m)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+}
+
+/// Creates `topic` (one partition, one replica) with topic-level configs,
+/// through the admin API of a real broker.
+pub async fn create_topic_with(brokers: &str, topic: &str, configs: &[(&str, &str)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let mut t = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        t = t.set(k, v);
+    }
+    let r = admin
+        .create_topics([&t], &AdminOptions::new())
+        .await
+        .expect("create topics");
+    assert!(r.iter().all(|r| r.is_ok()), "{r:?}");
+}
+
+/// Writes one record to `topic` (partition and timestamp as given),
+/// waiting for Kafka's confirmation.
+pub async fn produce_raw(
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+    timestamp_ms: i64,
+    value: &str,
+) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            FutureRecord::<[u8], str>::to(topic)
+                .partition(partition)
+                .timestamp(timestamp_ms)
+                .key(&b"test"[..])
+                .payload(value),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("written");
+}
