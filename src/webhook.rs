@@ -120,7 +120,7 @@ async fn deliver(
         Some(_) => Namespace::DeadLetter,
         None => Namespace::Routed,
     };
-    let identity = Identity::of(&delivery, namespace);
+    let identity = Identity::of(&delivery, namespace, &route.topic);
     let claim = Claim {
         identity: identity.digest,
         body: identity.body,

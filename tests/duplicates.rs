@@ -166,6 +166,7 @@ fn ledger_line(mid: &str, body: &[u8], topic: &str) -> String {
     let id = popbill_bridge::dedup::identity::Identity::of(
         &d,
         popbill_bridge::dedup::identity::Namespace::Routed,
+        topic,
     );
     format!("{:032x} {:016x} 0 0 {topic} {mid}\n", id.digest, id.body)
 }
@@ -317,7 +318,7 @@ async fn item15_a_ledger_record_from_a_clock_ahead_does_not_make_new_confirmatio
         &format!("{prefix}.ledger"),
         0,
         ahead,
-        &ledger_line(&other, ISSUE_BODY, "t"),
+        &ledger_line(&other, ISSUE_BODY, &issue_topic(&prefix)),
     )
     .await;
     let until = Instant::now() + Duration::from_secs(10);
@@ -372,7 +373,7 @@ async fn item16_partitions_added_to_the_ledger_later_are_read() {
         &ledger,
         2,
         now,
-        &ledger_line(&mid, ISSUE_BODY, "t"),
+        &ledger_line(&mid, ISSUE_BODY, &issue_topic(&prefix)),
     )
     .await;
     let until = Instant::now() + Duration::from_secs(15);

@@ -172,7 +172,7 @@ pub fn document(cfg: &Config) -> Result<Value, String> {
                 }
             };
             let id = unique_id(&mut message_ids, &kind.message_id());
-            let (message, schema) = message(&kind, ce, &samples);
+            let (message, schema) = message(&kind, &r.topic, ce, &samples);
             if let Some((name, s)) = schema {
                 schemas.entry(name).or_insert(s);
             }
@@ -344,6 +344,7 @@ fn camel(s: &str) -> String {
 /// and schema) when it has one of its own.
 fn message(
     kind: &Kind<'_>,
+    topic: &str,
     ce: &CloudEventsConfig,
     samples: &[Sample],
 ) -> (Value, Option<(String, Value)>) {
@@ -416,7 +417,7 @@ fn message(
             .filter(|s| {
                 s.webhook_type() == *webhook_type && s.event_type().as_deref() == Some(*event_type)
             })
-            .filter_map(|s| example(s, ce))
+            .filter_map(|s| example(s, topic, ce))
             .collect();
         if !examples.is_empty() {
             m["examples"] = Value::Array(examples);
@@ -498,6 +499,12 @@ fn headers_schema(kind: &Kind<'_>, ce: &CloudEventsConfig) -> Value {
         record::RECEIVED_AT.into(),
         json!({ "type": "string", "format": "date-time", "description": "When the bridge received the request: RFC 3339, UTC, milliseconds. Also the record's timestamp." }),
     );
+    if matches!(kind, Kind::Routed { .. }) {
+        p.insert(
+            record::REDRIVEN_FROM.into(),
+            json!({ "type": "string", "pattern": "^.+/[0-9]+/[0-9]+$", "description": "Only on records `popbill-bridge redrive` wrote: where the delivery was before, `<topic>/<partition>/<offset>`." }),
+        );
+    }
     if matches!(kind, Kind::DeadLetter) {
         p.insert(
             DEAD_LETTER_REASON.into(),
@@ -606,7 +613,7 @@ fn channel_binding(cfg: &Config, topic: &str) -> Value {
 }
 
 /// One example: the sample delivery as the bridge writes it.
-fn example(s: &Sample, ce: &CloudEventsConfig) -> Option<Value> {
+fn example(s: &Sample, topic: &str, ce: &CloudEventsConfig) -> Option<Value> {
     let mut request = HeaderMap::new();
     for (k, v) in &s.headers {
         request.append(
@@ -616,7 +623,7 @@ fn example(s: &Sample, ce: &CloudEventsConfig) -> Option<Value> {
     }
     let body = s.body.as_bytes();
     let delivery = Delivery::parse(&request, body).ok()?;
-    let identity = Identity::of(&delivery, Namespace::Routed);
+    let identity = Identity::of(&delivery, Namespace::Routed, topic);
     // A receive time a quarter second after the event time.
     let received = delivery
         .event_dt

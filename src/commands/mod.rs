@@ -6,10 +6,14 @@
 //!   of the repository (tools/ build on it);
 //! - [`asyncapi`]: `popbill-bridge asyncapi`, the AsyncAPI 3.0 document of
 //!   the topics a configuration produces;
+//! - [`redrive`]: `popbill-bridge redrive`, moves deliveries a new route or
+//!   a corrected setting now accepts from the fallback or dead-letter topic
+//!   to their routed topic;
 //! - [`samples`]: the sample deliveries both use, built in from
 //!   `tests/fixtures/deliveries.jsonl`.
 
 pub mod asyncapi;
+pub mod redrive;
 pub mod samples;
 pub mod send;
 
@@ -20,11 +24,13 @@ use std::process::ExitCode;
 pub enum Command {
     Send(send::SendArgs),
     Asyncapi(asyncapi::AsyncapiArgs),
+    Redrive(redrive::RedriveArgs),
 }
 
 pub async fn run(command: Command) -> ExitCode {
     match command {
         Command::Send(args) => send::run(args).await,
         Command::Asyncapi(args) => asyncapi::run(args),
+        Command::Redrive(args) => redrive::run(args).await,
     }
 }

@@ -70,7 +70,11 @@ pub struct Identity<'a> {
 }
 
 impl<'a> Identity<'a> {
-    pub fn of(d: &Delivery<'a>, ns: Namespace) -> Identity<'a> {
+    /// `topic` is where the delivery is routed: an event is "already
+    /// published" only on the topic it belongs to (a delivery that once
+    /// went to the fallback topic is not in Kafka for the consumers of the
+    /// topic a new route gives it; `popbill-bridge redrive` relies on it).
+    pub fn of(d: &Delivery<'a>, ns: Namespace, topic: &str) -> Identity<'a> {
         let body_sha: [u8; 32] = Sha256::digest(d.body).into();
         let mut first = [0u8; 8];
         first.copy_from_slice(&body_sha[..8]);
@@ -78,7 +82,7 @@ impl<'a> Identity<'a> {
         let ty = d.webhook_type.as_bytes();
         if let Some(mid) = d.mid {
             return Identity {
-                digest: digest(&[ns.tag(), b"mid", ty, mid.as_bytes()]),
+                digest: digest(&[ns.tag(), topic.as_bytes(), b"mid", ty, mid.as_bytes()]),
                 body,
                 source: Source::Mid,
                 id: Cow::Borrowed(mid),
@@ -87,6 +91,7 @@ impl<'a> Identity<'a> {
         if let (Some(corp), Some(item), Some(state_dt)) = (&d.corp_num, &d.item_key, &d.state_dt) {
             let digest = digest(&[
                 ns.tag(),
+                topic.as_bytes(),
                 b"content",
                 ty,
                 corp.as_bytes(),
@@ -102,7 +107,7 @@ impl<'a> Identity<'a> {
                 id: Cow::Owned(format!("content:{digest:032x}")),
             };
         }
-        let digest = digest(&[ns.tag(), b"body", ty, &body_sha]);
+        let digest = digest(&[ns.tag(), topic.as_bytes(), b"body", ty, &body_sha]);
         Identity {
             digest,
             body,
@@ -150,10 +155,12 @@ mod tests {
         let a = Identity::of(
             &Delivery::parse(&h, BODY).expect("valid"),
             Namespace::Routed,
+            "t",
         );
         let b = Identity::of(
             &Delivery::parse(&h, b"{}").expect("valid"),
             Namespace::Routed,
+            "t",
         );
         assert_eq!(a.source, Source::Mid);
         assert_eq!(a.id, "m-1");
@@ -166,7 +173,8 @@ mod tests {
             a.digest,
             Identity::of(
                 &Delivery::parse(&h2, BODY).expect("valid"),
-                Namespace::Routed
+                Namespace::Routed,
+                "t"
             )
             .digest
         );
@@ -178,6 +186,7 @@ mod tests {
         let a = Identity::of(
             &Delivery::parse(&h, BODY).expect("valid"),
             Namespace::Routed,
+            "t",
         );
         assert_eq!(a.source, Source::Content);
         assert!(
@@ -189,6 +198,7 @@ mod tests {
         let b = Identity::of(
             &Delivery::parse(&h, reordered).expect("valid"),
             Namespace::Routed,
+            "t",
         );
         assert_eq!(a.digest, b.digest, "same state change, same identity");
         let later = br#"{"corpNum":"1234567890","itemKey":"025111409301000001","stateCode":304,"stateDT":"20251115090711","eventType":"NTS"}"#;
@@ -196,7 +206,8 @@ mod tests {
             a.digest,
             Identity::of(
                 &Delivery::parse(&h, later).expect("valid"),
-                Namespace::Routed
+                Namespace::Routed,
+                "t"
             )
             .digest
         );
@@ -208,12 +219,14 @@ mod tests {
         let a = Identity::of(
             &Delivery::parse(&h, br#"{"receiptNum":"1"}"#).expect("valid"),
             Namespace::Routed,
+            "t",
         );
         assert_eq!(a.source, Source::Body);
         assert!(a.id.starts_with("sha256:"));
         let b = Identity::of(
             &Delivery::parse(&h, br#"{"receiptNum":"2"}"#).expect("valid"),
             Namespace::Routed,
+            "t",
         );
         assert_ne!(a.digest, b.digest);
     }
@@ -233,6 +246,7 @@ mod tests {
         let id = Identity::of(
             &Delivery::parse(&h, body.as_bytes()).expect("valid"),
             Namespace::Routed,
+            "t",
         );
         (id.digest, id.source)
     }
@@ -258,10 +272,12 @@ mod tests {
         let a = Identity::of(
             &Delivery::parse(&tax, BODY).expect("valid"),
             Namespace::Routed,
+            "t",
         );
         let b = Identity::of(
             &Delivery::parse(&cash, BODY).expect("valid"),
             Namespace::Routed,
+            "t",
         );
         assert_ne!(a.digest, b.digest);
     }
@@ -275,18 +291,30 @@ mod tests {
         let genuine = Identity::of(
             &Delivery::parse(&h, BODY).expect("valid"),
             Namespace::Routed,
+            "t",
         );
         let again = Identity::of(
             &Delivery::parse(&h, BODY).expect("valid"),
             Namespace::Routed,
+            "t",
         );
         let junk = Identity::of(
             &Delivery::parse(&h, b"{}").expect("valid"),
             Namespace::Routed,
+            "t",
         );
         assert_eq!(genuine.digest, junk.digest, "the same claimed identity");
         assert_eq!(genuine.body, again.body);
         assert_ne!(genuine.body, junk.body);
+    }
+
+    #[test]
+    fn the_same_event_routed_to_another_topic_is_another_claim() {
+        let h = headers(&[("pb-webhook-type", "FAX.STATE"), ("pb-webhook-mid", "m-1")]);
+        let d = Delivery::parse(&h, BODY).expect("valid");
+        let fallback = Identity::of(&d, Namespace::Routed, "popbill.unrouted");
+        let routed = Identity::of(&d, Namespace::Routed, "popbill.fax.state.result");
+        assert_ne!(fallback.digest, routed.digest);
     }
 
     #[test]
@@ -296,8 +324,8 @@ mod tests {
             ("pb-webhook-mid", "m-1"),
         ]);
         let d = Delivery::parse(&h, BODY).expect("valid");
-        let routed = Identity::of(&d, Namespace::Routed);
-        let dead = Identity::of(&d, Namespace::DeadLetter);
+        let routed = Identity::of(&d, Namespace::Routed, "t");
+        let dead = Identity::of(&d, Namespace::DeadLetter, "t");
         assert_ne!(routed.digest, dead.digest);
         assert_eq!(routed.id, dead.id, "the record's ce_id is still the MID");
     }

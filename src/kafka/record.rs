@@ -37,6 +37,10 @@ impl Default for CloudEventsConfig {
 /// Header with the bridge's receive time (RFC 3339, UTC, milliseconds).
 pub const RECEIVED_AT: &str = "popbill-bridge-received-at";
 
+/// On a record `popbill-bridge redrive` wrote: where the delivery was
+/// before, `<topic>/<partition>/<offset>`.
+pub const REDRIVEN_FROM: &str = "popbill-bridge-redriven-from";
+
 /// Longest `itemKey` carried as `ce_subject`. POPBiLL's are 18 characters;
 /// a longer one (it comes from the body) is left out rather than copied,
 /// so a record's size stays bounded by what `publish::max_record_bytes`

@@ -1,0 +1,717 @@
+//! `popbill-bridge redrive`: moves deliveries that a new route or a
+//! corrected setting now accepts from the fallback (or dead-letter) topic
+//! to their routed topic.
+//!
+//! Two situations need it. POPBiLL starts sending a webhook or event type
+//! the configuration does not route yet: its deliveries land on the
+//! fallback topic; the operator adds a route, and the events already there
+//! should move. Or a bridge upgrade or a corrected limit makes deliveries
+//! valid that were dead-lettered.
+//!
+//! Each record of the source topic is rebuilt into the request it came
+//! from (its body and `pb-webhook-*` headers), checked and routed with the
+//! current configuration, and — when it now goes somewhere else — published
+//! to its routed topic through the same duplicate detection as the webhook:
+//! the bridge's ledger is read first, so an event already published (by the
+//! bridge, or by an earlier re-drive) is not published again. Re-driven
+//! records carry `popbill-bridge-redriven-from: <topic>/<partition>/<offset>`.
+//! The rest is left where it is.
+//!
+//! Progress is committed (consumer group `<kafka.client_id>-redrive-<topic>`)
+//! only up to records that are finished — published and confirmed, or
+//! left — so an interrupted run is safely run again: it resumes, and what
+//! it had published already is recognised as published.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hyper::HeaderMap;
+use hyper::header::{HeaderName, HeaderValue};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::bridge::Parts;
+use crate::config::Config;
+use crate::dedup::identity::{Identity, Namespace};
+use crate::dedup::{Admission, Claim, Dedup, ledger};
+use crate::delivery::Delivery;
+use crate::kafka::publish::{self, ClientEvents, Publisher, base_client_config};
+use crate::kafka::record::{RECEIVED_AT, REDRIVEN_FROM};
+use crate::kafka::topics::Topics;
+use crate::shutdown;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Move deliveries the current configuration now accepts from the fallback or dead-letter topic to their routed topic.",
+    long_about = "Reads the fallback topic (or the dead-letter topic, or any topic the bridge wrote), \
+rebuilds each delivery from its record, checks and routes it with the current configuration, and \
+publishes those that now go to another topic — through the bridge's duplicate detection, so an event \
+already published is not published twice (a re-drive run twice publishes nothing the second time). \
+Re-driven records carry popbill-bridge-redriven-from: <topic>/<partition>/<offset>; everything else \
+is left where it is.\n\n\
+Progress is committed only for finished records (consumer group <kafka.client_id>-redrive-<topic>): \
+interrupt it at any time and run it again to resume. The configuration is read exactly as for \
+serving (--config, POPBILL_BRIDGE_* variables, --brokers).",
+    after_help = "Examples:\n  popbill-bridge redrive --config bridge.toml --dry-run\n  popbill-bridge redrive --config bridge.toml --from dead-letter --since 2025-11-14T00:00:00+09:00 --limit 1000"
+)]
+pub struct RedriveArgs {
+    /// TOML configuration file, as for serving (its routes decide where deliveries go now).
+    #[arg(short, long, env = "POPBILL_BRIDGE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Kafka bootstrap servers, host:port[,host:port] (overrides kafka.brokers).
+    #[arg(long, env = "POPBILL_BRIDGE_BROKERS", value_name = "LIST")]
+    pub brokers: Option<String>,
+
+    /// What to read: `fallback` (routes.fallback), `dead-letter` (dead_letter.topic), or a topic name.
+    #[arg(long, default_value = "fallback", value_name = "SOURCE")]
+    pub from: String,
+
+    /// Only records written at or after this time (RFC 3339, e.g. 2025-11-14T09:00:00+09:00).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<SystemTime>,
+
+    /// Only records written before this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<SystemTime>,
+
+    /// Stop after this many records were looked at (re-driven or left).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+
+    /// Print what would be done; publish and commit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Start from the beginning (or --since), not from where the last run stopped.
+    #[arg(long)]
+    pub from_start: bool,
+}
+
+fn parse_time(s: &str) -> Result<SystemTime, String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+            format!("{s:?} is not an RFC 3339 time (e.g. 2025-11-14T09:30:00+09:00): {e}")
+        })?;
+    Ok(SystemTime::from(t))
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fate {
+    /// Published (or, dry run: would be) to the topic its route now names.
+    Redriven(String),
+    /// Already published there (the ledger or this run says so).
+    AlreadyPublished,
+    /// The configuration still routes it to the source topic.
+    StillUnrouted,
+    /// It still does not parse; the reason.
+    StillInvalid(&'static str),
+    /// Kafka did not confirm the write (why); the run stops before it.
+    Failed(String),
+}
+
+impl Fate {
+    fn label(&self) -> String {
+        match self {
+            Fate::Redriven(t) => format!("re-driven to {t}"),
+            Fate::AlreadyPublished => "already published".into(),
+            Fate::StillUnrouted => "still unrouted (left)".into(),
+            Fate::StillInvalid(r) => format!("still invalid: {r} (left)"),
+            Fate::Failed(why) => format!("failed: {why} (run again to resume here)"),
+        }
+    }
+}
+
+/// Counts of a run, by fate.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub fates: BTreeMap<Fate, u64>,
+    pub looked_at: u64,
+}
+
+impl Summary {
+    pub fn count(&self, pred: impl Fn(&Fate) -> bool) -> u64 {
+        self.fates
+            .iter()
+            .filter(|(f, _)| pred(f))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn table(&self, source: &str, dry_run: bool) -> String {
+        let mut out = format!(
+            "popbill-bridge redrive: {} record(s) of {source}{}\n",
+            self.looked_at,
+            if dry_run {
+                " (dry run: nothing published or committed)"
+            } else {
+                ""
+            }
+        );
+        let width = self
+            .fates
+            .keys()
+            .map(|f| f.label().len())
+            .max()
+            .unwrap_or(0);
+        for (fate, n) in &self.fates {
+            out.push_str(&format!("  {:<width$}  {n:>8}\n", fate.label()));
+        }
+        out
+    }
+}
+
+pub async fn run(args: RedriveArgs) -> ExitCode {
+    let mut cfg = match Config::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("popbill-bridge redrive: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(b) = &args.brokers {
+        cfg.kafka.brokers = b.clone();
+    }
+    let source = match args.from.as_str() {
+        "fallback" => cfg.routes.fallback.clone(),
+        "dead-letter" | "deadletter" => cfg.dead_letter.topic.clone(),
+        other => other.to_string(),
+    };
+    let progress = std::io::stderr().is_terminal();
+    match redrive(&cfg, &source, &args, progress).await {
+        Ok(summary) => {
+            print!("{}", summary.table(&source, args.dry_run));
+            if summary.count(|f| matches!(f, Fate::Failed(_))) > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("popbill-bridge redrive: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The re-drive itself; `progress` draws a bar on standard error.
+pub async fn redrive(
+    cfg: &Config,
+    source: &str,
+    args: &RedriveArgs,
+    progress: bool,
+) -> Result<Summary, String> {
+    let parts = Parts::build(cfg).map_err(|e| e.to_string())?;
+    let router = parts.router;
+    let metrics = parts.metrics;
+    let kafka_error = |e: rdkafka::error::KafkaError| cfg.kafka.describe_client_error(&e);
+    let events = Arc::new(ClientEvents::default());
+    let producer = publish::create_producer(
+        &cfg.kafka,
+        cfg.max_record_bytes(),
+        metrics.clone(),
+        events.clone(),
+    )
+    .map_err(kafka_error)?;
+    let publisher = Publisher::new(producer.clone(), cfg.cloudevents.clone(), metrics.clone());
+    let dedup =
+        Arc::new(Dedup::new(&cfg.dedup, metrics.clone()).with_ledger(&cfg.dedup, producer.clone()));
+
+    // What is already published: the ledger, read to its end first.
+    let (stop_follower, follower_signal) = shutdown::signal();
+    // Topics are made (or checked) before the first write, as the webhook
+    // does.
+    let topics = Arc::new(
+        Topics::new(
+            router.routes(),
+            &cfg.kafka,
+            cfg.topics.clone(),
+            cfg.topic_needs(),
+            cfg.dedup.enabled.then(|| cfg.dedup.ledger_topic.clone()),
+            producer.clone(),
+            events.clone(),
+        )
+        .map_err(kafka_error)?,
+    );
+    if cfg.dedup.enabled {
+        let state = Arc::new(ledger::LedgerState::default());
+        tokio::spawn(
+            ledger::Follower {
+                kafka: cfg.kafka.clone(),
+                dedup_cfg: cfg.dedup.clone(),
+                topics: topics.clone(),
+                dedup: dedup.clone(),
+                state: state.clone(),
+                metrics: metrics.clone(),
+            }
+            .run(follower_signal),
+        );
+        let until = tokio::time::Instant::now() + cfg.kafka.admin_timeout * 6;
+        while !state.caught_up() {
+            if tokio::time::Instant::now() > until {
+                return Err(format!(
+                    "the duplicates ledger {} could not be read to its end: {}",
+                    cfg.dedup.ledger_topic,
+                    state.problem().unwrap_or_default()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    } else {
+        eprintln!(
+            "popbill-bridge redrive: warning: dedup.enabled = false: nothing stops a second run from publishing again"
+        );
+    }
+
+    let reader = Reader::open(cfg, source, args).await?;
+    let total: i64 = reader.ends.values().map(|(start, end)| end - start).sum();
+    let mut summary = Summary::default();
+    let mut progress_of = Progress::new(&reader.ends);
+    let mut last_commit = tokio::time::Instant::now();
+    let mut remaining: BTreeMap<i32, i64> = reader
+        .ends
+        .iter()
+        .filter(|(_, (start, end))| start < end)
+        .map(|(p, (_, end))| (*p, *end))
+        .collect();
+    let target = Arc::new(Target {
+        router,
+        topics,
+        dedup: dedup.clone(),
+        publisher,
+        deadline: cfg.server.request_timeout,
+        source: source.to_string(),
+        dry_run: args.dry_run,
+    });
+    // Records are re-driven WINDOW at a time (one at a time would wait a
+    // round trip each); progress is committed per partition only up to the
+    // first record not finished.
+    let mut inflight = tokio::task::JoinSet::new();
+    let mut stopped = false;
+    loop {
+        while !stopped
+            && inflight.len() < WINDOW
+            && !remaining.is_empty()
+            && args.limit.is_none_or(|l| summary.looked_at < l)
+        {
+            let msg = tokio::time::timeout(cfg.kafka.admin_timeout * 2, reader.consumer.recv())
+                .await
+                .map_err(|_| format!("no record arrived from {source} in time"))?
+                .map_err(|e| e.to_string())?;
+            let (partition, offset) = (msg.partition(), msg.offset());
+            let Some(&end) = remaining.get(&partition) else {
+                continue;
+            };
+            if offset >= end {
+                remaining.remove(&partition);
+                continue;
+            }
+            if offset + 1 >= end {
+                remaining.remove(&partition);
+            }
+            let written = msg
+                .timestamp()
+                .to_millis()
+                .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64));
+            if let (Some(until), Some(at)) = (args.until, written)
+                && at >= until
+            {
+                remaining.remove(&partition);
+                continue;
+            }
+            summary.looked_at += 1;
+            let (msg, target) = (msg.detach(), target.clone());
+            inflight.spawn(async move {
+                let fate = redrive_one(&msg, &target).await;
+                (msg.partition(), msg.offset(), fate)
+            });
+        }
+        let Some(joined) = inflight.join_next().await else {
+            break;
+        };
+        let (partition, offset, fate) = joined.map_err(|e| e.to_string())?;
+        if matches!(fate, Fate::Failed(_)) {
+            // Nothing from here on is committed: the next run starts here.
+            stopped = true;
+            progress_of.failed(partition, offset);
+        } else {
+            progress_of.finished(partition, offset);
+        }
+        *summary.fates.entry(fate).or_default() += 1;
+        if progress {
+            draw(&summary, total);
+        }
+        if !args.dry_run && last_commit.elapsed() > Duration::from_secs(1) {
+            reader.commit(&progress_of.committable())?;
+            last_commit = tokio::time::Instant::now();
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    if !args.dry_run {
+        reader.commit(&progress_of.committable())?;
+    }
+    dedup.flush_ledger(cfg.server.shutdown_timeout).await;
+    stop_follower.fire();
+    let flush = producer.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        use rdkafka::producer::Producer as _;
+        flush.flush(Duration::from_secs(10))
+    })
+    .await;
+    Ok(summary)
+}
+
+/// Records re-driven at once.
+const WINDOW: usize = 256;
+
+/// Where a record can go: the routes, their topics, the duplicate
+/// detection and the producer.
+struct Target {
+    router: crate::route::Router,
+    topics: Arc<Topics>,
+    dedup: Arc<Dedup>,
+    publisher: Publisher,
+    /// For one record, as the webhook's `server.request_timeout`.
+    deadline: Duration,
+    /// The topic read; a record still routed there is left.
+    source: String,
+    dry_run: bool,
+}
+
+/// Per partition, which records are finished, and so up to where progress
+/// may be committed: the offset after the last of an unbroken run of
+/// finished records. A failed record stops the run for good.
+struct Progress {
+    /// partition → (next offset to commit, finished offsets beyond it,
+    /// a failed offset).
+    parts: HashMap<i32, (i64, std::collections::BTreeSet<i64>, Option<i64>)>,
+}
+
+impl Progress {
+    fn new(ends: &BTreeMap<i32, (i64, i64)>) -> Progress {
+        Progress {
+            parts: ends
+                .iter()
+                .map(|(p, (start, _))| (*p, (*start, Default::default(), None)))
+                .collect(),
+        }
+    }
+
+    fn finished(&mut self, partition: i32, offset: i64) {
+        if let Some((next, done, failed)) = self.parts.get_mut(&partition) {
+            done.insert(offset);
+            while failed.is_none_or(|f| *next < f) && done.remove(next) {
+                *next += 1;
+            }
+        }
+    }
+
+    fn failed(&mut self, partition: i32, offset: i64) {
+        if let Some((_, _, failed)) = self.parts.get_mut(&partition) {
+            *failed = Some(failed.map_or(offset, |f| f.min(offset)));
+        }
+    }
+
+    /// partition → next offset, for the partitions with progress.
+    fn committable(&self) -> HashMap<i32, i64> {
+        self.parts
+            .iter()
+            .map(|(p, (next, _, _))| (*p, *next))
+            .collect()
+    }
+}
+
+/// One record: rebuilt, checked, routed, and re-driven when its route
+/// changed.
+async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
+    let (router, dedup, publisher) = (&to.router, &to.dedup, &to.publisher);
+    let (source, dry_run) = (to.source.as_str(), to.dry_run);
+    let from = format!("{source}/{}/{}", msg.partition(), msg.offset());
+    let headers = request_headers(msg);
+    let body = msg.payload().unwrap_or_default();
+    let delivery = match Delivery::parse(&headers, body) {
+        Ok(d) => d,
+        Err(e) => {
+            return Fate::StillInvalid(e.reject_reason().map_or("invalid", |r| r.as_str()));
+        }
+    };
+    let route = router.route(delivery.webhook_type, delivery.event_type.as_deref());
+    if &*route.topic == source {
+        return Fate::StillUnrouted;
+    }
+    let identity = Identity::of(&delivery, Namespace::Routed, &route.topic);
+    let claim = Claim {
+        identity: identity.digest,
+        body: identity.body,
+    };
+    let lead = match dedup.admit(claim, &identity.id) {
+        Admission::Seen => return Fate::AlreadyPublished,
+        // The same event, being re-driven from another record right now:
+        // published once it is confirmed, and only then.
+        Admission::Follow(mut verdict) => {
+            let outcome = verdict.wait_for(Option::is_some).await.map(|v| v.clone());
+            return match outcome {
+                Ok(Some(Ok(_))) => Fate::AlreadyPublished,
+                Ok(Some(Err(e))) => Fate::Failed(e.to_string()),
+                _ => Fate::Failed("abandoned".into()),
+            };
+        }
+        Admission::Lead(lead) => lead,
+    };
+    if dry_run {
+        // Dropping the lead forgets the claim: nothing was published.
+        return Fate::Redriven(route.topic.to_string());
+    }
+    let received_at = received_at(msg);
+    let mut verdict = lead.subscribe();
+    if let Err(e) = to
+        .topics
+        .ensure(route, tokio::time::Instant::now() + to.deadline)
+        .await
+    {
+        return Fate::Failed(e.to_string());
+    }
+    let pending = match publisher.enqueue(
+        &route.topic,
+        &delivery,
+        &identity.id,
+        &headers,
+        Some((REDRIVEN_FROM, &from)),
+        received_at,
+    ) {
+        Ok(p) => p,
+        Err(e) => return Fate::Failed(e.to_string()),
+    };
+    lead.confirm(
+        async move { pending.confirmed().await.map_err(Arc::new) },
+        identity.id.to_string(),
+        route.topic.clone(),
+    );
+    let outcome = verdict.wait_for(Option::is_some).await.map(|v| v.clone());
+    match outcome {
+        Ok(Some(Ok(_))) => Fate::Redriven(route.topic.to_string()),
+        Ok(Some(Err(e))) => Fate::Failed(e.to_string()),
+        _ => Fate::Failed("abandoned".into()),
+    }
+}
+
+/// The request headers a record carries (the bridge forwards every
+/// POPBiLL header under its lower-case name); its own `ce_*` and
+/// `popbill-bridge-*` headers are not part of the request.
+fn request_headers(msg: &OwnedMessage) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    let Some(hs) = msg.headers() else { return out };
+    for h in hs.iter() {
+        if h.key.starts_with("ce_") || h.key.starts_with("popbill-bridge-") {
+            continue;
+        }
+        if let (Ok(name), Some(Ok(value))) = (
+            HeaderName::from_bytes(h.key.as_bytes()),
+            h.value.map(HeaderValue::from_bytes),
+        ) {
+            out.append(name, value);
+        }
+    }
+    out
+}
+
+/// When the bridge first received the delivery: its header, else the
+/// record's timestamp, else now.
+fn received_at(msg: &OwnedMessage) -> SystemTime {
+    let header = msg.headers().and_then(|hs| {
+        hs.iter()
+            .find(|h| h.key == RECEIVED_AT)
+            .and_then(|h| std::str::from_utf8(h.value?).ok())
+            .and_then(|v| humantime::parse_rfc3339(v).ok())
+    });
+    header
+        .or_else(|| {
+            msg.timestamp()
+                .to_millis()
+                .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+        })
+        .unwrap_or_else(SystemTime::now)
+}
+
+fn draw(summary: &Summary, total: i64) {
+    let total = total.max(1) as u64;
+    let done = summary.looked_at.min(total);
+    let filled = (done * 30 / total) as usize;
+    let moved = summary.count(|f| matches!(f, Fate::Redriven(_)));
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r[{}{}] {done}/{total} looked at, {moved} re-driven",
+        "#".repeat(filled),
+        "-".repeat(30 - filled)
+    );
+    let _ = err.flush();
+}
+
+/// The source topic, assigned partition by partition from where to start
+/// to where it ended when the run began.
+struct Reader {
+    consumer: StreamConsumer,
+    topic: String,
+    /// partition → (first offset to read, end offset at the start).
+    ends: BTreeMap<i32, (i64, i64)>,
+}
+
+impl Reader {
+    async fn open(cfg: &Config, topic: &str, args: &RedriveArgs) -> Result<Reader, String> {
+        let mut c = base_client_config(&cfg.kafka);
+        c.set(
+            "group.id",
+            format!("{}-redrive-{topic}", cfg.kafka.client_id),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("auto.offset.reset", "earliest");
+        let consumer: StreamConsumer = c
+            .create()
+            .map_err(|e| cfg.kafka.describe_client_error(&e))?;
+        let (topic_owned, timeout) = (topic.to_string(), cfg.kafka.admin_timeout);
+        let (since, from_start) = (args.since, args.from_start);
+        let (consumer, ends) = tokio::task::spawn_blocking(move || {
+            let md = consumer
+                .fetch_metadata(Some(&topic_owned), timeout)
+                .map_err(|e| e.to_string())?;
+            let partitions: Vec<i32> = md
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic_owned)
+                .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+                .unwrap_or_default();
+            if partitions.is_empty() {
+                return Err(format!("topic {topic_owned} does not exist"));
+            }
+            let mut wanted = TopicPartitionList::new();
+            for &p in &partitions {
+                wanted
+                    .add_partition_offset(&topic_owned, p, Offset::Stored)
+                    .map_err(|e| e.to_string())?;
+            }
+            let committed = consumer
+                .committed_offsets(wanted, timeout)
+                .map_err(|e| e.to_string())?;
+            let by_time = match since {
+                Some(t) => {
+                    let ms = t
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as i64)
+                        .unwrap_or(0);
+                    Some(
+                        consumer
+                            .offsets_for_timestamp(ms, timeout)
+                            .map_err(|e| e.to_string())?,
+                    )
+                }
+                None => None,
+            };
+            let mut ends = BTreeMap::new();
+            let mut assign = TopicPartitionList::new();
+            for p in partitions {
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic_owned, p, timeout)
+                    .map_err(|e| e.to_string())?;
+                let offset_of = |tpl: &TopicPartitionList| {
+                    tpl.find_partition(&topic_owned, p)
+                        .and_then(|e| match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            Offset::End => Some(high),
+                            _ => None,
+                        })
+                };
+                let stored = if from_start {
+                    None
+                } else {
+                    offset_of(&committed)
+                };
+                let since = by_time.as_ref().and_then(offset_of);
+                let start = [Some(low), stored, since]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap_or(low);
+                ends.insert(p, (start, high));
+                assign
+                    .add_partition_offset(&topic_owned, p, Offset::Offset(start))
+                    .map_err(|e| e.to_string())?;
+            }
+            consumer.assign(&assign).map_err(|e| e.to_string())?;
+            Ok((consumer, ends))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        Ok(Reader {
+            consumer,
+            topic: topic.to_string(),
+            ends,
+        })
+    }
+
+    /// Commits, per partition, the offset after the last finished record.
+    fn commit(&self, done: &HashMap<i32, i64>) -> Result<(), String> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &next) in done {
+            tpl.add_partition_offset(&self.topic, p, Offset::Offset(next))
+                .map_err(|e| e.to_string())?;
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| format!("committing progress failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_read_in_utc_and_with_an_offset() {
+        let utc = parse_time("2025-11-14T00:30:00Z").expect("utc");
+        let kst = parse_time("2025-11-14T09:30:00+09:00").expect("offset");
+        assert_eq!(utc, kst);
+        assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn progress_is_committed_up_to_the_first_unfinished_record_and_never_past_a_failure() {
+        let mut p = Progress::new(&BTreeMap::from([(0, (10, 20)), (1, (0, 5))]));
+        p.finished(0, 11);
+        assert_eq!(p.committable()[&0], 10, "10 is not finished yet");
+        p.finished(0, 10);
+        assert_eq!(p.committable()[&0], 12);
+        p.failed(1, 1);
+        p.finished(1, 0);
+        p.finished(1, 2);
+        assert_eq!(p.committable()[&1], 1, "stops at the failed record");
+    }
+
+    #[test]
+    fn the_summary_lists_each_fate_with_its_count() {
+        let mut s = Summary::default();
+        *s.fates.entry(Fate::Redriven("a".into())).or_default() += 2;
+        *s.fates.entry(Fate::StillInvalid("not_json")).or_default() += 1;
+        s.looked_at = 3;
+        let t = s.table("popbill.unrouted", false);
+        assert!(
+            t.contains("re-driven to a") && t.contains("       2"),
+            "{t}"
+        );
+        assert!(t.contains("still invalid: not_json (left)"), "{t}");
+        assert_eq!(s.count(|f| matches!(f, Fate::Redriven(_))), 2);
+    }
+}
