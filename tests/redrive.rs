@@ -74,7 +74,7 @@ async fn a_new_route_moves_fallback_deliveries_once_even_when_interrupted_and_ru
         !topic_exists(&brokers, &routed)
             || read_back(
                 &brokers,
-                &[routed.clone()],
+                std::slice::from_ref(&routed),
                 0,
                 Duration::from_secs(3),
                 Duration::from_millis(500)
@@ -113,7 +113,7 @@ async fn a_new_route_moves_fallback_deliveries_once_even_when_interrupted_and_ru
 
     let records = read_back(
         &brokers,
-        &[routed.clone()],
+        std::slice::from_ref(&routed),
         N,
         Duration::from_secs(15),
         Duration::from_secs(1),
