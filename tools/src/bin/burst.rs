@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use popbill_bridge::commands::{samples, send};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Barrier;
 
 #[derive(Parser)]
@@ -40,43 +40,13 @@ struct Args {
     topic: String,
 }
 
-const BODY: &str = r#"{"corpNum":"1234567890","itemKey":"025111409301000001","ntsConfirmNum":"202511144100001234567890","ntssendDT":"","ntsresultDT":"","ntssendErrCode":"","stateCode":300,"stateDT":"20251114093010","eventDT":"20251114093011","eventType":"Issue"}"#;
-
-#[derive(Debug)]
-enum Answer {
-    Status(u16, Duration),
-    NoAnswer,
-}
-
-async fn one(addr: &str, path: &str, mid: &str) -> Answer {
-    let t0 = Instant::now();
-    let Ok(Ok(mut s)) = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
-    else {
-        return Answer::NoAnswer;
-    };
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Pb-Webhook-Type: TAXINVOICE.STATE\r\nPb-Webhook-MID: {mid}\r\nPb-Webhook-Corpnum: 1234567890\r\n\
-         Pb-Webhook-EventType: Issue\r\nContent-Length: {}\r\n\r\n{BODY}",
-        BODY.len()
-    );
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return Answer::NoAnswer;
-    }
-    let mut out = Vec::with_capacity(256);
-    match tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut out)).await {
-        Ok(Ok(_)) => {}
-        _ => return Answer::NoAnswer,
-    }
-    let text = String::from_utf8_lossy(&out);
-    match text.split_whitespace().nth(1).and_then(|c| c.parse().ok()) {
-        Some(code) => Answer::Status(code, t0.elapsed()),
-        None => Answer::NoAnswer,
-    }
+/// The burst's delivery: the tax-invoice Issue sample, its MID replaced.
+fn delivery(mid: &str) -> Result<send::Delivery, String> {
+    let sample =
+        samples::find("taxinvoice-issue").ok_or("the taxinvoice-issue sample is missing")?;
+    let mut d = send::Delivery::from_sample(&sample);
+    d.set_header("Pb-Webhook-MID", mid);
+    Ok(d)
 }
 
 fn ids_in_kafka(brokers: &str, topic: &str, want: usize) -> HashSet<String> {
@@ -120,17 +90,36 @@ fn ids_in_kafka(brokers: &str, topic: &str, want: usize) -> HashSet<String> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // The one POPBiLL sender of the repository: a connection per try, as
+    // POPBiLL's own deliveries come.
+    let url = format!("http://{}{}", args.addr, args.path);
+    let sender = match send::Sender::new(
+        &url,
+        send::SenderOptions {
+            timeout: Duration::from_secs(60),
+            ..send::SenderOptions::default()
+        },
+    ) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("burst: {e}");
+            std::process::exit(2);
+        }
+    };
     let barrier = Arc::new(Barrier::new(args.count));
     let started = Instant::now();
     let tasks: Vec<_> = (0..args.count)
         .map(|i| {
-            let (addr, path, barrier) = (args.addr.clone(), args.path.clone(), barrier.clone());
+            let (sender, barrier) = (sender.clone(), barrier.clone());
             let mid = format!("{}-{i}", args.mid_prefix);
             tokio::spawn(async move {
+                let Ok(d) = delivery(&mid) else {
+                    return (mid, None);
+                };
                 // All at once: every task waits until all are spawned.
                 barrier.wait().await;
-                let a = one(&addr, &path, &mid).await;
-                (mid, a)
+                let t = sender.try_once(&d).await;
+                (mid, Some(t))
             })
         })
         .collect();
@@ -142,17 +131,21 @@ async fn main() {
             none += 1;
             continue;
         };
-        match a {
-            Answer::Status(200, d) => {
-                latencies.push(d);
+        let Some(t) = a else {
+            none += 1;
+            continue;
+        };
+        match &t.result {
+            Ok(_) if t.succeeded() => {
+                latencies.push(t.elapsed);
                 ok.push(mid);
             }
-            Answer::Status(503, d) => {
-                latencies.push(d);
+            Ok(answer) if answer.status == 503 => {
+                latencies.push(t.elapsed);
                 shed += 1;
             }
-            Answer::Status(_, _) => other += 1,
-            Answer::NoAnswer => none += 1,
+            Ok(_) => other += 1,
+            Err(_) => none += 1,
         }
     }
     let took = started.elapsed();
