@@ -316,6 +316,10 @@ mod tests {
         let cluster = MockCluster::new(1).expect("mock cluster");
         for t in present {
             cluster.create_topic(t, 1, 1).expect("topic");
+            // librdkafka's mock cluster can lose the wake-up of an
+            // operation posted right after another one and then serve
+            // it a second late: let it settle between two.
+            std::thread::sleep(Duration::from_millis(5));
         }
         let routes: Vec<Route> = routed
             .iter()

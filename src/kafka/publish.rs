@@ -480,6 +480,10 @@ mod tests {
         let cluster = MockCluster::new(1).expect("mock cluster");
         for t in topics {
             cluster.create_topic(t, 1, 1).expect("topic");
+            // librdkafka's mock cluster can lose the wake-up of an
+            // operation posted right after another one and then serve
+            // it a second late: let it settle between two.
+            std::thread::sleep(Duration::from_millis(5));
         }
         cluster
     }
@@ -648,11 +652,18 @@ mod tests {
     /// `error`, with `properties` added to the producer's configuration.
     async fn verdict_under(error: RDKafkaRespErr, properties: &[(&str, &str)]) -> BridgeError {
         let cluster = mock(&["t"]);
-        let mut cfg = kafka_config(&cluster.bootstrap_servers(), Duration::from_millis(800));
+        // Long enough for the warm-up below to succeed even when the mock
+        // cluster is a second late; these errors end the record at once.
+        let mut cfg = kafka_config(&cluster.bootstrap_servers(), Duration::from_millis(1500));
         for (k, v) in properties {
             cfg.properties.insert(k.to_string(), v.to_string());
         }
         let p = publisher(&cfg, 1_100_000);
+        // A first record confirmed: the producer is connected and has its
+        // producer id, so what follows depends on `error` only.
+        confirmed(enqueue(&p, "t", ISSUE_BODY).expect("enqueued"))
+            .await
+            .expect("a healthy cluster confirms");
         cluster.request_errors(RDKafkaApiKey::Produce, &[error; 100]);
         confirmed(enqueue(&p, "t", ISSUE_BODY).expect("enqueued"))
             .await
@@ -674,11 +685,20 @@ mod tests {
     async fn not_enough_replicas_with_unbounded_retries_fails_as_timeout_at_message_timeout() {
         // librdkafka retries a retriable error until message.timeout.ms:
         // the report then says the message timed out.
+        let cluster = mock(&["t"]);
+        let cfg = kafka_config(&cluster.bootstrap_servers(), Duration::from_millis(800));
+        let p = publisher(&cfg, 1_100_000);
+        cluster.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 100],
+        );
         let started = Instant::now();
-        let e = verdict_under(RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, &[]).await;
+        let e = confirmed(enqueue(&p, "t", ISSUE_BODY).expect("enqueued"))
+            .await
+            .expect_err("never confirmed");
         assert_eq!(e.kind(), Kind::Failed(FailReason::Timeout), "{e:?}");
         assert!(
-            started.elapsed() >= Duration::from_millis(700),
+            started.elapsed() >= Duration::from_millis(750),
             "{:?}",
             started.elapsed()
         );

@@ -704,6 +704,10 @@ mod tests {
         let cluster = MockCluster::new(1).expect("mock cluster");
         for t in topics {
             cluster.create_topic(t, 1, 1).expect("topic");
+            // librdkafka's mock cluster can lose the wake-up of an
+            // operation posted right after another one and then serve
+            // it a second late: let it settle between two.
+            std::thread::sleep(Duration::from_millis(5));
         }
         cluster
     }
@@ -866,7 +870,8 @@ mod tests {
         let cluster = mock(&[]);
         let r = routes(&["t.refused"]);
         let t = topics_on(&cluster.bootstrap_servers(), &r, TopicsConfig::default());
-        t.refresh().await.expect("Kafka answers");
+        // As a round against this one-broker cluster leaves it.
+        t.brokers.store(1, Ordering::Release);
         t.all[0].set_cause(Some(
             t.creation_cause(RDKafkaErrorCode::InvalidReplicationFactor),
         ));
