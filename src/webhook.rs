@@ -784,15 +784,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn with_ok_body_json_a_published_delivery_is_answered_result_ok() {
+    async fn with_ok_body_json_a_published_delivery_and_its_copy_are_answered_result_ok() {
         let f = fixture(|c| c.server.ok_body = OkBody::Json, &[]);
-        let r = exchange(&f.app, peer(), post(&issue_headers("mid-1"), ISSUE_BODY)).await;
-        assert_eq!(
-            (r.status, r.body.as_str()),
-            (200, r#"{"result":"OK"}"#),
-            "{r:?}"
-        );
-        assert_eq!(header(&r, CONTENT_TYPE), Some("application/json"));
+        for outcome in ["acknowledged", "duplicate"] {
+            let r = exchange(&f.app, peer(), post(&issue_headers("mid-1"), ISSUE_BODY)).await;
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (200, r#"{"result":"OK"}"#),
+                "{outcome}: {r:?}"
+            );
+            assert_eq!(header(&r, CONTENT_TYPE), Some("application/json"));
+            assert_eq!(deliveries(&f.app, outcome), 1.0);
+        }
     }
 
     #[tokio::test]
