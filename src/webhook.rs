@@ -589,7 +589,7 @@ mod tests {
         .expect("consumer thread")
     }
 
-    fn header<'h>(r: &'h Reply, name: hyper::header::HeaderName) -> Option<&'h str> {
+    fn header(r: &Reply, name: hyper::header::HeaderName) -> Option<&str> {
         r.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
