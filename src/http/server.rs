@@ -238,7 +238,7 @@ async fn serve_one<S, H, F>(
         .max_buf_size(limits.max_header_bytes)
         .serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn).await {
-        // hyper answered (431, 400, 408) or dropped the connection before
+        // hyper answered (431, 400) or dropped the connection before
         // our handler saw a request: count and log it here.
         if let Some(m) = metrics {
             events::http_refused(m, name, peer, http_error_kind(&e), &e);

@@ -166,7 +166,7 @@ pub fn tls_handshake_failed(metrics: &Metrics, listener: &str, peer: std::net::S
     debug!(listener, %peer, "TLS handshake failed or timed out");
 }
 
-/// hyper answered (431, 400, 408) or dropped the connection before the
+/// hyper answered (431, 400) or dropped the connection before the
 /// handler saw a request.
 pub fn http_refused(
     metrics: &Metrics,
