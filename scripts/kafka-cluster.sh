@@ -36,7 +36,8 @@
 # ${TMPDIR:-/tmp}/popbill-kafka-cluster. The shared test broker
 # (scripts/kafka.sh, 19092) is never touched.
 # Environment: KAFKA_HEAP, KAFKA_CLUSTER_STATE, KAFKA_CLUSTER_NETNS
-# (pbb-kafka; "none" = loopback), POPBILL_KAFKA_CACHE, JAVA.
+# (pbb-kafka; "none" = loopback), KAFKA_CLUSTER_SESSION_MS (the controller's
+# broker.session.timeout.ms, 9000), POPBILL_KAFKA_CACHE, JAVA.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,6 +47,7 @@ cachebase="${POPBILL_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popbill-bridge
 lib="$cachebase/kafka-$version/lib"
 state="${KAFKA_CLUSTER_STATE:-${TMPDIR:-/tmp}/popbill-kafka-cluster}"
 heap="${KAFKA_HEAP:--Xms64m -Xmx256m}"
+session_ms="${KAFKA_CLUSTER_SESSION_MS:-9000}"
 java="${JAVA:-java}"
 toxiproxy_version=v2.5.0
 toxiproxy="$cachebase/tools/toxiproxy-server-$toxiproxy_version"
@@ -139,8 +141,12 @@ answers() {
   case "$reply" in ????????0000002a0000) return 0 ;; *) return 1 ;; esac
 }
 
+# Started since the last launch: the log is kept across restarts (the chaos
+# driver counts the brokers' refusals in it), so only its new part counts.
 started() {
-  grep -q "Kafka Server started" "$state/node-$1/kafka.log" 2>/dev/null
+  local from
+  from=$(cat "$state/node-$1/log.start" 2>/dev/null || echo 0)
+  tail -c +$((from + 1)) "$state/node-$1/kafka.log" 2>/dev/null | grep -q "Kafka Server started"
 }
 
 # The namespace and its veth pair: created when missing, checked when there.
@@ -180,6 +186,7 @@ write_log4j() {
   cat >"$1/log4j2.properties" <<'PROPS'
 status = error
 appender.file.type = File
+appender.file.append = true
 appender.file.name = file
 appender.file.fileName = ${sys:kafka.logs.dir}/kafka.log
 appender.file.layout.type = PatternLayout
@@ -224,8 +231,10 @@ num.io.threads=2
 # In KRaft the controller creates topics: the defaults for new topics must be
 # set here (on the brokers alone they are silently not used).
 $(topic_defaults)
-# Production defaults, on purpose: a broker that stops heartbeating is fenced
-# (its partitions get new leaders) after broker.session.timeout.ms = 9 s.
+# A broker that stops heartbeating is fenced (its partitions get new leaders,
+# it leaves every ISR) after broker.session.timeout.ms: production's 9 s
+# unless KAFKA_CLUSTER_SESSION_MS says otherwise.
+broker.session.timeout.ms=$session_ms
 PROPS
     return 0
   fi
@@ -257,6 +266,7 @@ num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 log.cleaner.dedupe.buffer.size=8388608
 log.segment.bytes=67108864
+broker.heartbeat.interval.ms=$((session_ms / 4 < 2000 ? session_ms / 4 : 2000))
 PROPS
 }
 
@@ -286,7 +296,8 @@ format_node() {
 launch() {
   local n=$1 dir="$state/node-$1"
   write_config "$n"
-  : >"$dir/kafka.log"
+  touch "$dir/kafka.log"
+  stat -c %s "$dir/kafka.log" >"$dir/log.start"
   if [ "$ns" = none ]; then
     nohup "$0" __run "$n" >>"$dir/stdout.log" 2>&1 &
   else
@@ -471,7 +482,7 @@ ENV
     run_java "$dir" exec kafka.Kafka "$dir/server.properties"
     ;;
   *)
-    sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

@@ -8,8 +8,9 @@
 #   scripts/netfault.sh latency MS [JITTER]  Toxiproxy adds MS (± JITTER) ms to every answer from Kafka
 #   scripts/netfault.sh stall              Toxiproxy holds all data both ways; connections stay open,
 #                                          the held data flows on when the stall is cleared
-#   scripts/netfault.sh reset [MS]         Toxiproxy resets (TCP RST) every connection MS ms (0) after
-#                                          it first carries data, new ones too
+#   scripts/netfault.sh reset              Toxiproxy resets (TCP RST) every connection as soon as it
+#                                          carries data, new ones too, until cleared (the chaos
+#                                          driver sets it in short pulses)
 #   scripts/netfault.sh clear              all of the above undone (link up, no qdisc, no toxics)
 #   scripts/netfault.sh status             what is in effect
 #
@@ -83,7 +84,10 @@ case "${1:-}" in
     toxic pbb-stall-down latency downstream '{"latency":3600000}'
     ;;
   reset)
-    toxic pbb-reset reset_peer upstream "{\"timeout\":${2:-0}}"
+    # timeout 0: at once. (With a timeout, Toxiproxy swallows the data
+    # until then: a stall ending in a reset.)
+    toxic pbb-reset-up reset_peer upstream '{"timeout":0}'
+    toxic pbb-reset-down reset_peer downstream '{"timeout":0}'
     ;;
   clear) clear ;;
   status)
