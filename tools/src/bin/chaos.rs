@@ -1084,6 +1084,7 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    let stopped_at = Instant::now();
     stop.store(true, Ordering::Relaxed);
     let _ = sender.await;
     let _ = poller.await;
@@ -1161,7 +1162,12 @@ async fn main() {
     let mut missing_total = 0;
     let mut late_total = 0;
     let mut details = Vec::new();
-    for w in &windows {
+    for (k, w) in windows.iter().enumerate() {
+        // Recovery is looked for until the next fault (or the end of the run).
+        let calm_until = windows
+            .get(k + 1)
+            .map(|n| n.fault_start)
+            .unwrap_or(stopped_at);
         let mine: Vec<&Sent> = log.iter().filter(|s| s.phase == w.phase).collect();
         let acked: Vec<&&Sent> = mine.iter().filter(|s| s.acked).collect();
         let missing: Vec<&&&Sent> = acked
@@ -1225,8 +1231,12 @@ async fn main() {
             .map(|oks| longest_gap(oks, w.fault_start, w.end))
             .max()
             .unwrap_or_default();
-        let attempts: Vec<&Attempt> = during.iter().map(|(_, a)| *a).collect();
-        let rec = recovery(&attempts, w.fault_end, w.end)
+        let attempts: Vec<&Attempt> = log
+            .iter()
+            .flat_map(|s| s.attempts.iter())
+            .filter(|a| a.at >= w.fault_end && a.at <= calm_until)
+            .collect();
+        let rec = recovery(&attempts, w.fault_end, calm_until)
             .map(secs)
             .unwrap_or("-".into());
         println!(
