@@ -23,9 +23,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/popbill-chaos.XXXXXX")
-prom_pid=""
+prom_pid="" driver_pid=""
 cluster="${CHAOS_CLUSTER:-0}"
 cleanup() {
+  # Interrupted: the driver's bridge replicas (its children), then the driver.
+  if [ -n "$driver_pid" ] && kill -0 "$driver_pid" 2>/dev/null; then
+    pkill -KILL -P "$driver_pid" 2>/dev/null || true
+    kill -KILL "$driver_pid" 2>/dev/null || true
+  fi
   if [ -n "$prom_pid" ]; then kill "$prom_pid" 2>/dev/null || true; wait "$prom_pid" 2>/dev/null || true; fi
   if [ "$cluster" = 1 ]; then
     scripts/netfault.sh clear >/dev/null 2>&1 || true
@@ -97,7 +102,8 @@ else
   brokers=$(scripts/kafka.sh start)
 fi
 echo "chaos.sh: faults: $faults; Kafka at $brokers" >&2
-status=0
+# In the background, so that a signal to this script runs the cleanup at
+# once rather than after the driver.
 target/release/chaos \
   --bridge target/release/popbill-bridge \
   --kafka-script "$script" \
@@ -105,5 +111,9 @@ target/release/chaos \
   --faults "$faults" \
   --rate "${CHAOS_RATE:-100}" \
   --log-dir "$run/logs" \
-  "${extra[@]}" ${CHAOS_ARGS:-} || status=$?
+  "${extra[@]}" ${CHAOS_ARGS:-} &
+driver_pid=$!
+status=0
+wait "$driver_pid" || status=$?
+driver_pid=""
 exit $status
