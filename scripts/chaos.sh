@@ -25,6 +25,7 @@ cd "$(dirname "$0")/.."
 run=$(mktemp -d "${TMPDIR:-/tmp}/popbill-chaos.XXXXXX")
 prom_pid="" driver_pid=""
 cluster="${CHAOS_CLUSTER:-0}"
+# shellcheck disable=SC2317 # run by the traps
 cleanup() {
   # Interrupted: the driver's bridge replicas (its children), then the driver.
   if [ -n "$driver_pid" ] && kill -0 "$driver_pid" 2>/dev/null; then
@@ -104,6 +105,7 @@ fi
 echo "chaos.sh: faults: $faults; Kafka at $brokers" >&2
 # In the background, so that a signal to this script runs the cleanup at
 # once rather than after the driver.
+# shellcheck disable=SC2086 # CHAOS_ARGS is several flags on purpose
 target/release/chaos \
   --bridge target/release/popbill-bridge \
   --kafka-script "$script" \
