@@ -14,6 +14,8 @@
 #   scripts/kafka.sh fetch      only resolve the jars into the cache
 #   scripts/kafka.sh pause|resume   SIGSTOP/SIGCONT the broker (fault tests)
 #   scripts/kafka.sh kill       SIGKILL it, keeping its data (start restarts on it)
+#   scripts/kafka.sh CMD [N] --brokers 3   the three-broker cluster instead:
+#                               scripts/kafka-cluster.sh CMD [N] (see there)
 #
 # Environment: KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (19093) — below
 # Linux's ephemeral range (32768-60999), so a client socket left in
@@ -23,6 +25,22 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+
+# --brokers N (N > 1): the cluster script, with the other arguments.
+args=() brokers=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --brokers) brokers="${2:?--brokers needs a number}"; shift 2 ;;
+    --brokers=*) brokers="${1#--brokers=}"; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+set -- "${args[@]+"${args[@]}"}"
+case "$brokers" in
+  1) ;;
+  3) exec "$here/kafka-cluster.sh" "$@" ;;
+  *) printf 'kafka.sh: --brokers is 1 or 3\n' >&2; exit 2 ;;
+esac
 pom="$here/kafka/pom.xml"
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
 cache="${POPBILL_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popbill-bridge}/kafka-$version"
@@ -269,7 +287,7 @@ case "$cmd" in
     run_java exec kafka.Kafka "$state/server.properties"
     ;;
   *)
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
