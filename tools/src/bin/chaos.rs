@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
+use popbill_bridge::commands::send;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -325,37 +326,37 @@ fn body(n: u64, spread: bool) -> String {
     )
 }
 
-/// One attempt: the status, or how it failed to get one.
+/// One attempt, through the repository's one POPBiLL sender (a connection
+/// of its own, POPBiLL's headers and success rule): the status (0 for a 200
+/// whose body POPBiLL would not accept), or how it failed to get one.
 async fn post(addr: SocketAddr, mid: &str, body: &str) -> i32 {
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+    let url = format!("http://{addr}/popbill/webhook");
+    let Ok(sender) = send::Sender::new(
+        &url,
+        send::SenderOptions {
+            timeout: ATTEMPT_TIMEOUT,
+            ..send::SenderOptions::default()
+        },
+    ) else {
         return REFUSED;
     };
-    let req = format!(
-        "POST /popbill/webhook HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Pb-Webhook-Type: TAXINVOICE.STATE\r\nPb-Webhook-MID: {mid}\r\nPb-Webhook-Corpnum: 1234567890\r\n\
-         Pb-Webhook-EventType: Issue\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return CUT;
-    }
-    let mut out = Vec::with_capacity(256);
-    if s.read_to_end(&mut out).await.is_err() {
-        return CUT;
-    }
-    let text = String::from_utf8_lossy(&out);
-    let Some(code) = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<i32>().ok())
-    else {
-        return CUT;
+    let delivery = send::Delivery {
+        headers: vec![
+            ("Content-Type".into(), "application/json".into()),
+            ("Pb-Webhook-Type".into(), "TAXINVOICE.STATE".into()),
+            ("Pb-Webhook-MID".into(), mid.into()),
+            ("Pb-Webhook-Corpnum".into(), "1234567890".into()),
+            ("Pb-Webhook-EventType".into(), "Issue".into()),
+        ],
+        body: body.to_string().into(),
     };
-    // POPBiLL's rule: only 200 with body OK counts.
-    if code == 200 && !text.ends_with("\r\n\r\nOK") {
-        return 0;
+    let t = sender.try_once(&delivery).await;
+    match &t.result {
+        Ok(a) if a.status == 200 && !a.accepted() => 0,
+        Ok(a) => i32::from(a.status),
+        Err(send::Failure::ConnectionRefused(_)) => REFUSED,
+        Err(_) => CUT,
     }
-    code
 }
 
 /// A POPBiLL-like delivery: retried until `OK`, at most ATTEMPTS times.
