@@ -78,15 +78,16 @@ async fn deliver(
     }
     let client = app.access.client(peer, req.headers());
     let source = app.access.check(client);
-    if source == access::Verdict::Denied {
+    if source == access::SourceCheck::Denied {
         return reject(Some(req.headers()), BridgeError::Forbidden(client));
     }
     let credentials = app.auth.check(req.headers());
-    if let auth::Verdict::Denied { basic } = credentials {
+    if let auth::Credentials::Denied { basic } = credentials {
         return reject(Some(req.headers()), BridgeError::Unauthorized { basic });
     }
     // Someone we know: valid credentials or an allowed source.
-    let verified = credentials == auth::Verdict::Verified || source == access::Verdict::Allowed;
+    let verified =
+        credentials == auth::Credentials::Verified || source == access::SourceCheck::Allowed;
     let Ok(_slot) = app.capacity.try_acquire() else {
         return reject(Some(req.headers()), BridgeError::Overloaded);
     };

@@ -56,7 +56,7 @@ impl Default for AccessConfig {
 pub const POPBILL_SOURCES: &[&str] = &["54.180.62.221/32", "13.124.72.158/32"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum SourceCheck {
     /// No allow-list: every source may deliver.
     NotConfigured,
     Allowed,
@@ -166,7 +166,7 @@ impl Access {
     /// any header is read: always, unless the peer is a trusted proxy
     /// (whose client is only known from the request). `None`: decide per
     /// request.
-    pub fn verdict_at_accept(&self, peer: SocketAddr) -> Option<Verdict> {
+    pub fn verdict_at_accept(&self, peer: SocketAddr) -> Option<SourceCheck> {
         if self.trusted(peer.ip()) {
             None
         } else {
@@ -174,15 +174,15 @@ impl Access {
         }
     }
 
-    pub fn check(&self, client: IpAddr) -> Verdict {
+    pub fn check(&self, client: IpAddr) -> SourceCheck {
         if self.allow.is_empty() {
-            return Verdict::NotConfigured;
+            return SourceCheck::NotConfigured;
         }
         let ip = canonical(client);
         if self.allow.iter().any(|n| n.contains(&ip)) {
-            Verdict::Allowed
+            SourceCheck::Allowed
         } else {
-            Verdict::Denied
+            SourceCheck::Denied
         }
     }
 }
@@ -281,23 +281,23 @@ mod tests {
         let a = access(&["popbill"], &[]);
         assert_eq!(
             a.check("54.180.62.221".parse().expect("ip")),
-            Verdict::Allowed
+            SourceCheck::Allowed
         );
         assert_eq!(
             a.check("13.124.72.158".parse().expect("ip")),
-            Verdict::Allowed
+            SourceCheck::Allowed
         );
         assert_eq!(
             a.check("54.180.62.222".parse().expect("ip")),
-            Verdict::Denied
+            SourceCheck::Denied
         );
         assert_eq!(
             a.check("::ffff:54.180.62.221".parse().expect("ip")),
-            Verdict::Allowed
+            SourceCheck::Allowed
         );
         assert_eq!(
             access(&[], &[]).check("1.2.3.4".parse().expect("ip")),
-            Verdict::NotConfigured
+            SourceCheck::NotConfigured
         );
     }
 
@@ -308,10 +308,10 @@ mod tests {
         // From an untrusted peer, the header is ignored.
         let c = a.client(peer("203.0.113.9"), &spoof);
         assert_eq!(c, "203.0.113.9".parse::<IpAddr>().expect("ip"));
-        assert_eq!(a.check(c), Verdict::Denied);
+        assert_eq!(a.check(c), SourceCheck::Denied);
         // Through our ingress, it is believed.
         let c = a.client(peer("10.1.2.3"), &spoof);
-        assert_eq!(a.check(c), Verdict::Allowed);
+        assert_eq!(a.check(c), SourceCheck::Allowed);
     }
 
     #[test]
@@ -322,7 +322,7 @@ mod tests {
         let chain = h("x-forwarded-for", "54.180.62.221, 198.51.100.7, 10.0.0.5");
         let c = a.client(peer("10.0.0.6"), &chain);
         assert_eq!(c, "198.51.100.7".parse::<IpAddr>().expect("ip"));
-        assert_eq!(a.check(c), Verdict::Denied);
+        assert_eq!(a.check(c), SourceCheck::Denied);
     }
 
     #[test]
@@ -351,7 +351,7 @@ mod tests {
         m.insert(FORWARDED, HeaderValue::from_static("for=54.180.62.221"));
         let c = a.client(peer("10.0.0.6"), &m);
         assert_eq!(c, "198.51.100.7".parse::<IpAddr>().expect("ip"));
-        assert_eq!(a.check(c), Verdict::Denied);
+        assert_eq!(a.check(c), SourceCheck::Denied);
         // No X-Forwarded-For at all: no fallback to `Forwarded` either; the
         // client is the proxy itself.
         let only_forwarded = h("forwarded", "for=54.180.62.221");
@@ -394,16 +394,16 @@ mod tests {
         let a = access(&["popbill"], &["10.0.0.0/8"]);
         assert_eq!(
             a.verdict_at_accept(peer("203.0.113.9")),
-            Some(Verdict::Denied)
+            Some(SourceCheck::Denied)
         );
         assert_eq!(
             a.verdict_at_accept(peer("54.180.62.221")),
-            Some(Verdict::Allowed)
+            Some(SourceCheck::Allowed)
         );
         assert_eq!(a.verdict_at_accept(peer("10.1.2.3")), None);
         assert_eq!(
             access(&[], &[]).verdict_at_accept(peer("203.0.113.9")),
-            Some(Verdict::NotConfigured)
+            Some(SourceCheck::NotConfigured)
         );
     }
 

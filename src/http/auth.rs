@@ -117,7 +117,7 @@ static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Outcome of the credential check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Credentials {
     /// No mechanism is configured: nothing was checked.
     NotConfigured,
     /// Every configured mechanism passed.
@@ -267,13 +267,13 @@ impl Auth {
         self.files().next().is_some()
     }
 
-    pub fn check(&self, headers: &HeaderMap) -> Verdict {
+    pub fn check(&self, headers: &HeaderMap) -> Credentials {
         let Ok(s) = self.secrets.read() else {
-            return Verdict::Denied { basic: false };
+            return Credentials::Denied { basic: false };
         };
         let (want_basic, want_key) = (!s.basic.is_empty(), !s.api_keys.is_empty());
         if !want_basic && !want_key {
-            return Verdict::NotConfigured;
+            return Credentials::NotConfigured;
         }
         let basic_ok =
             !want_basic || basic_credential(headers).is_some_and(|c| matches_any(&s.basic, &c));
@@ -283,9 +283,9 @@ impl Auth {
                 .get(&X_API_KEY)
                 .is_some_and(|v| !v.is_empty() && matches_any(&s.api_keys, v.as_bytes()));
         if basic_ok && key_ok {
-            Verdict::Verified
+            Credentials::Verified
         } else {
-            Verdict::Denied { basic: want_basic }
+            Credentials::Denied { basic: want_basic }
         }
     }
 }
@@ -412,40 +412,43 @@ mod tests {
     #[test]
     fn nothing_configured_checks_nothing() {
         let a = Auth::new(cfg(&[], &[])).expect("auth");
-        assert_eq!(a.check(&headers(&[])), Verdict::NotConfigured);
+        assert_eq!(a.check(&headers(&[])), Credentials::NotConfigured);
     }
 
     #[test]
     fn basic_right_wrong_missing_and_rotated() {
         let a = Auth::new(cfg(&["popbill:s3cret", "popbill:n3w"], &[])).expect("auth");
         let ok = headers(&[("authorization", "Basic cG9wYmlsbDpzM2NyZXQ=")]);
-        assert_eq!(a.check(&ok), Verdict::Verified);
+        assert_eq!(a.check(&ok), Credentials::Verified);
         // popbill:n3w — the rotated credential is valid at the same time.
         let rotated = headers(&[("authorization", "Basic cG9wYmlsbDpuM3c=")]);
-        assert_eq!(a.check(&rotated), Verdict::Verified);
+        assert_eq!(a.check(&rotated), Credentials::Verified);
         let wrong = headers(&[("authorization", "Basic d3Jvbmc6d3Jvbmc=")]);
-        assert_eq!(a.check(&wrong), Verdict::Denied { basic: true });
-        assert_eq!(a.check(&headers(&[])), Verdict::Denied { basic: true });
+        assert_eq!(a.check(&wrong), Credentials::Denied { basic: true });
+        assert_eq!(a.check(&headers(&[])), Credentials::Denied { basic: true });
         let bearer = headers(&[("authorization", "Bearer cG9wYmlsbDpzM2NyZXQ=")]);
-        assert_eq!(a.check(&bearer), Verdict::Denied { basic: true });
+        assert_eq!(a.check(&bearer), Credentials::Denied { basic: true });
     }
 
     #[test]
     fn api_key_and_both_mechanisms() {
         let a = Auth::new(cfg(&[], &["k1", "k2"])).expect("auth");
-        assert_eq!(a.check(&headers(&[("x-api-key", "k2")])), Verdict::Verified);
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "k2")])),
+            Credentials::Verified
+        );
         assert_eq!(
             a.check(&headers(&[("x-api-key", "k3")])),
-            Verdict::Denied { basic: false }
+            Credentials::Denied { basic: false }
         );
         let both = Auth::new(cfg(&["popbill:s3cret"], &["k1"])).expect("auth");
         let only_key = headers(&[("x-api-key", "k1")]);
-        assert_eq!(both.check(&only_key), Verdict::Denied { basic: true });
+        assert_eq!(both.check(&only_key), Credentials::Denied { basic: true });
         let all = headers(&[
             ("x-api-key", "k1"),
             ("authorization", "Basic cG9wYmlsbDpzM2NyZXQ="),
         ]);
-        assert_eq!(both.check(&all), Verdict::Verified);
+        assert_eq!(both.check(&all), Credentials::Verified);
     }
 
     #[test]
@@ -460,7 +463,7 @@ mod tests {
         .expect("auth");
         assert_eq!(
             a.check(&headers(&[("x-api-key", "old-key")])),
-            Verdict::Verified
+            Credentials::Verified
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(&f, "new-key\n").expect("write");
@@ -470,11 +473,11 @@ mod tests {
         a.reload_if_changed();
         assert_eq!(
             a.check(&headers(&[("x-api-key", "new-key")])),
-            Verdict::Verified
+            Credentials::Verified
         );
         assert_eq!(
             a.check(&headers(&[("x-api-key", "old-key")])),
-            Verdict::Denied { basic: false }
+            Credentials::Denied { basic: false }
         );
     }
 
@@ -521,13 +524,13 @@ mod tests {
             Err(e) => assert!(e.join("; ").contains("auth.api_keys"), "{e:?}"),
             Ok(a) => assert_eq!(
                 a.check(&headers(&[("x-api-key", "")])),
-                Verdict::Denied { basic: false }
+                Credentials::Denied { basic: false }
             ),
         }
         let a = Auth::new(cfg(&[], &["k"])).expect("auth");
         assert_eq!(
             a.check(&headers(&[("x-api-key", "")])),
-            Verdict::Denied { basic: false }
+            Credentials::Denied { basic: false }
         );
     }
 
@@ -548,9 +551,9 @@ mod tests {
         a.reload_if_changed();
         assert_eq!(
             a.check(&headers(&[("x-api-key", "good-key")])),
-            Verdict::Verified
+            Credentials::Verified
         );
-        assert_eq!(a.check(&headers(&[])), Verdict::Denied { basic: false });
+        assert_eq!(a.check(&headers(&[])), Credentials::Denied { basic: false });
         // Counted once, retried at every check until fixed.
         a.reload_if_changed();
         assert_eq!(failures.get(), 1);
@@ -559,7 +562,7 @@ mod tests {
         a.reload_if_changed();
         assert_eq!(
             a.check(&headers(&[("x-api-key", "new-key")])),
-            Verdict::Verified
+            Credentials::Verified
         );
         std::fs::write(&f, "").expect("write");
         bump_mtime(&f, 15);
@@ -567,7 +570,7 @@ mod tests {
         assert_eq!(failures.get(), 2);
         assert_eq!(
             a.check(&headers(&[("x-api-key", "new-key")])),
-            Verdict::Verified
+            Credentials::Verified
         );
     }
 

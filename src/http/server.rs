@@ -160,7 +160,7 @@ where
                 };
                 // Before the slot: refusing a stranger must not cost one.
                 if let Some(a) = &access
-                    && a.verdict_at_accept(peer) == Some(access::Verdict::Denied)
+                    && a.verdict_at_accept(peer) == Some(access::SourceCheck::Denied)
                 {
                     if let Some(m) = &metrics {
                         events::refused_at_accept(m, name, peer);
