@@ -120,12 +120,23 @@ async fn deliver(
         Some(_) => Namespace::DeadLetter,
         None => Namespace::Routed,
     };
-    let identity = Identity::of(&delivery, namespace);
-    let claim = Claim {
-        identity: identity.digest,
-        body: identity.body,
+    // Hashing (the body's SHA-256, the identity digest) only when
+    // detection is on: off, the claim is never looked at.
+    let (id, claim) = if app.dedup.enabled() {
+        let identity = Identity::of(&delivery, namespace);
+        let claim = Claim {
+            identity: identity.digest,
+            body: identity.body,
+        };
+        (identity.id, claim)
+    } else {
+        let claim = Claim {
+            identity: 0,
+            body: 0,
+        };
+        (Identity::id_of(&delivery, namespace), claim)
     };
-    let end = match app.dedup.admit(claim, &identity.id) {
+    let end = match app.dedup.admit(claim, &id) {
         Admission::Seen => End::Duplicate { waited: false },
         Admission::Follow(verdict) => match wait_for(verdict, deadline).await {
             Ok(_) => End::Duplicate { waited: true },
@@ -136,7 +147,7 @@ async fn deliver(
             let record = Outgoing {
                 route,
                 delivery: &delivery,
-                identity: &identity,
+                id: &id,
                 headers: &parts.headers,
                 extra_header,
                 received_at,
@@ -152,7 +163,7 @@ async fn deliver(
     };
 
     // Answer.
-    finish(app, end, route, &delivery, &identity.id, started.elapsed())
+    finish(app, end, route, &delivery, &id, started.elapsed())
 }
 
 /// Turns how a delivery ended into its log line, its metrics and the
@@ -209,7 +220,8 @@ pub const DEAD_LETTER_REASON: &str = "popbill-bridge-rejection-reason";
 struct Outgoing<'r, 'a> {
     route: &'r Route,
     delivery: &'r Delivery<'a>,
-    identity: &'r Identity<'a>,
+    /// The record's `ce_id` (see [`Identity::id`]).
+    id: &'r str,
     headers: &'r HeaderMap,
     extra_header: Option<(&'static str, &'static str)>,
     received_at: SystemTime,
@@ -226,7 +238,7 @@ async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead:
         app.publisher.enqueue(
             &route.topic,
             rec.delivery,
-            &rec.identity.id,
+            rec.id,
             rec.headers,
             rec.extra_header,
             rec.received_at,
@@ -241,7 +253,7 @@ async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead:
     };
     lead.confirm(
         async move { pending.confirmed().await.map_err(Arc::new) },
-        rec.identity.id.to_string(),
+        rec.id.to_string(),
         route.topic.clone(),
     );
     wait_for(verdict, deadline).await
