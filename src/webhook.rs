@@ -227,12 +227,11 @@ struct Outgoing<'r, 'a> {
     received_at: SystemTime,
 }
 
-/// Makes sure the topic exists, hands the record to the producer and the
-/// write to the duplicates part (which awaits Kafka's verdict even if this
-/// request goes away; see [`Lead::confirm`]), and waits — at most until
-/// the deadline — for that verdict.
+/// Makes sure the topic exists, hands the record to the producer, and
+/// waits — at most until the deadline — for Kafka's verdict, which the
+/// duplicates part records (and awaits to the end even if this request goes
+/// away; see [`Lead::confirm`]).
 async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead: Lead) -> Verdict {
-    let verdict = lead.subscribe();
     let route = rec.route;
     let pending = match app.topics.ensure(route, deadline).await.and_then(|()| {
         app.publisher.enqueue(
@@ -251,12 +250,7 @@ async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead:
             return Err(e);
         }
     };
-    lead.confirm(
-        async move { pending.confirmed().await.map_err(Arc::new) },
-        rec.id.to_string(),
-        route.topic.clone(),
-    );
-    wait_for(verdict, deadline).await
+    lead.confirm(pending, rec.id, &route.topic, deadline).await
 }
 
 /// Waits for a first copy's verdict until the deadline.

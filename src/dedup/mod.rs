@@ -60,11 +60,13 @@ pub mod ledger;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::error::BridgeError;
 use crate::kafka::publish::Receipt;
@@ -234,34 +236,35 @@ impl Dedup {
     /// `id` names the event in the conflict warning (the MID or content
     /// key), never the body.
     pub fn admit(self: &Arc<Self>, claim: Claim, id: &str) -> Admission {
-        let (tx, rx) = watch::channel(None);
-        if self.enabled {
-            let mut st = self.lock();
-            match st.memory.lookup(claim) {
-                Lookup::Same => return Admission::Seen,
-                Lookup::Differs(remembered) => {
-                    drop(st);
-                    events::dedup_conflict(
-                        &self.metrics,
-                        id,
-                        claim.identity,
-                        remembered,
-                        claim.body,
-                    );
-                    st = self.lock();
-                }
-                Lookup::Unknown => {}
-            }
-            if let Some(rx) = st.inflight.get(&claim) {
-                return Admission::Follow(rx.clone());
-            }
-            st.inflight.insert(claim, rx);
+        if !self.enabled {
+            // Nothing to coalesce or remember: no channel for followers.
+            return Admission::Lead(Lead {
+                dedup: self.clone(),
+                claim,
+                tx: None,
+                done: false,
+            });
         }
+        let mut st = self.lock();
+        match st.memory.lookup(claim) {
+            Lookup::Same => return Admission::Seen,
+            Lookup::Differs(remembered) => {
+                drop(st);
+                events::dedup_conflict(&self.metrics, id, claim.identity, remembered, claim.body);
+                st = self.lock();
+            }
+            Lookup::Unknown => {}
+        }
+        if let Some(rx) = st.inflight.get(&claim) {
+            return Admission::Follow(rx.clone());
+        }
+        let (tx, rx) = watch::channel(None);
+        st.inflight.insert(claim, rx);
         // Built only here: a Lead that is dropped reports failure.
         Admission::Lead(Lead {
             dedup: self.clone(),
             claim,
-            tx,
+            tx: Some(tx),
             done: false,
         })
     }
@@ -307,7 +310,8 @@ impl Dedup {
 pub struct Lead {
     dedup: Arc<Dedup>,
     claim: Claim,
-    tx: watch::Sender<Option<Verdict>>,
+    /// Where the copies in flight wait (detection on only).
+    tx: Option<watch::Sender<Option<Verdict>>>,
     done: bool,
 }
 
@@ -316,38 +320,50 @@ impl Lead {
         self.claim
     }
 
-    /// Hands over this lead's write: `report` resolves with Kafka's verdict.
-    /// It is awaited in a task of its own, so it completes even if the
-    /// request is dropped or times out: a write Kafka confirms late is still
-    /// remembered, and the retry POPBiLL sends after our 503 is recognised.
-    /// On success the identity is remembered, then (after the answer may
-    /// have gone out) recorded in the ledger: `id` and `topic` are what the
-    /// ledger line says.
-    pub fn confirm<F>(self, report: F, id: String, topic: Arc<str>)
+    /// Waits for Kafka's verdict on this lead's write (`report`), at most
+    /// until `deadline`, and reports it: on success the identity is
+    /// remembered, then (after the answer may have gone out) recorded in
+    /// the ledger, where `id` and `topic` are what the ledger line says.
+    ///
+    /// The verdict is awaited right here, so a delivery costs one wake-up
+    /// when Kafka confirms in time. When the deadline passes first, or the
+    /// request is dropped (the client hung up), the report is handed to a
+    /// task of its own that completes the same way: a write Kafka confirms
+    /// late is still remembered and recorded, and the retry POPBiLL sends
+    /// after our 503 is recognised. Shutdown waits for every report still
+    /// awaited, here or in such a task, before the ledger's last batch.
+    pub async fn confirm<F>(
+        self,
+        report: F,
+        id: &str,
+        topic: &Arc<str>,
+        deadline: Instant,
+    ) -> Verdict
     where
-        F: std::future::Future<Output = Verdict> + Send + 'static,
+        F: Future<Output = Verdict> + Unpin + Send + 'static,
     {
-        // Tells shutdown a ledger entry may still come from this report.
-        let awaited = self.dedup.ledger.as_ref().map(ledger::Ledger::expect);
-        tokio::spawn(async move {
-            let verdict = report.await;
-            let (dedup, claim) = (self.dedup.clone(), self.claim);
-            self.complete(verdict.clone(), SystemTime::now());
-            if let (Ok(receipt), Some(ledger)) = (verdict, &dedup.ledger) {
-                ledger.record(ledger::Entry {
-                    claim,
-                    id,
-                    topic,
-                    receipt,
-                });
+        let ledger = self.dedup.ledger.as_ref();
+        let mut awaiting = Awaiting(Some(Confirming {
+            // Tells shutdown a ledger entry may still come from this report.
+            awaited: ledger.map(ledger::Ledger::expect),
+            id: ledger.map(|_| id.to_owned()),
+            topic: topic.clone(),
+            lead: self,
+            report,
+        }));
+        let Some(c) = awaiting.0.as_mut() else {
+            unreachable!("set above")
+        };
+        match tokio::time::timeout_at(deadline, &mut c.report).await {
+            Ok(verdict) => {
+                if let Some(c) = awaiting.0.take() {
+                    c.settle(verdict.clone());
+                }
+                verdict
             }
-            drop(awaited);
-        });
-    }
-
-    /// Where this lead's own verdict arrives.
-    pub fn subscribe(&self) -> watch::Receiver<Option<Verdict>> {
-        self.tx.subscribe()
+            // `awaiting` hands the report to a task as it drops.
+            Err(_elapsed) => Err(Arc::new(BridgeError::PublishTimeout)),
+        }
     }
 
     /// Reports the verdict. On success the identity is remembered *before*
@@ -368,7 +384,71 @@ impl Lead {
             st.inflight.remove(&self.claim);
             self.dedup.report(&st.memory, evicted);
         }
-        self.tx.send_replace(Some(verdict));
+        if let Some(tx) = &self.tx {
+            tx.send_replace(Some(verdict));
+        }
+    }
+}
+
+/// A lead whose delivery report is awaited.
+struct Confirming<F> {
+    lead: Lead,
+    report: F,
+    /// The ledger line's id and topic (the id only with a ledger).
+    id: Option<String>,
+    topic: Arc<str>,
+    awaited: Option<ledger::Pending>,
+}
+
+impl<F> Confirming<F>
+where
+    F: Future<Output = Verdict> + Unpin + Send + 'static,
+{
+    async fn follow(mut self) {
+        let verdict = (&mut self.report).await;
+        self.settle(verdict);
+    }
+
+    fn settle(self, verdict: Verdict) {
+        let Confirming {
+            lead,
+            id,
+            topic,
+            awaited,
+            report: _,
+        } = self;
+        let (dedup, claim) = (lead.dedup.clone(), lead.claim);
+        lead.complete(verdict.clone(), SystemTime::now());
+        if let (Ok(receipt), Some(ledger), Some(id)) = (verdict, &dedup.ledger, id) {
+            ledger.record(ledger::Entry {
+                claim,
+                id,
+                topic,
+                receipt,
+            });
+        }
+        drop(awaited);
+    }
+}
+
+/// Holds a [`Confirming`] while the request awaits it; dropped with it
+/// still inside (deadline passed, request dropped), hands it to a task.
+struct Awaiting<F>(Option<Confirming<F>>)
+where
+    F: Future<Output = Verdict> + Unpin + Send + 'static;
+
+impl<F> Drop for Awaiting<F>
+where
+    F: Future<Output = Verdict> + Unpin + Send + 'static,
+{
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            // Outside a runtime (it is gone: the process is ending) the
+            // lead reports the write abandoned as it drops.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(c.follow());
+            }
+        }
     }
 }
 
@@ -635,6 +715,69 @@ mod tests {
             matches!(d.admit(c(9), "m"), Admission::Lead(_)),
             "and the next copy leads"
         );
+    }
+
+    /// A delivery report as a test drives it.
+    struct Report(tokio::sync::oneshot::Receiver<Verdict>);
+
+    impl Future for Report {
+        type Output = Verdict;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Verdict> {
+            std::pin::Pin::new(&mut self.0)
+                .poll(cx)
+                .map(|r| r.unwrap_or_else(|_| Err(Arc::new(BridgeError::Abandoned))))
+        }
+    }
+
+    async fn eventually_seen(d: &Arc<Dedup>, claim: Claim) {
+        for _ in 0..500 {
+            if matches!(d.admit(claim, "m"), Admission::Seen) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("a confirmation that came late was not remembered");
+    }
+
+    #[tokio::test]
+    async fn a_report_after_the_deadline_is_still_remembered() {
+        let d = dedup(true);
+        let Admission::Lead(lead) = d.admit(c(3), "m") else {
+            panic!("lead")
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let topic: Arc<str> = "t".into();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let v = lead.confirm(Report(rx), "m", &topic, deadline).await;
+        assert!(matches!(v, Err(e) if matches!(*e, BridgeError::PublishTimeout)));
+        assert!(
+            matches!(d.admit(c(3), "m"), Admission::Follow(_)),
+            "still in flight after the deadline"
+        );
+        let _ = tx.send(Ok(receipt()));
+        eventually_seen(&d, c(3)).await;
+    }
+
+    #[tokio::test]
+    async fn a_report_after_the_request_was_dropped_is_still_remembered() {
+        let d = dedup(true);
+        let Admission::Lead(lead) = d.admit(c(4), "m") else {
+            panic!("lead")
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let topic: Arc<str> = "t".into();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let request = tokio::spawn(async move {
+            let _ = lead.confirm(Report(rx), "m", &topic, deadline).await;
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        request.abort(); // the client hung up
+        let _ = request.await;
+        let _ = tx.send(Ok(receipt()));
+        eventually_seen(&d, c(4)).await;
     }
 
     #[test]

@@ -365,9 +365,10 @@ impl Publisher {
     }
 }
 
-/// A record handed to the producer, waiting for its delivery report. It is
-/// awaited in a task of its own, so a client that hangs up does not stop
-/// the bridge from learning (and remembering) how the write ended.
+/// A record handed to the producer, waiting for its delivery report (a
+/// future; see [`crate::dedup::Lead::confirm`] for who awaits it, and how a
+/// client that hangs up does not stop the bridge from learning — and
+/// remembering — how the write ended).
 pub struct Pending {
     report: DeliveryFuture,
     topic: Arc<str>,
@@ -375,21 +376,26 @@ pub struct Pending {
     metrics: Arc<Metrics>,
 }
 
-impl Pending {
-    /// Waits for Kafka's verdict. librdkafka always reports within
-    /// `message.timeout.ms`, so this ends without a timer of its own.
-    pub async fn confirmed(self) -> Result<Receipt, BridgeError> {
-        let result = self.report.await;
+/// Resolves with Kafka's verdict. librdkafka always reports within
+/// `message.timeout.ms`, so this ends without a timer of its own.
+impl std::future::Future for Pending {
+    type Output = Result<Receipt, Arc<BridgeError>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let result = std::task::ready!(std::pin::Pin::new(&mut self.report).poll(cx));
         self.metrics.observe_publish(self.started.elapsed());
-        match result {
+        std::task::Poll::Ready(match result {
             // The producer dropped the report: only while it is torn down.
-            Err(_canceled) => Err(BridgeError::ShuttingDown),
-            Ok(Err((e, _msg))) => Err(BridgeError::from_kafka(e, &self.topic)),
+            Err(_canceled) => Err(Arc::new(BridgeError::ShuttingDown)),
+            Ok(Err((e, _msg))) => Err(Arc::new(BridgeError::from_kafka(e, &self.topic))),
             Ok(Ok(d)) => Ok(Receipt {
                 partition: d.partition,
                 offset: d.offset,
             }),
-        }
+        })
     }
 }
 
