@@ -88,7 +88,13 @@ impl<'a> Delivery<'a> {
     /// consumers see them in the order Kafka received them.
     pub fn key(&self) -> Option<Cow<'a, str>> {
         match (&self.corp_num, &self.item_key) {
-            (Some(c), Some(i)) => Some(Cow::Owned(format!("{c}:{i}"))),
+            (Some(c), Some(i)) => {
+                let mut k = String::with_capacity(c.len() + 1 + i.len());
+                k.push_str(c);
+                k.push(':');
+                k.push_str(i);
+                Some(Cow::Owned(k))
+            }
             _ => self.mid.map(Cow::Borrowed),
         }
     }
