@@ -14,11 +14,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::{HeaderMap, Method, Request, Response};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::dedup::identity::{Identity, Namespace};
-use crate::dedup::{Admission, Claim, Dedup, Lead, Verdict};
+use crate::dedup::{Admission, Claim, Copies, Dedup, Lead, Verdict};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
 use crate::http::ServerConfig;
@@ -254,14 +254,9 @@ async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead:
 }
 
 /// Waits for a first copy's verdict until the deadline.
-async fn wait_for(mut verdict: watch::Receiver<Option<Verdict>>, deadline: Instant) -> Verdict {
-    match tokio::time::timeout_at(deadline, verdict.wait_for(Option::is_some)).await {
-        Ok(Ok(v)) => v
-            .clone()
-            .unwrap_or_else(|| Err(Arc::new(BridgeError::Abandoned))),
-        // The lead vanished without a verdict: cannot happen (its Drop
-        // reports), but must not hang or claim success.
-        Ok(Err(_)) => Err(Arc::new(BridgeError::Abandoned)),
+async fn wait_for(copies: Arc<Copies>, deadline: Instant) -> Verdict {
+    match tokio::time::timeout_at(deadline, copies.verdict()).await {
+        Ok(v) => v,
         Err(_elapsed) => Err(Arc::new(BridgeError::PublishTimeout)),
     }
 }

@@ -65,7 +65,6 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::BridgeError;
@@ -152,7 +151,7 @@ pub enum Admission {
     /// Confirmed before with the same body: answer `OK`, publish nothing.
     Seen,
     /// The same event is being published right now: wait for its verdict.
-    Follow(watch::Receiver<Option<Verdict>>),
+    Follow(Arc<Copies>),
     /// First copy (or a conflicting body): publish it, then report through
     /// the lead.
     Lead(Lead),
@@ -172,7 +171,37 @@ pub struct Dedup {
 
 struct State {
     memory: Memory,
-    inflight: HashMap<Claim, watch::Receiver<Option<Verdict>>, DigestHash>,
+    /// Claims being published, and where their copies wait (made when the
+    /// first copy arrives: most events have none).
+    inflight: HashMap<Claim, Option<Arc<Copies>>, DigestHash>,
+}
+
+/// Where copies of an event in flight wait for the first copy's verdict.
+#[derive(Default)]
+pub struct Copies {
+    verdict: std::sync::OnceLock<Verdict>,
+    notify: tokio::sync::Notify,
+}
+
+impl Copies {
+    /// The first copy's verdict, once it has one. Every lead reports one,
+    /// even when dropped (see [`Lead`]).
+    pub async fn verdict(&self) -> Verdict {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(v) = self.verdict.get() {
+                return v.clone();
+            }
+            notified.await;
+        }
+    }
+
+    fn report(&self, verdict: Verdict) {
+        let _ = self.verdict.set(verdict);
+        self.notify.notify_waiters();
+    }
 }
 
 impl Dedup {
@@ -227,6 +256,13 @@ impl Dedup {
         self.enabled
     }
 
+    /// Whether a ledger record (by its key) was written by this process's
+    /// writer: every event it lists went into the memory when Kafka
+    /// confirmed it, before the record was written.
+    pub fn own_ledger_record(&self, key: &[u8]) -> bool {
+        self.ledger.as_ref().is_some_and(|l| l.own_record(key))
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock leaves plain data behind; keep
         // serving rather than turning every later delivery into a panic.
@@ -237,11 +273,10 @@ impl Dedup {
     /// key), never the body.
     pub fn admit(self: &Arc<Self>, claim: Claim, id: &str) -> Admission {
         if !self.enabled {
-            // Nothing to coalesce or remember: no channel for followers.
+            // Nothing to coalesce or remember.
             return Admission::Lead(Lead {
                 dedup: self.clone(),
                 claim,
-                tx: None,
                 done: false,
             });
         }
@@ -255,16 +290,14 @@ impl Dedup {
             }
             Lookup::Unknown => {}
         }
-        if let Some(rx) = st.inflight.get(&claim) {
-            return Admission::Follow(rx.clone());
+        if let Some(copies) = st.inflight.get_mut(&claim) {
+            return Admission::Follow(copies.get_or_insert_default().clone());
         }
-        let (tx, rx) = watch::channel(None);
-        st.inflight.insert(claim, rx);
+        st.inflight.insert(claim, None);
         // Built only here: a Lead that is dropped reports failure.
         Admission::Lead(Lead {
             dedup: self.clone(),
             claim,
-            tx: Some(tx),
             done: false,
         })
     }
@@ -310,8 +343,6 @@ impl Dedup {
 pub struct Lead {
     dedup: Arc<Dedup>,
     claim: Claim,
-    /// Where the copies in flight wait (detection on only).
-    tx: Option<watch::Sender<Option<Verdict>>>,
     done: bool,
 }
 
@@ -381,11 +412,12 @@ impl Lead {
             } else {
                 0
             };
-            st.inflight.remove(&self.claim);
+            let copies = st.inflight.remove(&self.claim).flatten();
             self.dedup.report(&st.memory, evicted);
-        }
-        if let Some(tx) = &self.tx {
-            tx.send_replace(Some(verdict));
+            drop(st);
+            if let Some(copies) = copies {
+                copies.report(verdict);
+            }
         }
     }
 }
@@ -687,14 +719,16 @@ mod tests {
         let mut followers = Vec::new();
         for _ in 0..5 {
             match d.admit(c(7), "m") {
-                Admission::Follow(rx) => followers.push(rx),
+                Admission::Follow(copies) => {
+                    followers.push(tokio::spawn(async move { copies.verdict().await }))
+                }
                 _ => panic!("copies follow"),
             }
         }
+        tokio::task::yield_now().await;
         lead.complete(Ok(receipt()), SystemTime::now());
-        for mut rx in followers {
-            let v = rx.wait_for(Option::is_some).await.expect("verdict").clone();
-            assert!(matches!(v, Some(Ok(_))));
+        for f in followers {
+            assert!(matches!(f.await.expect("joined"), Ok(_)));
         }
         assert!(matches!(d.admit(c(7), "m"), Admission::Seen));
     }
@@ -705,12 +739,11 @@ mod tests {
         let Admission::Lead(lead) = d.admit(c(9), "m") else {
             panic!("lead")
         };
-        let Admission::Follow(mut rx) = d.admit(c(9), "m") else {
+        let Admission::Follow(copies) = d.admit(c(9), "m") else {
             panic!("follow")
         };
         drop(lead);
-        let v = rx.wait_for(Option::is_some).await.expect("verdict").clone();
-        assert!(matches!(v, Some(Err(_))));
+        assert!(matches!(copies.verdict().await, Err(_)));
         assert!(
             matches!(d.admit(c(9), "m"), Admission::Lead(_)),
             "and the next copy leads"
