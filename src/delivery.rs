@@ -88,7 +88,13 @@ impl<'a> Delivery<'a> {
     /// consumers see them in the order Kafka received them.
     pub fn key(&self) -> Option<Cow<'a, str>> {
         match (&self.corp_num, &self.item_key) {
-            (Some(c), Some(i)) => Some(Cow::Owned(format!("{c}:{i}"))),
+            (Some(c), Some(i)) => {
+                let mut k = String::with_capacity(c.len() + 1 + i.len());
+                k.push_str(c);
+                k.push(':');
+                k.push_str(i);
+                Some(Cow::Owned(k))
+            }
             _ => self.mid.map(Cow::Borrowed),
         }
     }
@@ -103,7 +109,7 @@ fn header<'a>(
         None => Ok(None),
         Some(v) => {
             let s = std::str::from_utf8(v.as_bytes()).map_err(|_| BridgeError::BadHeader(shown))?;
-            let s = s.trim();
+            let s = trim(s);
             Ok(if s.is_empty() { None } else { Some(s) })
         }
     }
@@ -126,9 +132,11 @@ fn parse_body(body: &[u8]) -> Result<BodyFields<'_>, BridgeError> {
     }
     // Checked on its own so the answer can say what is wrong; serde_json
     // would only call it a syntax error.
-    std::str::from_utf8(body).map_err(|_| BridgeError::NotUtf8)?;
+    let text = std::str::from_utf8(body).map_err(|_| BridgeError::NotUtf8)?;
     check_depth(body)?;
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // From the text just checked: serde_json then does not check the UTF-8
+    // of every string again.
+    let mut de = serde_json::Deserializer::from_str(text);
     let fields = de.deserialize_map(FieldsVisitor).map_err(classify)?;
     de.end().map_err(classify)?;
     Ok(fields)
@@ -150,6 +158,12 @@ pub const MAX_DEPTH: usize = 64;
 /// skips ignored values without recursion, so this is the only place depth
 /// is bounded.
 fn check_depth(body: &[u8]) -> Result<(), BridgeError> {
+    // Fewer opening brackets than the limit, strings included, cannot nest
+    // deeper than it: one vectorised count settles every usual body.
+    let opening = body.iter().filter(|&&b| b == b'{' || b == b'[').count();
+    if opening <= MAX_DEPTH {
+        return Ok(());
+    }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in body {
         if in_string {
@@ -187,17 +201,17 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut f = BodyFields::default();
-        // Keys go through `Lenient` too, which borrows unescaped keys
-        // instead of allocating a String for each.
-        while let Some(key) = map.next_key::<Lenient<'de>>()? {
-            let slot = match key.0.as_deref() {
-                Some("eventType") => &mut f.event_type,
-                Some("corpNum") => &mut f.corp_num,
-                Some("itemKey") => &mut f.item_key,
-                Some("eventDT") => &mut f.event_dt,
-                Some("stateCode") => &mut f.state_code,
-                Some("stateDT") => &mut f.state_dt,
-                _ => {
+        // Keys are matched as they are read, borrowed or (escaped) decoded:
+        // nothing is allocated for them.
+        while let Some(key) = map.next_key::<Field>()? {
+            let slot = match key {
+                Field::EventType => &mut f.event_type,
+                Field::CorpNum => &mut f.corp_num,
+                Field::ItemKey => &mut f.item_key,
+                Field::EventDt => &mut f.event_dt,
+                Field::StateCode => &mut f.state_code,
+                Field::StateDt => &mut f.state_dt,
+                Field::Other => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
@@ -205,6 +219,44 @@ impl<'de> Visitor<'de> for FieldsVisitor {
             *slot = map.next_value::<Lenient<'de>>()?.0;
         }
         Ok(f)
+    }
+}
+
+/// A body key: one of the fields the bridge reads, or another.
+enum Field {
+    EventType,
+    CorpNum,
+    ItemKey,
+    EventDt,
+    StateCode,
+    StateDt,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl Visitor<'_> for FieldVisitor {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Field, E> {
+        Ok(match v {
+            "eventType" => Field::EventType,
+            "corpNum" => Field::CorpNum,
+            "itemKey" => Field::ItemKey,
+            "eventDT" => Field::EventDt,
+            "stateCode" => Field::StateCode,
+            "stateDT" => Field::StateDt,
+            _ => Field::Other,
+        })
     }
 }
 
@@ -265,7 +317,18 @@ impl<'de> Visitor<'de> for LenientVisitor {
 }
 
 fn non_empty(s: Cow<'_, str>) -> Option<Cow<'_, str>> {
-    if s.trim().is_empty() { None } else { Some(s) }
+    if trim(&s).is_empty() { None } else { Some(s) }
+}
+
+/// `str::trim`, with the usual case — no whitespace at either end — settled
+/// by looking at two bytes.
+fn trim(s: &str) -> &str {
+    let plain = |b: u8| b.is_ascii() && !char::from(b).is_whitespace();
+    match s.as_bytes() {
+        [first, .., last] if plain(*first) && plain(*last) => s,
+        [only] if plain(*only) => s,
+        _ => s.trim(),
+    }
 }
 
 #[cfg(test)]
@@ -383,6 +446,32 @@ mod tests {
         assert!(matches!(err, BridgeError::TooDeep), "{err:?}");
         let in_string = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(1000), "{".repeat(1000));
         Delivery::parse(&h, in_string.as_bytes()).expect("brackets inside strings do not count");
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{b}a\u{b}",
+            "\u{a0}a",
+            "a\u{3000}",
+            "ab",
+            "a b",
+            "\t\r\n",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn escaped_keys_are_fields_too() {
+        let h = headers(&[("Pb-Webhook-Type", "X")]);
+        let d = Delivery::parse(&h, br#"{"\u0063orpNum":"1","corpNum2":"2"}"#).expect("valid");
+        assert_eq!(d.corp_num.as_deref(), Some("1"));
     }
 
     #[test]

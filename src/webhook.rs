@@ -14,11 +14,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::{HeaderMap, Method, Request, Response};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::dedup::identity::{Identity, Namespace};
-use crate::dedup::{Admission, Claim, Dedup, Lead, Verdict};
+use crate::dedup::{Admission, Claim, Copies, Dedup, Lead, Verdict};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
 use crate::http::ServerConfig;
@@ -121,12 +121,23 @@ async fn deliver(
         Some(_) => Namespace::DeadLetter,
         None => Namespace::Routed,
     };
-    let identity = Identity::of(&delivery, namespace, &route.topic);
-    let claim = Claim {
-        identity: identity.digest,
-        body: identity.body,
+    // Hashing (the body's SHA-256, the identity digest) only when
+    // detection is on: off, the claim is never looked at.
+    let (id, claim) = if app.dedup.enabled() {
+        let identity = Identity::of(&delivery, namespace, &route.topic);
+        let claim = Claim {
+            identity: identity.digest,
+            body: identity.body,
+        };
+        (identity.id, claim)
+    } else {
+        let claim = Claim {
+            identity: 0,
+            body: 0,
+        };
+        (Identity::id_of(&delivery, namespace, &route.topic), claim)
     };
-    let end = match app.dedup.admit(claim, &identity.id) {
+    let end = match app.dedup.admit(claim, &id) {
         Admission::Seen => End::Duplicate { waited: false },
         Admission::Follow(verdict) => match wait_for(verdict, deadline).await {
             Ok(_) => End::Duplicate { waited: true },
@@ -137,7 +148,7 @@ async fn deliver(
             let record = Outgoing {
                 route,
                 delivery: &delivery,
-                identity: &identity,
+                id: &id,
                 headers: &parts.headers,
                 extra_header,
                 received_at,
@@ -153,7 +164,7 @@ async fn deliver(
     };
 
     // Answer.
-    finish(app, end, route, &delivery, &identity.id, started.elapsed())
+    finish(app, end, route, &delivery, &id, started.elapsed())
 }
 
 /// Turns how a delivery ended into its log line, its metrics and the
@@ -210,24 +221,24 @@ pub const DEAD_LETTER_REASON: &str = "popbill-bridge-rejection-reason";
 struct Outgoing<'r, 'a> {
     route: &'r Route,
     delivery: &'r Delivery<'a>,
-    identity: &'r Identity<'a>,
+    /// The record's `ce_id` (see [`Identity::id`]).
+    id: &'r str,
     headers: &'r HeaderMap,
     extra_header: Option<(&'static str, &'static str)>,
     received_at: SystemTime,
 }
 
-/// Makes sure the topic exists, hands the record to the producer and the
-/// write to the duplicates part (which awaits Kafka's verdict even if this
-/// request goes away; see [`Lead::confirm`]), and waits — at most until
-/// the deadline — for that verdict.
+/// Makes sure the topic exists, hands the record to the producer, and
+/// waits — at most until the deadline — for Kafka's verdict, which the
+/// duplicates part records (and awaits to the end even if this request goes
+/// away; see [`Lead::confirm`]).
 async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead: Lead) -> Verdict {
-    let verdict = lead.subscribe();
     let route = rec.route;
     let pending = match app.topics.ensure(route, deadline).await.and_then(|()| {
         app.publisher.enqueue(
             &route.topic,
             rec.delivery,
-            &rec.identity.id,
+            rec.id,
             rec.headers,
             rec.extra_header,
             rec.received_at,
@@ -240,23 +251,13 @@ async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead:
             return Err(e);
         }
     };
-    lead.confirm(
-        async move { pending.confirmed().await.map_err(Arc::new) },
-        rec.identity.id.to_string(),
-        route.topic.clone(),
-    );
-    wait_for(verdict, deadline).await
+    lead.confirm(pending, rec.id, &route.topic, deadline).await
 }
 
 /// Waits for a first copy's verdict until the deadline.
-async fn wait_for(mut verdict: watch::Receiver<Option<Verdict>>, deadline: Instant) -> Verdict {
-    match tokio::time::timeout_at(deadline, verdict.wait_for(Option::is_some)).await {
-        Ok(Ok(v)) => v
-            .clone()
-            .unwrap_or_else(|| Err(Arc::new(BridgeError::Abandoned))),
-        // The lead vanished without a verdict: cannot happen (its Drop
-        // reports), but must not hang or claim success.
-        Ok(Err(_)) => Err(Arc::new(BridgeError::Abandoned)),
+async fn wait_for(copies: Arc<Copies>, deadline: Instant) -> Verdict {
+    match tokio::time::timeout_at(deadline, copies.verdict()).await {
+        Ok(v) => v,
         Err(_elapsed) => Err(Arc::new(BridgeError::PublishTimeout)),
     }
 }
@@ -1059,30 +1060,46 @@ mod tests {
 
     #[tokio::test]
     async fn wait_for_returns_the_first_copys_verdict() {
-        let (tx, rx) = watch::channel(None);
+        let (lead, copies) = lead_and_copies(1);
         let deadline = Instant::now() + Duration::from_secs(2);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            tx.send_replace(Some(Ok(Receipt {
-                partition: 2,
-                offset: 5,
-            })));
-            // Keep the sender until the waiter saw the verdict.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            lead.complete(
+                Ok(Receipt {
+                    partition: 2,
+                    offset: 5,
+                }),
+                SystemTime::now(),
+            );
         });
-        let r = wait_for(rx, deadline).await.expect("confirmed");
+        let r = wait_for(copies, deadline).await.expect("confirmed");
         assert_eq!((r.partition, r.offset), (2, 5));
 
-        let (_tx, rx) = watch::channel(Some(Err(Arc::new(BridgeError::QueueFull))));
-        let e = wait_for(rx, deadline).await.expect_err("failed");
+        let (lead, copies) = lead_and_copies(2);
+        lead.complete(Err(Arc::new(BridgeError::QueueFull)), SystemTime::now());
+        let e = wait_for(copies, deadline).await.expect_err("failed");
         assert!(matches!(*e, BridgeError::QueueFull), "{e:?}");
+    }
+
+    /// A first copy in flight and a second that follows it.
+    fn lead_and_copies(identity: u128) -> (Lead, Arc<Copies>) {
+        let metrics = Arc::new(Metrics::new(&[]));
+        let dedup = Arc::new(Dedup::new(&crate::dedup::DedupConfig::default(), metrics));
+        let claim = Claim { identity, body: 1 };
+        let Admission::Lead(lead) = dedup.admit(claim, "m") else {
+            panic!("the first copy leads")
+        };
+        let Admission::Follow(copies) = dedup.admit(claim, "m") else {
+            panic!("the second copy follows")
+        };
+        (lead, copies)
     }
 
     #[tokio::test]
     async fn wait_for_gives_up_at_the_deadline_as_publish_timeout() {
-        let (_tx, rx) = watch::channel::<Option<crate::dedup::Verdict>>(None);
+        let (_lead, copies) = lead_and_copies(3);
         let started = Instant::now();
-        let e = wait_for(rx, started + Duration::from_millis(100))
+        let e = wait_for(copies, started + Duration::from_millis(100))
             .await
             .expect_err("no verdict");
         assert!(matches!(*e, BridgeError::PublishTimeout), "{e:?}");
@@ -1095,9 +1112,9 @@ mod tests {
 
     #[tokio::test]
     async fn wait_for_a_lead_gone_without_a_verdict_is_abandoned_not_a_hang() {
-        let (tx, rx) = watch::channel::<Option<crate::dedup::Verdict>>(None);
-        drop(tx);
-        let e = wait_for(rx, Instant::now() + Duration::from_secs(5))
+        let (lead, copies) = lead_and_copies(4);
+        drop(lead);
+        let e = wait_for(copies, Instant::now() + Duration::from_secs(5))
             .await
             .expect_err("no verdict");
         assert!(matches!(*e, BridgeError::Abandoned), "{e:?}");

@@ -456,12 +456,10 @@ async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
         Admission::Seen => return Fate::AlreadyPublished,
         // The same event, being re-driven from another record right now:
         // published once it is confirmed, and only then.
-        Admission::Follow(mut verdict) => {
-            let outcome = verdict.wait_for(Option::is_some).await.map(|v| v.clone());
-            return match outcome {
-                Ok(Some(Ok(_))) => Fate::AlreadyPublished,
-                Ok(Some(Err(e))) => Fate::Failed(e.to_string()),
-                _ => Fate::Failed("abandoned".into()),
+        Admission::Follow(copies) => {
+            return match copies.verdict().await {
+                Ok(_) => Fate::AlreadyPublished,
+                Err(e) => Fate::Failed(e.to_string()),
             };
         }
         Admission::Lead(lead) => lead,
@@ -471,35 +469,32 @@ async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
         return Fate::Redriven(route.topic.to_string());
     }
     let received_at = received_at(msg);
-    let mut verdict = lead.subscribe();
-    if let Err(e) = to
-        .topics
-        .ensure(route, tokio::time::Instant::now() + to.deadline)
+    let deadline = tokio::time::Instant::now() + to.deadline;
+    let enqueued = match to.topics.ensure(route, deadline).await {
+        Ok(()) => publisher.enqueue(
+            &route.topic,
+            &delivery,
+            &identity.id,
+            &headers,
+            Some((REDRIVEN_FROM, &from)),
+            received_at,
+        ),
+        Err(e) => Err(e),
+    };
+    let pending = match enqueued {
+        Ok(p) => p,
+        Err(e) => {
+            let e = Arc::new(e);
+            lead.complete(Err(e.clone()), SystemTime::now());
+            return Fate::Failed(e.to_string());
+        }
+    };
+    match lead
+        .confirm(pending, &identity.id, &route.topic, deadline)
         .await
     {
-        return Fate::Failed(e.to_string());
-    }
-    let pending = match publisher.enqueue(
-        &route.topic,
-        &delivery,
-        &identity.id,
-        &headers,
-        Some((REDRIVEN_FROM, &from)),
-        received_at,
-    ) {
-        Ok(p) => p,
-        Err(e) => return Fate::Failed(e.to_string()),
-    };
-    lead.confirm(
-        async move { pending.confirmed().await.map_err(Arc::new) },
-        identity.id.to_string(),
-        route.topic.clone(),
-    );
-    let outcome = verdict.wait_for(Option::is_some).await.map(|v| v.clone());
-    match outcome {
-        Ok(Some(Ok(_))) => Fate::Redriven(route.topic.to_string()),
-        Ok(Some(Err(e))) => Fate::Failed(e.to_string()),
-        _ => Fate::Failed("abandoned".into()),
+        Ok(_) => Fate::Redriven(route.topic.to_string()),
+        Err(e) => Fate::Failed(e.to_string()),
     }
 }
 

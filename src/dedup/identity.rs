@@ -70,6 +70,7 @@ pub struct Identity<'a> {
 }
 
 impl<'a> Identity<'a> {
+    /// The identity and the body digest: what duplicate detection needs.
     /// `topic` is where the delivery is routed: an event is "already
     /// published" only on the topic it belongs to (a delivery that once
     /// went to the fallback topic is not in Kafka for the consumers of the
@@ -79,14 +80,38 @@ impl<'a> Identity<'a> {
         let mut first = [0u8; 8];
         first.copy_from_slice(&body_sha[..8]);
         let body = u64::from_be_bytes(first);
+        let (digest, source, id) = Self::identify(d, ns, topic, Some(&body_sha));
+        Identity {
+            digest,
+            body,
+            source,
+            id,
+        }
+    }
+
+    /// Only the `ce_id` ([`Identity::id`]), for when duplicate detection
+    /// is off: with a MID that is the MID itself, and nothing is hashed
+    /// (the body's SHA-256 was a fifth of the bridge's instructions).
+    pub fn id_of(d: &Delivery<'a>, ns: Namespace, topic: &str) -> Cow<'a, str> {
+        Self::identify(d, ns, topic, None).2
+    }
+
+    /// The identity digest (0 when only the MID was needed: `body_sha` is
+    /// `None` and there is a MID), its source and the `ce_id`.
+    /// `body_sha` is the body's SHA-256 when the caller has it.
+    fn identify(
+        d: &Delivery<'a>,
+        ns: Namespace,
+        topic: &str,
+        body_sha: Option<&[u8; 32]>,
+    ) -> (u128, Source, Cow<'a, str>) {
         let ty = d.webhook_type.as_bytes();
         if let Some(mid) = d.mid {
-            return Identity {
-                digest: digest(&[ns.tag(), topic.as_bytes(), b"mid", ty, mid.as_bytes()]),
-                body,
-                source: Source::Mid,
-                id: Cow::Borrowed(mid),
+            let digest = match body_sha {
+                Some(_) => digest(&[ns.tag(), topic.as_bytes(), b"mid", ty, mid.as_bytes()]),
+                None => 0,
             };
+            return (digest, Source::Mid, Cow::Borrowed(mid));
         }
         if let (Some(corp), Some(item), Some(state_dt)) = (&d.corp_num, &d.item_key, &d.state_dt) {
             let digest = digest(&[
@@ -100,20 +125,26 @@ impl<'a> Identity<'a> {
                 d.state_code.as_deref().unwrap_or("").as_bytes(),
                 state_dt.as_bytes(),
             ]);
-            return Identity {
+            return (
                 digest,
-                body,
-                source: Source::Content,
-                id: Cow::Owned(format!("content:{digest:032x}")),
-            };
+                Source::Content,
+                Cow::Owned(format!("content:{digest:032x}")),
+            );
         }
-        let digest = digest(&[ns.tag(), topic.as_bytes(), b"body", ty, &body_sha]);
-        Identity {
+        let computed;
+        let body_sha = match body_sha {
+            Some(s) => s,
+            None => {
+                computed = Sha256::digest(d.body).into();
+                &computed
+            }
+        };
+        let digest = digest(&[ns.tag(), topic.as_bytes(), b"body", ty, body_sha]);
+        (
             digest,
-            body,
-            source: Source::Body,
-            id: Cow::Owned(format!("sha256:{digest:032x}")),
-        }
+            Source::Body,
+            Cow::Owned(format!("sha256:{digest:032x}")),
+        )
     }
 }
 
@@ -229,6 +260,30 @@ mod tests {
             "t",
         );
         assert_ne!(a.digest, b.digest);
+    }
+
+    #[test]
+    fn the_id_without_hashing_is_the_id_of_the_full_identity() {
+        for (pairs, body) in [
+            (
+                &[
+                    ("pb-webhook-type", "TAXINVOICE.STATE"),
+                    ("pb-webhook-mid", "m-1"),
+                ][..],
+                BODY,
+            ),
+            (&[("pb-webhook-type", "TAXINVOICE.STATE")][..], BODY),
+            (
+                &[("pb-webhook-type", "KAKAO.STATE")][..],
+                &br#"{"receiptNum":"1"}"#[..],
+            ),
+        ] {
+            let h = headers(pairs);
+            let d = Delivery::parse(&h, body).expect("valid");
+            for ns in [Namespace::Routed, Namespace::DeadLetter] {
+                assert_eq!(Identity::id_of(&d, ns, "t"), Identity::of(&d, ns, "t").id);
+            }
+        }
     }
 
     #[test]

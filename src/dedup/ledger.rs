@@ -29,16 +29,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
-use std::fmt::Write as _;
-use tokio::sync::mpsc;
 use tokio::sync::watch;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -75,19 +74,31 @@ pub struct Ledger {
     /// Events handed to Kafka whose delivery report has not been handled
     /// yet: each may still become a ledger entry, so shutdown waits for
     /// them before it stops the writer.
-    pending: watch::Sender<usize>,
+    pending: Arc<Outstanding>,
+    /// This writer's instance id, the first half of its record keys.
+    instance: u64,
     /// Tells the writer to write what it holds and stop.
     stop: watch::Sender<bool>,
     /// The writer, awaited at shutdown.
     writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
+/// A count of delivery reports awaited, and a wake-up when it reaches
+/// zero: two atomic operations a delivery, no channel.
+#[derive(Default)]
+struct Outstanding {
+    n: AtomicUsize,
+    zero: Notify,
+}
+
 /// One event awaiting its delivery report; see [`Ledger::expect`].
-pub struct Pending(watch::Sender<usize>);
+pub struct Pending(Arc<Outstanding>);
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n = n.saturating_sub(1));
+        if self.0.n.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.zero.notify_waiters();
+        }
     }
 }
 
@@ -97,18 +108,20 @@ impl Ledger {
     pub fn start(topic: &str, producer: Producer, metrics: Arc<Metrics>) -> Ledger {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = watch::channel(false);
+        let keys = Keys::new();
+        let instance = keys.instance;
         let writer = Arc::new(Writer {
             topic: topic.into(),
             producer,
             metrics: metrics.clone(),
-            keys: Keys::new(),
+            keys,
         });
         let task = tokio::spawn(writer.run(rx, stop_rx));
-        let (pending, _) = watch::channel(0);
         Ledger {
             tx,
             metrics,
-            pending,
+            pending: Arc::default(),
+            instance,
             stop,
             writer: std::sync::Mutex::new(Some(task)),
         }
@@ -117,16 +130,32 @@ impl Ledger {
     /// Marks an event whose delivery report is awaited; drop the guard
     /// once the report was handled (and, if confirmed, recorded).
     pub fn expect(&self) -> Pending {
-        self.pending.send_modify(|n| *n += 1);
+        self.pending.n.fetch_add(1, Ordering::AcqRel);
         Pending(self.pending.clone())
     }
 
     /// Waits, at most `within`, until every awaited delivery report was
     /// handled. Returns how many were still outstanding.
     pub async fn settled(&self, within: Duration) -> usize {
-        let mut rx = self.pending.subscribe();
-        let _ = tokio::time::timeout(within, rx.wait_for(|n| *n == 0)).await;
-        *self.pending.borrow()
+        let all_handled = async {
+            loop {
+                let zero = self.pending.zero.notified();
+                tokio::pin!(zero);
+                zero.as_mut().enable();
+                if self.pending.n.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                zero.await;
+            }
+        };
+        let _ = tokio::time::timeout(within, all_handled).await;
+        self.pending.n.load(Ordering::Acquire)
+    }
+
+    /// Whether a ledger record (by its key) was written by this writer:
+    /// its events are in this replica's memory already.
+    pub fn own_record(&self, key: &[u8]) -> bool {
+        key.len() == 16 && key[..8] == self.instance.to_be_bytes()
     }
 
     /// Tells the writer to write the entries it holds and stop, and waits
@@ -214,20 +243,11 @@ impl Writer {
             return;
         }
         let key = self.keys.next();
-        let mut value = String::with_capacity(batch.len() * 112);
+        let mut value = Vec::with_capacity(batch.len() * 112);
         for e in &batch {
-            let _ = writeln!(
-                value,
-                "{:032x} {:016x} {} {} {} {}",
-                e.claim.identity,
-                e.claim.body,
-                e.receipt.partition,
-                e.receipt.offset,
-                e.topic,
-                e.id
-            );
+            line(&mut value, e);
         }
-        let rec: FutureRecord<'_, [u8], str> =
+        let rec: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(&self.topic).key(&key[..]).payload(&value);
         let n = batch.len() as u64;
         let report = match self.producer.send_result(rec) {
@@ -246,6 +266,52 @@ fn failed(metrics: &Metrics, n: u64, error: &str) {
     events::ledger_write_failed(metrics, n, error);
 }
 
+/// Appends one entry's line, `<identity hex32> <body hex16> <partition>
+/// <offset> <topic> <id>\n`, byte by byte (no formatting machinery).
+fn line(out: &mut Vec<u8>, e: &Entry) {
+    push_hex(out, e.claim.identity, 32);
+    out.push(b' ');
+    push_hex(out, u128::from(e.claim.body), 16);
+    out.push(b' ');
+    push_decimal(out, i64::from(e.receipt.partition));
+    out.push(b' ');
+    push_decimal(out, e.receipt.offset);
+    out.push(b' ');
+    out.extend_from_slice(e.topic.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(e.id.as_bytes());
+    out.push(b'\n');
+}
+
+/// The low `digits` hex digits of `v`, lower case, zero-padded.
+fn push_hex(out: &mut Vec<u8>, v: u128, digits: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend(
+        (0..digits)
+            .rev()
+            .map(|i| HEX[((v >> (4 * i)) & 0xf) as usize]),
+    );
+}
+
+/// `v` in decimal, as `{}` writes it.
+fn push_decimal(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    let mut n = v.unsigned_abs();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 /// Parses a ledger record's value: the claims it lists. Lines without a
 /// body digest (earlier versions) or otherwise malformed are skipped.
 pub fn parse_entries(value: &[u8]) -> impl Iterator<Item = Claim> + '_ {
@@ -254,9 +320,27 @@ pub fn parse_entries(value: &[u8]) -> impl Iterator<Item = Claim> + '_ {
         let identity = words.next().filter(|w| w.len() == 32)?;
         let body = words.next().filter(|w| w.len() == 16)?;
         Some(Claim {
-            identity: u128::from_str_radix(std::str::from_utf8(identity).ok()?, 16).ok()?,
-            body: u64::from_str_radix(std::str::from_utf8(body).ok()?, 16).ok()?,
+            identity: parse_hex(identity)?,
+            body: u64::try_from(parse_hex(body)?).ok()?,
         })
+    })
+}
+
+/// A hex number as `u128::from_str_radix(_, 16)` reads it (a leading `+`
+/// included), at most 32 digits.
+fn parse_hex(word: &[u8]) -> Option<u128> {
+    let digits = word.strip_prefix(b"+").unwrap_or(word);
+    if digits.is_empty() || digits.len() > 32 {
+        return None;
+    }
+    digits.iter().try_fold(0u128, |acc, &b| {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        Some(acc << 4 | u128::from(d))
     })
 }
 
@@ -402,7 +486,11 @@ impl Follower {
                             .to_millis()
                             .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
                             .map_or(now, |at| clamp_to(at, now));
-                        if let Some(value) = m.payload() {
+                        // This replica's own records list events its memory
+                        // took in when Kafka confirmed them.
+                        if let Some(value) = m.payload()
+                            && !m.key().is_some_and(|k| self.dedup.own_ledger_record(k))
+                        {
                             self.dedup.remember_all(parse_entries(value), at);
                         }
                         if behind.get(&m.partition()).is_some_and(|&end| m.offset() + 1 >= end) {
@@ -595,6 +683,61 @@ fn clamp_to(at: SystemTime, now: SystemTime) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
+
+    #[test]
+    fn lines_are_written_as_the_format_says() {
+        for (identity, body, partition, offset, id) in [
+            (0u128, 0u64, 0i32, 0i64, "m-1"),
+            (1, 2, 3, 42, "content:ab cd"),
+            (u128::MAX, u64::MAX, i32::MAX, i64::MAX, "x"),
+            (
+                0x0123_4567_89ab_cdef,
+                0xfedc_ba98,
+                -1,
+                i64::MIN,
+                "sha256:00",
+            ),
+        ] {
+            let e = Entry {
+                claim: Claim { identity, body },
+                id: id.into(),
+                topic: "popbill.taxinvoice.state.issue".into(),
+                receipt: Receipt { partition, offset },
+            };
+            let mut got = Vec::new();
+            line(&mut got, &e);
+            let want = format!(
+                "{identity:032x} {body:016x} {partition} {offset} popbill.taxinvoice.state.issue {id}\n"
+            );
+            assert_eq!(String::from_utf8(got).expect("utf8"), want);
+        }
+    }
+
+    #[test]
+    fn hex_words_parse_as_from_str_radix_does() {
+        for w in [
+            "0",
+            "00000000000000000000000000000001",
+            "ffffffffffffffffffffffffffffffff",
+            "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
+            "+fffffffffffffffffffffffffffffff",
+            "",
+            "+",
+            "-1",
+            "0x1",
+            "g",
+            " 1",
+            "123456789abcdefABCDEF",
+            "fffffffffffffffffffffffffffffffff",
+        ] {
+            assert_eq!(
+                parse_hex(w.as_bytes()),
+                u128::from_str_radix(w, 16).ok(),
+                "{w:?}"
+            );
+        }
+    }
 
     #[test]
     fn entries_parse_back_from_the_written_lines() {

@@ -60,11 +60,12 @@ pub mod ledger;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::error::BridgeError;
 use crate::kafka::publish::Receipt;
@@ -150,7 +151,7 @@ pub enum Admission {
     /// Confirmed before with the same body: answer `OK`, publish nothing.
     Seen,
     /// The same event is being published right now: wait for its verdict.
-    Follow(watch::Receiver<Option<Verdict>>),
+    Follow(Arc<Copies>),
     /// First copy (or a conflicting body): publish it, then report through
     /// the lead.
     Lead(Lead),
@@ -170,7 +171,37 @@ pub struct Dedup {
 
 struct State {
     memory: Memory,
-    inflight: HashMap<Claim, watch::Receiver<Option<Verdict>>, DigestHash>,
+    /// Claims being published, and where their copies wait (made when the
+    /// first copy arrives: most events have none).
+    inflight: HashMap<Claim, Option<Arc<Copies>>, DigestHash>,
+}
+
+/// Where copies of an event in flight wait for the first copy's verdict.
+#[derive(Default)]
+pub struct Copies {
+    verdict: std::sync::OnceLock<Verdict>,
+    notify: tokio::sync::Notify,
+}
+
+impl Copies {
+    /// The first copy's verdict, once it has one. Every lead reports one,
+    /// even when dropped (see [`Lead`]).
+    pub async fn verdict(&self) -> Verdict {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(v) = self.verdict.get() {
+                return v.clone();
+            }
+            notified.await;
+        }
+    }
+
+    fn report(&self, verdict: Verdict) {
+        let _ = self.verdict.set(verdict);
+        self.notify.notify_waiters();
+    }
 }
 
 impl Dedup {
@@ -225,6 +256,13 @@ impl Dedup {
         self.enabled
     }
 
+    /// Whether a ledger record (by its key) was written by this process's
+    /// writer: every event it lists went into the memory when Kafka
+    /// confirmed it, before the record was written.
+    pub fn own_ledger_record(&self, key: &[u8]) -> bool {
+        self.ledger.as_ref().is_some_and(|l| l.own_record(key))
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock leaves plain data behind; keep
         // serving rather than turning every later delivery into a panic.
@@ -234,34 +272,32 @@ impl Dedup {
     /// `id` names the event in the conflict warning (the MID or content
     /// key), never the body.
     pub fn admit(self: &Arc<Self>, claim: Claim, id: &str) -> Admission {
-        let (tx, rx) = watch::channel(None);
-        if self.enabled {
-            let mut st = self.lock();
-            match st.memory.lookup(claim) {
-                Lookup::Same => return Admission::Seen,
-                Lookup::Differs(remembered) => {
-                    drop(st);
-                    events::dedup_conflict(
-                        &self.metrics,
-                        id,
-                        claim.identity,
-                        remembered,
-                        claim.body,
-                    );
-                    st = self.lock();
-                }
-                Lookup::Unknown => {}
-            }
-            if let Some(rx) = st.inflight.get(&claim) {
-                return Admission::Follow(rx.clone());
-            }
-            st.inflight.insert(claim, rx);
+        if !self.enabled {
+            // Nothing to coalesce or remember.
+            return Admission::Lead(Lead {
+                dedup: self.clone(),
+                claim,
+                done: false,
+            });
         }
+        let mut st = self.lock();
+        match st.memory.lookup(claim) {
+            Lookup::Same => return Admission::Seen,
+            Lookup::Differs(remembered) => {
+                drop(st);
+                events::dedup_conflict(&self.metrics, id, claim.identity, remembered, claim.body);
+                st = self.lock();
+            }
+            Lookup::Unknown => {}
+        }
+        if let Some(copies) = st.inflight.get_mut(&claim) {
+            return Admission::Follow(copies.get_or_insert_default().clone());
+        }
+        st.inflight.insert(claim, None);
         // Built only here: a Lead that is dropped reports failure.
         Admission::Lead(Lead {
             dedup: self.clone(),
             claim,
-            tx,
             done: false,
         })
     }
@@ -307,7 +343,6 @@ impl Dedup {
 pub struct Lead {
     dedup: Arc<Dedup>,
     claim: Claim,
-    tx: watch::Sender<Option<Verdict>>,
     done: bool,
 }
 
@@ -316,38 +351,50 @@ impl Lead {
         self.claim
     }
 
-    /// Hands over this lead's write: `report` resolves with Kafka's verdict.
-    /// It is awaited in a task of its own, so it completes even if the
-    /// request is dropped or times out: a write Kafka confirms late is still
-    /// remembered, and the retry POPBiLL sends after our 503 is recognised.
-    /// On success the identity is remembered, then (after the answer may
-    /// have gone out) recorded in the ledger: `id` and `topic` are what the
-    /// ledger line says.
-    pub fn confirm<F>(self, report: F, id: String, topic: Arc<str>)
+    /// Waits for Kafka's verdict on this lead's write (`report`), at most
+    /// until `deadline`, and reports it: on success the identity is
+    /// remembered, then (after the answer may have gone out) recorded in
+    /// the ledger, where `id` and `topic` are what the ledger line says.
+    ///
+    /// The verdict is awaited right here, so a delivery costs one wake-up
+    /// when Kafka confirms in time. When the deadline passes first, or the
+    /// request is dropped (the client hung up), the report is handed to a
+    /// task of its own that completes the same way: a write Kafka confirms
+    /// late is still remembered and recorded, and the retry POPBiLL sends
+    /// after our 503 is recognised. Shutdown waits for every report still
+    /// awaited, here or in such a task, before the ledger's last batch.
+    pub async fn confirm<F>(
+        self,
+        report: F,
+        id: &str,
+        topic: &Arc<str>,
+        deadline: Instant,
+    ) -> Verdict
     where
-        F: std::future::Future<Output = Verdict> + Send + 'static,
+        F: Future<Output = Verdict> + Unpin + Send + 'static,
     {
-        // Tells shutdown a ledger entry may still come from this report.
-        let awaited = self.dedup.ledger.as_ref().map(ledger::Ledger::expect);
-        tokio::spawn(async move {
-            let verdict = report.await;
-            let (dedup, claim) = (self.dedup.clone(), self.claim);
-            self.complete(verdict.clone(), SystemTime::now());
-            if let (Ok(receipt), Some(ledger)) = (verdict, &dedup.ledger) {
-                ledger.record(ledger::Entry {
-                    claim,
-                    id,
-                    topic,
-                    receipt,
-                });
+        let ledger = self.dedup.ledger.as_ref();
+        let mut awaiting = Awaiting(Some(Confirming {
+            // Tells shutdown a ledger entry may still come from this report.
+            awaited: ledger.map(ledger::Ledger::expect),
+            id: ledger.map(|_| id.to_owned()),
+            topic: topic.clone(),
+            lead: self,
+            report,
+        }));
+        let Some(c) = awaiting.0.as_mut() else {
+            unreachable!("set above")
+        };
+        match tokio::time::timeout_at(deadline, &mut c.report).await {
+            Ok(verdict) => {
+                if let Some(c) = awaiting.0.take() {
+                    c.settle(verdict.clone());
+                }
+                verdict
             }
-            drop(awaited);
-        });
-    }
-
-    /// Where this lead's own verdict arrives.
-    pub fn subscribe(&self) -> watch::Receiver<Option<Verdict>> {
-        self.tx.subscribe()
+            // `awaiting` hands the report to a task as it drops.
+            Err(_elapsed) => Err(Arc::new(BridgeError::PublishTimeout)),
+        }
     }
 
     /// Reports the verdict. On success the identity is remembered *before*
@@ -365,10 +412,75 @@ impl Lead {
             } else {
                 0
             };
-            st.inflight.remove(&self.claim);
+            let copies = st.inflight.remove(&self.claim).flatten();
             self.dedup.report(&st.memory, evicted);
+            drop(st);
+            if let Some(copies) = copies {
+                copies.report(verdict);
+            }
         }
-        self.tx.send_replace(Some(verdict));
+    }
+}
+
+/// A lead whose delivery report is awaited.
+struct Confirming<F> {
+    lead: Lead,
+    report: F,
+    /// The ledger line's id and topic (the id only with a ledger).
+    id: Option<String>,
+    topic: Arc<str>,
+    awaited: Option<ledger::Pending>,
+}
+
+impl<F> Confirming<F>
+where
+    F: Future<Output = Verdict> + Unpin + Send + 'static,
+{
+    async fn follow(mut self) {
+        let verdict = (&mut self.report).await;
+        self.settle(verdict);
+    }
+
+    fn settle(self, verdict: Verdict) {
+        let Confirming {
+            lead,
+            id,
+            topic,
+            awaited,
+            report: _,
+        } = self;
+        let (dedup, claim) = (lead.dedup.clone(), lead.claim);
+        lead.complete(verdict.clone(), SystemTime::now());
+        if let (Ok(receipt), Some(ledger), Some(id)) = (verdict, &dedup.ledger, id) {
+            ledger.record(ledger::Entry {
+                claim,
+                id,
+                topic,
+                receipt,
+            });
+        }
+        drop(awaited);
+    }
+}
+
+/// Holds a [`Confirming`] while the request awaits it; dropped with it
+/// still inside (deadline passed, request dropped), hands it to a task.
+struct Awaiting<F>(Option<Confirming<F>>)
+where
+    F: Future<Output = Verdict> + Unpin + Send + 'static;
+
+impl<F> Drop for Awaiting<F>
+where
+    F: Future<Output = Verdict> + Unpin + Send + 'static,
+{
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            // Outside a runtime (it is gone: the process is ending) the
+            // lead reports the write abandoned as it drops.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(c.follow());
+            }
+        }
     }
 }
 
@@ -607,14 +719,16 @@ mod tests {
         let mut followers = Vec::new();
         for _ in 0..5 {
             match d.admit(c(7), "m") {
-                Admission::Follow(rx) => followers.push(rx),
+                Admission::Follow(copies) => {
+                    followers.push(tokio::spawn(async move { copies.verdict().await }))
+                }
                 _ => panic!("copies follow"),
             }
         }
+        tokio::task::yield_now().await;
         lead.complete(Ok(receipt()), SystemTime::now());
-        for mut rx in followers {
-            let v = rx.wait_for(Option::is_some).await.expect("verdict").clone();
-            assert!(matches!(v, Some(Ok(_))));
+        for f in followers {
+            assert!(f.await.expect("joined").is_ok());
         }
         assert!(matches!(d.admit(c(7), "m"), Admission::Seen));
     }
@@ -625,16 +739,78 @@ mod tests {
         let Admission::Lead(lead) = d.admit(c(9), "m") else {
             panic!("lead")
         };
-        let Admission::Follow(mut rx) = d.admit(c(9), "m") else {
+        let Admission::Follow(copies) = d.admit(c(9), "m") else {
             panic!("follow")
         };
         drop(lead);
-        let v = rx.wait_for(Option::is_some).await.expect("verdict").clone();
-        assert!(matches!(v, Some(Err(_))));
+        assert!(copies.verdict().await.is_err());
         assert!(
             matches!(d.admit(c(9), "m"), Admission::Lead(_)),
             "and the next copy leads"
         );
+    }
+
+    /// A delivery report as a test drives it.
+    struct Report(tokio::sync::oneshot::Receiver<Verdict>);
+
+    impl Future for Report {
+        type Output = Verdict;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Verdict> {
+            std::pin::Pin::new(&mut self.0)
+                .poll(cx)
+                .map(|r| r.unwrap_or_else(|_| Err(Arc::new(BridgeError::Abandoned))))
+        }
+    }
+
+    async fn eventually_seen(d: &Arc<Dedup>, claim: Claim) {
+        for _ in 0..500 {
+            if matches!(d.admit(claim, "m"), Admission::Seen) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("a confirmation that came late was not remembered");
+    }
+
+    #[tokio::test]
+    async fn a_report_after_the_deadline_is_still_remembered() {
+        let d = dedup(true);
+        let Admission::Lead(lead) = d.admit(c(3), "m") else {
+            panic!("lead")
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let topic: Arc<str> = "t".into();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let v = lead.confirm(Report(rx), "m", &topic, deadline).await;
+        assert!(matches!(v, Err(e) if matches!(*e, BridgeError::PublishTimeout)));
+        assert!(
+            matches!(d.admit(c(3), "m"), Admission::Follow(_)),
+            "still in flight after the deadline"
+        );
+        let _ = tx.send(Ok(receipt()));
+        eventually_seen(&d, c(3)).await;
+    }
+
+    #[tokio::test]
+    async fn a_report_after_the_request_was_dropped_is_still_remembered() {
+        let d = dedup(true);
+        let Admission::Lead(lead) = d.admit(c(4), "m") else {
+            panic!("lead")
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let topic: Arc<str> = "t".into();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let request = tokio::spawn(async move {
+            let _ = lead.confirm(Report(rx), "m", &topic, deadline).await;
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        request.abort(); // the client hung up
+        let _ = request.await;
+        let _ = tx.send(Ok(receipt()));
+        eventually_seen(&d, c(4)).await;
     }
 
     #[test]

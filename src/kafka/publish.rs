@@ -365,9 +365,10 @@ impl Publisher {
     }
 }
 
-/// A record handed to the producer, waiting for its delivery report. It is
-/// awaited in a task of its own, so a client that hangs up does not stop
-/// the bridge from learning (and remembering) how the write ended.
+/// A record handed to the producer, waiting for its delivery report (a
+/// future; see [`crate::dedup::Lead::confirm`] for who awaits it, and how a
+/// client that hangs up does not stop the bridge from learning — and
+/// remembering — how the write ended).
 pub struct Pending {
     report: DeliveryFuture,
     topic: Arc<str>,
@@ -375,21 +376,26 @@ pub struct Pending {
     metrics: Arc<Metrics>,
 }
 
-impl Pending {
-    /// Waits for Kafka's verdict. librdkafka always reports within
-    /// `message.timeout.ms`, so this ends without a timer of its own.
-    pub async fn confirmed(self) -> Result<Receipt, BridgeError> {
-        let result = self.report.await;
+/// Resolves with Kafka's verdict. librdkafka always reports within
+/// `message.timeout.ms`, so this ends without a timer of its own.
+impl std::future::Future for Pending {
+    type Output = Result<Receipt, Arc<BridgeError>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let result = std::task::ready!(std::pin::Pin::new(&mut self.report).poll(cx));
         self.metrics.observe_publish(self.started.elapsed());
-        match result {
+        std::task::Poll::Ready(match result {
             // The producer dropped the report: only while it is torn down.
-            Err(_canceled) => Err(BridgeError::ShuttingDown),
-            Ok(Err((e, _msg))) => Err(BridgeError::from_kafka(e, &self.topic)),
+            Err(_canceled) => Err(Arc::new(BridgeError::ShuttingDown)),
+            Ok(Err((e, _msg))) => Err(Arc::new(BridgeError::from_kafka(e, &self.topic))),
             Ok(Ok(d)) => Ok(Receipt {
                 partition: d.partition,
                 offset: d.offset,
             }),
-        }
+        })
     }
 }
 
@@ -535,8 +541,8 @@ mod tests {
         )
     }
 
-    async fn confirmed(pending: Pending) -> Result<Receipt, BridgeError> {
-        tokio::time::timeout(Duration::from_secs(5), pending.confirmed())
+    async fn confirmed(pending: Pending) -> Result<Receipt, Arc<BridgeError>> {
+        tokio::time::timeout(Duration::from_secs(5), pending)
             .await
             .expect("a delivery report within message.timeout.ms")
     }
@@ -650,7 +656,7 @@ mod tests {
 
     /// Kafka's verdict on one record while every produce request gets
     /// `error`, with `properties` added to the producer's configuration.
-    async fn verdict_under(error: RDKafkaRespErr, properties: &[(&str, &str)]) -> BridgeError {
+    async fn verdict_under(error: RDKafkaRespErr, properties: &[(&str, &str)]) -> Arc<BridgeError> {
         let cluster = mock(&["t"]);
         // Long enough for the warm-up below to succeed even when the mock
         // cluster is a second late; these errors end the record at once.
@@ -718,7 +724,7 @@ mod tests {
     async fn a_broker_refusing_the_record_size_fails_as_record_too_large_naming_the_topic() {
         let e = verdict_under(RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, &[]).await;
         assert!(
-            matches!(&e, BridgeError::RecordTooLarge { topic } if topic == "t"),
+            matches!(&*e, BridgeError::RecordTooLarge { topic } if topic == "t"),
             "{e:?}"
         );
     }

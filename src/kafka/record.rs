@@ -9,6 +9,7 @@
 //! collide with them are dropped.
 
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use hyper::HeaderMap;
@@ -91,13 +92,26 @@ pub fn headers(
     ce: &CloudEventsConfig,
     received_at: SystemTime,
 ) -> OwnedHeaders {
-    let received = humantime::format_rfc3339_millis(received_at).to_string();
+    // The times are written into buffers on the stack: no allocation, no
+    // formatting machinery beyond humantime's one write.
+    let mut received_buf = TextBuf::<32>::new();
+    let received = match write!(
+        received_buf,
+        "{}",
+        humantime::format_rfc3339_millis(received_at)
+    ) {
+        Ok(()) => received_buf.as_str(),
+        // Past the year 9999: humantime refuses (and to_string panics, as
+        // it always did).
+        Err(_) => &humantime::format_rfc3339_millis(received_at).to_string(),
+    };
     let ce_type = ce_type(ce, delivery);
+    let mut time_buf = [0u8; KOREAN_RFC3339_LEN];
     let ce_time = delivery
         .event_dt
         .as_deref()
-        .and_then(korean_datetime_to_rfc3339)
-        .unwrap_or_else(|| received.clone());
+        .and_then(|dt| korean_datetime_into(dt, &mut time_buf))
+        .unwrap_or(received);
 
     let mut h = OwnedHeaders::new_with_capacity(request.len() + 7);
     for (name, value) in request {
@@ -109,12 +123,13 @@ pub fn headers(
             });
         }
     }
-    let ours: [(&str, &str); 5] = [
-        (RECEIVED_AT, &received),
+    let ours: [(&str, &str); 6] = [
+        (RECEIVED_AT, received),
         ("ce_specversion", "1.0"),
         ("ce_id", id),
         ("ce_source", &ce.source),
         ("ce_type", &ce_type),
+        ("ce_time", ce_time),
     ];
     for (key, value) in ours {
         h = h.insert(Header {
@@ -122,10 +137,6 @@ pub fn headers(
             value: Some(value),
         });
     }
-    h = h.insert(Header {
-        key: "ce_time",
-        value: Some(&ce_time),
-    });
     if let Some(item) = delivery
         .item_key
         .as_deref()
@@ -139,6 +150,36 @@ pub fn headers(
     h
 }
 
+/// A little text written on the stack.
+struct TextBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> TextBuf<N> {
+    fn new() -> Self {
+        TextBuf {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `str`s are ever written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> std::fmt::Write for TextBuf<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// `<prefix>.<webhook type>.<event type>`, with anything outside
 /// `[A-Za-z0-9._:-]` replaced: the event type may come from the body, and a
 /// consumer may route on this attribute.
@@ -147,18 +188,25 @@ fn ce_type(ce: &CloudEventsConfig, d: &Delivery<'_>) -> String {
     let mut out =
         String::with_capacity(ce.type_prefix.len() + d.webhook_type.len() + event.len() + 2);
     out.push_str(&ce.type_prefix);
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
     for part in [d.webhook_type, event] {
         out.push('.');
-        out.extend(part.chars().take(100).map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') {
-                c
-            } else {
-                '_'
-            }
-        }));
+        // The usual case, a short part of allowed ASCII, as it is.
+        if part.len() <= 100 && part.bytes().all(|b| allowed(b as char)) {
+            out.push_str(part);
+            continue;
+        }
+        out.extend(
+            part.chars()
+                .take(100)
+                .map(|c| if allowed(c) { c } else { '_' }),
+        );
     }
     out
 }
+
+/// Length of `yyyy-MM-ddTHH:mm:ss+09:00`.
+const KOREAN_RFC3339_LEN: usize = 25;
 
 /// `yyyyMMddHHmmss` in Korean time (UTC+9, no daylight saving) to
 /// RFC 3339. Anything else gives `None` and the receive time is used:
@@ -166,25 +214,38 @@ fn ce_type(ce: &CloudEventsConfig, d: &Delivery<'_>) -> String {
 /// hour 24) must not reach consumers as if it had, so the fields are checked
 /// by a calendar library, not by ranges.
 pub fn korean_datetime_to_rfc3339(s: &str) -> Option<String> {
+    let mut buf = [0u8; KOREAN_RFC3339_LEN];
+    korean_datetime_into(s, &mut buf).map(str::to_owned)
+}
+
+/// [`korean_datetime_to_rfc3339`], written into `buf`.
+fn korean_datetime_into<'b>(s: &str, buf: &'b mut [u8; KOREAN_RFC3339_LEN]) -> Option<&'b str> {
     let b = s.as_bytes();
     if b.len() != 14 || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    // All ASCII digits, so every slice is on a char boundary and parses.
-    let n = |r: std::ops::Range<usize>| s[r].parse::<u8>().ok();
-    let year = s[0..4].parse::<i32>().ok()?;
-    let month = time::Month::try_from(n(4..6)?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, n(6..8)?).ok()?;
-    let clock = time::Time::from_hms(n(8..10)?, n(10..12)?, n(12..14)?).ok()?;
-    Some(format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+09:00",
-        date.year(),
-        u8::from(date.month()),
-        date.day(),
-        clock.hour(),
-        clock.minute(),
-        clock.second()
-    ))
+    // All ASCII digits: each field is its digits' value.
+    let n = |r: std::ops::Range<usize>| {
+        b[r].iter()
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
+    };
+    let month = time::Month::try_from(n(4..6) as u8).ok()?;
+    // Years 0000-9999 are all within the calendar library's range.
+    time::Date::from_calendar_date(n(0..4) as i32, month, n(6..8) as u8).ok()?;
+    time::Time::from_hms(n(8..10) as u8, n(10..12) as u8, n(12..14) as u8).ok()?;
+    // Valid: the fields as they came, in RFC 3339's places.
+    *buf = *b"0000-00-00T00:00:00+09:00";
+    for (from, to) in [
+        (0..4, 0),
+        (4..6, 5),
+        (6..8, 8),
+        (8..10, 11),
+        (10..12, 14),
+        (12..14, 17),
+    ] {
+        buf[to..to + from.len()].copy_from_slice(&b[from]);
+    }
+    std::str::from_utf8(&buf[..]).ok()
 }
 
 #[cfg(test)]
@@ -325,6 +386,49 @@ mod tests {
             assert_ne!(value, "forged");
             assert_ne!(name, "host");
         }
+    }
+
+    #[test]
+    fn the_receive_time_is_humantimes_rfc3339_with_milliseconds() {
+        let mut req = HeaderMap::new();
+        req.insert(
+            HeaderName::from_static("pb-webhook-type"),
+            HeaderValue::from_static("T"),
+        );
+        let d = Delivery::parse(&req, br#"{"eventDT":"x"}"#).expect("valid");
+        for ms in [
+            0u64,
+            1,
+            999,
+            1_763_080_211_123,
+            951_782_400_000,
+            253_402_300_799_999,
+        ] {
+            let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+            let h = headers(&req, &d, "m", &CloudEventsConfig::default(), at);
+            let want = humantime::format_rfc3339_millis(at).to_string();
+            for name in [RECEIVED_AT, "ce_time"] {
+                let got = h
+                    .iter()
+                    .find(|h| h.key == name)
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned());
+                assert_eq!(got.as_deref(), Some(want.as_str()), "{name} at {ms} ms");
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_type_is_cut_to_100_characters() {
+        let mut req = HeaderMap::new();
+        req.insert(
+            HeaderName::from_static("pb-webhook-type"),
+            HeaderValue::from_static("T"),
+        );
+        let body = format!(r#"{{"eventType":"{}"}}"#, "E".repeat(150));
+        let d = Delivery::parse(&req, body.as_bytes()).expect("valid");
+        let t = ce_type(&CloudEventsConfig::default(), &d);
+        assert_eq!(t, format!("com.popbill.webhook.T.{}", "E".repeat(100)));
     }
 
     #[test]
