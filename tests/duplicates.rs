@@ -113,8 +113,16 @@ async fn a_replica_killed_and_restarted_still_recognises_the_event() {
     let mut first = BridgeProcess::start(&brokers, &prefix).await;
     let r = post(&first, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    // Give the ledger write (after the answer) a moment, then kill -9.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The ledger write comes after the answer: wait until Kafka confirmed
+    // it, then kill -9.
+    let until = Instant::now() + Duration::from_secs(10);
+    while scrape(&first, "popbill_bridge_dedup_ledger_writes_total", &[]).await < 1.0 {
+        assert!(
+            Instant::now() < until,
+            "the ledger record was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     first.kill9();
 
     let second = BridgeProcess::start(&brokers, &prefix).await;

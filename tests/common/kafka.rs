@@ -199,17 +199,31 @@ pub async fn produce_raw(
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
+        // Sees a partition added moments ago without waiting minutes.
+        .set("topic.metadata.refresh.interval.ms", "250")
         .create()
         .expect("producer");
-    producer
-        .send(
-            FutureRecord::<[u8], str>::to(topic)
-                .partition(partition)
-                .timestamp(timestamp_ms)
-                .key(&b"test"[..])
-                .payload(value),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("written");
+    // A partition added moments ago is unknown to a fresh client until
+    // its metadata catches up: try again for a while.
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let sent = producer
+            .send(
+                FutureRecord::<[u8], str>::to(topic)
+                    .partition(partition)
+                    .timestamp(timestamp_ms)
+                    .key(&b"test"[..])
+                    .payload(value),
+                Duration::from_secs(10),
+            )
+            .await;
+        match sent {
+            Ok(_) => return,
+            Err((e, _)) if Instant::now() < until => {
+                eprintln!("produce_raw: {e}; trying again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err((e, _)) => panic!("not written to {topic}/{partition}: {e}"),
+        }
+    }
 }
