@@ -233,12 +233,7 @@ impl BridgeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt;
-
-    async fn body_of(r: Response<Body>) -> String {
-        let b = r.into_body().collect().await.expect("full body").to_bytes();
-        String::from_utf8(b.to_vec()).expect("utf8")
-    }
+    use crate::http::answer::body_of;
 
     #[tokio::test]
     async fn each_error_carries_its_status_headers_and_reason() {

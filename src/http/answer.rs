@@ -35,15 +35,17 @@ pub fn text(status: StatusCode, content_type: &'static str, body: Bytes) -> Resp
     resp
 }
 
+/// An answer's body as text, for tests of whatever builds answers.
+#[cfg(test)]
+pub(crate) async fn body_of(r: Response<Body>) -> String {
+    use http_body_util::BodyExt;
+    let b = r.into_body().collect().await.expect("full body").to_bytes();
+    String::from_utf8(b.to_vec()).expect("utf8")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt;
-
-    async fn body_of(r: Response<Body>) -> String {
-        let b = r.into_body().collect().await.expect("full body").to_bytes();
-        String::from_utf8(b.to_vec()).expect("utf8")
-    }
 
     #[tokio::test]
     async fn ok_bodies_are_what_popbill_accepts() {
