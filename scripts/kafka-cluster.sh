@@ -41,6 +41,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib/process.sh
+. "$here/lib/process.sh"
 pom="$here/kafka/pom.xml"
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
 cachebase="${POPBILL_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popbill-bridge}"
@@ -106,12 +108,6 @@ need_tools() {
   fi
 }
 
-alive() {
-  local st
-  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-  case "$st" in Z*) return 1 ;; esac
-}
-
 # pid of node N (0 = controller) or "proxy", when it runs.
 pid() {
   local f="$state/$1.pid" p
@@ -119,15 +115,6 @@ pid() {
   p=$(cat "$f")
   [ -n "$p" ] && alive "$p" || return 1
   echo "$p"
-}
-
-wait_gone() {
-  local i
-  for ((i = 0; i < $2; i++)); do
-    alive "$1" || return 0
-    sleep 0.5
-  done
-  ! alive "$1"
 }
 
 # Node N answers a real Kafka request (ApiVersions v0) on its inter-broker

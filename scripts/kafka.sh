@@ -25,6 +25,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib/process.sh
+. "$here/lib/process.sh"
 
 # --brokers N (N > 1): the cluster script, with the other arguments.
 args=() brokers=1
@@ -79,30 +81,12 @@ fetch() {
   printf '%s\n' "$sum" >"$cache/complete"
 }
 
-# A process that exists and is not a zombie (a SIGKILLed JVM may linger as
-# one until its new parent reaps it).
-alive() {
-  local st
-  st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-  case "$st" in Z*) return 1 ;; esac
-}
-
 pid() {
   [ -f "$pidfile" ] || return 1
   local p
   p=$(cat "$pidfile")
   [ -n "$p" ] && alive "$p" || return 1
   echo "$p"
-}
-
-# Waits up to $2 half-seconds for process $1 to be gone.
-wait_gone() {
-  local i
-  for ((i = 0; i < $2; i++)); do
-    alive "$1" || return 0
-    sleep 0.5
-  done
-  ! alive "$1"
 }
 
 # The broker answers a real Kafka request: ApiVersions v0, correlation id 42,

@@ -25,7 +25,7 @@ use crate::http::auth::Auth;
 use crate::http::server::{self, Limits, Listener};
 use crate::http::tls::Tls;
 use crate::http::{admin, reload};
-use crate::kafka::publish::{self, ClientEvents, Publisher};
+use crate::kafka::publish::{self, ClientEvents, Producer, Publisher};
 use crate::kafka::topics::Topics;
 use crate::route::Router;
 use crate::shutdown::{self, Shutdown, ShutdownReport};
@@ -139,39 +139,18 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         limits,
         metrics,
     } = Parts::build(&config)?;
-    let kafka_error =
-        |e: rdkafka::error::KafkaError| StartError::Kafka(config.kafka.describe_client_error(&e));
-    let kafka_events = Arc::new(ClientEvents::default());
-    let producer = publish::create_producer(
-        &config.kafka,
-        config.max_record_bytes(),
-        metrics.clone(),
-        kafka_events.clone(),
-    )
-    .map_err(kafka_error)?;
-    let topics = Arc::new(
-        Topics::new(
-            router.routes(),
-            &config.kafka,
-            config.topics.clone(),
-            config.topic_needs(),
-            config
-                .dedup
-                .enabled
-                .then(|| config.dedup.ledger_topic.clone()),
-            producer.clone(),
-            kafka_events.clone(),
-        )
-        .map_err(kafka_error)?,
-    );
+    let Kafka {
+        events: kafka_events,
+        producer,
+        publisher,
+        topics,
+        dedup,
+    } = Kafka::build(&config, &router, &metrics)?;
     let ledger_state = config
         .dedup
         .enabled
         .then(|| Arc::new(ledger::LedgerState::default()));
     let health = Arc::new(Health::new(ledger_state.clone(), kafka_events.clone()));
-    let dedup = Arc::new(
-        Dedup::new(&config.dedup, metrics.clone()).with_ledger(&config.dedup, producer.clone()),
-    );
 
     let webhook_listener = bind("server.listen", config.server.listen).await?;
     let admin_listener = bind("server.admin_listen", config.server.admin_listen).await?;
@@ -194,11 +173,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         capacity: tokio::sync::Semaphore::new(config.limits.max_inflight),
         router,
         topics: topics.clone(),
-        publisher: Publisher::new(
-            producer.clone(),
-            config.cloudevents.clone(),
-            metrics.clone(),
-        ),
+        publisher,
         dedup: dedup.clone(),
         metrics: metrics.clone(),
     });
@@ -209,16 +184,13 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
 
     let mut loops: Vec<JoinHandle<()>> = Vec::new();
     if let Some(state) = ledger_state {
-        loops.push(tokio::spawn(
-            ledger::Follower {
-                kafka: config.kafka.clone(),
-                dedup_cfg: config.dedup.clone(),
-                topics: topics.clone(),
-                dedup: dedup.clone(),
-                state,
-                metrics: metrics.clone(),
-            }
-            .run(background_signal.clone()),
+        loops.push(follow_ledger(
+            &config,
+            &topics,
+            &dedup,
+            state,
+            &metrics,
+            background_signal.clone(),
         ));
     }
     loops.push(tokio::spawn(health.clone().run(
@@ -283,6 +255,95 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
             budget: config.server.shutdown_timeout,
         },
     })
+}
+
+/// The Kafka side every user of the bridge's write path needs (serving,
+/// `popbill-bridge redrive`): one producer shared by the records, the topic
+/// checks and the duplicates ledger.
+pub struct Kafka {
+    /// What the Kafka clients report: the throttled log, a fatal error.
+    pub events: Arc<ClientEvents>,
+    pub producer: Producer,
+    /// Records, as the webhook writes them.
+    pub publisher: Publisher,
+    /// Every topic a delivery can go to, made or checked before use.
+    pub topics: Arc<Topics>,
+    /// Duplicate detection, with its ledger writer when it is on.
+    pub dedup: Arc<Dedup>,
+}
+
+impl Kafka {
+    /// Creates the clients; connecting happens in the background.
+    pub fn build(
+        config: &Config,
+        router: &Router,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Kafka, StartError> {
+        let kafka_error = |e: rdkafka::error::KafkaError| {
+            StartError::Kafka(config.kafka.describe_client_error(&e))
+        };
+        let events = Arc::new(ClientEvents::default());
+        let producer = publish::create_producer(
+            &config.kafka,
+            config.max_record_bytes(),
+            metrics.clone(),
+            events.clone(),
+        )
+        .map_err(kafka_error)?;
+        let topics = Arc::new(
+            Topics::new(
+                router.routes(),
+                &config.kafka,
+                config.topics.clone(),
+                config.topic_needs(),
+                config
+                    .dedup
+                    .enabled
+                    .then(|| config.dedup.ledger_topic.clone()),
+                producer.clone(),
+                events.clone(),
+            )
+            .map_err(kafka_error)?,
+        );
+        let dedup = Arc::new(
+            Dedup::new(&config.dedup, metrics.clone()).with_ledger(&config.dedup, producer.clone()),
+        );
+        let publisher = Publisher::new(
+            producer.clone(),
+            config.cloudevents.clone(),
+            metrics.clone(),
+        );
+        Ok(Kafka {
+            events,
+            producer,
+            publisher,
+            topics,
+            dedup,
+        })
+    }
+}
+
+/// Reads the duplicates ledger from its start into `dedup`, then follows it
+/// until `stop` fires; `state` tells when it caught up.
+pub fn follow_ledger(
+    config: &Config,
+    topics: &Arc<Topics>,
+    dedup: &Arc<Dedup>,
+    state: Arc<ledger::LedgerState>,
+    metrics: &Arc<Metrics>,
+    stop: crate::shutdown::signal::Signal,
+) -> JoinHandle<()> {
+    tokio::spawn(
+        ledger::Follower {
+            kafka: config.kafka.clone(),
+            dedup_cfg: config.dedup.clone(),
+            topics: topics.clone(),
+            dedup: dedup.clone(),
+            state,
+            metrics: metrics.clone(),
+        }
+        .run(stop),
+    )
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {

@@ -35,13 +35,14 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::bridge::Parts;
+use crate::bridge::{Kafka, Parts, follow_ledger};
 use crate::config::Config;
 use crate::dedup::identity::{Identity, Namespace};
 use crate::dedup::{Admission, Claim, Dedup, ledger};
 use crate::delivery::Delivery;
-use crate::kafka::publish::{self, ClientEvents, Publisher, base_client_config};
-use crate::kafka::record::{RECEIVED_AT, REDRIVEN_FROM};
+use crate::kafka::partitions_of;
+use crate::kafka::publish::{Publisher, base_client_config};
+use crate::kafka::record::{RECEIVED_AT, REDRIVEN_FROM, is_bridge_header};
 use crate::kafka::topics::Topics;
 use crate::shutdown;
 
@@ -208,49 +209,29 @@ pub async fn redrive(
     progress: bool,
 ) -> Result<Summary, String> {
     let parts = Parts::build(cfg).map_err(|e| e.to_string())?;
-    let router = parts.router;
-    let metrics = parts.metrics;
-    let kafka_error = |e: rdkafka::error::KafkaError| cfg.kafka.describe_client_error(&e);
-    let events = Arc::new(ClientEvents::default());
-    let producer = publish::create_producer(
-        &cfg.kafka,
-        cfg.max_record_bytes(),
-        metrics.clone(),
-        events.clone(),
-    )
-    .map_err(kafka_error)?;
-    let publisher = Publisher::new(producer.clone(), cfg.cloudevents.clone(), metrics.clone());
-    let dedup =
-        Arc::new(Dedup::new(&cfg.dedup, metrics.clone()).with_ledger(&cfg.dedup, producer.clone()));
+    let (router, metrics) = (parts.router, parts.metrics);
+    // The write path exactly as the bridge builds it: topics are made (or
+    // checked) before the first write, duplicates detected through the
+    // ledger.
+    let Kafka {
+        producer,
+        publisher,
+        topics,
+        dedup,
+        ..
+    } = Kafka::build(cfg, &router, &metrics).map_err(|e| e.to_string())?;
 
     // What is already published: the ledger, read to its end first.
     let (stop_follower, follower_signal) = shutdown::signal();
-    // Topics are made (or checked) before the first write, as the webhook
-    // does.
-    let topics = Arc::new(
-        Topics::new(
-            router.routes(),
-            &cfg.kafka,
-            cfg.topics.clone(),
-            cfg.topic_needs(),
-            cfg.dedup.enabled.then(|| cfg.dedup.ledger_topic.clone()),
-            producer.clone(),
-            events.clone(),
-        )
-        .map_err(kafka_error)?,
-    );
     if cfg.dedup.enabled {
         let state = Arc::new(ledger::LedgerState::default());
-        tokio::spawn(
-            ledger::Follower {
-                kafka: cfg.kafka.clone(),
-                dedup_cfg: cfg.dedup.clone(),
-                topics: topics.clone(),
-                dedup: dedup.clone(),
-                state: state.clone(),
-                metrics: metrics.clone(),
-            }
-            .run(follower_signal),
+        follow_ledger(
+            cfg,
+            &topics,
+            &dedup,
+            state.clone(),
+            &metrics,
+            follower_signal,
         );
         let until = tokio::time::Instant::now() + cfg.kafka.admin_timeout * 6;
         while !state.caught_up() {
@@ -505,7 +486,7 @@ fn request_headers(msg: &OwnedMessage) -> HeaderMap {
     let mut out = HeaderMap::new();
     let Some(hs) = msg.headers() else { return out };
     for h in hs.iter() {
-        if h.key.starts_with("ce_") || h.key.starts_with("popbill-bridge-") {
+        if is_bridge_header(h.key) {
             continue;
         }
         if let (Ok(name), Some(Ok(value))) = (
@@ -577,18 +558,7 @@ impl Reader {
         let (topic_owned, timeout) = (topic.to_string(), cfg.kafka.admin_timeout);
         let (since, from_start) = (args.since, args.from_start);
         let (consumer, ends) = tokio::task::spawn_blocking(move || {
-            let md = consumer
-                .fetch_metadata(Some(&topic_owned), timeout)
-                .map_err(|e| e.to_string())?;
-            let partitions: Vec<i32> = md
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic_owned)
-                .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-                .unwrap_or_default();
-            if partitions.is_empty() {
-                return Err(format!("topic {topic_owned} does not exist"));
-            }
+            let partitions = partitions_of(&consumer, &topic_owned, timeout)?;
             let mut wanted = TopicPartitionList::new();
             for &p in &partitions {
                 wanted
@@ -643,7 +613,7 @@ impl Reader {
                     .map_err(|e| e.to_string())?;
             }
             consumer.assign(&assign).map_err(|e| e.to_string())?;
-            Ok((consumer, ends))
+            Ok::<_, String>((consumer, ends))
         })
         .await
         .map_err(|e| e.to_string())??;

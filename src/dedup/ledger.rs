@@ -43,9 +43,9 @@ use tracing::{info, warn};
 
 use crate::dedup::DedupConfig;
 use crate::dedup::{Claim, Dedup};
-use crate::kafka::KafkaConfig;
 use crate::kafka::publish::{KafkaContext, Producer, Receipt, base_client_config};
 use crate::kafka::topics::{TopicSpec, Topics};
+use crate::kafka::{KafkaConfig, partitions_of};
 use crate::shutdown::signal::Signal;
 use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
@@ -559,7 +559,7 @@ impl Follower {
             assigned.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            let all = partitions(&consumer, &topic, timeout)?;
+            let all = partitions_of(&*consumer, &topic, timeout)?;
             if all.iter().all(|p| assigned.contains(p)) {
                 return Ok(None);
             }
@@ -622,7 +622,7 @@ impl Follower {
         let timeout = self.kafka.admin_timeout;
         let topic_owned = topic.to_string();
         let (consumer, ends) = tokio::task::spawn_blocking(move || {
-            let all = partitions(&consumer, &topic_owned, timeout)?;
+            let all = partitions_of(&consumer, &topic_owned, timeout)?;
             let mut ends = BTreeMap::new();
             let mut tpl = TopicPartitionList::new();
             for p in all {
@@ -642,27 +642,6 @@ impl Follower {
         .map_err(|e| e.to_string())??;
         Ok((consumer, ends))
     }
-}
-
-/// The topic's partitions, from the cluster's metadata. Blocking.
-fn partitions(
-    consumer: &StreamConsumer<KafkaContext>,
-    topic: &str,
-    timeout: Duration,
-) -> Result<BTreeSet<i32>, String> {
-    let md = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| e.to_string())?;
-    let partitions: BTreeSet<i32> = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .unwrap_or_default();
-    if partitions.is_empty() {
-        return Err(format!("topic {topic} has no partitions"));
-    }
-    Ok(partitions)
 }
 
 /// The partitions the consumer is assigned.

@@ -236,3 +236,29 @@ impl fmt::Debug for KafkaConfig {
             .finish()
     }
 }
+
+/// The topic's partitions, from the cluster's metadata; an error when the
+/// topic has none (it does not exist). Blocking: call it off the runtime.
+pub fn partitions_of<C, K>(
+    consumer: &K,
+    topic: &str,
+    timeout: Duration,
+) -> Result<std::collections::BTreeSet<i32>, String>
+where
+    C: rdkafka::consumer::ConsumerContext,
+    K: rdkafka::consumer::Consumer<C>,
+{
+    let md = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| e.to_string())?;
+    let partitions: std::collections::BTreeSet<i32> = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        return Err(format!("topic {topic} has no partitions (does it exist?)"));
+    }
+    Ok(partitions)
+}

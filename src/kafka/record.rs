@@ -77,10 +77,14 @@ const NOT_FORWARDED: &[&str] = &[
 
 fn forwarded(name: &str) -> bool {
     // hyper gives header names in lower case.
-    !(NOT_FORWARDED.contains(&name)
-        || name.starts_with("ce_")
-        || name.starts_with("ce-")
-        || name.starts_with("popbill-bridge-"))
+    !(NOT_FORWARDED.contains(&name) || is_bridge_header(name))
+}
+
+/// A header name that belongs to the bridge (CloudEvents attributes, its
+/// own `popbill-bridge-*`): never taken from a request, and not part of
+/// the request a record carries.
+pub fn is_bridge_header(name: &str) -> bool {
+    name.starts_with("ce_") || name.starts_with("ce-") || name.starts_with("popbill-bridge-")
 }
 
 /// Builds the record headers. `id` is the delivery's identity (the MID,

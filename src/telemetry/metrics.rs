@@ -56,9 +56,10 @@ pub struct Metrics {
     pub(super) kafka_broker_up: IntGaugeVec,
     pub(super) kafka_tx_errors: IntCounter,
     pub(super) kafka_tx_retries: IntCounter,
-    /// Per broker, the librdkafka running totals (txerrs, txretries) last
-    /// seen, so the counters above move by what is new.
-    tx_seen: Mutex<std::collections::HashMap<String, (u64, u64)>>,
+    /// The brokers of the last statistics report, each with its librdkafka
+    /// running totals (txerrs, txretries): the counters above move by what
+    /// is new, and the gauges of a broker gone from the report are removed.
+    brokers: Mutex<std::collections::HashMap<String, (u64, u64)>>,
     pub(super) open_connections: IntGauge,
     pub(super) http_errors: Vec<IntCounter>,
     pub(super) connections_rejected: IntCounter,
@@ -71,8 +72,6 @@ pub struct Metrics {
     pub(super) dedup_ledger_write_failures: IntCounter,
     pub(super) dedup_ledger_caught_up: IntGauge,
     pub(super) dedup_conflicts: IntCounter,
-    /// Brokers seen in the last statistics, so vanished ones can be removed.
-    known_brokers: Mutex<Vec<String>>,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -340,7 +339,7 @@ impl Metrics {
             kafka_broker_up,
             kafka_tx_errors,
             kafka_tx_retries,
-            tx_seen: Mutex::new(std::collections::HashMap::new()),
+            brokers: Mutex::new(std::collections::HashMap::new()),
             open_connections,
             http_errors,
             connections_rejected,
@@ -353,7 +352,6 @@ impl Metrics {
             dedup_ledger_write_failures,
             dedup_ledger_caught_up,
             dedup_conflicts,
-            known_brokers: Mutex::new(Vec::new()),
         }
     }
 
@@ -431,25 +429,23 @@ impl Metrics {
     pub fn record_kafka_stats(&self, stats: &rdkafka::Statistics) {
         self.kafka_queue_messages.set(clamp(stats.msg_cnt));
         self.kafka_queue_bytes.set(clamp(stats.msg_size));
+        let Ok(mut last) = self.brokers.lock() else {
+            return;
+        };
         let (mut errors, mut retries) = (0u64, 0u64);
-        if let Ok(mut tx_seen) = self.tx_seen.lock() {
-            for (name, b) in &stats.brokers {
-                let last = tx_seen.entry(name.clone()).or_insert((0, 0));
-                // librdkafka's totals only grow per broker; a broker that
-                // left and came back starts again from zero.
-                errors += b.txerrs.saturating_sub(last.0);
-                retries += b.txretries.saturating_sub(last.1);
-                *last = (b.txerrs, b.txretries);
-            }
-        }
-        let mut seen: Vec<String> = Vec::with_capacity(stats.brokers.len());
+        let mut now = std::collections::HashMap::with_capacity(stats.brokers.len());
         for (name, b) in &stats.brokers {
-            let name = name.as_str();
+            // librdkafka's totals only grow per broker; a broker that left
+            // and came back starts again from zero.
+            let (e0, r0) = last.get(name).copied().unwrap_or((0, 0));
+            errors += b.txerrs.saturating_sub(e0);
+            retries += b.txretries.saturating_sub(r0);
+            now.insert(name.clone(), (b.txerrs, b.txretries));
             // Bootstrap and internal pseudo-brokers carry no useful figures.
             if b.nodeid < 0 {
                 continue;
             }
-            seen.push(name.to_string());
+            let name = name.as_str();
             self.kafka_broker_up
                 .with_label_values(&[name])
                 .set(i64::from(b.state == "UP"));
@@ -464,14 +460,12 @@ impl Metrics {
         }
         self.kafka_tx_errors.inc_by(errors);
         self.kafka_tx_retries.inc_by(retries);
-        if let Ok(mut known) = self.known_brokers.lock() {
-            for gone in known.iter().filter(|k| !seen.contains(k)) {
-                let _ = self.kafka_broker_up.remove_label_values(&[gone]);
-                let _ = self.kafka_broker_rtt_avg.remove_label_values(&[gone]);
-                let _ = self.kafka_broker_rtt_p99.remove_label_values(&[gone]);
-            }
-            *known = seen;
+        for gone in last.keys().filter(|k| !now.contains_key(*k)) {
+            let _ = self.kafka_broker_up.remove_label_values(&[gone]);
+            let _ = self.kafka_broker_rtt_avg.remove_label_values(&[gone]);
+            let _ = self.kafka_broker_rtt_p99.remove_label_values(&[gone]);
         }
+        *last = now;
     }
 
     /// The text exposition format, for `/metrics`.
