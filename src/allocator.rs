@@ -1,7 +1,8 @@
 //! The allocator settings of the process: the binary installs mimalloc as
-//! its global allocator and calls [`tune`] first thing in `main` (the
-//! minimal bridge of the benchmark does the same, so that comparisons with
-//! it measure code, not the allocator).
+//! its global allocator, mimalloc also replaces C's `malloc` (feature
+//! `override` of libmimalloc-sys: librdkafka's allocations), and `main`
+//! calls [`tune`] first thing (the minimal bridge of the benchmark does the
+//! same, so that comparisons with it measure code, not the allocator).
 //!
 //! - **Purge at once** (`mi_option_purge_delay` 0, mimalloc's default is
 //!   10 ms): freed memory goes back to the OS immediately, so a burst of

@@ -11,7 +11,9 @@ use popbill_bridge::cli::Cli;
 
 // glibc's allocator showed as ~15% of the bridge's CPU under load (malloc,
 // free and consolidation across threads); mimalloc's thread-local heaps
-// cut that. Measured with scripts/bench.sh, see the README.
+// cut that. Measured with scripts/bench.sh, see the README. It serves C's
+// malloc too (libmimalloc-sys "override", Cargo.toml): librdkafka's
+// allocations. Its settings: popbill_bridge::allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
