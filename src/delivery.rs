@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use hyper::HeaderMap;
-use hyper::header::HeaderName;
+use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserializer;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 
@@ -47,11 +47,25 @@ pub struct Delivery<'a> {
 
 impl<'a> Delivery<'a> {
     pub fn parse(headers: &'a HeaderMap, body: &'a [u8]) -> Result<Delivery<'a>, BridgeError> {
-        let webhook_type = header(headers, &PB_WEBHOOK_TYPE, "Pb-Webhook-Type")?
+        // One pass over the few headers instead of four lookups; the first
+        // value of a name is the one `HeaderMap::get` would give.
+        let mut found: [Option<&HeaderValue>; 4] = [None; 4];
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                "pb-webhook-type" => 0,
+                "pb-webhook-mid" => 1,
+                "pb-webhook-corpnum" => 2,
+                "pb-webhook-eventtype" => 3,
+                _ => continue,
+            };
+            found[slot].get_or_insert(value);
+        }
+        let [ty, mid, corp, event] = found;
+        let webhook_type = header_value(ty, "Pb-Webhook-Type")?
             .ok_or(BridgeError::MissingHeader("Pb-Webhook-Type"))?;
-        let mid = header(headers, &PB_WEBHOOK_MID, "Pb-Webhook-MID")?;
-        let corp_header = header(headers, &PB_WEBHOOK_CORPNUM, "Pb-Webhook-Corpnum")?;
-        let event_header = header(headers, &PB_WEBHOOK_EVENTTYPE, "Pb-Webhook-EventType")?;
+        let mid = header_value(mid, "Pb-Webhook-MID")?;
+        let corp_header = header_value(corp, "Pb-Webhook-Corpnum")?;
+        let event_header = header_value(event, "Pb-Webhook-EventType")?;
 
         let fields = parse_body(body)?;
         Ok(Delivery {
@@ -105,7 +119,15 @@ fn header<'a>(
     name: &HeaderName,
     shown: &'static str,
 ) -> Result<Option<&'a str>, BridgeError> {
-    match headers.get(name) {
+    header_value(headers.get(name), shown)
+}
+
+/// A header's value as text, trimmed; none when absent or blank.
+fn header_value<'a>(
+    value: Option<&'a HeaderValue>,
+    shown: &'static str,
+) -> Result<Option<&'a str>, BridgeError> {
+    match value {
         None => Ok(None),
         Some(v) => {
             let s = std::str::from_utf8(v.as_bytes()).map_err(|_| BridgeError::BadHeader(shown))?;
@@ -664,6 +686,16 @@ mod tests {
         ] {
             assert!(flat_fields(other).is_none(), "{other}");
         }
+    }
+
+    #[test]
+    fn a_repeated_header_counts_with_its_first_value() {
+        let mut h = headers(&[("Pb-Webhook-Type", "X"), ("Pb-Webhook-MID", "first")]);
+        h.append(PB_WEBHOOK_MID.clone(), HeaderValue::from_static("second"));
+        h.append(PB_WEBHOOK_TYPE.clone(), HeaderValue::from_static("Y"));
+        let d = Delivery::parse(&h, ISSUE.as_bytes()).expect("valid");
+        assert_eq!((d.webhook_type, d.mid), ("X", Some("first")));
+        assert_eq!(d.mid, h.get(&PB_WEBHOOK_MID).and_then(|v| v.to_str().ok()));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! together, applies the deadline, and records the outcome.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -15,7 +16,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::{HeaderMap, Method, Request, Response};
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::dedup::identity::{Identity, Namespace};
 use crate::dedup::{Admission, Claim, Copies, Dedup, Lead, Verdict};
@@ -63,6 +64,10 @@ async fn deliver(
 ) -> Response<Body> {
     let received_at = SystemTime::now();
     let deadline = started + app.server.request_timeout;
+    // One timer for the whole request: reading the body and waiting for
+    // Kafka share it.
+    let timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(timer);
     let reject = |headers, e: BridgeError| {
         events::rejected(&app.metrics, headers, &e, started.elapsed());
         e.into_response(app.server.retry_after)
@@ -91,7 +96,7 @@ async fn deliver(
         return reject(Some(req.headers()), BridgeError::Overloaded);
     };
     let (parts, body) = req.into_parts();
-    let body = match read_body(body, app.server.max_body_bytes, deadline).await {
+    let body = match read_body(body, app.server.max_body_bytes, timer.as_mut()).await {
         Ok(b) => b,
         Err(e) => return reject(Some(&parts.headers), e),
     };
@@ -138,7 +143,7 @@ async fn deliver(
     };
     let end = match app.dedup.admit(claim, &id) {
         Admission::Seen => End::Duplicate { waited: false },
-        Admission::Follow(verdict) => match wait_for(verdict, deadline).await {
+        Admission::Follow(verdict) => match wait_for(verdict, timer.as_mut()).await {
             Ok(_) => End::Duplicate { waited: true },
             Err(e) => End::Failed(e),
         },
@@ -152,7 +157,7 @@ async fn deliver(
                 extra_header,
                 received_at,
             };
-            match publish(app, record, deadline, lead).await {
+            match publish(app, record, deadline, timer.as_mut(), lead).await {
                 Ok(receipt) => End::Published {
                     receipt,
                     dead_letter,
@@ -231,7 +236,13 @@ struct Outgoing<'r, 'a> {
 /// waits — at most until the deadline — for Kafka's verdict, which the
 /// duplicates part records (and awaits to the end even if this request goes
 /// away; see [`Lead::confirm`]).
-async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead: Lead) -> Verdict {
+async fn publish(
+    app: &Arc<App>,
+    rec: Outgoing<'_, '_>,
+    deadline: Instant,
+    timer: Pin<&mut Sleep>,
+    lead: Lead,
+) -> Verdict {
     let route = rec.route;
     let pending = match app.topics.ensure(route, deadline).await.and_then(|()| {
         app.publisher.enqueue(
@@ -250,27 +261,34 @@ async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead:
             return Err(e);
         }
     };
-    lead.confirm(pending, rec.id, &route.topic, deadline).await
+    lead.confirm(pending, rec.id, &route.topic, timer).await
 }
 
 /// Waits for a first copy's verdict until the deadline.
-async fn wait_for(copies: Arc<Copies>, deadline: Instant) -> Verdict {
-    match tokio::time::timeout_at(deadline, copies.verdict()).await {
-        Ok(v) => v,
-        Err(_elapsed) => Err(Arc::new(BridgeError::PublishTimeout)),
+async fn wait_for(copies: Arc<Copies>, timer: Pin<&mut Sleep>) -> Verdict {
+    tokio::select! {
+        biased;
+        v = copies.verdict() => v,
+        () = timer => Err(Arc::new(BridgeError::PublishTimeout)),
     }
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit` (not after
 /// buffering it) and giving up at the deadline.
-async fn read_body(body: Incoming, limit: usize, deadline: Instant) -> Result<Bytes, BridgeError> {
+async fn read_body(
+    body: Incoming,
+    limit: usize,
+    timer: Pin<&mut Sleep>,
+) -> Result<Bytes, BridgeError> {
     // A Content-Length above the limit is refused before reading a byte.
     if body.size_hint().lower() > limit as u64 {
         return Err(BridgeError::BodyTooLarge { limit });
     }
-    let collected = tokio::time::timeout_at(deadline, Limited::new(body, limit).collect())
-        .await
-        .map_err(|_| BridgeError::BodyTimeout)?;
+    let collected = tokio::select! {
+        biased;
+        c = Limited::new(body, limit).collect() => c,
+        () = timer => return Err(BridgeError::BodyTimeout),
+    };
     match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => match e.downcast::<hyper::Error>() {
