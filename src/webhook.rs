@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -51,8 +51,8 @@ pub struct App {
 pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let _inflight = app.metrics.request_in_flight();
-    let response = deliver(&app, peer, req, started).await;
-    app.metrics.observe_request(started.elapsed());
+    let (response, latency) = deliver(&app, peer, req, started).await;
+    app.metrics.observe_request(latency);
     response
 }
 
@@ -61,7 +61,7 @@ async fn deliver(
     peer: SocketAddr,
     req: Request<Incoming>,
     started: Instant,
-) -> Response<Body> {
+) -> (Response<Body>, Duration) {
     let received_at = SystemTime::now();
     let deadline = started + app.server.request_timeout;
     // One timer for the whole request: reading the body and waiting for
@@ -69,8 +69,9 @@ async fn deliver(
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
     let reject = |headers, e: BridgeError| {
-        events::rejected(&app.metrics, headers, &e, started.elapsed());
-        e.into_response(app.server.retry_after)
+        let latency = started.elapsed();
+        events::rejected(&app.metrics, headers, &e, latency);
+        (e.into_response(app.server.retry_after), latency)
     };
 
     // Request: the right endpoint, from an allowed source, with valid
@@ -168,7 +169,9 @@ async fn deliver(
     };
 
     // Answer.
-    finish(app, end, route, &delivery, &id, started.elapsed())
+    // The latency of the log line is the one of the metric: one clock read.
+    let latency = started.elapsed();
+    (finish(app, end, route, &delivery, &id, latency), latency)
 }
 
 /// Turns how a delivery ended into its log line, its metrics and the

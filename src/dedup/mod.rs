@@ -449,7 +449,13 @@ where
             report: _,
         } = self;
         let (dedup, claim) = (lead.dedup.clone(), lead.claim);
-        lead.complete(verdict.clone(), SystemTime::now());
+        // The time matters to the memory only: no clock read with it off.
+        let at = if dedup.enabled {
+            SystemTime::now()
+        } else {
+            SystemTime::UNIX_EPOCH
+        };
+        lead.complete(verdict.clone(), at);
         if let (Ok(receipt), Some(ledger), Some(id)) = (verdict, &dedup.ledger, id) {
             ledger.record(ledger::Entry {
                 claim,
