@@ -196,24 +196,40 @@ fn ledger_line(mid: &str, body: &[u8], topic: &str) -> String {
 }
 
 /// Writes one record to `topic` (partition and timestamp as given),
-/// waiting for Kafka's confirmation.
+/// waiting for Kafka's confirmation. A partition just added may not be in
+/// the broker's metadata yet (CreatePartitions returns before every broker
+/// serves it): that is tried again for a while.
 async fn produce_raw(brokers: &str, topic: &str, partition: i32, timestamp_ms: i64, value: &str) {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
         .expect("producer");
-    producer
-        .send(
-            FutureRecord::<[u8], str>::to(topic)
-                .partition(partition)
-                .timestamp(timestamp_ms)
-                .key(&b"test"[..])
-                .payload(value),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("written");
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let sent = producer
+            .send(
+                FutureRecord::<[u8], str>::to(topic)
+                    .partition(partition)
+                    .timestamp(timestamp_ms)
+                    .key(&b"test"[..])
+                    .payload(value),
+                Duration::from_secs(10),
+            )
+            .await;
+        match sent {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition), _))
+                if Instant::now() < until =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => {
+                other.expect("written");
+                return;
+            }
+        }
+    }
 }
 
 async fn remembered(bridge: &popbill_bridge::RunningBridge) -> f64 {
