@@ -208,7 +208,9 @@ if [ -n "${BENCH_REV:-}" ]; then
   rev=$(git -C "$root" rev-parse --verify "$BENCH_REV^{commit}") || die "no revision $BENCH_REV"
   commit="${rev:0:12} (BENCH_REV=$BENCH_REV)"
   say "exporting revision $BENCH_REV ($rev) to $src"
-  git -C "$root" archive --format=tar "$rev" | tar -x -C "$src"
+  # -m: the files get the time of extraction. With the commit's times cargo
+  # took a target/ built from newer sources for up to date, and benched that.
+  git -C "$root" archive --format=tar "$rev" | tar -x -m -C "$src"
   [ -f "$src/tools/Cargo.toml" ] || die "revision $BENCH_REV predates the tools crate (tools/)"
   for t in minimal-bridge loadgen; do
     [ -f "$src/tools/src/bin/$t.rs" ] || die "revision $BENCH_REV has no tools/src/bin/$t.rs"

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use hyper::HeaderMap;
-use hyper::header::HeaderName;
+use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserializer;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 
@@ -47,11 +47,25 @@ pub struct Delivery<'a> {
 
 impl<'a> Delivery<'a> {
     pub fn parse(headers: &'a HeaderMap, body: &'a [u8]) -> Result<Delivery<'a>, BridgeError> {
-        let webhook_type = header(headers, &PB_WEBHOOK_TYPE, "Pb-Webhook-Type")?
+        // One pass over the few headers instead of four lookups; the first
+        // value of a name is the one `HeaderMap::get` would give.
+        let mut found: [Option<&HeaderValue>; 4] = [None; 4];
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                "pb-webhook-type" => 0,
+                "pb-webhook-mid" => 1,
+                "pb-webhook-corpnum" => 2,
+                "pb-webhook-eventtype" => 3,
+                _ => continue,
+            };
+            found[slot].get_or_insert(value);
+        }
+        let [ty, mid, corp, event] = found;
+        let webhook_type = header_value(ty, "Pb-Webhook-Type")?
             .ok_or(BridgeError::MissingHeader("Pb-Webhook-Type"))?;
-        let mid = header(headers, &PB_WEBHOOK_MID, "Pb-Webhook-MID")?;
-        let corp_header = header(headers, &PB_WEBHOOK_CORPNUM, "Pb-Webhook-Corpnum")?;
-        let event_header = header(headers, &PB_WEBHOOK_EVENTTYPE, "Pb-Webhook-EventType")?;
+        let mid = header_value(mid, "Pb-Webhook-MID")?;
+        let corp_header = header_value(corp, "Pb-Webhook-Corpnum")?;
+        let event_header = header_value(event, "Pb-Webhook-EventType")?;
 
         let fields = parse_body(body)?;
         Ok(Delivery {
@@ -105,7 +119,15 @@ fn header<'a>(
     name: &HeaderName,
     shown: &'static str,
 ) -> Result<Option<&'a str>, BridgeError> {
-    match headers.get(name) {
+    header_value(headers.get(name), shown)
+}
+
+/// A header's value as text, trimmed; none when absent or blank.
+fn header_value<'a>(
+    value: Option<&'a HeaderValue>,
+    shown: &'static str,
+) -> Result<Option<&'a str>, BridgeError> {
+    match value {
         None => Ok(None),
         Some(v) => {
             let s = std::str::from_utf8(v.as_bytes()).map_err(|_| BridgeError::BadHeader(shown))?;
@@ -116,7 +138,7 @@ fn header<'a>(
 }
 
 /// The body fields the bridge uses.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 struct BodyFields<'a> {
     event_type: Option<Cow<'a, str>>,
     corp_num: Option<Cow<'a, str>>,
@@ -133,13 +155,128 @@ fn parse_body(body: &[u8]) -> Result<BodyFields<'_>, BridgeError> {
     // Checked on its own so the answer can say what is wrong; serde_json
     // would only call it a syntax error.
     let text = std::str::from_utf8(body).map_err(|_| BridgeError::NotUtf8)?;
+    if let Some(fields) = flat_fields(text) {
+        return Ok(fields);
+    }
     check_depth(body)?;
-    // From the text just checked: serde_json then does not check the UTF-8
-    // of every string again.
+    json_fields(text)
+}
+
+/// The fields as serde_json reads them; every body that is not the usual
+/// flat one ends here, and every error is named here.
+fn json_fields(text: &str) -> Result<BodyFields<'_>, BridgeError> {
+    // From the text already checked: serde_json then does not check the
+    // UTF-8 of every string again.
     let mut de = serde_json::Deserializer::from_str(text);
     let fields = de.deserialize_map(FieldsVisitor).map_err(classify)?;
     de.end().map_err(classify)?;
     Ok(fields)
+}
+
+/// The usual body — one flat JSON object whose keys and string values hold
+/// no escapes and whose other values are integers of at most 18 digits,
+/// `true`, `false` or `null` — read in one pass, with the very result
+/// [`json_fields`] gives (a property test holds the two together).
+/// `None` for anything else, valid or not: serde_json reads it then.
+fn flat_fields(text: &str) -> Option<BodyFields<'_>> {
+    let b = text.as_bytes();
+    let mut f = BodyFields::default();
+    let mut i = json_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = json_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            let (key, next) = plain_string(text, i)?;
+            i = json_ws(b, next);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = json_ws(b, i + 1);
+            let (value, next) = flat_value(text, i)?;
+            i = json_ws(b, next);
+            let slot = match key {
+                "eventType" => Some(&mut f.event_type),
+                "corpNum" => Some(&mut f.corp_num),
+                "itemKey" => Some(&mut f.item_key),
+                "eventDT" => Some(&mut f.event_dt),
+                "stateCode" => Some(&mut f.state_code),
+                "stateDT" => Some(&mut f.state_dt),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                *slot = value;
+            }
+            match b.get(i) {
+                Some(b',') => i = json_ws(b, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (json_ws(b, i) == b.len()).then_some(f)
+}
+
+/// Past JSON's whitespace (space, tab, line feed, carriage return).
+fn json_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// A string at `i` without escapes or control characters: its text and
+/// where it ends.
+fn plain_string(text: &str, i: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let len = b[i + 1..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let end = i + 1 + len;
+    // A quote, not an escape or a control character, ends it; the quotes
+    // are ASCII, so both slice ends are character boundaries.
+    (b[end] == b'"').then(|| (&text[i + 1..end], end + 1))
+}
+
+/// A value at `i` as [`Lenient`] reads it: a plain string (empty or blank:
+/// none), an integer (its text, which is what `to_string` of the number
+/// gives: no sign but a minus, no leading zero), `true`, `false` or `null`
+/// (none). Where it ends; whatever follows is the caller's to check.
+fn flat_value(text: &str, i: usize) -> Option<(Option<Cow<'_, str>>, usize)> {
+    let b = text.as_bytes();
+    match *b.get(i)? {
+        b'"' => plain_string(text, i).map(|(s, end)| (non_empty(Cow::Borrowed(s)), end)),
+        b't' if b[i..].starts_with(b"true") => Some((None, i + 4)),
+        b'f' if b[i..].starts_with(b"false") => Some((None, i + 5)),
+        b'n' if b[i..].starts_with(b"null") => Some((None, i + 4)),
+        b'-' | b'0'..=b'9' => {
+            let digits_at = i + usize::from(b[i] == b'-');
+            let digits = b[digits_at..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            // No digits, a leading zero ("0" itself, "-0" included) or more
+            // digits than any i64 or u64 always holds: serde_json decides.
+            if digits == 0
+                || digits > 18
+                || b[digits_at] == b'0' && !(digits == 1 && digits_at == i)
+            {
+                return None;
+            }
+            let end = digits_at + digits;
+            Some((Some(Cow::Borrowed(&text[i..end])), end))
+        }
+        _ => None,
+    }
 }
 
 fn classify(e: serde_json::Error) -> BridgeError {
@@ -446,6 +583,119 @@ mod tests {
         assert!(matches!(err, BridgeError::TooDeep), "{err:?}");
         let in_string = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(1000), "{".repeat(1000));
         Delivery::parse(&h, in_string.as_bytes()).expect("brackets inside strings do not count");
+    }
+
+    /// Bodies near the usual one: flat objects of the fields the bridge
+    /// reads and others, with strings (escapes and control characters
+    /// too), numbers of every form, literals, nested values, odd spacing,
+    /// and sometimes a byte cut out or put in.
+    fn bodyish() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("eventType".to_string()),
+            Just("corpNum".to_string()),
+            Just("itemKey".to_string()),
+            Just("eventDT".to_string()),
+            Just("stateCode".to_string()),
+            Just("stateDT".to_string()),
+            Just("e\\u0076entType".to_string()),
+            "[a-zA-Z]{0,8}",
+        ];
+        let value = prop_oneof![
+            4 => "[ -~]{0,12}".prop_map(|s| serde_json::to_string(&s).expect("string")),
+            2 => "\\PC{0,6}".prop_map(|s| format!("\"{s}\"")),
+            1 => "[ \\t]{0,3}".prop_map(|s| format!("\"{s}\"")),
+            2 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => any::<u64>().prop_map(|n| n.to_string()),
+            2 => "-?[0-9]{1,22}",
+            1 => "-?[0-9]{1,3}(\\.[0-9]{0,3})?([eE][+-]?[0-9]{0,3})?",
+            1 => Just("true".to_string()),
+            1 => Just("false".to_string()),
+            1 => Just("null".to_string()),
+            1 => Just("nul".to_string()),
+            1 => Just("{}".to_string()),
+            1 => Just("[1,{\"a\":2}]".to_string()),
+            1 => Just("\"a\\\"b\"".to_string()),
+            1 => Just("\"tab\there\"".to_string()),
+        ];
+        let ws = || prop_oneof![6 => "[ \\t\\r\\n]{0,2}", 1 => "[ \\t\\r\\n\\x0b]{0,2}"];
+        let member = (ws(), key, ws(), ws(), value, ws())
+            .prop_map(|(a, k, b, c, v, d)| format!("{a}\"{k}\"{b}:{c}{v}{d}"));
+        (
+            ws(),
+            proptest::collection::vec(member, 0..8),
+            ws(),
+            proptest::option::weighted(0.3, (any::<prop::sample::Index>(), "[ -~]?")),
+        )
+            .prop_map(|(lead, members, trail, cut)| {
+                let mut s = format!("{lead}{{{}}}{trail}", members.join(","));
+                if let Some((at, put)) = cut {
+                    let at = at.index(s.len() + 1);
+                    if s.is_char_boundary(at) {
+                        let rest = s.split_off(at);
+                        let rest = rest
+                            .chars()
+                            .skip(usize::from(put.is_empty()))
+                            .collect::<String>();
+                        s.push_str(&put);
+                        s.push_str(&rest);
+                    }
+                }
+                s
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn the_flat_reading_is_serde_jsons_whenever_it_reads(body in bodyish()) {
+            if let Some(fast) = flat_fields(&body) {
+                let slow = json_fields(&body);
+                proptest::prop_assert!(
+                    matches!(&slow, Ok(s) if *s == fast),
+                    "{body:?}: flat {fast:?}, serde_json {slow:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_usual_bodies_take_the_flat_reading() {
+        for body in [
+            ISSUE,
+            r#"{}"#,
+            r#" { "corpNum" : "1" , "stateCode" : -12 , "x" : null, "y": true, "z": false } "#,
+            r#"{"corpNum":"1234567890","itemKey":"025111409301000001","ntsConfirmNum":"202511144100001234567890","ntssendDT":"","ntsresultDT":"","ntssendErrCode":"","stateCode":300,"stateDT":"20251114093010","eventDT":"20251114093011","eventType":"Issue"}"#,
+        ] {
+            let fast = flat_fields(body).expect(body);
+            assert_eq!(
+                Ok(fast),
+                json_fields(body).map_err(|e| e.to_string()).map_err(|_| ()),
+                "{body}"
+            );
+        }
+        for other in [
+            r#"{"a":1.5}"#,
+            r#"{"a":"\n"}"#,
+            r#"{"a":{}}"#,
+            r#"{"a":01}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1} x"#,
+            "{\"a\":\"\u{1}\"}",
+        ] {
+            assert!(flat_fields(other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_header_counts_with_its_first_value() {
+        let mut h = headers(&[("Pb-Webhook-Type", "X"), ("Pb-Webhook-MID", "first")]);
+        h.append(PB_WEBHOOK_MID.clone(), HeaderValue::from_static("second"));
+        h.append(PB_WEBHOOK_TYPE.clone(), HeaderValue::from_static("Y"));
+        let d = Delivery::parse(&h, ISSUE.as_bytes()).expect("valid");
+        assert_eq!((d.webhook_type, d.mid), ("X", Some("first")));
+        assert_eq!(d.mid, h.get(&PB_WEBHOOK_MID).and_then(|v| v.to_str().ok()));
     }
 
     #[test]

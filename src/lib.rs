@@ -31,8 +31,10 @@
 //!   named phases;
 //! - [`config`], [`deserialize`] and [`cli`]: where settings come from and
 //!   the checks that span sections;
-//! - [`commands`]: `send` and `asyncapi`, beside serving.
+//! - [`commands`]: `send` and `asyncapi`, beside serving;
+//! - [`allocator`]: the allocator settings the binary starts with.
 
+pub mod allocator;
 pub mod bridge;
 pub mod cli;
 pub mod commands;

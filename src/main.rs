@@ -11,28 +11,20 @@ use popbill_bridge::cli::Cli;
 
 // glibc's allocator showed as ~15% of the bridge's CPU under load (malloc,
 // free and consolidation across threads); mimalloc's thread-local heaps
-// cut that. Measured with scripts/bench.sh, see the README.
+// cut that. Measured with scripts/bench.sh, see the README. It serves C's
+// malloc too (libmimalloc-sys "override", Cargo.toml): librdkafka's
+// allocations. Its settings: popbill_bridge::allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay` (index 15 in mimalloc.h, v2 and v3;
-/// the Rust bindings name no constant for it).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 use popbill_bridge::config::{Config, ServerConfig};
 use popbill_bridge::kafka::mock as dev;
 use popbill_bridge::telemetry::logging;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Return freed memory to the OS at once instead of after 10 ms: under a
-    // burst of connections the default kept peak RSS ~25 MiB higher, at no
-    // measurable CPU cost (scripts/bench.sh). MIMALLOC_PURGE_DELAY in the
-    // environment still wins.
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets a process-wide option; mimalloc documents it as
-        // callable at any time.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    }
+    // Purge freed memory at once, no transparent huge pages: see the module.
+    popbill_bridge::allocator::tune();
     let mut cli = Cli::parse();
     if let Some(command) = cli.command.take() {
         return popbill_bridge::commands::run(command).await;

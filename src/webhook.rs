@@ -7,15 +7,16 @@
 //! together, applies the deadline, and records the outcome.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::{HeaderMap, Method, Request, Response};
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::dedup::identity::{Identity, Namespace};
 use crate::dedup::{Admission, Claim, Copies, Dedup, Lead, Verdict};
@@ -50,8 +51,8 @@ pub struct App {
 pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let _inflight = app.metrics.request_in_flight();
-    let response = deliver(&app, peer, req, started).await;
-    app.metrics.observe_request(started.elapsed());
+    let (response, latency) = deliver(&app, peer, req, started).await;
+    app.metrics.observe_request(latency);
     response
 }
 
@@ -60,12 +61,17 @@ async fn deliver(
     peer: SocketAddr,
     req: Request<Incoming>,
     started: Instant,
-) -> Response<Body> {
+) -> (Response<Body>, Duration) {
     let received_at = SystemTime::now();
     let deadline = started + app.server.request_timeout;
+    // One timer for the whole request: reading the body and waiting for
+    // Kafka share it.
+    let timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(timer);
     let reject = |headers, e: BridgeError| {
-        events::rejected(&app.metrics, headers, &e, started.elapsed());
-        e.into_response(app.server.retry_after)
+        let latency = started.elapsed();
+        events::rejected(&app.metrics, headers, &e, latency);
+        (e.into_response(app.server.retry_after), latency)
     };
 
     // Request: the right endpoint, from an allowed source, with valid
@@ -92,7 +98,7 @@ async fn deliver(
         return reject(Some(req.headers()), BridgeError::Overloaded);
     };
     let (parts, body) = req.into_parts();
-    let body = match read_body(body, app.server.max_body_bytes, deadline).await {
+    let body = match read_body(body, app.server.max_body_bytes, timer.as_mut()).await {
         Ok(b) => b,
         Err(e) => return reject(Some(&parts.headers), e),
     };
@@ -139,7 +145,7 @@ async fn deliver(
     };
     let end = match app.dedup.admit(claim, &id) {
         Admission::Seen => End::Duplicate { waited: false },
-        Admission::Follow(verdict) => match wait_for(verdict, deadline).await {
+        Admission::Follow(verdict) => match wait_for(verdict, timer.as_mut()).await {
             Ok(_) => End::Duplicate { waited: true },
             Err(e) => End::Failed(e),
         },
@@ -153,7 +159,7 @@ async fn deliver(
                 extra_header,
                 received_at,
             };
-            match publish(app, record, deadline, lead).await {
+            match publish(app, record, deadline, timer.as_mut(), lead).await {
                 Ok(receipt) => End::Published {
                     receipt,
                     dead_letter,
@@ -164,7 +170,9 @@ async fn deliver(
     };
 
     // Answer.
-    finish(app, end, route, &delivery, &id, started.elapsed())
+    // The latency of the log line is the one of the metric: one clock read.
+    let latency = started.elapsed();
+    (finish(app, end, route, &delivery, &id, latency), latency)
 }
 
 /// Turns how a delivery ended into its log line, its metrics and the
@@ -232,7 +240,13 @@ struct Outgoing<'r, 'a> {
 /// waits — at most until the deadline — for Kafka's verdict, which the
 /// duplicates part records (and awaits to the end even if this request goes
 /// away; see [`Lead::confirm`]).
-async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead: Lead) -> Verdict {
+async fn publish(
+    app: &Arc<App>,
+    rec: Outgoing<'_, '_>,
+    deadline: Instant,
+    timer: Pin<&mut Sleep>,
+    lead: Lead,
+) -> Verdict {
     let route = rec.route;
     let pending = match app.topics.ensure(route, deadline).await.and_then(|()| {
         app.publisher.enqueue(
@@ -251,27 +265,34 @@ async fn publish(app: &Arc<App>, rec: Outgoing<'_, '_>, deadline: Instant, lead:
             return Err(e);
         }
     };
-    lead.confirm(pending, rec.id, &route.topic, deadline).await
+    lead.confirm(pending, rec.id, &route.topic, timer).await
 }
 
 /// Waits for a first copy's verdict until the deadline.
-async fn wait_for(copies: Arc<Copies>, deadline: Instant) -> Verdict {
-    match tokio::time::timeout_at(deadline, copies.verdict()).await {
-        Ok(v) => v,
-        Err(_elapsed) => Err(Arc::new(BridgeError::PublishTimeout)),
+async fn wait_for(copies: Arc<Copies>, timer: Pin<&mut Sleep>) -> Verdict {
+    tokio::select! {
+        biased;
+        v = copies.verdict() => v,
+        () = timer => Err(Arc::new(BridgeError::PublishTimeout)),
     }
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit` (not after
 /// buffering it) and giving up at the deadline.
-async fn read_body(body: Incoming, limit: usize, deadline: Instant) -> Result<Bytes, BridgeError> {
+async fn read_body(
+    body: Incoming,
+    limit: usize,
+    timer: Pin<&mut Sleep>,
+) -> Result<Bytes, BridgeError> {
     // A Content-Length above the limit is refused before reading a byte.
     if body.size_hint().lower() > limit as u64 {
         return Err(BridgeError::BodyTooLarge { limit });
     }
-    let collected = tokio::time::timeout_at(deadline, Limited::new(body, limit).collect())
-        .await
-        .map_err(|_| BridgeError::BodyTimeout)?;
+    let collected = tokio::select! {
+        biased;
+        c = Limited::new(body, limit).collect() => c,
+        () = timer => return Err(BridgeError::BodyTimeout),
+    };
     match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => match e.downcast::<hyper::Error>() {

@@ -22,7 +22,9 @@
 //!   Partitions added to the topic later are picked up from their start.
 //!   A record's time is clamped to the reader's clock: a writer whose clock
 //!   runs ahead must not make fresh confirmations look older than the
-//!   window to everyone else.
+//!   window to everyone else. A replica's own records (their key starts
+//!   with its writer's instance id) are skipped: their events went into its
+//!   memory at confirmation, before the record was written.
 //! - **Lines of earlier versions** (no body digest) are skipped: an
 //!   identity without its body cannot vouch for a copy, and skipping costs
 //!   at most one duplicate record.

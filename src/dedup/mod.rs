@@ -65,8 +65,6 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use tokio::time::Instant;
-
 use crate::error::BridgeError;
 use crate::kafka::publish::Receipt;
 use crate::telemetry::events;
@@ -352,7 +350,7 @@ impl Lead {
     }
 
     /// Waits for Kafka's verdict on this lead's write (`report`), at most
-    /// until `deadline`, and reports it: on success the identity is
+    /// until `deadline` (the request's timer), and reports it: on success the identity is
     /// remembered, then (after the answer may have gone out) recorded in
     /// the ledger, where `id` and `topic` are what the ledger line says.
     ///
@@ -368,7 +366,7 @@ impl Lead {
         report: F,
         id: &str,
         topic: &Arc<str>,
-        deadline: Instant,
+        deadline: std::pin::Pin<&mut tokio::time::Sleep>,
     ) -> Verdict
     where
         F: Future<Output = Verdict> + Unpin + Send + 'static,
@@ -385,15 +383,16 @@ impl Lead {
         let Some(c) = awaiting.0.as_mut() else {
             unreachable!("set above")
         };
-        match tokio::time::timeout_at(deadline, &mut c.report).await {
-            Ok(verdict) => {
+        tokio::select! {
+            biased;
+            verdict = &mut c.report => {
                 if let Some(c) = awaiting.0.take() {
                     c.settle(verdict.clone());
                 }
                 verdict
             }
             // `awaiting` hands the report to a task as it drops.
-            Err(_elapsed) => Err(Arc::new(BridgeError::PublishTimeout)),
+            () = deadline => Err(Arc::new(BridgeError::PublishTimeout)),
         }
     }
 
@@ -450,7 +449,13 @@ where
             report: _,
         } = self;
         let (dedup, claim) = (lead.dedup.clone(), lead.claim);
-        lead.complete(verdict.clone(), SystemTime::now());
+        // The time matters to the memory only: no clock read with it off.
+        let at = if dedup.enabled {
+            SystemTime::now()
+        } else {
+            SystemTime::UNIX_EPOCH
+        };
+        lead.complete(verdict.clone(), at);
         if let (Ok(receipt), Some(ledger), Some(id)) = (verdict, &dedup.ledger, id) {
             ledger.record(ledger::Entry {
                 claim,
@@ -663,6 +668,7 @@ mod tests {
     use super::*;
     use crate::config::RoutesConfig;
     use crate::route::Router;
+    use tokio::time::Instant;
 
     fn dedup(enabled: bool) -> Arc<Dedup> {
         let router = Router::new(
@@ -783,7 +789,8 @@ mod tests {
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let topic: Arc<str> = "t".into();
-        let deadline = Instant::now() + Duration::from_millis(20);
+        let deadline = tokio::time::sleep_until(Instant::now() + Duration::from_millis(20));
+        tokio::pin!(deadline);
         let v = lead.confirm(Report(rx), "m", &topic, deadline).await;
         assert!(matches!(v, Err(e) if matches!(*e, BridgeError::PublishTimeout)));
         assert!(
@@ -804,6 +811,8 @@ mod tests {
         let topic: Arc<str> = "t".into();
         let deadline = Instant::now() + Duration::from_secs(60);
         let request = tokio::spawn(async move {
+            let deadline = tokio::time::sleep_until(deadline);
+            tokio::pin!(deadline);
             let _ = lead.confirm(Report(rx), "m", &topic, deadline).await;
         });
         tokio::time::sleep(Duration::from_millis(10)).await;

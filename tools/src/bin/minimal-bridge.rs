@@ -8,7 +8,7 @@
 //! fixed `--key` so the records land on one partition as the bridge's do for
 //! one sample, and answer `OK` only after the delivery report (503 if it
 //! fails). No parsing, routing, record headers, duplicate detection, limits,
-//! metrics or logs. Same allocator as the bridge (mimalloc, purge delay 0),
+//! metrics or logs. Same allocator as the bridge (mimalloc, its settings),
 //! so the ratio to it measures code, not the allocator. SIGTERM or SIGINT:
 //! flush and exit.
 //!
@@ -92,10 +92,9 @@ async fn handle(
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // The bridge's own mimalloc setting (src/main.rs): purge freed memory at once.
-    // SAFETY: sets a process-wide option (mi_option_purge_delay, index 15),
-    // callable at any time.
-    unsafe { libmimalloc_sys::mi_option_set(15, 0) };
+    // The bridge's own allocator settings (src/allocator.rs): purge freed
+    // memory at once, no transparent huge pages.
+    popbill_bridge::allocator::tune();
     let a = Args::parse();
     let producer = ClientConfig::new()
         .set("bootstrap.servers", &a.brokers)
