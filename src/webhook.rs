@@ -1093,12 +1093,16 @@ mod tests {
                 SystemTime::now(),
             );
         });
-        let r = wait_for(copies, deadline).await.expect("confirmed");
+        let r = wait_for(copies, std::pin::pin!(tokio::time::sleep_until(deadline)))
+            .await
+            .expect("confirmed");
         assert_eq!((r.partition, r.offset), (2, 5));
 
         let (lead, copies) = lead_and_copies(2);
         lead.complete(Err(Arc::new(BridgeError::QueueFull)), SystemTime::now());
-        let e = wait_for(copies, deadline).await.expect_err("failed");
+        let e = wait_for(copies, std::pin::pin!(tokio::time::sleep_until(deadline)))
+            .await
+            .expect_err("failed");
         assert!(matches!(*e, BridgeError::QueueFull), "{e:?}");
     }
 
@@ -1120,9 +1124,14 @@ mod tests {
     async fn wait_for_gives_up_at_the_deadline_as_publish_timeout() {
         let (_lead, copies) = lead_and_copies(3);
         let started = Instant::now();
-        let e = wait_for(copies, started + Duration::from_millis(100))
-            .await
-            .expect_err("no verdict");
+        let e = wait_for(
+            copies,
+            std::pin::pin!(tokio::time::sleep_until(
+                started + Duration::from_millis(100)
+            )),
+        )
+        .await
+        .expect_err("no verdict");
         assert!(matches!(*e, BridgeError::PublishTimeout), "{e:?}");
         let took = started.elapsed();
         assert!(
@@ -1135,9 +1144,12 @@ mod tests {
     async fn wait_for_a_lead_gone_without_a_verdict_is_abandoned_not_a_hang() {
         let (lead, copies) = lead_and_copies(4);
         drop(lead);
-        let e = wait_for(copies, Instant::now() + Duration::from_secs(5))
-            .await
-            .expect_err("no verdict");
+        let e = wait_for(
+            copies,
+            std::pin::pin!(tokio::time::sleep(Duration::from_secs(5))),
+        )
+        .await
+        .expect_err("no verdict");
         assert!(matches!(*e, BridgeError::Abandoned), "{e:?}");
     }
 }

@@ -471,7 +471,12 @@ async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
         }
     };
     match lead
-        .confirm(pending, &identity.id, &route.topic, deadline)
+        .confirm(
+            pending,
+            &identity.id,
+            &route.topic,
+            std::pin::pin!(tokio::time::sleep_until(deadline)),
+        )
         .await
     {
         Ok(_) => Fate::Redriven(route.topic.to_string()),
