@@ -170,7 +170,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         server: config.server.clone(),
         access: access.clone(),
         auth: auth.clone(),
-        capacity: tokio::sync::Semaphore::new(config.limits.max_inflight),
+        capacity: config.limits.capacity(),
         router,
         topics: topics.clone(),
         publisher,
@@ -680,6 +680,20 @@ mod config_tests {
         assert_eq!(
             k.redact("x=\"s3cr3t-value\" y=1 range 10..100"),
             "x=\"<redacted>\" y=<redacted> range 10..100"
+        );
+    }
+
+    #[test]
+    fn a_slot_wait_that_leaves_kafka_no_time_before_the_answer_is_due_is_refused() {
+        let mut cfg = Config::default();
+        cfg.kafka.brokers = "a:1".into();
+        check(&cfg).expect("the defaults fit: 500ms + 4s + 250ms <= 5s");
+        cfg.limits.inflight_wait = Duration::from_secs(1);
+        let text = check(&cfg).expect_err("invalid").to_string();
+        assert!(
+            text.contains("limits.inflight_wait (1s) plus kafka.message_timeout (4s)")
+                && text.contains("server.request_timeout (5s)"),
+            "{text}"
         );
     }
 

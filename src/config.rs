@@ -176,10 +176,14 @@ impl Config {
         // The delivery report must come back before the HTTP deadline, or a
         // record could land after we already answered 503 (harmless, a
         // duplicate) — or worse, we would answer 503 for every slow write.
-        if k.message_timeout + Duration::from_millis(250) > s.request_timeout {
+        // A delivery may first wait for an in-flight slot, so that wait
+        // counts too.
+        let l = &self.limits;
+        if l.inflight_wait + k.message_timeout + Duration::from_millis(250) > s.request_timeout {
             errs.push(format!(
-                "kafka.message_timeout ({}) must be at least 250ms below server.request_timeout ({}): \
-                 lower the first or raise the second",
+                "limits.inflight_wait ({}) plus kafka.message_timeout ({}) must be at least 250ms \
+                 below server.request_timeout ({}): lower the first two or raise the last",
+                humantime::format_duration(l.inflight_wait),
                 humantime::format_duration(k.message_timeout),
                 humantime::format_duration(s.request_timeout)
             ));

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::{HeaderMap, Method, Request, Response};
-use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 
 use crate::dedup::identity::{Identity, Namespace};
@@ -26,6 +25,7 @@ use crate::http::ServerConfig;
 use crate::http::access::{self, Access};
 use crate::http::answer::{self, Body};
 use crate::http::auth::{self, Auth};
+use crate::http::server::Capacity;
 use crate::kafka::publish::{Publisher, Receipt};
 use crate::kafka::topics::Topics;
 use crate::route::{Route, Router};
@@ -38,8 +38,8 @@ pub struct App {
     pub server: ServerConfig,
     pub access: Arc<Access>,
     pub auth: Arc<Auth>,
-    /// One permit per delivery being handled (`limits.max_inflight`).
-    pub capacity: Semaphore,
+    /// One slot per delivery being handled (`limits.max_inflight`).
+    pub capacity: Capacity,
     pub router: Router,
     pub topics: Arc<Topics>,
     pub publisher: Publisher,
@@ -94,7 +94,7 @@ async fn deliver(
     // Someone we know: valid credentials or an allowed source.
     let verified =
         credentials == auth::Credentials::Verified || source == access::SourceCheck::Allowed;
-    let Ok(_slot) = app.capacity.try_acquire() else {
+    let Some(_slot) = app.capacity.slot(timer.as_mut(), &app.metrics).await else {
         return reject(Some(req.headers()), BridgeError::Overloaded);
     };
     let (parts, body) = req.into_parts();
@@ -354,7 +354,7 @@ mod tests {
         let cluster: Mock = MockCluster::new(1).expect("mock cluster");
         let mut cfg = Config::default();
         cfg.kafka.brokers = cluster.bootstrap_servers();
-        cfg.kafka.message_timeout = Duration::from_millis(1500);
+        cfg.kafka.message_timeout = Duration::from_millis(1250);
         cfg.kafka.admin_timeout = Duration::from_secs(1);
         cfg.kafka.statistics_interval = Duration::ZERO;
         cfg.server.request_timeout = Duration::from_secs(2);
@@ -401,7 +401,7 @@ mod tests {
             server: cfg.server.clone(),
             access: Arc::new(parts.access),
             auth: Arc::new(parts.auth),
-            capacity: Semaphore::new(cfg.limits.max_inflight),
+            capacity: cfg.limits.capacity(),
             router: parts.router,
             topics: Arc::new(topics),
             publisher: Publisher::new(producer, cfg.cloudevents.clone(), metrics.clone()),
@@ -622,7 +622,7 @@ mod tests {
     async fn a_wrong_path_is_404_before_any_other_check() {
         let f = guarded("basic");
         // Wrong method too, no credentials, a stranger, no capacity left.
-        let _all_taken = f.app.capacity.try_acquire().expect("slot");
+        let _all_taken = f.app.capacity.try_slot().expect("slot");
         for method in ["GET", "POST"] {
             let r = exchange(
                 &f.app,
@@ -678,7 +678,7 @@ mod tests {
     #[tokio::test]
     async fn missing_basic_credentials_are_401_with_www_authenticate_before_capacity_is_asked() {
         let f = guarded("basic");
-        let _all_taken = f.app.capacity.try_acquire().expect("slot");
+        let _all_taken = f.app.capacity.try_slot().expect("slot");
         let r = exchange(
             &f.app,
             peer(),
@@ -714,7 +714,7 @@ mod tests {
     #[tokio::test]
     async fn with_every_slot_taken_a_delivery_is_shed_503_overloaded_before_its_body_is_read() {
         let f = guarded("api_key");
-        let held = f.app.capacity.try_acquire().expect("slot");
+        let held = f.app.capacity.try_slot().expect("slot");
         let known = [
             ("X-Forwarded-For", "203.0.113.7".to_string()),
             ("X-Api-Key", API_KEY.to_string()),
@@ -734,6 +734,29 @@ mod tests {
         headers.extend(known[..2].iter().cloned());
         let r = exchange(&f.app, peer(), post(&headers, ISSUE_BODY)).await;
         assert_eq!((r.status, r.body.as_str()), (200, "OK"), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_delivery_that_finds_every_slot_taken_waits_for_one_freed_within_inflight_wait() {
+        let f = guarded("api_key");
+        let held = f.app.capacity.try_slot().expect("slot");
+        let mut headers = issue_headers("mid-waits");
+        headers.push(("X-Forwarded-For", "203.0.113.7".to_string()));
+        headers.push(("X-Api-Key", API_KEY.to_string()));
+        let app = f.app.clone();
+        let delivery =
+            tokio::spawn(async move { exchange(&app, peer(), post(&headers, ISSUE_BODY)).await });
+        // A momentary stall: the slot frees up well within the default
+        // inflight_wait (500ms).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(held);
+        let r = delivery.await.expect("delivery");
+        assert_eq!((r.status, r.body.as_str()), (200, "OK"), "{r:?}");
+        assert_eq!(rejected(&f.app, "overloaded"), 0.0);
+        assert_eq!(
+            metric(&f.app, "popbill_bridge_inflight_slot_waits_total"),
+            1.0
+        );
     }
 
     #[tokio::test]
@@ -778,6 +801,7 @@ mod tests {
             |c| {
                 c.server.request_timeout = Duration::from_millis(500);
                 c.kafka.message_timeout = Duration::from_millis(250);
+                c.limits.inflight_wait = Duration::ZERO;
             },
             &[],
         );
@@ -882,6 +906,7 @@ mod tests {
             |c| {
                 c.server.request_timeout = Duration::from_millis(600);
                 c.kafka.message_timeout = Duration::from_millis(300);
+                c.limits.inflight_wait = Duration::ZERO;
                 c.kafka.admin_timeout = Duration::from_secs(2);
             },
             &[],

@@ -67,6 +67,8 @@ async fn mock_bridge(request_timeout: Duration) -> (MockKafka, popbill_bridge::R
     let mut cfg = kafka.config(&unique("mock-"));
     cfg.server.request_timeout = request_timeout;
     cfg.kafka.message_timeout = request_timeout - Duration::from_millis(500);
+    // No waiting for a slot: the whole budget is Kafka's.
+    cfg.limits.inflight_wait = Duration::ZERO;
     let bridge = kafka.start_ready(cfg).await;
     (kafka, bridge)
 }

@@ -287,7 +287,7 @@ async fn a_slow_sender_is_cut_off_without_holding_others_up() {
     let kafka = MockKafka::new();
     let mut cfg = kafka.config(&unique("it-slow-"));
     cfg.server.request_timeout = Duration::from_secs(2);
-    cfg.kafka.message_timeout = Duration::from_millis(1500);
+    cfg.kafka.message_timeout = Duration::from_millis(1250);
     let bridge = kafka.start_ready(cfg).await;
 
     // One byte a second of a 100-byte body.

@@ -39,9 +39,18 @@ use crate::telemetry::metrics::Metrics;
 pub struct LimitsConfig {
     /// Open webhook connections at most; more are closed at once.
     pub max_connections: usize,
-    /// Deliveries handled at once at most; more get 503 with
+    /// Deliveries handled at once at most. One that finds them all taken
+    /// waits up to `inflight_wait` for a slot, then gets 503 with
     /// `Retry-After` (POPBiLL retries, so shedding loses nothing).
     pub max_inflight: usize,
+    /// How long a delivery waits for an in-flight slot before it is shed.
+    /// A momentary stall (a slow broker round, a scheduling hiccup) then
+    /// costs latency instead of a retry minutes later; while it waits, its
+    /// body stays unread in the kernel's buffers, so the wait adds no
+    /// memory beyond the connection (bounded by `max_connections`). `0s`
+    /// sheds at once.
+    #[serde(with = "humantime_serde")]
+    pub inflight_wait: Duration,
     /// Request headers at most.
     pub max_headers: usize,
     /// Bytes of the request line and headers at most.
@@ -58,6 +67,15 @@ pub struct LimitsConfig {
 }
 
 impl LimitsConfig {
+    /// The slots for deliveries in flight (checked with the rest in
+    /// [`LimitsConfig::limits`]).
+    pub fn capacity(&self) -> Capacity {
+        Capacity {
+            slots: Semaphore::new(self.max_inflight),
+            wait: self.inflight_wait,
+        }
+    }
+
     /// The webhook listener's limits; every problem at once.
     pub fn limits(&self) -> Result<Limits, Vec<String>> {
         let mut errs = Vec::new();
@@ -88,11 +106,54 @@ impl Default for LimitsConfig {
         Self {
             max_connections: 1024,
             max_inflight: 512,
+            inflight_wait: Duration::from_millis(500),
             max_headers: 64,
             max_header_bytes: 16 * 1024,
             header_read_timeout: Duration::from_secs(30),
             reload_interval: Duration::from_secs(10),
         }
+    }
+}
+
+/// The slots for deliveries in flight: `limits.max_inflight` of them, and
+/// how long a delivery waits for one when all are taken.
+pub struct Capacity {
+    slots: Semaphore,
+    wait: Duration,
+}
+
+impl Capacity {
+    /// A free slot now, or none.
+    pub fn try_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.slots.try_acquire().ok()
+    }
+
+    /// A slot for one delivery, held until the guard drops. At once when
+    /// one is free (no timer on that path); else the first to free up
+    /// within `limits.inflight_wait` and before `deadline` (the request's
+    /// own timer, so waiting never outlasts the request). `None`: overloaded.
+    pub async fn slot(
+        &self,
+        deadline: std::pin::Pin<&mut tokio::time::Sleep>,
+        metrics: &Metrics,
+    ) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if let Some(slot) = self.try_slot() {
+            return Some(slot);
+        }
+        if self.wait.is_zero() {
+            return None;
+        }
+        let started = tokio::time::Instant::now();
+        let slot = tokio::select! {
+            biased;
+            // The semaphore is never closed, so an error cannot happen; it
+            // would read as overloaded.
+            s = self.slots.acquire() => s.ok(),
+            () = tokio::time::sleep(self.wait) => None,
+            () = deadline => None,
+        };
+        events::waited_for_slot(metrics, started.elapsed(), slot.is_some());
+        slot
     }
 }
 

@@ -154,6 +154,18 @@ pub fn refused_at_accept(metrics: &Metrics, listener: &str, peer: std::net::Sock
     info!(listener, %peer, kind = kind.as_str(), "connection closed at accept: source address is not on access.allow");
 }
 
+/// A delivery found every `limits.max_inflight` slot taken and waited
+/// (`got` tells whether a slot freed up in time; if not, it is rejected as
+/// overloaded and logged as such). Debug only: under overload this is
+/// every delivery, and the rejection has its own line.
+pub fn waited_for_slot(metrics: &Metrics, waited: Duration, got: bool) {
+    metrics.slot_waits.inc();
+    debug!(
+        waited_ms = millis(waited),
+        got, "all in-flight slots taken: waited for one"
+    );
+}
+
 /// A connection closed at once because `limits.max_connections` are open:
 /// the cheapest answer to a flood; POPBiLL retries a refused connection.
 pub fn connection_limit_reached(metrics: &Metrics, listener: &str, peer: std::net::SocketAddr) {

@@ -63,6 +63,7 @@ pub struct Metrics {
     pub(super) open_connections: IntGauge,
     pub(super) http_errors: Vec<IntCounter>,
     pub(super) connections_rejected: IntCounter,
+    pub(super) slot_waits: IntCounter,
     pub(super) tls_handshake_failures: IntCounter,
     pub(super) auth_reload_failures: IntCounter,
     pub(super) dedup_remembered: IntGauge,
@@ -296,6 +297,10 @@ impl Metrics {
             "connections_rejected_total",
             "Connections closed at once because limits.max_connections were open.",
         );
+        let slot_waits = counter(
+            "inflight_slot_waits_total",
+            "Deliveries that found all limits.max_inflight slots taken and waited for one (up to limits.inflight_wait; those still without one are rejected as overloaded).",
+        );
         let tls_handshake_failures = counter(
             "tls_handshake_failures_total",
             "TLS handshakes on the webhook port that failed or timed out.",
@@ -343,6 +348,7 @@ impl Metrics {
             open_connections,
             http_errors,
             connections_rejected,
+            slot_waits,
             tls_handshake_failures,
             auth_reload_failures,
             dedup_remembered,
@@ -522,6 +528,7 @@ mod tests {
             "popbill_bridge_publish_duration_seconds_bucket",
             "popbill_bridge_request_duration_seconds_bucket",
             "popbill_bridge_inflight_requests",
+            "popbill_bridge_inflight_slot_waits_total",
             "popbill_bridge_build_info",
             "popbill_bridge_kafka_up",
             "popbill_bridge_kafka_producer_queue_messages",
