@@ -314,6 +314,27 @@ record() {
   printf '%s\n' "$*" >>"$results"
 }
 
+# The memory goal of a bridge's steady (closed-loop) phase, in KiB, read
+# while it still runs: 32 MiB with detection off; with it on, plus the
+# documented 64 bytes a remembered event (docs/duplicates.md) for the events
+# its memory holds at the end of the phase (its own gauge).
+steady_rss_mib=32
+burst_rss_mib=48
+remembered_bytes=64
+rss_goal_kib() { # system
+  local n=0
+  case "$1" in
+    bridge-off) ;;
+    bridge-on)
+      n=$(curl -s --max-time 5 "http://$admin/metrics" |
+        awk '$1 == "popbill_bridge_dedup_remembered_events" {print int($2); exit}')
+      [ -n "$n" ] || die "could not read popbill_bridge_dedup_remembered_events from $admin"
+      ;;
+    *) return 0 ;;
+  esac
+  echo $((steady_rss_mib * 1024 + (n * remembered_bytes + 1023) / 1024))
+}
+
 # Duplicate detection keeps a ledger topic that every start reads back into
 # memory: one of this run's own per phase, so a phase neither reads the
 # previous phases' events nor other runs'.
@@ -418,7 +439,7 @@ closed_ceiling() { # concurrency round
 }
 
 closed_http() { # system concurrency round
-  local sys=$1 c=$2 r=$3 name="c$2-$1-r$3" t0 t1 hwm w ok errs dur threads
+  local sys=$1 c=$2 r=$3 name="c$2-$1-r$3" t0 t1 hwm w ok errs dur threads rss_goal
   say "round $r, concurrency $c: $sys via wrk, ${seconds}s"
   start_server "$sys" "$name"
   threads=$((c < 2 ? c : 2))
@@ -430,6 +451,7 @@ closed_http() { # system concurrency round
   alive_or_die "$name"
   t1=$(cpu_ticks "$server_pid")
   hwm=$(hwm_kib "$server_pid")
+  rss_goal=$(rss_goal_kib "$sys")
   stop_server
   w=$(grep '^{"wrk"' "$work/wrk-$name.out" | tail -n 1)
   [ -n "$w" ] || { cat "$work/wrk-$name.out" >&2; die "no result line from wrk"; }
@@ -439,7 +461,7 @@ closed_http() { # system concurrency round
   dur=$(jnum duration_s "$w")
   record closed "$sys" "c$c" "$r" "$(calc "$dur > 0 ? $ok / $dur : 0")" "$(jnum p99_ms "$w")" \
     "$errs" "$(cpu_us $((t1 - t0)) "$ok")" "$hwm" "" \
-    "p50 $(jnum p50_ms "$w") p99.9 $(jnum p999_ms "$w")"
+    "p50 $(jnum p50_ms "$w") p99.9 $(jnum p999_ms "$w")" "$rss_goal"
 }
 
 open_http() { # system percent rate round
@@ -483,7 +505,8 @@ burst_http() { # system round
   record burst "$sys" "$burst" "$r" "$(calc "$(jnum seconds "$out") > 0 ? $ok / $(jnum seconds "$out") : 0")" \
     "$(jnum p99_ms "$out")" "$(($(jnum other_status "$out") + $(jnum ok_missing "$out")))" \
     "$(cpu_us $((t1 - t0)) "$ok")" "$hwm" "" \
-    "ok $ok, shed 503 $(jnum shed_503 "$out"), no answer $(jnum no_answer "$out"), OK missing in Kafka $(jnum ok_missing "$out")"
+    "ok $ok, shed 503 $(jnum shed_503 "$out"), no answer $(jnum no_answer "$out"), OK missing in Kafka $(jnum ok_missing "$out")" \
+    $((burst_rss_mib * 1024))
 }
 
 callgrind_http() { # system
@@ -536,7 +559,7 @@ median() {
   printf '%s\n' "$@" | { grep -E '^-?[0-9.eE+-]+$' || true; } | sort -g |
     awk '{a[NR] = $1} END { if (NR) printf "%.6g", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
-field() { # kind system load column(5..11): that column of every round
+field() { # kind system load column(5..12): that column of every round
   awk -F'|' -v k="$1" -v s="$2" -v l="$3" -v f="$4" '$1 == k && $2 == s && $3 == l {print $f}' "$results"
 }
 
@@ -587,13 +610,14 @@ row() { # kind system load
   local n
   n=$(field "$1" "$2" "$3" 5 | wc -l)
   [ "$n" -gt 0 ] || return 0
-  printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$n" \
+  printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$n" \
     "$(median $(field "$1" "$2" "$3" 5))" "$(median $(field "$1" "$2" "$3" 6))" \
     "$(field "$1" "$2" "$3" 7 | awk '{s += $1} END {print s + 0}')" \
     "$(median $(field "$1" "$2" "$3" 8))" \
     "$(field "$1" "$2" "$3" 9 | sort -g | tail -n 1)" \
     "$(median $(field "$1" "$2" "$3" 10))" \
-    "$(field "$1" "$2" "$3" 11 | tail -n 1)" >>"$agg"
+    "$(field "$1" "$2" "$3" 11 | tail -n 1)" \
+    "$(field "$1" "$2" "$3" 12 | sort -g | tail -n 1)" >>"$agg"
 }
 for c in $concurrencies; do for s in "${closed_systems[@]}"; do row closed "$s" "c$c"; done; done
 for p in $open_pcts; do for s in "${open_systems[@]}"; do row open "$s" "$p%"; done; done
@@ -618,11 +642,11 @@ for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; do
     function verdict(ok) { npass += ok; nfail += !ok; return ok ? "PASS" : "FAIL" }
     NR == FNR { if ($2 == "minimal") { mdps[$1, $3] = $5; mp99[$1, $3] = $6; mcpu[$1, $3] = $8; mir[$1, $3] = $10 }; next }
     FNR == 1 {
-      printf "%-9s %-10s %-9s | %9s %5s | %8s %7s | %-10s %5s | %7s | %6s | %-27s | %s\n",
+      printf "%-9s %-10s %-9s | %9s %5s | %8s %7s | %-10s %5s | %7s | %6s | %-36s | %s\n",
         "phase", "system", "load", "dl/s", "x min", "p99 ms", "d p99", "CPU/dl", "x min", "RSS MiB", "errors", "goals", "note"
     }
     {
-      kind = $1; sys = $2; load = $3; dps = $5; p99 = $6; err = $7; cpu = $8; hwm = $9; ir = $10; note = $11
+      kind = $1; sys = $2; load = $3; dps = $5; p99 = $6; err = $7; cpu = $8; hwm = $9; ir = $10; note = $11; rssg = $12
       key = kind SUBSEP load
       ref = (key in mdps)
       xdps = (ref && mdps[key] > 0 && dps != "") ? sprintf("%.2f", dps / mdps[key]) : "-"
@@ -642,6 +666,7 @@ for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; do
       } else if (kind == "closed" && ref && index(goal_c, " " load " ")) {
         g = "tput " verdict(dps >= 0.97 * mdps[key]) " p99 " verdict(p99 <= mp99[key] + 0.5) \
             " cpu " verdict(cpu <= 1.25 * mcpu[key])
+        if (rssg != "") g = g " mem " verdict(hwm <= rssg)
       } else if (kind == "open" && load == "50%" && ref) {
         g = "p99 " verdict(p99 <= mp99[key] + 1.0) " err " verdict(err == 0)
       } else if (kind == "open" && load == "90%") {
@@ -650,17 +675,20 @@ for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; do
         g = "Ir " verdict(ir <= 1.25 * mir[key])
       } else if (kind == "burst") {
         g = "answers " verdict(err == 0)
+        if (rssg != "") g = g " mem " verdict(hwm <= rssg)
       } else {
         g = "(no goal here)"
       }
-      printf "%-9s %-10s %-9s | %9s %5s | %8s %7s | %-10s %5s | %7s | %6s | %-27s | %s\n",
+      printf "%-9s %-10s %-9s | %9s %5s | %8s %7s | %-10s %5s | %7s | %6s | %-36s | %s\n",
         kind, sys, load, dpss, xdps, p99s, dp99, cpus, xcpu,
-        hwm == "" ? "-" : sprintf("%.1f", hwm / 1024), err, g, note
+        hwm == "" ? "-" : sprintf("%.1f", hwm / 1024), err, g, note (rssg != "" ? sprintf("; mem goal %.1f MiB", rssg / 1024) : "")
     }
     END { printf "# goals: %d PASS, %d FAIL\n", npass, nfail }
   ' "$agg" "$agg"
   printf '# goals (docs/performance.md): closed loop at c64, c256: dl/s >= 0.97 x minimal, p99 <= minimal + 0.5 ms,\n'
   printf '#   CPU/dl <= 1.25 x minimal; open loop: p99 <= minimal + 1 ms at 50%%, no errors at 50%% and 90%%;\n'
-  printf '#   callgrind: Ir/dl <= 1.25 x minimal; burst: only 200, 503 or closed connections, every OK in Kafka\n'
+  printf '#   callgrind: Ir/dl <= 1.25 x minimal; burst: only 200, 503 or closed connections, every OK in Kafka;\n'
+  printf '#   mem: peak RSS <= %s MiB in the closed loop (detection on: + %s B a remembered event), <= %s MiB through the burst\n' \
+    "$steady_rss_mib" "$remembered_bytes" "$burst_rss_mib"
 } >"$work/table.txt"
 cat "$work/table.txt"

@@ -62,6 +62,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -79,8 +80,9 @@ pub struct DedupConfig {
     /// How long an event is remembered after Kafka confirmed it.
     #[serde(with = "humantime_serde")]
     pub window: Duration,
-    /// Memory cap, in remembered events (about 40 bytes each). Beyond it
-    /// the oldest eighth of the window is forgotten early.
+    /// Memory cap, in remembered events (at most 64 bytes each), shared
+    /// evenly by the memory's parts. Beyond it the oldest eighth of the
+    /// window is forgotten early.
     pub max_entries: usize,
     /// The ledger topic every replica writes and follows.
     pub ledger_topic: String,
@@ -134,6 +136,15 @@ impl Default for DedupConfig {
 /// How many buckets the window is cut into.
 const BUCKETS: u64 = 8;
 
+/// How many independent parts (each with its own lock and tables) the
+/// memory is split into, by identity. A hash table that grows rehashes
+/// every entry while its lock is held: one table of 229,376 events took
+/// 6 ms here (2 million, the default cap, ~50 ms), during which every
+/// delivery waited and both tokio workers were blocked. Split in 16, a
+/// growth moves a sixteenth of that and holds up a sixteenth of the
+/// deliveries.
+const SHARDS: usize = 16;
+
 /// The verdict of a first attempt, shared with the copies that waited.
 pub type Verdict = Result<Receipt, Arc<BridgeError>>;
 
@@ -161,10 +172,25 @@ pub enum Admission {
 /// ([`Lead::confirm`]); the protocol below is all here.
 pub struct Dedup {
     enabled: bool,
-    state: Mutex<State>,
+    /// [`SHARDS`] parts, a claim's chosen by its identity ([`shard_of`]).
+    shards: Box<[Shard]>,
     metrics: Arc<Metrics>,
     /// Present when detection is on and the bridge writes to Kafka.
     ledger: Option<ledger::Ledger>,
+}
+
+/// One part of the memory and of the claims in flight, and its sizes for
+/// the gauges (summed over the parts without taking their locks).
+struct Shard {
+    state: Mutex<State>,
+    len: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+/// The part of the duplicates state a claim belongs to. The identity is a
+/// digest (uniform); bits well away from the ones the tables hash on.
+fn shard_of(claim: Claim) -> usize {
+    (claim.identity >> 96) as usize % SHARDS
 }
 
 struct State {
@@ -205,12 +231,21 @@ impl Copies {
 impl Dedup {
     /// Memory and coalescing only; see [`Dedup::with_ledger`].
     pub fn new(cfg: &DedupConfig, metrics: Arc<Metrics>) -> Self {
+        // The cap is shared evenly: identities spread evenly over the parts.
+        let per_shard = cfg.max_entries.div_ceil(SHARDS);
+        let shards = (0..SHARDS)
+            .map(|_| Shard {
+                state: Mutex::new(State {
+                    memory: Memory::new(cfg.window, per_shard),
+                    inflight: HashMap::default(),
+                }),
+                len: AtomicUsize::new(0),
+                bytes: AtomicUsize::new(0),
+            })
+            .collect();
         Dedup {
             enabled: cfg.enabled,
-            state: Mutex::new(State {
-                memory: Memory::new(cfg.window, cfg.max_entries),
-                inflight: HashMap::default(),
-            }),
+            shards,
             metrics,
             ledger: None,
         }
@@ -261,10 +296,19 @@ impl Dedup {
         self.ledger.as_ref().is_some_and(|l| l.own_record(key))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// The part of the state `claim` belongs to, locked.
+    fn lock(&self, claim: Claim) -> (usize, MutexGuard<'_, State>) {
+        let i = shard_of(claim);
+        (i, self.lock_shard(i))
+    }
+
+    fn lock_shard(&self, i: usize) -> MutexGuard<'_, State> {
         // A panic while holding this lock leaves plain data behind; keep
         // serving rather than turning every later delivery into a panic.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[i]
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// `id` names the event in the conflict warning (the MID or content
@@ -278,13 +322,13 @@ impl Dedup {
                 done: false,
             });
         }
-        let mut st = self.lock();
+        let (_, mut st) = self.lock(claim);
         match st.memory.lookup(claim) {
             Lookup::Same => return Admission::Seen,
             Lookup::Differs(remembered) => {
                 drop(st);
                 events::dedup_conflict(&self.metrics, id, claim.identity, remembered, claim.body);
-                st = self.lock();
+                st = self.lock(claim).1;
             }
             Lookup::Unknown => {}
         }
@@ -306,32 +350,57 @@ impl Dedup {
         self.remember_all(std::iter::once(claim), at);
     }
 
-    /// Records many identities confirmed at `at` under one lock.
+    /// Records many identities confirmed at `at` (a batch of the ledger),
+    /// each under its part's lock, held for that one insert only.
     pub fn remember_all(&self, claims: impl Iterator<Item = Claim>, at: SystemTime) {
         if !self.enabled {
             return;
         }
         let at = unix_secs(at);
-        let mut st = self.lock();
-        let evicted = claims.map(|c| st.memory.insert(c, at)).sum();
-        self.report(&st.memory, evicted);
+        let mut evicted = 0;
+        let mut touched = [false; SHARDS];
+        for c in claims {
+            let (i, mut st) = self.lock(c);
+            evicted += st.memory.insert(c, at);
+            self.note_sizes(i, &st.memory);
+            touched[i] = true;
+        }
+        if touched.contains(&true) {
+            self.report(evicted);
+        }
     }
 
     /// Drops identities older than the window.
     pub fn expire(&self, now: SystemTime) {
-        let mut st = self.lock();
-        st.memory.expire(unix_secs(now));
-        self.report(&st.memory, 0);
+        for i in 0..SHARDS {
+            let mut st = self.lock_shard(i);
+            st.memory.expire(unix_secs(now));
+            self.note_sizes(i, &st.memory);
+        }
+        self.report(0);
     }
 
-    fn report(&self, memory: &Memory, evicted: usize) {
-        self.metrics
-            .set_dedup_memory(memory.len(), memory.bytes(), evicted);
+    /// Keeps a part's sizes for [`Dedup::report`]; called with its lock held.
+    fn note_sizes(&self, i: usize, memory: &Memory) {
+        let shard = &self.shards[i];
+        shard.len.store(memory.len(), Ordering::Relaxed);
+        shard.bytes.store(memory.bytes(), Ordering::Relaxed);
+    }
+
+    /// Sets the memory gauges to the sum over the parts.
+    fn report(&self, evicted: usize) {
+        let (len, bytes) = self.shards.iter().fold((0, 0), |(l, b), s| {
+            (
+                l + s.len.load(Ordering::Relaxed),
+                b + s.bytes.load(Ordering::Relaxed),
+            )
+        });
+        self.metrics.set_dedup_memory(len, bytes, evicted);
     }
 
     #[cfg(test)]
     fn remembered(&self) -> usize {
-        self.lock().memory.len()
+        (0..SHARDS).map(|i| self.lock_shard(i).memory.len()).sum()
     }
 }
 
@@ -405,15 +474,16 @@ impl Lead {
     fn finish(&mut self, verdict: Verdict, at: SystemTime) {
         self.done = true;
         if self.dedup.enabled {
-            let mut st = self.dedup.lock();
+            let (i, mut st) = self.dedup.lock(self.claim);
             let evicted = if verdict.is_ok() {
                 st.memory.insert(self.claim, unix_secs(at))
             } else {
                 0
             };
             let copies = st.inflight.remove(&self.claim).flatten();
-            self.dedup.report(&st.memory, evicted);
+            self.dedup.note_sizes(i, &st.memory);
             drop(st);
+            self.dedup.report(evicted);
             if let Some(copies) = copies {
                 copies.report(verdict);
             }
@@ -879,9 +949,67 @@ mod tests {
             );
         }
         assert_eq!(d.remembered(), 100_000);
-        let bytes = d.lock().memory.bytes();
+        let bytes: usize = (0..SHARDS).map(|i| d.lock_shard(i).memory.bytes()).sum();
         let per = bytes as f64 / 100_000.0;
         assert!(per <= 64.0, "{per} bytes per remembered event");
+    }
+
+    fn spread(i: u128) -> Claim {
+        Claim {
+            identity: i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835),
+            body: i as u64,
+        }
+    }
+
+    #[test]
+    fn a_growing_memory_rehashes_at_most_a_sixteenth_of_it_under_any_one_lock() {
+        let d = dedup(true);
+        let n = 64_000;
+        let now = SystemTime::now();
+        for i in 0..n {
+            d.remember(spread(i), now);
+        }
+        assert_eq!(d.remembered(), n as usize);
+        // The largest table one lock guards is what one growth rehashes
+        // while the deliveries of that part wait.
+        let largest = (0..SHARDS)
+            .map(|i| d.lock_shard(i).memory.len())
+            .max()
+            .unwrap_or(0);
+        const { assert!(SHARDS >= 16) };
+        assert!(
+            largest <= n as usize / SHARDS * 9 / 8,
+            "one lock guards {largest} of {n} events"
+        );
+        for i in (0..n).step_by(997) {
+            assert!(matches!(d.admit(spread(i), "m"), Admission::Seen), "{i}");
+        }
+    }
+
+    #[test]
+    fn the_cap_holds_over_all_the_parts_and_keeps_the_newest() {
+        let cfg = DedupConfig {
+            window: Duration::from_secs(8_000),
+            max_entries: 1_600,
+            ..DedupConfig::default()
+        };
+        let d = Arc::new(Dedup::new(&cfg, Arc::new(Metrics::new(&[]))));
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        // Ten buckets' worth (a bucket is 1,000 s), a thousand events each.
+        for b in 0..10u128 {
+            let at = t0 + Duration::from_secs(b as u64 * 1_000);
+            d.remember_all((0..1_000).map(|i| spread(b * 1_000 + i)), at);
+        }
+        let kept = d.remembered();
+        assert!(kept <= 1_600, "{kept} remembered over a cap of 1,600");
+        for i in 9_000..10_000 {
+            assert!(matches!(d.admit(spread(i), "m"), Admission::Seen), "{i}");
+        }
+        let text = String::from_utf8(d.metrics.render()).expect("utf8");
+        assert!(
+            text.contains(&format!("popbill_bridge_dedup_remembered_events {kept}")),
+            "{text}"
+        );
     }
 
     #[test]
