@@ -32,6 +32,7 @@ fn kafka_script(arg: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_down_during_the_first_copy_then_back_gives_exactly_one_record() {
+    let _alone = LOG_TESTS.lock().await;
     let Some(brokers) = real_broker() else { return };
     if std::env::var("POPBILL_TEST_KAFKA_SCRIPT").as_deref() != Ok("1") {
         skip("the broker is not run by scripts/kafka.sh, so this test may not stop it");
@@ -83,7 +84,10 @@ async fn kafka_down_during_the_first_copy_then_back_gives_exactly_one_record() {
     bridge.shutdown().await;
 }
 
-/// The tests that count log lines run one at a time: the log is shared.
+/// The tests of this binary run one at a time: those that count log lines
+/// share the process-wide log, and the one that stops the broker fills it
+/// with its own clients' lines (they made item13 count 6 lines, 5 of
+/// them another test's) and takes the broker from the others.
 static LOG_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Formatted log lines, kept in memory for the test to count.
