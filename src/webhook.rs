@@ -63,10 +63,9 @@ async fn deliver(
     started: Instant,
 ) -> (Response<Body>, Duration) {
     let received_at = SystemTime::now();
-    let deadline = started + app.server.request_timeout;
     // One timer for the whole request: reading the body and waiting for
-    // Kafka share it.
-    let timer = tokio::time::sleep_until(deadline);
+    // Kafka share it (and its deadline is the one for topic checks).
+    let timer = tokio::time::sleep_until(started + app.server.request_timeout);
     tokio::pin!(timer);
     let reject = |headers, e: BridgeError| {
         let latency = started.elapsed();
@@ -159,7 +158,7 @@ async fn deliver(
                 extra_header,
                 received_at,
             };
-            match publish(app, record, deadline, timer.as_mut(), lead).await {
+            match publish(app, record, timer.as_mut(), lead).await {
                 Ok(receipt) => End::Published {
                     receipt,
                     dead_letter,
@@ -243,25 +242,28 @@ struct Outgoing<'r, 'a> {
 async fn publish(
     app: &Arc<App>,
     rec: Outgoing<'_, '_>,
-    deadline: Instant,
     timer: Pin<&mut Sleep>,
     lead: Lead,
 ) -> Verdict {
     let route = rec.route;
-    let pending = match app.topics.ensure(route, deadline).await.and_then(|()| {
-        app.publisher.enqueue(
-            &route.topic,
-            rec.delivery,
-            rec.id,
-            rec.headers,
-            rec.extra_header,
-            rec.received_at,
-        )
-    }) {
+    let pending = match app
+        .topics
+        .ensure(route, timer.deadline())
+        .await
+        .and_then(|()| {
+            app.publisher.enqueue(
+                &route.topic,
+                rec.delivery,
+                rec.id,
+                rec.headers,
+                rec.extra_header,
+                rec.received_at,
+            )
+        }) {
         Ok(p) => p,
         Err(e) => {
             let e = Arc::new(e);
-            lead.complete(Err(e.clone()), SystemTime::now());
+            lead.complete(Err(e.clone()));
             return Err(e);
         }
     };
@@ -1110,13 +1112,10 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(2);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            lead.complete(
-                Ok(Receipt {
-                    partition: 2,
-                    offset: 5,
-                }),
-                SystemTime::now(),
-            );
+            lead.complete(Ok(Receipt {
+                partition: 2,
+                offset: 5,
+            }));
         });
         let r = wait_for(copies, std::pin::pin!(tokio::time::sleep_until(deadline)))
             .await
@@ -1124,7 +1123,7 @@ mod tests {
         assert_eq!((r.partition, r.offset), (2, 5));
 
         let (lead, copies) = lead_and_copies(2);
-        lead.complete(Err(Arc::new(BridgeError::QueueFull)), SystemTime::now());
+        lead.complete(Err(Arc::new(BridgeError::QueueFull)));
         let e = wait_for(copies, std::pin::pin!(tokio::time::sleep_until(deadline)))
             .await
             .expect_err("failed");

@@ -466,7 +466,7 @@ async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
         Ok(p) => p,
         Err(e) => {
             let e = Arc::new(e);
-            lead.complete(Err(e.clone()), SystemTime::now());
+            lead.complete(Err(e.clone()));
             return Fate::Failed(e.to_string());
         }
     };

@@ -202,7 +202,8 @@ impl Writer {
         mut rx: mpsc::Receiver<Entry>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut batch: Vec<Entry> = Vec::with_capacity(BATCH);
+        // Grown as entries come: at low traffic a batch is one entry.
+        let mut batch: Vec<Entry> = Vec::new();
         loop {
             let first = tokio::select! {
                 e = rx.recv() => e,
@@ -229,7 +230,7 @@ impl Writer {
                     _ => break,
                 }
             }
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            let full = std::mem::take(&mut batch);
             let writer = self.clone();
             tokio::spawn(async move { writer.write(full).await });
         }

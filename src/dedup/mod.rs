@@ -357,15 +357,14 @@ impl Dedup {
             return;
         }
         let at = unix_secs(at);
-        let mut evicted = 0;
-        let mut touched = [false; SHARDS];
+        let (mut evicted, mut any) = (0, false);
         for c in claims {
             let (i, mut st) = self.lock(c);
             evicted += st.memory.insert(c, at);
             self.note_sizes(i, &st.memory);
-            touched[i] = true;
+            any = true;
         }
-        if touched.contains(&true) {
+        if any {
             self.report(evicted);
         }
     }
@@ -467,23 +466,27 @@ impl Lead {
 
     /// Reports the verdict. On success the identity is remembered *before*
     /// it leaves the in-flight table, so no copy can slip between the two.
-    pub fn complete(mut self, verdict: Verdict, confirmed_at: SystemTime) {
-        self.finish(verdict, confirmed_at);
+    pub fn complete(mut self, verdict: Verdict) {
+        self.finish(verdict);
     }
 
-    fn finish(&mut self, verdict: Verdict, at: SystemTime) {
+    fn finish(&mut self, verdict: Verdict) {
         self.done = true;
         if self.dedup.enabled {
             let (i, mut st) = self.dedup.lock(self.claim);
-            let evicted = if verdict.is_ok() {
-                st.memory.insert(self.claim, unix_secs(at))
-            } else {
-                0
-            };
+            // Confirmed now: the time the memory keeps it from.
+            let evicted = verdict
+                .is_ok()
+                .then(|| st.memory.insert(self.claim, unix_secs(SystemTime::now())));
             let copies = st.inflight.remove(&self.claim).flatten();
-            self.dedup.note_sizes(i, &st.memory);
+            // A failure leaves the memory as it was: no gauges to move.
+            if evicted.is_some() {
+                self.dedup.note_sizes(i, &st.memory);
+            }
             drop(st);
-            self.dedup.report(evicted);
+            if let Some(evicted) = evicted {
+                self.dedup.report(evicted);
+            }
             if let Some(copies) = copies {
                 copies.report(verdict);
             }
@@ -519,13 +522,7 @@ where
             report: _,
         } = self;
         let (dedup, claim) = (lead.dedup.clone(), lead.claim);
-        // The time matters to the memory only: no clock read with it off.
-        let at = if dedup.enabled {
-            SystemTime::now()
-        } else {
-            SystemTime::UNIX_EPOCH
-        };
-        lead.complete(verdict.clone(), at);
+        lead.complete(verdict.clone());
         if let (Ok(receipt), Some(ledger), Some(id)) = (verdict, &dedup.ledger, id) {
             ledger.record(ledger::Entry {
                 claim,
@@ -562,7 +559,7 @@ where
 impl Drop for Lead {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(Err(Arc::new(BridgeError::Abandoned)), SystemTime::now());
+            self.finish(Err(Arc::new(BridgeError::Abandoned)));
         }
     }
 }
@@ -774,14 +771,11 @@ mod tests {
         let Admission::Lead(lead) = d.admit(c(1), "m") else {
             panic!("first copy leads")
         };
-        lead.complete(
-            Err(Arc::new(BridgeError::PublishTimeout)),
-            SystemTime::now(),
-        );
+        lead.complete(Err(Arc::new(BridgeError::PublishTimeout)));
         let Admission::Lead(lead) = d.admit(c(1), "m") else {
             panic!("a failed attempt is not a duplicate")
         };
-        lead.complete(Ok(receipt()), SystemTime::now());
+        lead.complete(Ok(receipt()));
         assert!(matches!(d.admit(c(1), "m"), Admission::Seen));
         assert!(matches!(d.admit(c(2), "m"), Admission::Lead(_)));
     }
@@ -802,7 +796,7 @@ mod tests {
             }
         }
         tokio::task::yield_now().await;
-        lead.complete(Ok(receipt()), SystemTime::now());
+        lead.complete(Ok(receipt()));
         for f in followers {
             assert!(f.await.expect("joined").is_ok());
         }
@@ -898,7 +892,7 @@ mod tests {
         let Admission::Lead(lead) = d.admit(c(1), "m") else {
             panic!("lead")
         };
-        lead.complete(Ok(receipt()), SystemTime::now());
+        lead.complete(Ok(receipt()));
         assert!(matches!(d.admit(c(1), "m"), Admission::Lead(_)));
     }
 
@@ -1026,7 +1020,7 @@ mod tests {
         let Admission::Lead(lead) = d.admit(forged, "X") else {
             panic!("first copy leads")
         };
-        lead.complete(Ok(receipt()), SystemTime::now());
+        lead.complete(Ok(receipt()));
         let Admission::Lead(lead) = d.admit(genuine, "X") else {
             panic!("the genuine event must be published, not answered as a duplicate")
         };
@@ -1035,7 +1029,7 @@ mod tests {
             text.contains("popbill_bridge_dedup_conflicts_total 1"),
             "{text}"
         );
-        lead.complete(Ok(receipt()), SystemTime::now());
+        lead.complete(Ok(receipt()));
         assert!(matches!(d.admit(genuine, "X"), Admission::Seen));
         assert!(matches!(d.admit(forged, "X"), Admission::Seen));
     }

@@ -320,7 +320,7 @@ impl Publisher {
     /// answer (503), not a hang while POPBiLL's connection times out.
     pub fn enqueue(
         &self,
-        topic: &str,
+        topic: &Arc<str>,
         delivery: &Delivery<'_>,
         id: &str,
         request_headers: &hyper::HeaderMap,
@@ -345,7 +345,7 @@ impl Publisher {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let mut rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic)
+        let mut rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic.as_ref())
             .payload(delivery.body)
             .headers(headers)
             .timestamp(timestamp);
@@ -358,7 +358,7 @@ impl Publisher {
             .map_err(|(e, _)| BridgeError::from_kafka(e, topic))?;
         Ok(Pending {
             report,
-            topic: topic.into(),
+            topic: topic.clone(),
             started: Instant::now(),
             metrics: self.metrics.clone(),
         })
@@ -532,7 +532,7 @@ mod tests {
     fn enqueue(p: &Publisher, topic: &str, body: &[u8]) -> Result<Pending, BridgeError> {
         let headers = issue_headers();
         p.enqueue(
-            topic,
+            &topic.into(),
             &delivery(&headers, body),
             "mid-1",
             &headers,
