@@ -77,6 +77,9 @@ impl Parts {
         errs.extend(config.topics.check());
         errs.extend(config.dedup.check());
         let router = take(Router::new(&config.routes, &config.dead_letter), &mut errs);
+        if let Some(router) = &router {
+            errs.extend(config.dedup.check_topic(router));
+        }
         let access = take(Access::new(&config.access), &mut errs);
         let auth = take(Auth::new(config.auth.clone()), &mut errs);
         let tls = take(config.tls.build(), &mut errs);
@@ -681,6 +684,29 @@ mod config_tests {
             k.redact("x=\"s3cr3t-value\" y=1 range 10..100"),
             "x=\"<redacted>\" y=<redacted> range 10..100"
         );
+    }
+
+    #[test]
+    fn a_ledger_topic_that_a_route_also_writes_is_refused() {
+        for topic in [
+            "popbill.unrouted",
+            "popbill.taxinvoice.state.issue",
+            "custom.topic",
+        ] {
+            let mut c = Config::default();
+            c.kafka.brokers = "k:9092".into();
+            c.routes
+                .overrides
+                .insert("X.Y:Z".into(), "custom.topic".into());
+            c.dedup.ledger_topic = topic.into();
+            let text = check(&c).expect_err(topic).to_string();
+            assert!(
+                text.contains("dedup.ledger_topic") && text.contains("is also a delivery topic"),
+                "{topic}: {text}"
+            );
+            c.dedup.enabled = false;
+            check(&c).expect("no ledger, no clash");
+        }
     }
 
     #[test]

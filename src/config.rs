@@ -19,7 +19,7 @@ pub use crate::http::{OkBody, ServerConfig};
 pub use crate::kafka::KafkaConfig;
 pub use crate::kafka::record::CloudEventsConfig;
 pub use crate::kafka::topics::TopicsConfig;
-use crate::route::{self, RouteKey, Router};
+use crate::route::Router;
 pub use crate::route::{DeadLetterConfig, RoutesConfig};
 pub use crate::telemetry::logging::{LogConfig, LogFormat};
 
@@ -172,7 +172,7 @@ impl Config {
     /// part is built (see [`crate::bridge`]).
     pub fn check_across(&self) -> Vec<String> {
         let mut errs = Vec::new();
-        let (s, k, d) = (&self.server, &self.kafka, &self.dedup);
+        let (s, k) = (&self.server, &self.kafka);
         // The delivery report must come back before the HTTP deadline, or a
         // record could land after we already answered 503 (harmless, a
         // duplicate) — or worse, we would answer 503 for every slow write.
@@ -187,36 +187,6 @@ impl Config {
                 humantime::format_duration(k.message_timeout),
                 humantime::format_duration(s.request_timeout)
             ));
-        }
-        if d.enabled {
-            // Malformed bodies would corrupt the ledger's lines; ledger
-            // lines would reach consumers of a delivery topic.
-            if self.dead_letter.enabled && self.dead_letter.topic == d.ledger_topic {
-                errs.push(format!(
-                    "dead_letter.topic {:?} is also dedup.ledger_topic: give dead letters a topic of their own",
-                    self.dead_letter.topic
-                ));
-            }
-            let routed = self.routes.fallback == d.ledger_topic
-                || self.routes.overrides.values().any(|t| *t == d.ledger_topic)
-                || self
-                    .routes
-                    .known
-                    .iter()
-                    .filter(|k| !self.routes.overrides.contains_key(*k))
-                    .any(|key| {
-                        RouteKey::parse(key)
-                            .map(|k| {
-                                route::render_template(&self.routes.template, &k) == d.ledger_topic
-                            })
-                            .unwrap_or(false)
-                    });
-            if routed {
-                errs.push(format!(
-                    "dedup.ledger_topic {:?} is also a delivery topic: give the ledger a topic of its own",
-                    d.ledger_topic
-                ));
-            }
         }
         errs
     }

@@ -17,10 +17,7 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 
 use crate::error::BridgeError;
 
-pub static PB_WEBHOOK_TYPE: HeaderName = HeaderName::from_static("pb-webhook-type");
 pub static PB_WEBHOOK_MID: HeaderName = HeaderName::from_static("pb-webhook-mid");
-pub static PB_WEBHOOK_CORPNUM: HeaderName = HeaderName::from_static("pb-webhook-corpnum");
-pub static PB_WEBHOOK_EVENTTYPE: HeaderName = HeaderName::from_static("pb-webhook-eventtype");
 
 /// A parsed, checked delivery. Borrows from the request's headers and body.
 #[derive(Debug)]
@@ -47,25 +44,11 @@ pub struct Delivery<'a> {
 
 impl<'a> Delivery<'a> {
     pub fn parse(headers: &'a HeaderMap, body: &'a [u8]) -> Result<Delivery<'a>, BridgeError> {
-        // One pass over the few headers instead of four lookups; the first
-        // value of a name is the one `HeaderMap::get` would give.
-        let mut found: [Option<&HeaderValue>; 4] = [None; 4];
-        for (name, value) in headers {
-            let slot = match name.as_str() {
-                "pb-webhook-type" => 0,
-                "pb-webhook-mid" => 1,
-                "pb-webhook-corpnum" => 2,
-                "pb-webhook-eventtype" => 3,
-                _ => continue,
-            };
-            found[slot].get_or_insert(value);
-        }
-        let [ty, mid, corp, event] = found;
-        let webhook_type = header_value(ty, "Pb-Webhook-Type")?
-            .ok_or(BridgeError::MissingHeader("Pb-Webhook-Type"))?;
-        let mid = header_value(mid, "Pb-Webhook-MID")?;
-        let corp_header = header_value(corp, "Pb-Webhook-Corpnum")?;
-        let event_header = header_value(event, "Pb-Webhook-EventType")?;
+        let [ty, mid, corp, event] = pb_headers(headers);
+        let webhook_type = ty?.ok_or(BridgeError::MissingHeader(SHOWN[0]))?;
+        let mid = mid?;
+        let corp_header = corp?;
+        let event_header = event?;
 
         let fields = parse_body(body)?;
         Ok(Delivery {
@@ -84,12 +67,12 @@ impl<'a> Delivery<'a> {
     /// A delivery that did not parse, kept as it came for the dead-letter
     /// topic: whatever headers can be read, no body fields.
     pub fn raw(headers: &'a HeaderMap, body: &'a [u8]) -> Delivery<'a> {
-        let get = |n, shown| header(headers, n, shown).ok().flatten();
+        let [ty, mid, corp, event] = pb_headers(headers).map(|h| h.ok().flatten());
         Delivery {
-            webhook_type: get(&PB_WEBHOOK_TYPE, "Pb-Webhook-Type").unwrap_or(""),
-            mid: get(&PB_WEBHOOK_MID, "Pb-Webhook-MID"),
-            corp_num: get(&PB_WEBHOOK_CORPNUM, "Pb-Webhook-Corpnum").map(Cow::Borrowed),
-            event_type: get(&PB_WEBHOOK_EVENTTYPE, "Pb-Webhook-EventType").map(Cow::Borrowed),
+            webhook_type: ty.unwrap_or(""),
+            mid,
+            corp_num: corp.map(Cow::Borrowed),
+            event_type: event.map(Cow::Borrowed),
             item_key: None,
             event_dt: None,
             state_code: None,
@@ -114,12 +97,31 @@ impl<'a> Delivery<'a> {
     }
 }
 
-fn header<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-    shown: &'static str,
-) -> Result<Option<&'a str>, BridgeError> {
-    header_value(headers.get(name), shown)
+/// The `Pb-Webhook-*` headers as they are named in answers and logs, in
+/// the order [`pb_headers`] gives them.
+const SHOWN: [&str; 4] = [
+    "Pb-Webhook-Type",
+    "Pb-Webhook-MID",
+    "Pb-Webhook-Corpnum",
+    "Pb-Webhook-EventType",
+];
+
+/// The four `Pb-Webhook-*` headers (type, MID, corpnum, event type) as
+/// text, found in one pass over the request's headers instead of four
+/// lookups. The first value of a name is the one `HeaderMap::get` gives.
+fn pb_headers(headers: &HeaderMap) -> [Result<Option<&str>, BridgeError>; 4] {
+    let mut found: [Option<&HeaderValue>; 4] = [None; 4];
+    for (name, value) in headers {
+        let slot = match name.as_str() {
+            "pb-webhook-type" => 0,
+            "pb-webhook-mid" => 1,
+            "pb-webhook-corpnum" => 2,
+            "pb-webhook-eventtype" => 3,
+            _ => continue,
+        };
+        found[slot].get_or_insert(value);
+    }
+    std::array::from_fn(|i| header_value(found[i], SHOWN[i]))
 }
 
 /// A header's value as text, trimmed; none when absent or blank.
@@ -146,6 +148,21 @@ struct BodyFields<'a> {
     event_dt: Option<Cow<'a, str>>,
     state_code: Option<Cow<'a, str>>,
     state_dt: Option<Cow<'a, str>>,
+}
+
+impl<'a> BodyFields<'a> {
+    /// Where a field's value goes; none for a key the bridge does not read.
+    fn slot(&mut self, field: Field) -> Option<&mut Option<Cow<'a, str>>> {
+        Some(match field {
+            Field::EventType => &mut self.event_type,
+            Field::CorpNum => &mut self.corp_num,
+            Field::ItemKey => &mut self.item_key,
+            Field::EventDt => &mut self.event_dt,
+            Field::StateCode => &mut self.state_code,
+            Field::StateDt => &mut self.state_dt,
+            Field::Other => return None,
+        })
+    }
 }
 
 fn parse_body(body: &[u8]) -> Result<BodyFields<'_>, BridgeError> {
@@ -198,16 +215,7 @@ fn flat_fields(text: &str) -> Option<BodyFields<'_>> {
             i = json_ws(b, i + 1);
             let (value, next) = flat_value(text, i)?;
             i = json_ws(b, next);
-            let slot = match key {
-                "eventType" => Some(&mut f.event_type),
-                "corpNum" => Some(&mut f.corp_num),
-                "itemKey" => Some(&mut f.item_key),
-                "eventDT" => Some(&mut f.event_dt),
-                "stateCode" => Some(&mut f.state_code),
-                "stateDT" => Some(&mut f.state_dt),
-                _ => None,
-            };
-            if let Some(slot) = slot {
+            if let Some(slot) = f.slot(Field::of(key)) {
                 *slot = value;
             }
             match b.get(i) {
@@ -341,19 +349,12 @@ impl<'de> Visitor<'de> for FieldsVisitor {
         // Keys are matched as they are read, borrowed or (escaped) decoded:
         // nothing is allocated for them.
         while let Some(key) = map.next_key::<Field>()? {
-            let slot = match key {
-                Field::EventType => &mut f.event_type,
-                Field::CorpNum => &mut f.corp_num,
-                Field::ItemKey => &mut f.item_key,
-                Field::EventDt => &mut f.event_dt,
-                Field::StateCode => &mut f.state_code,
-                Field::StateDt => &mut f.state_dt,
-                Field::Other => {
+            match f.slot(key) {
+                Some(slot) => *slot = map.next_value::<Lenient<'de>>()?.0,
+                None => {
                     map.next_value::<IgnoredAny>()?;
-                    continue;
                 }
-            };
-            *slot = map.next_value::<Lenient<'de>>()?.0;
+            }
         }
         Ok(f)
     }
@@ -368,6 +369,22 @@ enum Field {
     StateCode,
     StateDt,
     Other,
+}
+
+impl Field {
+    /// The field a body key names; both readings of a body use this one
+    /// table.
+    fn of(key: &str) -> Field {
+        match key {
+            "eventType" => Field::EventType,
+            "corpNum" => Field::CorpNum,
+            "itemKey" => Field::ItemKey,
+            "eventDT" => Field::EventDt,
+            "stateCode" => Field::StateCode,
+            "stateDT" => Field::StateDt,
+            _ => Field::Other,
+        }
+    }
 }
 
 impl<'de> de::Deserialize<'de> for Field {
@@ -385,15 +402,7 @@ impl Visitor<'_> for FieldVisitor {
         f.write_str("an object key")
     }
     fn visit_str<E>(self, v: &str) -> Result<Field, E> {
-        Ok(match v {
-            "eventType" => Field::EventType,
-            "corpNum" => Field::CorpNum,
-            "itemKey" => Field::ItemKey,
-            "eventDT" => Field::EventDt,
-            "stateCode" => Field::StateCode,
-            "stateDT" => Field::StateDt,
-            _ => Field::Other,
-        })
+        Ok(Field::of(v))
     }
 }
 
@@ -692,7 +701,10 @@ mod tests {
     fn a_repeated_header_counts_with_its_first_value() {
         let mut h = headers(&[("Pb-Webhook-Type", "X"), ("Pb-Webhook-MID", "first")]);
         h.append(PB_WEBHOOK_MID.clone(), HeaderValue::from_static("second"));
-        h.append(PB_WEBHOOK_TYPE.clone(), HeaderValue::from_static("Y"));
+        h.append(
+            HeaderName::from_static("pb-webhook-type"),
+            HeaderValue::from_static("Y"),
+        );
         let d = Delivery::parse(&h, ISSUE.as_bytes()).expect("valid");
         assert_eq!((d.webhook_type, d.mid), ("X", Some("first")));
         assert_eq!(d.mid, h.get(&PB_WEBHOOK_MID).and_then(|v| v.to_str().ok()));

@@ -125,37 +125,31 @@ impl BridgeError {
         }
     }
 
-    /// The HTTP status for each error. Every failure is a 503 so that
-    /// POPBiLL retries; a 200 never hides one.
+    /// The HTTP status for each error, decided by its [`Kind`]: every
+    /// failure is a 503 so that POPBiLL retries (a 200 never hides one); a
+    /// rejection's status follows from its reason.
     pub fn status(&self) -> StatusCode {
-        use BridgeError as E;
-        match self {
-            E::NotFound => StatusCode::NOT_FOUND,
-            E::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            E::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            E::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            E::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            E::Forbidden(_) => StatusCode::FORBIDDEN,
-            E::BodyRead(_)
-            | E::MissingHeader(_)
-            | E::BadHeader(_)
-            | E::EmptyBody
-            | E::NotUtf8
-            | E::NotJson(_)
-            | E::NotObject
-            | E::TooDeep => StatusCode::BAD_REQUEST,
-            E::TopicMissing(_)
-            | E::TopicNotCreatable { .. }
-            | E::KafkaUnavailable
-            | E::PublishTimeout
-            | E::QueueFull
-            | E::Kafka(_)
-            | E::RecordTooLarge { .. }
-            | E::ShuttingDown
-            | E::Abandoned
-            | E::ProducerFatal
-            // Shedding load: POPBiLL retries, so nothing is lost.
-            | E::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        use RejectReason as R;
+        match self.kind() {
+            Kind::Failed(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Rejected(reason) => match reason {
+                R::NotFound => StatusCode::NOT_FOUND,
+                R::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+                R::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                R::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+                R::Unauthorized => StatusCode::UNAUTHORIZED,
+                R::Forbidden => StatusCode::FORBIDDEN,
+                R::BodyRead
+                | R::MissingHeader
+                | R::BadHeader
+                | R::EmptyBody
+                | R::NotUtf8
+                | R::NotJson
+                | R::NotObject
+                | R::TooDeep => StatusCode::BAD_REQUEST,
+                // Shedding load: POPBiLL retries, so nothing is lost.
+                R::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            },
         }
     }
 

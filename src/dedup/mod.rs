@@ -68,6 +68,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::BridgeError;
 use crate::kafka::publish::Receipt;
+use crate::route::{Route, Router};
 use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
 
@@ -115,6 +116,38 @@ impl DedupConfig {
         }
         if let Err(e) = crate::route::check_topic_name(&self.ledger_topic) {
             errs.push(format!("dedup.ledger_topic {:?}: {e}", self.ledger_topic));
+        }
+        errs
+    }
+}
+
+impl DedupConfig {
+    /// The ledger needs a topic of its own: ledger lines would reach the
+    /// consumers of a delivery topic, and malformed bodies written as dead
+    /// letters would corrupt the ledger's lines. Checked against the
+    /// routes as the router resolved them.
+    pub fn check_topic(&self, router: &Router) -> Vec<String> {
+        let mut errs = Vec::new();
+        if !self.enabled {
+            return errs;
+        }
+        let dead_letter = router.dead_letter();
+        let (dead, routed): (Vec<&Route>, Vec<&Route>) = router
+            .routes()
+            .iter()
+            .filter(|r| *r.topic == *self.ledger_topic)
+            .partition(|r| dead_letter.is_some_and(|d| std::ptr::eq(d, *r)));
+        if !dead.is_empty() {
+            errs.push(format!(
+                "dead_letter.topic {:?} is also dedup.ledger_topic: give dead letters a topic of their own",
+                self.ledger_topic
+            ));
+        }
+        if !routed.is_empty() {
+            errs.push(format!(
+                "dedup.ledger_topic {:?} is also a delivery topic: give the ledger a topic of its own",
+                self.ledger_topic
+            ));
         }
         errs
     }

@@ -9,15 +9,13 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::health::Health;
-use crate::http::answer::{Body, text};
+use crate::http::answer::{Body, PLAIN, text};
 use crate::telemetry::metrics::Metrics;
 
 pub struct Admin {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
 }
-
-const PLAIN: &str = "text/plain; charset=utf-8";
 
 pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
