@@ -194,13 +194,9 @@ impl Health {
 mod tests {
     use super::*;
 
-    use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::DefaultProducerContext;
-
     use crate::kafka::KafkaConfig;
     use crate::kafka::publish::create_producer;
     use crate::kafka::topics::TopicsConfig;
-    use crate::route::Route;
 
     fn events() -> Arc<ClientEvents> {
         Arc::new(ClientEvents::default())
@@ -308,29 +304,13 @@ mod tests {
 
     // --- `check` against librdkafka's mock cluster -----------------------
 
-    type Mock = MockCluster<'static, DefaultProducerContext>;
+    type Mock = crate::kafka::mock::Cluster;
 
     /// A mock cluster holding `present`, and the topics part of a bridge
     /// whose routes go to `routed` (`topics.create` off).
     fn topics(present: &[&str], routed: &[&str]) -> (Mock, Topics, Arc<ClientEvents>, Metrics) {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        for t in present {
-            cluster.create_topic(t, 1, 1).expect("topic");
-            // librdkafka's mock cluster can lose the wake-up of an
-            // operation posted right after another one and then serve
-            // it a second late: let it settle between two.
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let routes: Vec<Route> = routed
-            .iter()
-            .enumerate()
-            .map(|(id, t)| Route {
-                id,
-                label: format!("R:{id}").into(),
-                topic: (*t).into(),
-                is_fallback: false,
-            })
-            .collect();
+        let cluster = crate::kafka::mock::with_topics(present);
+        let routes = crate::route::numbered(routed);
         let kafka = KafkaConfig {
             brokers: cluster.bootstrap_servers(),
             admin_timeout: Duration::from_millis(500),

@@ -205,6 +205,22 @@ pub struct Route {
     pub is_fallback: bool,
 }
 
+/// One route per topic, numbered as the router numbers them: the unit
+/// tests' routing.
+#[cfg(test)]
+pub fn numbered(topics: &[&str]) -> Vec<Route> {
+    topics
+        .iter()
+        .enumerate()
+        .map(|(id, t)| Route {
+            id,
+            label: format!("R:{id}").into(),
+            topic: (*t).into(),
+            is_fallback: false,
+        })
+        .collect()
+}
+
 #[derive(Debug)]
 pub struct Router {
     /// webhook type → event type → route id. Two levels so a lookup borrows

@@ -373,11 +373,7 @@ mod tests {
         let parts = Parts::build(&cfg).expect("valid configuration");
         for r in parts.router.routes() {
             if !absent.contains(&&*r.topic) {
-                cluster.create_topic(&r.topic, 1, 1).expect("topic");
-                // librdkafka's mock cluster can lose the wake-up of an
-                // operation posted right after another one and then serve
-                // it a second late: let it settle between two.
-                std::thread::sleep(Duration::from_millis(5));
+                crate::kafka::mock::create_topic(&cluster, &r.topic, 1).expect("topic");
             }
         }
         let metrics = parts.metrics;

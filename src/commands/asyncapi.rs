@@ -472,7 +472,7 @@ fn headers_schema(kind: &Kind<'_>, ce: &CloudEventsConfig) -> Value {
             ce_type = json!({
                 "type": "string",
                 "description": "`<cloudevents.type_prefix>.<webhook type>.<event type>`.",
-                "const": ce_type_of(ce, t, e),
+                "const": record::ce_type_of(ce, t, e),
             });
         }
         Kind::Fallback => {}
@@ -551,22 +551,6 @@ fn headers_schema(kind: &Kind<'_>, ce: &CloudEventsConfig) -> Value {
         "required": required,
         "additionalProperties": { "type": "string" },
     })
-}
-
-/// As the bridge writes `ce_type` (src/record.rs).
-fn ce_type_of(ce: &CloudEventsConfig, webhook_type: &str, event_type: &str) -> String {
-    let mut out = ce.type_prefix.clone();
-    for part in [webhook_type, event_type] {
-        out.push('.');
-        out.extend(part.chars().take(100).map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') {
-                c
-            } else {
-                '_'
-            }
-        }));
-    }
-    out
 }
 
 /// Escapes ECMAScript's syntax characters only: validators compile
@@ -1189,7 +1173,7 @@ mod tests {
     #[test]
     fn ce_type_matches_the_bridges() {
         assert_eq!(
-            ce_type_of(&CloudEventsConfig::default(), "TAXINVOICE.STATE", "Issue"),
+            record::ce_type_of(&CloudEventsConfig::default(), "TAXINVOICE.STATE", "Issue"),
             "com.popbill.webhook.TAXINVOICE.STATE.Issue"
         );
     }

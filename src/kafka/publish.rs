@@ -473,26 +473,11 @@ mod tests {
 
     // --- record bound, key, producer settings, delivery reports ---------
 
-    use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::DefaultProducerContext;
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
     use crate::error::{FailReason, Kind};
 
-    type Mock = MockCluster<'static, DefaultProducerContext>;
-
-    /// A one-broker mock cluster holding `topics` (one partition each).
-    fn mock(topics: &[&str]) -> Mock {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        for t in topics {
-            cluster.create_topic(t, 1, 1).expect("topic");
-            // librdkafka's mock cluster can lose the wake-up of an
-            // operation posted right after another one and then serve
-            // it a second late: let it settle between two.
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        cluster
-    }
+    use crate::kafka::mock::with_topics as mock;
 
     fn kafka_config(brokers: &str, message_timeout: Duration) -> KafkaConfig {
         KafkaConfig {

@@ -184,16 +184,24 @@ impl<const N: usize> std::fmt::Write for TextBuf<N> {
     }
 }
 
+fn ce_type(ce: &CloudEventsConfig, d: &Delivery<'_>) -> String {
+    ce_type_of(
+        ce,
+        d.webhook_type,
+        d.event_type.as_deref().unwrap_or("unknown"),
+    )
+}
+
 /// `<prefix>.<webhook type>.<event type>`, with anything outside
 /// `[A-Za-z0-9._:-]` replaced: the event type may come from the body, and a
-/// consumer may route on this attribute.
-fn ce_type(ce: &CloudEventsConfig, d: &Delivery<'_>) -> String {
-    let event = d.event_type.as_deref().unwrap_or("unknown");
+/// consumer may route on this attribute. The AsyncAPI contract states the
+/// same value from the routing table.
+pub fn ce_type_of(ce: &CloudEventsConfig, webhook_type: &str, event: &str) -> String {
     let mut out =
-        String::with_capacity(ce.type_prefix.len() + d.webhook_type.len() + event.len() + 2);
+        String::with_capacity(ce.type_prefix.len() + webhook_type.len() + event.len() + 2);
     out.push_str(&ce.type_prefix);
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
-    for part in [d.webhook_type, event] {
+    for part in [webhook_type, event] {
         out.push('.');
         // The usual case, a short part of allowed ASCII, as it is.
         if part.len() <= 100 && part.bytes().all(|b| allowed(b as char)) {

@@ -691,40 +691,13 @@ impl Topics {
 mod tests {
     use super::*;
 
-    use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::DefaultProducerContext;
-
     use crate::error::{FailReason, Kind};
     use crate::kafka::publish::create_producer;
     use crate::telemetry::metrics::Metrics;
 
-    type Mock = MockCluster<'static, DefaultProducerContext>;
+    use crate::kafka::mock::with_topics as mock;
 
-    fn mock(topics: &[&str]) -> Mock {
-        let cluster = MockCluster::new(1).expect("mock cluster");
-        for t in topics {
-            cluster.create_topic(t, 1, 1).expect("topic");
-            // librdkafka's mock cluster can lose the wake-up of an
-            // operation posted right after another one and then serve
-            // it a second late: let it settle between two.
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        cluster
-    }
-
-    /// One route per topic, numbered as the router numbers them.
-    fn routes(topics: &[&str]) -> Vec<Route> {
-        topics
-            .iter()
-            .enumerate()
-            .map(|(id, t)| Route {
-                id,
-                label: format!("R:{id}").into(),
-                topic: (*t).into(),
-                is_fallback: false,
-            })
-            .collect()
-    }
+    use crate::route::numbered as routes;
 
     fn topics_on(brokers: &str, routes: &[Route], settings: TopicsConfig) -> Topics {
         let kafka = KafkaConfig {
