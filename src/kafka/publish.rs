@@ -267,6 +267,16 @@ pub fn create_producer(
     metrics: Arc<Metrics>,
     events: Arc<ClientEvents>,
 ) -> KafkaResult<Producer> {
+    producer_config(cfg, max_record_bytes).create_with_context(KafkaContext {
+        metrics: Some(metrics),
+        events,
+    })
+}
+
+/// The producer's settings, apart from its context: also what the
+/// benchmark's ceiling and minimal bridge produce with, so that they
+/// compare with the bridge's very settings.
+pub fn producer_config(cfg: &KafkaConfig, max_record_bytes: usize) -> ClientConfig {
     let mut c = base_client_config(cfg);
     // Every body the bridge accepts must fit (librdkafka's default is
     // 1,000,000 bytes, below the 1 MiB body limit). A larger value from
@@ -287,10 +297,7 @@ pub fn create_producer(
         .set("enable.idempotence", "true")
         .set("message.timeout.ms", millis(cfg.message_timeout))
         .set("statistics.interval.ms", millis(cfg.statistics_interval));
-    c.create_with_context(KafkaContext {
-        metrics: Some(metrics),
-        events,
-    })
+    c
 }
 
 fn millis(d: Duration) -> String {

@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
+use popbill_bridge::config::Config;
+use popbill_bridge::kafka::KafkaConfig;
+use popbill_bridge::kafka::publish::producer_config;
 use rdkafka::ClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
@@ -223,24 +225,24 @@ async fn main() -> std::process::ExitCode {
         eprintln!("ceiling: --topic is required");
         return std::process::ExitCode::from(2);
     }
-    let producer: FutureProducer<Quiet> = match ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
-        .set("client.id", "popbill-bridge-ceiling")
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("message.timeout.ms", args.message_timeout_ms.to_string())
-        .set(
-            "statistics.interval.ms",
-            args.statistics_interval_ms.to_string(),
-        )
-        .create_with_context(Quiet)
-    {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ceiling: cannot create the producer: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+    // The bridge's own producer settings, from the bridge's own function.
+    let kafka = KafkaConfig {
+        brokers: args.brokers.clone(),
+        client_id: "popbill-bridge-ceiling".into(),
+        message_timeout: Duration::from_millis(args.message_timeout_ms),
+        statistics_interval: Duration::from_millis(args.statistics_interval_ms),
+        ..KafkaConfig::default()
     };
+    let producer: FutureProducer<Quiet> =
+        match producer_config(&kafka, Config::default().max_record_bytes())
+            .create_with_context(Quiet)
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("ceiling: cannot create the producer: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
     let producer = Arc::new(producer);
     let topic: Arc<str> = args.topic.as_str().into();
 

@@ -3,8 +3,8 @@
 //! hyper + rdkafka on that machine beside popbill-bridge (issue #12).
 //!
 //! Each POST: read the body, produce it as it came to `--topic` with the
-//! bridge's producer settings (acks=all, idempotence, message.timeout.ms,
-//! statistics.interval.ms, queue.buffering.max.kbytes), optionally with a
+//! bridge's producer settings (built by its `kafka::publish::producer_config`:
+//! acks=all, idempotence, the bounded queue, message.max.bytes), optionally with a
 //! fixed `--key` so the records land on one partition as the bridge's do for
 //! one sample, and answer `OK` only after the delivery report (503 if it
 //! fails). No parsing, routing, record headers, duplicate detection, limits,
@@ -26,8 +26,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use popbill_bridge::config::Config;
+use popbill_bridge::kafka::KafkaConfig;
+use popbill_bridge::kafka::publish::producer_config;
 use rdkafka::ClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 #[global_allocator]
@@ -96,18 +98,16 @@ async fn main() -> std::process::ExitCode {
     // memory at once, no transparent huge pages.
     popbill_bridge::allocator::tune();
     let a = Args::parse();
-    let producer = ClientConfig::new()
-        .set("bootstrap.servers", &a.brokers)
-        .set("client.id", "popbill-bridge-minimal")
-        .set("queue.buffering.max.kbytes", "65536")
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("message.timeout.ms", a.message_timeout_ms.to_string())
-        .set(
-            "statistics.interval.ms",
-            a.statistics_interval_ms.to_string(),
-        )
-        .create_with_context(Quiet);
+    // The bridge's own producer settings, from the bridge's own function.
+    let kafka = KafkaConfig {
+        brokers: a.brokers.clone(),
+        client_id: "popbill-bridge-minimal".into(),
+        message_timeout: Duration::from_millis(a.message_timeout_ms),
+        statistics_interval: Duration::from_millis(a.statistics_interval_ms),
+        ..KafkaConfig::default()
+    };
+    let producer =
+        producer_config(&kafka, Config::default().max_record_bytes()).create_with_context(Quiet);
     let (producer, listener) = match (producer, tokio::net::TcpListener::bind(&a.listen).await) {
         (Ok(p), Ok(l)) => (p, l),
         (Err(e), _) => return fail(&format!("producer: {e}")),
