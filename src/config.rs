@@ -92,7 +92,7 @@ impl Config {
     }
 
     /// What bounds the size of a record: an accepted body and headers.
-    pub fn record_bounds(&self) -> crate::kafka::publish::RecordBounds {
+    fn record_bounds(&self) -> crate::kafka::publish::RecordBounds {
         crate::kafka::publish::RecordBounds {
             max_body_bytes: self.server.max_body_bytes,
             max_header_bytes: self.limits.max_header_bytes,

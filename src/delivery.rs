@@ -297,7 +297,7 @@ fn classify(e: serde_json::Error) -> BridgeError {
 /// Deepest nesting of objects and arrays accepted. POPBiLL's bodies are
 /// flat; the bound protects downstream consumers, whose parsers may recurse
 /// (serde_json's own stops at 128).
-pub const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 64;
 
 /// One pass over the bytes, counting brackets outside strings. serde_json
 /// skips ignored values without recursion, so this is the only place depth

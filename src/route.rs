@@ -64,7 +64,7 @@ impl Default for DeadLetterConfig {
 
 /// The event types POPBiLL documents, each with a topic of its own by
 /// default. `MANUAL` is a delivery re-run by hand from the POPBiLL site.
-pub const DEFAULT_KNOWN: &[&str] = &[
+const DEFAULT_KNOWN: &[&str] = &[
     "TAXINVOICE.STATE:Issue",
     "TAXINVOICE.STATE:CancelIssue",
     "TAXINVOICE.STATE:CLOSEDOWN",
@@ -170,7 +170,7 @@ pub fn check_topic_name(name: &str) -> Result<(), String> {
 /// SipHash's keys defend against cannot happen; looking a delivery up
 /// costs a third of SipHash's instructions.
 #[derive(Default)]
-pub struct NameHasher(u64);
+struct NameHasher(u64);
 
 impl std::hash::Hasher for NameHasher {
     fn finish(&self) -> u64 {

@@ -17,8 +17,8 @@ use hyper::body::{Body as _, Incoming};
 use hyper::{HeaderMap, Method, Request, Response};
 use tokio::time::{Instant, Sleep};
 
-use crate::dedup::identity::{Identity, Namespace};
-use crate::dedup::{Admission, Claim, Copies, Dedup, Lead, Verdict};
+use crate::dedup::identity::Namespace;
+use crate::dedup::{Admission, Copies, Dedup, Lead, Verdict};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
 use crate::http::ServerConfig;
@@ -126,22 +126,7 @@ async fn deliver(
         Some(_) => Namespace::DeadLetter,
         None => Namespace::Routed,
     };
-    // Hashing (the body's SHA-256, the identity digest) only when
-    // detection is on: off, the claim is never looked at.
-    let (id, claim) = if app.dedup.enabled() {
-        let identity = Identity::of(&delivery, namespace, &route.topic);
-        let claim = Claim {
-            identity: identity.digest,
-            body: identity.body,
-        };
-        (identity.id, claim)
-    } else {
-        let claim = Claim {
-            identity: 0,
-            body: 0,
-        };
-        (Identity::id_of(&delivery, namespace, &route.topic), claim)
-    };
+    let (id, claim) = app.dedup.identify(&delivery, namespace, &route.topic);
     let end = match app.dedup.admit(claim, &id) {
         Admission::Seen => End::Duplicate { waited: false },
         Admission::Follow(verdict) => match wait_for(verdict, timer.as_mut()).await {
@@ -1130,7 +1115,7 @@ mod tests {
     fn lead_and_copies(identity: u128) -> (Lead, Arc<Copies>) {
         let metrics = Arc::new(Metrics::new(&[]));
         let dedup = Arc::new(Dedup::new(&crate::dedup::DedupConfig::default(), metrics));
-        let claim = Claim { identity, body: 1 };
+        let claim = crate::dedup::Claim { identity, body: 1 };
         let Admission::Lead(lead) = dedup.admit(claim, "m") else {
             panic!("the first copy leads")
         };

@@ -37,8 +37,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::bridge::{Kafka, Parts, follow_ledger};
 use crate::config::Config;
-use crate::dedup::identity::{Identity, Namespace};
-use crate::dedup::{Admission, Claim, Dedup, ledger};
+use crate::dedup::identity::Namespace;
+use crate::dedup::{Admission, Dedup, ledger};
 use crate::delivery::Delivery;
 use crate::kafka::partitions_of;
 use crate::kafka::publish::{Publisher, base_client_config};
@@ -428,12 +428,8 @@ async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
     if &*route.topic == source {
         return Fate::StillUnrouted;
     }
-    let identity = Identity::of(&delivery, Namespace::Routed, &route.topic);
-    let claim = Claim {
-        identity: identity.digest,
-        body: identity.body,
-    };
-    let lead = match dedup.admit(claim, &identity.id) {
+    let (id, claim) = dedup.identify(&delivery, Namespace::Routed, &route.topic);
+    let lead = match dedup.admit(claim, &id) {
         Admission::Seen => return Fate::AlreadyPublished,
         // The same event, being re-driven from another record right now:
         // published once it is confirmed, and only then.
@@ -455,7 +451,7 @@ async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
         Ok(()) => publisher.enqueue(
             &route.topic,
             &delivery,
-            &identity.id,
+            &id,
             &headers,
             Some((REDRIVEN_FROM, &from)),
             received_at,
@@ -473,7 +469,7 @@ async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
     match lead
         .confirm(
             pending,
-            &identity.id,
+            &id,
             &route.topic,
             std::pin::pin!(tokio::time::sleep_until(deadline)),
         )

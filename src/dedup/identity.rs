@@ -30,7 +30,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::delivery::Delivery;
 
-/// Where an identity came from; shown in the log and in `ce_id`.
+/// Where an identity came from (the `ce_id` tells it by its form: the MID,
+/// `content:<hex>` or `sha256:<hex>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Mid,

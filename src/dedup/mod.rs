@@ -59,6 +59,7 @@ pub mod identity;
 pub mod ledger;
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -66,6 +67,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::dedup::identity::{Identity, Namespace};
+use crate::delivery::Delivery;
 use crate::error::BridgeError;
 use crate::kafka::publish::Receipt;
 use crate::route::{Route, Router};
@@ -344,6 +347,30 @@ impl Dedup {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A delivery's `ce_id` and its claim. The hashing (the body's SHA-256,
+    /// the identity digest) is done only when detection is on: off, the
+    /// claim is never looked at, and the `ce_id` is the same either way.
+    pub fn identify<'a>(
+        &self,
+        d: &Delivery<'a>,
+        ns: Namespace,
+        topic: &str,
+    ) -> (Cow<'a, str>, Claim) {
+        if !self.enabled {
+            let unused = Claim {
+                identity: 0,
+                body: 0,
+            };
+            return (Identity::id_of(d, ns, topic), unused);
+        }
+        let identity = Identity::of(d, ns, topic);
+        let claim = Claim {
+            identity: identity.digest,
+            body: identity.body,
+        };
+        (identity.id, claim)
+    }
+
     /// `id` names the event in the conflict warning (the MID or content
     /// key), never the body.
     pub fn admit(self: &Arc<Self>, claim: Claim, id: &str) -> Admission {
@@ -446,10 +473,6 @@ pub struct Lead {
 }
 
 impl Lead {
-    pub fn claim(&self) -> Claim {
-        self.claim
-    }
-
     /// Waits for Kafka's verdict on this lead's write (`report`), at most
     /// until `deadline` (the request's timer), and reports it: on success the identity is
     /// remembered, then (after the answer may have gone out) recorded in

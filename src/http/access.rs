@@ -73,7 +73,7 @@ pub struct Access {
 
 /// The header a trusted proxy's client address is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientIpHeader {
+enum ClientIpHeader {
     /// RFC 7239 `Forwarded: for=...`.
     Forwarded,
     /// A comma-separated list of addresses, client first
@@ -82,7 +82,7 @@ pub enum ClientIpHeader {
 }
 
 impl ClientIpHeader {
-    pub fn parse(name: &str) -> Result<ClientIpHeader, String> {
+    fn parse(name: &str) -> Result<ClientIpHeader, String> {
         let name = name.trim().to_ascii_lowercase();
         if name == FORWARDED.as_str() {
             return Ok(ClientIpHeader::Forwarded);
@@ -97,7 +97,7 @@ impl ClientIpHeader {
 }
 
 /// Parses `a.b.c.d/n`, a bare address, or the preset name `popbill`.
-pub fn parse_networks(entries: &[String]) -> Result<Vec<IpNet>, String> {
+fn parse_networks(entries: &[String]) -> Result<Vec<IpNet>, String> {
     let mut out = Vec::new();
     for e in entries {
         let e = e.trim();

@@ -82,7 +82,7 @@ const FIXED_PROPERTIES: &[(&str, &str)] = &[
 /// Substrings of property names whose values must never be printed.
 const SECRET_MARKERS: &[&str] = &["password", "secret", "key", "token", "jaas"];
 
-pub fn is_secret_property(name: &str) -> bool {
+fn is_secret_property(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     SECRET_MARKERS.iter().any(|m| name.contains(m)) && !name.ends_with(".location")
 }

@@ -319,10 +319,6 @@ impl Publisher {
         }
     }
 
-    pub fn producer(&self) -> &Producer {
-        &self.producer
-    }
-
     /// Hands the delivery to the producer. Never waits: a full queue is an
     /// answer (503), not a hang while POPBiLL's connection times out.
     pub fn enqueue(

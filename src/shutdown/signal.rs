@@ -31,7 +31,8 @@ impl Signal {
         let _ = self.0.wait_for(|stop| *stop).await;
     }
 
-    pub fn is_fired(&self) -> bool {
+    #[cfg(test)]
+    fn is_fired(&self) -> bool {
         *self.0.borrow()
     }
 
