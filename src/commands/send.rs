@@ -32,11 +32,10 @@ use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
 use crate::commands::samples::{self, Sample};
+use crate::http::access::POPBILL_SOURCES;
 
 /// The ports POPBiLL delivers to.
 pub const POPBILL_PORTS: &[u16] = &[80, 443, 9854];
-/// The addresses POPBiLL sends from.
-pub const POPBILL_SOURCES: &[&str] = &["54.180.62.221", "13.124.72.158"];
 
 /// At most this much of an answer's body is read.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;

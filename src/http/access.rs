@@ -52,8 +52,8 @@ impl Default for AccessConfig {
     }
 }
 
-/// POPBiLL's documented source addresses.
-pub const POPBILL_SOURCES: &[&str] = &["54.180.62.221/32", "13.124.72.158/32"];
+/// POPBiLL's documented source addresses (`send` names them too).
+pub const POPBILL_SOURCES: &[&str] = &["54.180.62.221", "13.124.72.158"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceCheck {
@@ -103,7 +103,8 @@ fn parse_networks(entries: &[String]) -> Result<Vec<IpNet>, String> {
         let e = e.trim();
         if e.eq_ignore_ascii_case("popbill") {
             for p in POPBILL_SOURCES {
-                out.push(p.parse().map_err(|err| format!("{p}: {err}"))?);
+                let ip: IpAddr = p.parse().map_err(|err| format!("{p}: {err}"))?;
+                out.push(IpNet::from(ip));
             }
         } else if let Ok(net) = e.parse::<IpNet>() {
             out.push(net);

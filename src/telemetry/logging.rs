@@ -133,9 +133,45 @@ impl Throttle {
     }
 }
 
+/// A problem that loops re-checking every few seconds say once per change:
+/// when it appears or changes, not every round.
+#[derive(Default)]
+pub struct LastSaid(Mutex<Option<String>>);
+
+impl LastSaid {
+    /// What was kept last.
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// Keeps `now`; gives it back when it is a problem that was not the
+    /// one kept before (the caller logs it). Cleared or unchanged: none.
+    pub fn update(&self, now: Option<String>) -> Option<String> {
+        let mut said = self.0.lock().ok()?;
+        if *said == now {
+            return None;
+        }
+        said.clone_from(&now);
+        now
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_problem_is_said_when_it_appears_or_changes_not_every_round() {
+        let said = LastSaid::default();
+        let p = |s: &str| Some(s.to_string());
+        assert_eq!(said.update(p("a")), p("a"));
+        assert_eq!(said.update(p("a")), None, "the same again is not said");
+        assert_eq!(said.update(p("b")), p("b"));
+        assert_eq!(said.update(None), None, "cleared: nothing to say");
+        assert_eq!(said.get(), None);
+        assert_eq!(said.update(p("b")), p("b"), "back after clearing");
+        assert_eq!(said.get(), p("b"));
+    }
 
     #[test]
     fn item13_repeated_kafka_trouble_is_said_once_then_summarised_every_30s() {

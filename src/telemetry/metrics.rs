@@ -79,6 +79,23 @@ fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace(NS)
 }
 
+/// One counter for each value of a one-label metric, all created up front
+/// so that every series is there from the first scrape (the values: the
+/// `ALL` of a `labels!` enum).
+fn per_value<'v>(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl Iterator<Item = &'v str>,
+) -> Vec<IntCounter> {
+    let vec = register(
+        registry,
+        IntCounterVec::new(opts(name, help), &[label]).expect("static metric definition"),
+    );
+    values.map(|v| vec.with_label_values(&[v])).collect()
+}
+
 fn register<C: Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
     // Names are constants of this module; a clash is a programming error
     // that the unit test below catches, so ignoring the result is safe.
@@ -114,51 +131,27 @@ impl Metrics {
         let by_route = routes.iter().map(|r| counters_for(&r.label)).collect();
         let other = counters_for(OTHER_LABEL);
 
-        let rejections_vec = register(
+        let rejections = per_value(
             &registry,
-            IntCounterVec::new(
-                opts(
-                    "rejections_total",
-                    "Requests refused, by reason: a 4xx, or 503 when shedding load (overloaded).",
-                ),
-                &["reason"],
-            )
-            .expect("static metric definition"),
+            "rejections_total",
+            "Requests refused, by reason: a 4xx, or 503 when shedding load (overloaded).",
+            "reason",
+            RejectReason::ALL.iter().map(|r| r.as_str()),
         );
-        let rejections = RejectReason::ALL
-            .iter()
-            .map(|r| rejections_vec.with_label_values(&[r.as_str()]))
-            .collect();
-        let dead_letters_vec = register(
+        let dead_letters = per_value(
             &registry,
-            IntCounterVec::new(
-                opts(
-                    "dead_letters_total",
-                    "Malformed deliveries from verified senders written to the dead-letter topic, by reason.",
-                ),
-                &["reason"],
-            )
-            .expect("static metric definition"),
+            "dead_letters_total",
+            "Malformed deliveries from verified senders written to the dead-letter topic, by reason.",
+            "reason",
+            RejectReason::ALL.iter().map(|r| r.as_str()),
         );
-        let dead_letters = RejectReason::ALL
-            .iter()
-            .map(|r| dead_letters_vec.with_label_values(&[r.as_str()]))
-            .collect();
-        let failures_vec = register(
+        let publish_failures = per_value(
             &registry,
-            IntCounterVec::new(
-                opts(
-                    "publish_failures_total",
-                    "Deliveries answered 503 because Kafka did not confirm them, by reason.",
-                ),
-                &["reason"],
-            )
-            .expect("static metric definition"),
+            "publish_failures_total",
+            "Deliveries answered 503 because Kafka did not confirm them, by reason.",
+            "reason",
+            FailReason::ALL.iter().map(|r| r.as_str()),
         );
-        let publish_failures = FailReason::ALL
-            .iter()
-            .map(|r| failures_vec.with_label_values(&[r.as_str()]))
-            .collect();
 
         let histogram = |name: &str, help: &str| {
             register(
@@ -277,21 +270,13 @@ impl Metrics {
             "dedup_ledger_write_failures_total",
             "Ledger records Kafka did not confirm; a later copy of those events would be published again.",
         );
-        let http_errors_vec = register(
+        let http_errors = per_value(
             &registry,
-            IntCounterVec::new(
-                opts(
-                    "http_errors_total",
-                    "Connections refused or dropped by the HTTP layer before a request reached the handler (headers too large, malformed HTTP, header timeout, client gone), by kind.",
-                ),
-                &["kind"],
-            )
-            .expect("static metric definition"),
+            "http_errors_total",
+            "Connections refused or dropped by the HTTP layer before a request reached the handler (headers too large, malformed HTTP, header timeout, client gone), by kind.",
+            "kind",
+            HttpErrorKind::ALL.iter().map(|k| k.as_str()),
         );
-        let http_errors = HttpErrorKind::ALL
-            .iter()
-            .map(|k| http_errors_vec.with_label_values(&[k.as_str()]))
-            .collect();
         let open_connections = gauge("open_connections", "Open connections on the webhook port.");
         let connections_rejected = counter(
             "connections_rejected_total",

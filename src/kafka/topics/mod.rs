@@ -42,6 +42,7 @@ use crate::error::BridgeError;
 use crate::kafka::KafkaConfig;
 use crate::kafka::publish::{ClientEvents, KafkaContext, Producer, base_client_config};
 use crate::route::Route;
+use crate::telemetry::logging::LastSaid;
 use checks::{Role, TopicFacts};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,7 +129,7 @@ struct TopicState {
     state: AtomicU8,
     /// Why Kafka refused to create it, naming the setting that fixes it;
     /// cleared once it exists.
-    cannot_create: std::sync::Mutex<Option<String>>,
+    cannot_create: LastSaid,
     /// "missing and topics.create is false" was logged (once, not every
     /// readiness round).
     said_missing: AtomicBool,
@@ -136,22 +137,15 @@ struct TopicState {
 
 impl TopicState {
     fn cause(&self) -> Option<String> {
-        self.cannot_create.lock().ok().and_then(|c| c.clone())
+        self.cannot_create.get()
     }
 
     /// Records why creation failed (or that it no longer does), logging
     /// only changes: the readiness loop retries every few seconds.
     fn set_cause(&self, cause: Option<String>) {
-        let Ok(mut slot) = self.cannot_create.lock() else {
-            return;
-        };
-        if *slot == cause {
-            return;
-        }
-        if let Some(c) = &cause {
+        if let Some(c) = self.cannot_create.update(cause) {
             warn!(topic = %self.name, cause = %c, "topic does not exist and Kafka refused to create it: deliveries routed to it get 503 and readiness fails until it exists");
         }
-        *slot = cause;
     }
 }
 
@@ -179,8 +173,8 @@ pub struct Topics {
     problems: std::sync::Mutex<Vec<ConfigProblem>>,
     /// The last thing said about the broker's record limit, or about not
     /// being able to read settings: said again only when it changes.
-    said_broker: std::sync::Mutex<Option<String>>,
-    said_unchecked: std::sync::Mutex<Option<String>>,
+    said_broker: LastSaid,
+    said_unchecked: LastSaid,
     /// After DescribeConfigs failed: no new try before then.
     settings_retry_at: std::sync::Mutex<Option<Instant>>,
     /// Serialises checks and creations so a burst to a new topic makes one
@@ -211,7 +205,7 @@ impl Topics {
                 Arc::new(TopicState {
                     name: r.topic.clone(),
                     state: AtomicU8::new(UNKNOWN),
-                    cannot_create: std::sync::Mutex::new(None),
+                    cannot_create: LastSaid::default(),
                     said_missing: AtomicBool::new(false),
                 })
             });
@@ -233,8 +227,8 @@ impl Topics {
             needs,
             ledger,
             problems: std::sync::Mutex::new(Vec::new()),
-            said_broker: std::sync::Mutex::new(None),
-            said_unchecked: std::sync::Mutex::new(None),
+            said_broker: LastSaid::default(),
+            said_unchecked: LastSaid::default(),
             settings_retry_at: std::sync::Mutex::new(None),
             ensure_lock: Mutex::new(()),
         })
@@ -413,13 +407,8 @@ impl Topics {
                     .flatten()
                     .find_map(|r| r.get("message.max.bytes")?.value.as_deref()?.parse().ok());
                 let note = limit.and_then(|l| checks::check_broker(id, l, &self.needs));
-                if let Ok(mut said) = self.said_broker.lock()
-                    && *said != note
-                {
-                    if let Some(n) = &note {
-                        warn!(problem = %n, "Kafka broker setting");
-                    }
-                    *said = note;
+                if let Some(n) = self.said_broker.update(note) {
+                    warn!(problem = %n, "Kafka broker setting");
                 }
             }
         }
@@ -477,14 +466,8 @@ impl Topics {
     }
 
     fn say_unchecked(&self, error: Option<String>) {
-        let Ok(mut said) = self.said_unchecked.lock() else {
-            return;
-        };
-        if *said != error {
-            if let Some(e) = &error {
-                warn!(error = %e, "cannot read topic settings (DescribeConfigs) to check them; grant the bridge's principal DescribeConfigs on its topics");
-            }
-            *said = error;
+        if let Some(e) = self.said_unchecked.update(error) {
+            warn!(error = %e, "cannot read topic settings (DescribeConfigs) to check them; grant the bridge's principal DescribeConfigs on its topics");
         }
     }
 
