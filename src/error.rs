@@ -187,16 +187,10 @@ impl BridgeError {
         }
     }
 
-    /// Whether a delivery refused for this reason is kept in the
-    /// dead-letter topic (when the sender is verified): the bytes are there
-    /// but will never parse. Empty, oversized and over-deep bodies are not
-    /// kept: nothing to keep, too big, or hostile.
+    /// Whether a delivery refused with this error is kept in the
+    /// dead-letter topic (see [`RejectReason::dead_letters`]).
     pub fn dead_letters(&self) -> bool {
-        use BridgeError as E;
-        matches!(
-            self,
-            E::MissingHeader(_) | E::BadHeader(_) | E::NotUtf8 | E::NotJson(_) | E::NotObject
-        )
+        self.reject_reason().is_some_and(RejectReason::dead_letters)
     }
 
     /// Turns a producer error into the bridge's terms. Only a delivery report

@@ -32,20 +32,21 @@ use crate::delivery::Delivery;
 use crate::kafka::record;
 use crate::kafka::record::CloudEventsConfig;
 use crate::route::{Route, Router};
+use crate::telemetry::labels::RejectReason;
 use crate::webhook::DEAD_LETTER_REASON;
 
 /// The Kafka bindings' version this document uses.
 const KAFKA_BINDING: &str = "0.5.0";
 
-/// Reject reasons that send a delivery to the dead-letter topic (see
-/// `BridgeError::dead_letters`; a unit test keeps the two in step).
-pub const DEAD_LETTER_REASONS: &[&str] = &[
-    "missing_header",
-    "bad_header",
-    "not_utf8",
-    "not_json",
-    "not_object",
-];
+/// Reject reasons that send a delivery to the dead-letter topic, as the
+/// bridge decides them ([`RejectReason::dead_letters`]).
+fn dead_letter_reasons() -> Vec<&'static str> {
+    RejectReason::ALL
+        .iter()
+        .filter(|r| r.dead_letters())
+        .map(|r| r.as_str())
+        .collect()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -508,7 +509,7 @@ fn headers_schema(kind: &Kind<'_>, ce: &CloudEventsConfig) -> Value {
     if matches!(kind, Kind::DeadLetter) {
         p.insert(
             DEAD_LETTER_REASON.into(),
-            json!({ "type": "string", "description": "Why the delivery could not be routed.", "enum": DEAD_LETTER_REASONS }),
+            json!({ "type": "string", "description": "Why the delivery could not be routed.", "enum": dead_letter_reasons() }),
         );
     }
     p.insert(
@@ -1162,7 +1163,7 @@ mod tests {
         .filter_map(|e| e.reject_reason())
         .map(|r| r.as_str())
         .collect();
-        assert_eq!(dead, DEAD_LETTER_REASONS);
+        assert_eq!(dead, dead_letter_reasons());
     }
 
     #[test]

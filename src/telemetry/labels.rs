@@ -68,6 +68,19 @@ labels! {
     }
 }
 
+impl RejectReason {
+    /// Whether a delivery refused for this reason is kept in the
+    /// dead-letter topic (when the sender is verified): the bytes are there
+    /// but will never parse. Empty, oversized and over-deep bodies are not
+    /// kept: nothing to keep, too big, or hostile.
+    pub fn dead_letters(self) -> bool {
+        matches!(
+            self,
+            Self::MissingHeader | Self::BadHeader | Self::NotUtf8 | Self::NotJson | Self::NotObject
+        )
+    }
+}
+
 labels! {
     /// Why Kafka did not confirm; `popbill_bridge_publish_failures_total{reason}`.
     pub enum FailReason {
