@@ -201,37 +201,43 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// client first. Unparsable entries (obfuscated identifiers, `unknown`) end
 /// the chain there: nothing left of them can be trusted either.
 fn forwarded_chain(headers: &HeaderMap, header: &ClientIpHeader) -> Vec<IpAddr> {
+    let name = match header {
+        ClientIpHeader::Forwarded => &FORWARDED,
+        ClientIpHeader::Addresses(name) => name,
+    };
+    // Borrowed from the request: nothing is copied to find one address.
+    let entries = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim);
     let mut out = Vec::new();
-    let values = |name: &HeaderName| -> Vec<String> {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|s| s.trim().to_string())
-            .collect()
-    };
-    let entries: Vec<String> = match header {
-        ClientIpHeader::Forwarded => values(&FORWARDED)
-            .iter()
-            .filter_map(|elem| {
-                elem.split(';').find_map(|pair| {
-                    let (k, v) = pair.trim().split_once('=')?;
-                    k.trim()
-                        .eq_ignore_ascii_case("for")
-                        .then(|| v.trim().trim_matches('"').to_string())
-                })
-            })
-            .collect(),
-        ClientIpHeader::Addresses(name) => values(name),
-    };
-    for e in entries {
-        match parse_hop(&e) {
+    for entry in entries {
+        let hop = match header {
+            ClientIpHeader::Forwarded => match forwarded_for(entry) {
+                Some(hop) => hop,
+                // An element without `for=` names no hop.
+                None => continue,
+            },
+            ClientIpHeader::Addresses(_) => entry,
+        };
+        match parse_hop(hop) {
             Some(ip) => out.push(ip),
             None => out.clear(),
         }
     }
     out
+}
+
+/// The `for=` value of one `Forwarded` element, unquoted.
+fn forwarded_for(element: &str) -> Option<&str> {
+    element.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| v.trim().trim_matches('"'))
+    })
 }
 
 /// `1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]`, `[2001:db8::1]:80`, `2001:db8::1`.
