@@ -71,6 +71,13 @@ impl Config {
     pub fn prepare_for_dev(&mut self) -> Vec<(String, i32)> {
         self.topics.replication_factor = 1;
         self.topics.settings.clear();
+        self.topics_in_use()
+    }
+
+    /// Every topic the bridge will write, with the partitions it creates
+    /// it with: the routes (the fallback and the dead-letter topic among
+    /// them) and the ledger when duplicate detection is on.
+    pub fn topics_in_use(&self) -> Vec<(String, i32)> {
         let partitions = self.topics.partitions.max(1);
         let mut topics = Vec::new();
         // The routes include the fallback and the dead-letter topic.

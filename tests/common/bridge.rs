@@ -158,38 +158,16 @@ impl MockKafka {
     pub fn create_topic(&self, topic: &str, partitions: i32) {
         let mut created = self.created.lock().expect("lock");
         if created.insert(topic.to_string()) {
-            self.cluster
-                .create_topic(topic, partitions.max(1), 1)
+            popbill_bridge::kafka::mock::create_topic(&self.cluster, topic, partitions)
                 .unwrap_or_else(|e| panic!("mock topic {topic}: {e}"));
         }
     }
 
-    /// Creates every topic `cfg` makes the bridge use: the known routes
-    /// (template or override), the overrides, the fallback, the dead-letter
-    /// topic when enabled and the ledger when duplicate detection is on.
+    /// Creates every topic `cfg` makes the bridge use, as the bridge
+    /// lists them ([`Config::topics_in_use`]).
     pub fn create_topics(&self, cfg: &Config) {
-        let r = &cfg.routes;
-        let mut topics: BTreeSet<String> = r
-            .known
-            .iter()
-            .filter(|k| !r.overrides.contains_key(*k))
-            .map(|k| {
-                let (t, e) = k.split_once(':').expect("WEBHOOK.TYPE:EventType");
-                r.template
-                    .replace("{type}", &normalise(t))
-                    .replace("{event}", &normalise(e))
-            })
-            .collect();
-        topics.extend(r.overrides.values().cloned());
-        topics.insert(r.fallback.clone());
-        if cfg.dead_letter.enabled {
-            topics.insert(cfg.dead_letter.topic.clone());
-        }
-        for t in &topics {
-            self.create_topic(t, cfg.topics.partitions);
-        }
-        if cfg.dedup.enabled {
-            self.create_topic(&cfg.dedup.ledger_topic, cfg.dedup.ledger_partitions);
+        for (topic, partitions) in cfg.topics_in_use() {
+            self.create_topic(&topic, partitions);
         }
     }
 
@@ -211,17 +189,6 @@ impl MockKafka {
         wait_ready(&bridge, Duration::from_secs(30)).await;
         bridge
     }
-}
-
-/// A configured name part as the bridge puts it in a topic name: lower
-/// case, `-` for anything outside `[a-z0-9._-]`.
-fn normalise(part: &str) -> String {
-    part.chars()
-        .map(|c| match c.to_ascii_lowercase() {
-            c @ ('a'..='z' | '0'..='9' | '.' | '_' | '-') => c,
-            _ => '-',
-        })
-        .collect()
 }
 
 /// The bridge binary in a clean environment: no `POPBILL_*` setting (nor
