@@ -124,10 +124,10 @@ stop_server() {
 }
 # On a broker that keeps running, delete this run's topics (best effort),
 # with the broker's own TopicCommand from kafka.sh's jar cache.
-kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' scripts/kafka/pom.xml)
+# shellcheck source=lib/kafka.sh
+. scripts/lib/kafka.sh
 delete_topics() {
-  local lib
-  lib="${POPBILL_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popbill-bridge}/kafka-$kafka_version/lib"
+  local lib=$kafka_lib
   if [ -d "$lib" ] && command -v "${JAVA:-java}" >/dev/null 2>&1; then
     say "deleting this run's topics (bench-$runid.*) from the broker left running"
     timeout 120 "${JAVA:-java}" -Xmx256m -cp "$lib/*" org.apache.kafka.tools.TopicCommand \

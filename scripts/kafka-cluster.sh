@@ -43,10 +43,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib/process.sh
 . "$here/lib/process.sh"
-pom="$here/kafka/pom.xml"
-version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
-cachebase="${POPBILL_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popbill-bridge}"
-lib="$cachebase/kafka-$version/lib"
+# shellcheck source=lib/kafka.sh
+. "$here/lib/kafka.sh"
+version=$kafka_version
+cachebase=$kafka_cachebase
 state="${KAFKA_CLUSTER_STATE:-${TMPDIR:-/tmp}/popbill-kafka-cluster}"
 heap="${KAFKA_HEAP:--Xms64m -Xmx256m}"
 session_ms="${KAFKA_CLUSTER_SESSION_MS:-9000}"
@@ -109,27 +109,15 @@ need_tools() {
 }
 
 # pid of node N (0 = controller) or "proxy", when it runs.
-pid() {
-  local f="$state/$1.pid" p
-  [ -f "$f" ] || return 1
-  p=$(cat "$f")
-  [ -n "$p" ] && alive "$p" || return 1
-  echo "$p"
-}
+pid() { pidfile_pid "$state/$1.pid"; }
 
 # Node N answers a real Kafka request (ApiVersions v0) on its inter-broker
 # (or controller) port within 3 s, asked from inside its namespace: true
 # during a client-side partition, false while it is frozen.
 answers() {
-  local port reply
+  local port
   if [ "$1" = 0 ]; then port=$ctl_port; else port=$((int_base + $1)); fi
-  # shellcheck disable=SC2016 # expanded by the inner bash, on purpose
-  reply=$(in_ns timeout 3 bash -c '
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf "\x00\x00\x00\x0b\x00\x12\x00\x00\x00\x00\x00\x2a\x00\x01k" >&3
-    head -c 10 <&3 | od -An -tx1 | tr -d " \n"
-  ' _ "$port" 2>/dev/null) || return 1
-  case "$reply" in ????????0000002a0000) return 0 ;; *) return 1 ;; esac
+  kafka_answers "$port" in_ns
 }
 
 # Started since the last launch: the log is kept across restarts (the chaos
@@ -176,24 +164,6 @@ netns_down() {
   ip link del "$veth_out" 2>/dev/null || true
   ip route del blackhole "${ip_out%.*}.0/30" metric 4000 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
-}
-
-write_log4j() {
-  cat >"$1/log4j2.properties" <<'PROPS'
-status = error
-appender.file.type = File
-appender.file.append = true
-appender.file.name = file
-appender.file.fileName = ${sys:kafka.logs.dir}/kafka.log
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = info
-rootLogger.appenderRef.file.ref = file
-logger.kafka.name = kafka
-logger.kafka.level = info
-logger.apache.name = org.apache.kafka
-logger.apache.level = warn
-PROPS
 }
 
 # What production runs: three copies, two must confirm, never elect a replica
@@ -264,17 +234,6 @@ log.cleaner.dedupe.buffer.size=8388608
 log.segment.bytes=67108864
 broker.heartbeat.interval.ms=$((session_ms / 4 < 2000 ? session_ms / 4 : 2000))
 PROPS
-}
-
-run_java() {
-  local how=() dir=$1
-  shift
-  if [ "$1" = exec ]; then how=(exec); shift; fi
-  # shellcheck disable=SC2086 # the heap setting is several words on purpose
-  "${how[@]}" "$java" $heap -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k \
-    -Djava.awt.headless=true -Dkafka.logs.dir="$dir" \
-    -Dlog4j2.configurationFile="$dir/log4j2.properties" \
-    -cp "$lib/*" "$@"
 }
 
 format_node() {
@@ -395,23 +354,13 @@ start_one() {
 
 stop_one() {
   local n=$1 p
-  p=$(pid "$n") || { rm -f "$state/$n.pid"; return 0; }
-  kill -CONT "$p" 2>/dev/null || true
-  kill -TERM "$p" 2>/dev/null || true
-  if ! wait_gone "$p" 120; then
-    say "node $n ($p) did not stop within 60 s; killing it"
-    kill -KILL "$p" 2>/dev/null || true
-    wait_gone "$p" 20 || say "warning: process $p is still there"
-  fi
+  if p=$(pid "$n"); then stop_pid "$p" 120 "node $n"; fi
   rm -f "$state/$n.pid"
 }
 
 kill_one() {
   local n=$1 p
-  if p=$(pid "$n"); then
-    kill -KILL "$p" 2>/dev/null || true
-    wait_gone "$p" 20 || say "warning: process $p is still there"
-  fi
+  if p=$(pid "$n"); then kill_pid "$p"; fi
   rm -f "$state/$n.pid"
 }
 

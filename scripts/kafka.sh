@@ -27,6 +27,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib/process.sh
 . "$here/lib/process.sh"
+# shellcheck source=lib/kafka.sh
+. "$here/lib/kafka.sh"
 
 # --brokers N (N > 1): the cluster script, with the other arguments.
 args=() brokers=1
@@ -43,10 +45,10 @@ case "$brokers" in
   3) exec "$here/kafka-cluster.sh" "$@" ;;
   *) printf 'kafka.sh: --brokers is 1 or 3\n' >&2; exit 2 ;;
 esac
-pom="$here/kafka/pom.xml"
-version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
-cache="${POPBILL_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/popbill-bridge}/kafka-$version"
-lib="$cache/lib"
+pom=$kafka_pom
+version=$kafka_version
+cache=$kafka_cache
+lib=$kafka_lib
 state="${POPBILL_KAFKA_STATE:-${TMPDIR:-/tmp}/popbill-bridge-kafka}"
 port="${KAFKA_PORT:-19092}"
 cport="${KAFKA_CONTROLLER_PORT:-19093}"
@@ -81,28 +83,9 @@ fetch() {
   printf '%s\n' "$sum" >"$cache/complete"
 }
 
-pid() {
-  [ -f "$pidfile" ] || return 1
-  local p
-  p=$(cat "$pidfile")
-  [ -n "$p" ] && alive "$p" || return 1
-  echo "$p"
-}
+pid() { pidfile_pid "$pidfile"; }
 
-# The broker answers a real Kafka request: ApiVersions v0, correlation id 42,
-# over bash's /dev/tcp (no extra tools). The reply's size (4 bytes, any),
-# correlation id (0000002a) and error code (0000) must come back within 3 s,
-# so a frozen (SIGSTOPped) broker whose port still accepts is not "answering".
-answers() {
-  local reply
-  # shellcheck disable=SC2016 # expanded by the inner bash, on purpose
-  reply=$(timeout 3 bash -c '
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf "\x00\x00\x00\x0b\x00\x12\x00\x00\x00\x00\x00\x2a\x00\x01k" >&3
-    head -c 10 <&3 | od -An -tx1 | tr -d " \n"
-  ' _ "$port" 2>/dev/null) || return 1
-  case "$reply" in ????????0000002a0000) return 0 ;; *) return 1 ;; esac
-}
+answers() { kafka_answers "$port"; }
 
 started() {
   grep -q "Kafka Server started" "$logfile" 2>/dev/null
@@ -143,32 +126,7 @@ log.segment.bytes=67108864
 broker.session.timeout.ms=4000
 broker.heartbeat.interval.ms=1000
 PROPS
-  cat >"$state/log4j2.properties" <<'PROPS'
-status = error
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = ${sys:kafka.logs.dir}/kafka.log
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = info
-rootLogger.appenderRef.file.ref = file
-logger.kafka.name = kafka
-logger.kafka.level = info
-logger.apache.name = org.apache.kafka
-logger.apache.level = warn
-PROPS
-}
-
-# run_java [exec] MAIN ARGS...: a small, light JVM (serial GC, C1 only) on
-# the cached jars; with "exec" it replaces this shell.
-run_java() {
-  local how=()
-  if [ "$1" = exec ]; then how=(exec); shift; fi
-  # shellcheck disable=SC2086 # the heap setting is several words on purpose
-  "${how[@]}" "$java" $heap -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k \
-    -Djava.awt.headless=true -Dkafka.logs.dir="$state" \
-    -Dlog4j2.configurationFile="$state/log4j2.properties" \
-    -cp "$lib/*" "$@"
+  write_log4j "$state"
 }
 
 start() {
@@ -201,8 +159,8 @@ start() {
     rm -rf "$state/data"
     mkdir -p "$state/data"
     local id
-    id=$(run_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-    run_java kafka.tools.StorageTool format --standalone -t "$id" \
+    id=$(run_java "$state" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+    run_java "$state" kafka.tools.StorageTool format --standalone -t "$id" \
       -c "$state/server.properties" >"$state/format.log" 2>&1 || {
       say "formatting the storage failed:"; cat "$state/format.log" >&2; return 1; }
   fi
@@ -225,14 +183,7 @@ start() {
 
 stop_process() {
   local p
-  p=$(pid) || { rm -f "$pidfile"; return 0; }
-  kill -CONT "$p" 2>/dev/null || true
-  kill -TERM "$p" 2>/dev/null || true
-  if ! wait_gone "$p" 40; then
-    say "the broker ($p) did not stop within 20 s; killing it"
-    kill -KILL "$p" 2>/dev/null || true
-    wait_gone "$p" 10 || say "warning: process $p is still there"
-  fi
+  if p=$(pid); then stop_pid "$p" 40 "the broker"; fi
   rm -f "$pidfile"
 }
 
@@ -260,15 +211,12 @@ case "$cmd" in
   resume) signal -CONT ;;
   kill)
     # SIGKILL, data kept; returns once the process is gone (ports released).
-    if p=$(pid); then
-      kill -KILL "$p" 2>/dev/null || true
-      wait_gone "$p" 20 || say "warning: process $p is still there"
-    fi
+    if p=$(pid); then kill_pid "$p"; fi
     rm -f "$pidfile"
     ;;
   __run)
     # The broker replaces this process, so the pid file names the JVM.
-    run_java exec kafka.Kafka "$state/server.properties"
+    run_java "$state" exec kafka.Kafka "$state/server.properties"
     ;;
   *)
     sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
