@@ -38,7 +38,6 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::watch;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -49,6 +48,7 @@ use crate::kafka::publish::{KafkaContext, Producer, Receipt, base_client_config}
 use crate::kafka::topics::{TopicSpec, Topics};
 use crate::kafka::{KafkaConfig, partitions_of};
 use crate::shutdown::signal::Signal;
+use crate::shutdown::signal::{Trigger, signal};
 use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
 
@@ -80,7 +80,7 @@ pub struct Ledger {
     /// This writer's instance id, the first half of its record keys.
     instance: u64,
     /// Tells the writer to write what it holds and stop.
-    stop: watch::Sender<bool>,
+    stop: Trigger,
     /// The writer, awaited at shutdown.
     writer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -109,7 +109,7 @@ impl Ledger {
     /// [`Ledger::close`] is called.
     pub fn start(topic: &str, producer: Producer, metrics: Arc<Metrics>) -> Ledger {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let (stop, stop_rx) = watch::channel(false);
+        let (stop, stop_rx) = signal();
         let keys = Keys::new();
         let instance = keys.instance;
         let writer = Arc::new(Writer {
@@ -164,7 +164,7 @@ impl Ledger {
     /// for it until `until`. Call after [`Ledger::settled`], so the last
     /// confirmations are among them.
     pub async fn close(&self, until: tokio::time::Instant) {
-        self.stop.send_replace(true);
+        self.stop.fire();
         let writer = self.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(w) = writer {
             let _ = tokio::time::timeout_at(until, w).await;
@@ -197,17 +197,13 @@ impl Writer {
     /// Collects entries into batches — one Kafka record carries many
     /// identities, so the ledger costs a fraction of a produce per event —
     /// and writes each batch without waiting for the previous one.
-    async fn run(
-        self: Arc<Self>,
-        mut rx: mpsc::Receiver<Entry>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+    async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Entry>, mut shutdown: Signal) {
         // Grown as entries come: at low traffic a batch is one entry.
         let mut batch: Vec<Entry> = Vec::new();
         loop {
             let first = tokio::select! {
                 e = rx.recv() => e,
-                _ = shutdown.changed() => {
+                () = shutdown.fired() => {
                     rx.close();
                     while let Ok(e) = rx.try_recv() {
                         batch.push(e);
