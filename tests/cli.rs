@@ -125,18 +125,13 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
     let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().expect("addr");
     let webhook: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
 
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = match tokio::net::TcpStream::connect(admin).await {
-            Ok(_) => get(admin, "/readyz").await.0 == StatusCode::OK,
-            Err(_) => false,
-        };
-        if ready {
-            break;
-        }
-        assert!(Instant::now() < until, "--dev bridge never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll_readyz(
+        admin,
+        Duration::from_secs(30),
+        "--dev bridge never became ready",
+        |s, _| s == StatusCode::OK,
+    )
+    .await;
 
     let sample = samples("deliveries.jsonl").remove(0);
     let a = request(

@@ -90,35 +90,46 @@ impl Listeners for BridgeProcess {
     }
 }
 
-pub async fn wait_ready(bridge: &impl Listeners, within: Duration) {
+/// Asks `/readyz` on `admin` every 100 ms until `done(status, body)`, at
+/// most `within`, and gives the body; a port not listening yet (a process
+/// still starting) counts as not done. `what` names the wait when it fails.
+pub async fn poll_readyz(
+    admin: SocketAddr,
+    within: Duration,
+    what: &str,
+    done: impl Fn(StatusCode, &str) -> bool,
+) -> String {
     let until = Instant::now() + within;
     loop {
-        let (status, body) = get(bridge.admin(), "/readyz").await;
-        if status == StatusCode::OK {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "bridge not ready in {within:?}: {body}"
-        );
+        let last = match tokio::net::TcpStream::connect(admin).await {
+            Ok(_) => {
+                let (status, body) = get(admin, "/readyz").await;
+                if done(status, &body) {
+                    return body;
+                }
+                format!("{status} {body}")
+            }
+            Err(e) => format!("not listening: {e}"),
+        };
+        assert!(Instant::now() < until, "{what} in {within:?}: {last}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
+pub async fn wait_ready(bridge: &impl Listeners, within: Duration) {
+    poll_readyz(bridge.admin(), within, "bridge not ready", |s, _| {
+        s == StatusCode::OK
+    })
+    .await;
+}
+
 /// Waits until `/readyz` answers 503 with a body containing `needle`.
 pub async fn wait_unready_with(bridge: &impl Listeners, needle: &str, within: Duration) -> String {
-    let until = Instant::now() + within;
-    loop {
-        let (status, body) = get(bridge.admin(), "/readyz").await;
-        if status == StatusCode::SERVICE_UNAVAILABLE && body.contains(needle) {
-            return body;
-        }
-        assert!(
-            Instant::now() < until,
-            "readiness never named {needle:?}: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!("readiness never named {needle:?}");
+    poll_readyz(bridge.admin(), within, &what, |s, body| {
+        s == StatusCode::SERVICE_UNAVAILABLE && body.contains(needle)
+    })
+    .await
 }
 
 /// The event type [`MockKafka::config`] narrows the routes to: the one of
@@ -271,24 +282,8 @@ impl BridgeProcess {
             webhook,
             admin,
         };
-        let until = Instant::now() + Duration::from_secs(30);
-        loop {
-            if tokio::net::TcpStream::connect(admin).await.is_ok()
-                && get(admin, "/readyz").await.0 == StatusCode::OK
-            {
-                return p;
-            }
-            assert!(Instant::now() < until, "bridge process not ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Sends SIGTERM and waits for the exit, at most `within`.
-    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.wait_exit(within)
+        wait_ready(&p, Duration::from_secs(30)).await;
+        p
     }
 
     /// Waits for the process to exit, at most `within`.
