@@ -58,6 +58,11 @@ pub enum BridgeError {
     /// fixes it.
     #[error("topic {topic} does not exist and cannot be created: {cause}")]
     TopicNotCreatable { topic: String, cause: String },
+    /// The topic exists, but a partition's leader does not answer yet (a
+    /// topic just created, or partitions just added): nothing is written
+    /// to it until each does (see `kafka::topics::serving`).
+    #[error("topic {topic} is not serving yet: {cause}")]
+    TopicNotServing { topic: String, cause: String },
     #[error("Kafka is unavailable")]
     KafkaUnavailable,
     #[error("Kafka did not confirm the write in time")]
@@ -74,6 +79,15 @@ pub enum BridgeError {
         "record too large for topic {topic}: raise the topic's max.message.bytes (see /readyz)"
     )]
     RecordTooLarge { topic: String },
+    /// Kafka's report said "delivered" without an offset: librdkafka's
+    /// implicit acknowledgement, which can cover a record that was never
+    /// stored (see [`crate::kafka::receipt`]). A 503, so POPBiLL retries:
+    /// at worst a duplicate, never a loss.
+    #[error("Kafka did not prove the write (a report without an offset); retry")]
+    Unconfirmed {
+        topic: String,
+        unconfirmed: crate::kafka::receipt::Unconfirmed,
+    },
     #[error("shutting down")]
     ShuttingDown,
     /// librdkafka raised a fatal error: this producer never writes again.
@@ -114,11 +128,13 @@ impl BridgeError {
             E::Overloaded => Kind::Rejected(RejectReason::Overloaded),
             E::TopicMissing(_) => Kind::Failed(FailReason::TopicMissing),
             E::TopicNotCreatable { .. } => Kind::Failed(FailReason::TopicNotCreatable),
+            E::TopicNotServing { .. } => Kind::Failed(FailReason::TopicNotServing),
             E::KafkaUnavailable => Kind::Failed(FailReason::KafkaUnavailable),
             E::PublishTimeout => Kind::Failed(FailReason::Timeout),
             E::QueueFull => Kind::Failed(FailReason::QueueFull),
             E::Kafka(_) => Kind::Failed(FailReason::KafkaError),
             E::RecordTooLarge { .. } => Kind::Failed(FailReason::RecordTooLarge),
+            E::Unconfirmed { .. } => Kind::Failed(FailReason::Unconfirmed),
             E::ShuttingDown => Kind::Failed(FailReason::ShuttingDown),
             E::Abandoned => Kind::Failed(FailReason::Abandoned),
             E::ProducerFatal => Kind::Failed(FailReason::ProducerFatal),

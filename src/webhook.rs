@@ -26,7 +26,8 @@ use crate::http::access::{self, Access};
 use crate::http::answer::{self, Body};
 use crate::http::auth::{self, Auth};
 use crate::http::server::Capacity;
-use crate::kafka::publish::{Publisher, Receipt};
+use crate::kafka::publish::Publisher;
+use crate::kafka::receipt::Receipt;
 use crate::kafka::topics::Topics;
 use crate::route::{Route, Router};
 use crate::telemetry::events;
@@ -935,10 +936,7 @@ mod tests {
         }
         let d = Delivery::parse(&headers, ISSUE_BODY).expect("valid");
         let route = app.router.route("TAXINVOICE.STATE", Some("Issue"));
-        let receipt = Receipt {
-            partition: 0,
-            offset: 9,
-        };
+        let receipt = Receipt::from_report(0, 9).expect("a real offset");
         let latency = Duration::from_millis(3);
         let body = |r: Response<Body>| async move {
             let b = r.into_body().collect().await.expect("body").to_bytes();
@@ -1093,15 +1091,12 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(2);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            lead.complete(Ok(Receipt {
-                partition: 2,
-                offset: 5,
-            }));
+            lead.complete(Ok(Receipt::from_report(2, 5).expect("a real offset")));
         });
         let r = wait_for(copies, std::pin::pin!(tokio::time::sleep_until(deadline)))
             .await
             .expect("confirmed");
-        assert_eq!((r.partition, r.offset), (2, 5));
+        assert_eq!((r.partition(), r.offset()), (2, 5));
 
         let (lead, copies) = lead_and_copies(2);
         lead.complete(Err(Arc::new(BridgeError::QueueFull)));

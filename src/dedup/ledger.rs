@@ -44,12 +44,14 @@ use tracing::{info, warn};
 
 use crate::dedup::DedupConfig;
 use crate::dedup::{Claim, Dedup};
-use crate::kafka::publish::{KafkaContext, Producer, Receipt, base_client_config};
+use crate::kafka::publish::{KafkaContext, Producer, base_client_config};
+use crate::kafka::receipt::Receipt;
 use crate::kafka::topics::{TopicSpec, Topics};
 use crate::kafka::{KafkaConfig, partitions_of};
 use crate::shutdown::signal::Signal;
 use crate::shutdown::signal::{Trigger, signal};
 use crate::telemetry::events;
+use crate::telemetry::labels::RecordWriter;
 use crate::telemetry::metrics::Metrics;
 
 /// Entries waiting for the writer at most; beyond it an entry is dropped
@@ -254,7 +256,20 @@ impl Writer {
             Err((e, _)) => return failed(&self.metrics, n, &e.to_string()),
         };
         match report.await {
-            Ok(Ok(_)) => events::ledger_written(&self.metrics, n),
+            // A report without an offset proves nothing (see
+            // crate::kafka::receipt): the batch counts as not written.
+            Ok(Ok(d)) => match Receipt::from_report(d.partition, d.offset) {
+                Ok(_) => events::ledger_written(&self.metrics, n),
+                Err(unconfirmed) => {
+                    events::unconfirmed_report(
+                        &self.metrics,
+                        RecordWriter::Ledger,
+                        &self.topic,
+                        unconfirmed,
+                    );
+                    failed(&self.metrics, n, &unconfirmed.to_string());
+                }
+            },
             Ok(Err((e, _))) => failed(&self.metrics, n, &e.to_string()),
             Err(_) => failed(&self.metrics, n, "producer shut down"),
         }
@@ -272,9 +287,9 @@ fn line(out: &mut Vec<u8>, e: &Entry) {
     out.push(b' ');
     push_hex(out, u128::from(e.claim.body), 16);
     out.push(b' ');
-    push_decimal(out, i64::from(e.receipt.partition));
+    push_decimal(out, i64::from(e.receipt.partition()));
     out.push(b' ');
-    push_decimal(out, e.receipt.offset);
+    push_decimal(out, e.receipt.offset());
     out.push(b' ');
     out.extend_from_slice(e.topic.as_bytes());
     out.push(b' ');
@@ -672,8 +687,8 @@ mod tests {
             (
                 0x0123_4567_89ab_cdef,
                 0xfedc_ba98,
-                -1,
-                i64::MIN,
+                7,
+                1_000_000_007,
                 "sha256:00",
             ),
         ] {
@@ -681,7 +696,7 @@ mod tests {
                 claim: Claim { identity, body },
                 id: id.into(),
                 topic: "popbill.taxinvoice.state.issue".into(),
-                receipt: Receipt { partition, offset },
+                receipt: Receipt::from_report(partition, offset).expect("a real offset"),
             };
             let mut got = Vec::new();
             line(&mut got, &e);

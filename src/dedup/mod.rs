@@ -70,7 +70,7 @@ use std::time::{Duration, SystemTime};
 use crate::dedup::identity::{Identity, Namespace};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
-use crate::kafka::publish::Receipt;
+use crate::kafka::receipt::Receipt;
 use crate::route::{Route, Router};
 use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
@@ -815,10 +815,7 @@ mod tests {
     }
 
     fn receipt() -> Receipt {
-        Receipt {
-            partition: 0,
-            offset: 1,
-        }
+        Receipt::from_report(0, 1).expect("a real offset")
     }
 
     #[test]

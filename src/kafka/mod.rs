@@ -3,6 +3,8 @@
 //!
 //! - [`publish`]: the idempotent `acks=all` producer and the wait for the
 //!   delivery report;
+//! - [`receipt`]: what a delivery report proves (a receipt carries an
+//!   offset; a report without one is unconfirmed);
 //! - [`record`]: the record a delivery becomes (key, headers, CloudEvents);
 //! - [`topics`]: topics exist, are created when missing, and have settings
 //!   that keep the bridge's promise;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 pub mod mock;
 pub mod publish;
+pub mod receipt;
 pub mod record;
 pub mod topics;
 

@@ -15,6 +15,7 @@ use rdkafka::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{Notify, watch};
@@ -24,17 +25,13 @@ use tracing::{debug, error, info, warn};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
 use crate::kafka::KafkaConfig;
+use crate::kafka::receipt::Receipt;
 use crate::kafka::record;
 use crate::kafka::record::CloudEventsConfig;
+use crate::telemetry::events;
+use crate::telemetry::labels::RecordWriter;
 use crate::telemetry::logging::{Say, Throttle};
 use crate::telemetry::metrics::Metrics;
-
-/// Where Kafka put the record.
-#[derive(Debug, Clone, Copy)]
-pub struct Receipt {
-    pub partition: i32,
-    pub offset: i64,
-}
 
 /// What every Kafka client of the bridge shares: one throttle for
 /// librdkafka's trouble lines (all clients report the same outage), and the
@@ -390,15 +387,30 @@ impl std::future::Future for Pending {
     ) -> std::task::Poll<Self::Output> {
         let result = std::task::ready!(std::pin::Pin::new(&mut self.report).poll(cx));
         self.metrics.observe_publish(self.started.elapsed());
-        std::task::Poll::Ready(match result {
-            // The producer dropped the report: only while it is torn down.
-            Err(_canceled) => Err(Arc::new(BridgeError::ShuttingDown)),
-            Ok(Err((e, _msg))) => Err(Arc::new(BridgeError::from_kafka(e, &self.topic))),
-            Ok(Ok(d)) => Ok(Receipt {
-                partition: d.partition,
-                offset: d.offset,
-            }),
-        })
+        std::task::Poll::Ready(verdict_of(result, &self.topic, &self.metrics))
+    }
+}
+
+/// Kafka's verdict from a delivery report: a [`Receipt`] only when the
+/// report proves the write (see [`crate::kafka::receipt`]); a report that
+/// says "delivered" without an offset is a failure, answered 503.
+/// `Err(_)`: the report was dropped unsent (futures' `Canceled`).
+fn verdict_of<Canceled>(
+    result: Result<OwnedDeliveryResult, Canceled>,
+    topic: &str,
+    metrics: &Metrics,
+) -> Result<Receipt, Arc<BridgeError>> {
+    match result {
+        // The producer dropped the report: only while it is torn down.
+        Err(_canceled) => Err(Arc::new(BridgeError::ShuttingDown)),
+        Ok(Err((e, _msg))) => Err(Arc::new(BridgeError::from_kafka(e, topic))),
+        Ok(Ok(d)) => Receipt::from_report(d.partition, d.offset).map_err(|unconfirmed| {
+            events::unconfirmed_report(metrics, RecordWriter::Delivery, topic, unconfirmed);
+            Arc::new(BridgeError::Unconfirmed {
+                topic: topic.to_string(),
+                unconfirmed,
+            })
+        }),
     }
 }
 
@@ -638,8 +650,41 @@ mod tests {
         let second = confirmed(enqueue(&p, "t", ISSUE_BODY).expect("enqueued"))
             .await
             .expect("confirmed");
-        assert_eq!((first.partition, first.offset), (0, 0));
-        assert_eq!((second.partition, second.offset), (0, 1));
+        assert_eq!((first.partition(), first.offset()), (0, 0));
+        assert_eq!((second.partition(), second.offset()), (0, 1));
+    }
+
+    /// librdkafka's implicit acknowledgement (issue #19): a report with no
+    /// error and offset -1001. It must be a 503 `unconfirmed`, counted, and
+    /// never a receipt that would be answered `OK` and remembered.
+    #[test]
+    fn a_success_report_without_an_offset_is_a_503_unconfirmed_not_a_receipt() {
+        let metrics = Metrics::new(&[]);
+        let implicit_ack: Result<OwnedDeliveryResult, ()> =
+            Ok(Ok(rdkafka::producer::future_producer::Delivery {
+                partition: 1,
+                offset: -1001,
+                timestamp: rdkafka::Timestamp::NotAvailable,
+            }));
+        let e = verdict_of(implicit_ack, "t", &metrics).expect_err("no offset, no receipt");
+        assert_eq!(e.kind(), Kind::Failed(FailReason::Unconfirmed), "{e:?}");
+        let answer = e.into_response(Duration::from_secs(30));
+        assert_eq!(answer.status(), hyper::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()[hyper::header::RETRY_AFTER], "30");
+        let text = String::from_utf8(metrics.render()).expect("utf-8");
+        assert!(
+            text.contains("popbill_bridge_kafka_unconfirmed_reports_total{writer=\"delivery\"} 1"),
+            "{text}"
+        );
+
+        let stored: Result<OwnedDeliveryResult, ()> =
+            Ok(Ok(rdkafka::producer::future_producer::Delivery {
+                partition: 1,
+                offset: 0,
+                timestamp: rdkafka::Timestamp::NotAvailable,
+            }));
+        let r = verdict_of(stored, "t", &metrics).expect("an offset is proof");
+        assert_eq!((r.partition(), r.offset()), (1, 0));
     }
 
     /// Kafka's verdict on one record while every produce request gets

@@ -11,9 +11,9 @@ use tracing::{debug, info, warn};
 
 use crate::delivery::{Delivery, PB_WEBHOOK_MID};
 use crate::error::{BridgeError, Kind};
-use crate::kafka::publish::Receipt;
+use crate::kafka::receipt::{Receipt, Unconfirmed};
 use crate::route::Route;
-use crate::telemetry::labels::{HttpErrorKind, Outcome};
+use crate::telemetry::labels::{HttpErrorKind, Outcome, RecordWriter};
 use crate::telemetry::metrics::Metrics;
 
 pub fn acknowledged(
@@ -32,8 +32,8 @@ pub fn acknowledged(
         webhook_type = d.webhook_type,
         event_type = d.event_type.as_deref().unwrap_or(""),
         topic = &*route.topic,
-        partition = receipt.partition,
-        offset = receipt.offset,
+        partition = receipt.partition(),
+        offset = receipt.offset(),
         latency_ms = millis(latency),
         "delivery acknowledged"
     );
@@ -199,6 +199,26 @@ pub fn http_refused(
 }
 
 // --- Kafka ------------------------------------------------------------
+
+/// A delivery report said "delivered" without an offset: librdkafka's
+/// implicit acknowledgement, which can stand for a record that was never
+/// stored. Never trusted: the writer treats it as a failure (a delivery is
+/// answered 503; a ledger batch counts as not written).
+pub fn unconfirmed_report(
+    metrics: &Metrics,
+    writer: RecordWriter,
+    topic: &str,
+    report: Unconfirmed,
+) {
+    metrics.unconfirmed_report(writer).inc();
+    warn!(
+        writer = writer.as_str(),
+        topic,
+        partition = report.partition,
+        offset = report.offset,
+        "Kafka reported a write as delivered without an offset (librdkafka's implicit acknowledgement): not trusted, treated as not written"
+    );
+}
 
 /// Kafka stopped answering metadata requests (said on the change only:
 /// while Kafka is down this would repeat every round).

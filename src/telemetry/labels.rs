@@ -86,14 +86,29 @@ labels! {
     pub enum FailReason {
         TopicMissing => "topic_missing",
         TopicNotCreatable => "topic_not_creatable",
+        /// The topic exists but a partition's leader does not answer yet.
+        TopicNotServing => "topic_not_serving",
         KafkaUnavailable => "kafka_unavailable",
         Timeout => "timeout",
         QueueFull => "queue_full",
         KafkaError => "kafka_error",
         RecordTooLarge => "record_too_large",
+        /// A report that said "delivered" without an offset.
+        Unconfirmed => "unconfirmed",
         ShuttingDown => "shutting_down",
         Abandoned => "abandoned",
         ProducerFatal => "producer_fatal",
+    }
+}
+
+labels! {
+    /// Which writer got a delivery report it could not trust;
+    /// `popbill_bridge_kafka_unconfirmed_reports_total{writer}`.
+    pub enum RecordWriter {
+        /// A delivery's record (the webhook, and `redrive`).
+        Delivery => "delivery",
+        /// A batch of the duplicates ledger.
+        Ledger => "ledger",
     }
 }
 
@@ -134,5 +149,6 @@ mod tests {
         check(RejectReason::ALL, |v| v as usize, RejectReason::as_str);
         check(FailReason::ALL, |v| v as usize, FailReason::as_str);
         check(HttpErrorKind::ALL, |v| v as usize, HttpErrorKind::as_str);
+        check(RecordWriter::ALL, |v| v as usize, RecordWriter::as_str);
     }
 }

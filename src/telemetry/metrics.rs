@@ -15,7 +15,7 @@ use prometheus::{
 };
 
 use crate::route::{OTHER_LABEL, Route};
-use crate::telemetry::labels::{FailReason, HttpErrorKind, Outcome, RejectReason};
+use crate::telemetry::labels::{FailReason, HttpErrorKind, Outcome, RecordWriter, RejectReason};
 
 const NS: &str = "popbill_bridge";
 
@@ -43,6 +43,7 @@ pub struct Metrics {
     pub(super) rejections: Vec<IntCounter>,
     pub(super) dead_letters: Vec<IntCounter>,
     pub(super) publish_failures: Vec<IntCounter>,
+    pub(super) unconfirmed_reports: Vec<IntCounter>,
     pub(super) publish_duration: Histogram,
     pub(super) request_duration: Histogram,
     pub(super) inflight: IntGauge,
@@ -151,6 +152,13 @@ impl Metrics {
             "Deliveries answered 503 because Kafka did not confirm them, by reason.",
             "reason",
             FailReason::ALL.iter().map(|r| r.as_str()),
+        );
+        let unconfirmed_reports = per_value(
+            &registry,
+            "kafka_unconfirmed_reports_total",
+            "Delivery reports that said delivered without an offset (librdkafka's implicit acknowledgement), by writer: never trusted; a delivery is answered 503, a ledger batch counts as not written.",
+            "writer",
+            RecordWriter::ALL.iter().map(|w| w.as_str()),
         );
 
         let histogram = |name: &str, help: &str| {
@@ -316,6 +324,7 @@ impl Metrics {
             rejections,
             dead_letters,
             publish_failures,
+            unconfirmed_reports,
             publish_duration,
             request_duration,
             inflight,
@@ -366,6 +375,10 @@ impl Metrics {
 
     pub(super) fn dead_letter(&self, reason: RejectReason) -> &IntCounter {
         &self.dead_letters[reason as usize]
+    }
+
+    pub(super) fn unconfirmed_report(&self, writer: RecordWriter) -> &IntCounter {
+        &self.unconfirmed_reports[writer as usize]
     }
 
     pub(super) fn publish_failure(&self, reason: FailReason) -> &IntCounter {

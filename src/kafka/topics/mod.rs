@@ -18,6 +18,7 @@
 //! any that break a promise of the bridge are named: see [`checks`].
 
 mod checks;
+mod serving;
 
 pub use checks::{ConfigProblem, Needs};
 
@@ -121,8 +122,12 @@ pub struct TopicSpec {
 const SETTINGS_RETRY: Duration = Duration::from_secs(60);
 
 const UNKNOWN: u8 = 0;
+/// Listed, and every partition's leader answered (see [`serving`]).
 const PRESENT: u8 = 1;
 const MISSING: u8 = 2;
+/// Listed, but a partition (a new one, or one added since) has not yet
+/// answered on its leader: nothing is written to it yet.
+const NOT_SERVING: u8 = 3;
 
 struct TopicState {
     name: Arc<str>,
@@ -133,11 +138,27 @@ struct TopicState {
     /// "missing and topics.create is false" was logged (once, not every
     /// readiness round).
     said_missing: AtomicBool,
+    /// Partitions the last metadata listed.
+    listed: AtomicUsize,
+    /// Partitions seen answering on their leaders; the topic is present
+    /// once this reaches `listed`.
+    serving: AtomicUsize,
+    /// Why a listed topic does not serve yet (the partition and Kafka's
+    /// answer); cleared once it does.
+    not_serving: LastSaid,
 }
 
 impl TopicState {
     fn cause(&self) -> Option<String> {
         self.cannot_create.get()
+    }
+
+    /// Records why the topic does not serve yet (or that it does now),
+    /// logging only changes.
+    fn set_not_serving(&self, cause: Option<String>) {
+        if let Some(c) = self.not_serving.update(cause) {
+            warn!(topic = %self.name, cause = %c, "topic exists but a partition's leader does not answer yet: nothing is written to it until it does; deliveries routed to it get 503");
+        }
     }
 
     /// Records why creation failed (or that it no longer does), logging
@@ -207,6 +228,9 @@ impl Topics {
                     state: AtomicU8::new(UNKNOWN),
                     cannot_create: LastSaid::default(),
                     said_missing: AtomicBool::new(false),
+                    listed: AtomicUsize::new(0),
+                    serving: AtomicUsize::new(0),
+                    not_serving: LastSaid::default(),
                 })
             });
         }
@@ -288,16 +312,70 @@ impl Topics {
         if st.state.load(Ordering::Acquire) == PRESENT {
             return Ok(());
         }
-        if self.settings.create {
-            // The outcome is recorded in the topic's state and cause.
-            let _ = self.create(std::slice::from_ref(&st.name), budget).await;
-        } else {
-            self.say_missing(st);
+        if st.state.load(Ordering::Acquire) == MISSING {
+            if self.settings.create {
+                // The outcome is recorded in the topic's state and cause.
+                let _ = self.create(std::slice::from_ref(&st.name), budget).await;
+            } else {
+                self.say_missing(st);
+            }
+        }
+        if st.state.load(Ordering::Acquire) == NOT_SERVING {
+            let budget = deadline.saturating_duration_since(Instant::now());
+            self.verify_serving(st, budget).await;
         }
         match (st.state.load(Ordering::Acquire), st.cause()) {
             (PRESENT, _) => Ok(()),
             (_, Some(cause)) => Err(not_creatable(cause)),
+            (NOT_SERVING, None) => Err(BridgeError::TopicNotServing {
+                topic: st.name.to_string(),
+                cause: st.not_serving.get().unwrap_or_default(),
+            }),
             _ => Err(BridgeError::TopicMissing(st.name.to_string())),
+        }
+    }
+
+    /// Waits (off the async workers) until every partition of the topic
+    /// answers on its leader, within `budget`; then it is present. Only
+    /// partitions not yet seen serving are asked.
+    async fn verify_serving(&self, st: &TopicState, budget: Duration) {
+        let from = st.serving.load(Ordering::Acquire);
+        let (producer, name) = (self.producer.clone(), st.name.clone());
+        let started = Instant::now();
+        let answer = tokio::task::spawn_blocking(move || {
+            serving::wait_serving(producer.client(), &name, from, budget)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the check did not finish: {e}")));
+        match answer {
+            Ok(partitions) => {
+                st.serving.store(partitions, Ordering::Release);
+                st.listed.store(partitions, Ordering::Release);
+                st.state.store(PRESENT, Ordering::Release);
+                st.set_not_serving(None);
+                if from < partitions {
+                    info!(
+                        topic = %st.name,
+                        partitions,
+                        new_partitions = partitions - from,
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        "every partition of the topic answers on its leader: writing to it"
+                    );
+                }
+            }
+            Err(cause) => st.set_not_serving(Some(cause)),
+        }
+    }
+
+    /// Checks every listed topic that has partitions not yet seen serving,
+    /// one after the other within `budget` in all.
+    async fn verify_all_serving(&self, budget: Duration) {
+        let until = Instant::now() + budget;
+        for t in &self.all {
+            if t.state.load(Ordering::Acquire) == NOT_SERVING {
+                self.verify_serving(t, until.saturating_duration_since(Instant::now()))
+                    .await;
+            }
         }
     }
 
@@ -319,6 +397,10 @@ impl Topics {
             .filter(|t| t.state.load(Ordering::Acquire) != PRESENT)
             .map(|t| &**t)
             .collect();
+        let missing: Vec<&TopicState> = missing
+            .into_iter()
+            .filter(|t| t.state.load(Ordering::Acquire) != NOT_SERVING)
+            .collect();
         if !missing.is_empty() {
             if self.settings.create {
                 let names: Vec<Arc<str>> = missing.iter().map(|t| t.name.clone()).collect();
@@ -330,6 +412,7 @@ impl Topics {
                 }
             }
         }
+        self.verify_all_serving(self.admin_timeout).await;
         Ok(())
     }
 
@@ -479,6 +562,13 @@ impl Topics {
             .filter(|t| t.state.load(Ordering::Acquire) != PRESENT)
             .map(|t| match t.cause() {
                 Some(cause) => format!("topic {} missing and cannot be created: {cause}", t.name),
+                None if t.state.load(Ordering::Acquire) == NOT_SERVING => format!(
+                    "topic {} not serving yet: {}",
+                    t.name,
+                    t.not_serving
+                        .get()
+                        .unwrap_or_else(|| "its partitions' leaders are being asked".to_string())
+                ),
                 None if !self.settings.create => {
                     format!(
                         "topic {} missing (topics.create is false: create it)",
@@ -503,14 +593,27 @@ impl Topics {
         self.brokers
             .store(metadata.brokers().len(), Ordering::Release);
         for t in &self.all {
-            let found = metadata
+            let listed = metadata
                 .topics()
                 .iter()
                 .find(|m| m.name() == &*t.name)
-                .is_some_and(|m| m.error().is_none() && !m.partitions().is_empty());
-            t.state
-                .store(if found { PRESENT } else { MISSING }, Ordering::Release);
-            if found {
+                .filter(|m| m.error().is_none())
+                .map_or(0, |m| m.partitions().len());
+            t.listed.store(listed, Ordering::Release);
+            let state = if listed == 0 {
+                // Gone (or never there): a topic created again under the
+                // same name must be seen serving afresh.
+                t.serving.store(0, Ordering::Release);
+                MISSING
+            } else if t.serving.load(Ordering::Acquire) >= listed {
+                PRESENT
+            } else {
+                // New, or partitions were added: not written to until
+                // each answers (see `serving`).
+                NOT_SERVING
+            };
+            t.state.store(state, Ordering::Release);
+            if listed > 0 {
                 t.set_cause(None);
                 t.said_missing.store(false, Ordering::Release);
             }
@@ -589,21 +692,30 @@ impl Topics {
                 .iter()
                 .any(|t| t.name() == spec.name && !t.partitions().is_empty())
         };
-        if exists(&metadata) {
-            return Ok(());
+        if !exists(&metadata) {
+            if !create {
+                return Err(format!(
+                    "topic {} does not exist and creating it is turned off",
+                    spec.name
+                ));
+            }
+            // The broker count explains a refused replication factor.
+            self.brokers
+                .store(metadata.brokers().len(), Ordering::Release);
+            let _guard = self.ensure_lock.lock().await;
+            self.create_specs(std::slice::from_ref(spec), self.admin_timeout)
+                .await?;
         }
-        if !create {
-            return Err(format!(
-                "topic {} does not exist and creating it is turned off",
-                spec.name
-            ));
-        }
-        // The broker count explains a refused replication factor.
-        self.brokers
-            .store(metadata.brokers().len(), Ordering::Release);
-        let _guard = self.ensure_lock.lock().await;
-        self.create_specs(std::slice::from_ref(spec), self.admin_timeout)
-            .await
+        // Written to only once each partition answers (see `serving`).
+        let (producer, name, budget) =
+            (self.producer.clone(), spec.name.clone(), self.admin_timeout);
+        tokio::task::spawn_blocking(move || {
+            serving::wait_serving(producer.client(), &name, 0, budget)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the check did not finish: {e}")))
+        .map(drop)
+        .map_err(|cause| format!("topic {} does not serve yet: {cause}", spec.name))
     }
 
     /// Creates the topics; fails with each refused topic and its cause.
@@ -647,8 +759,11 @@ impl Topics {
                             "created topic"
                         );
                     }
+                    // Created is not serving yet: the leaders may still
+                    // answer NOT_LEADER (see `serving`).
                     if let Some(t) = self.all.iter().find(|t| &*t.name == name) {
-                        t.state.store(PRESENT, Ordering::Release);
+                        t.set_cause(None);
+                        t.state.store(NOT_SERVING, Ordering::Release);
                     }
                 }
                 Err(code) => {
@@ -677,6 +792,7 @@ mod tests {
     use crate::error::{FailReason, Kind};
     use crate::kafka::publish::create_producer;
     use crate::telemetry::metrics::Metrics;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
     use crate::kafka::mock::with_topics as mock;
 
@@ -794,6 +910,38 @@ mod tests {
         t.refresh().await.expect("Kafka answers");
         assert!(t.missing().is_empty(), "{:?}", t.missing());
         t.ensure(&r[0], soon()).await.expect("exists now");
+    }
+
+    /// Issue #19: metadata names a leader before the leader serves the
+    /// partition. A listed topic is not written to until each partition's
+    /// leader answers; readiness and the 503 say which and why.
+    #[tokio::test]
+    async fn a_listed_topic_whose_leader_does_not_answer_yet_is_not_written_to_until_it_does() {
+        let cluster = mock(&["t.new"]);
+        let r = routes(&["t.new"]);
+        let t = topics_on(&cluster.bootstrap_servers(), &r, no_create());
+        cluster.request_errors(
+            RDKafkaApiKey::ListOffsets,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; 10_000],
+        );
+        let e = t
+            .ensure(&r[0], Instant::now() + Duration::from_millis(600))
+            .await
+            .expect_err("not serving");
+        assert_eq!(e.kind(), Kind::Failed(FailReason::TopicNotServing), "{e:?}");
+        assert!(e.to_string().contains("t.new"), "{e}");
+        assert!(e.to_string().contains("does not serve yet"), "{e}");
+        let missing = t.missing();
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(
+            missing[0].starts_with("topic t.new not serving yet: partition 0"),
+            "{missing:?}"
+        );
+
+        // The leader answers: the next try writes.
+        cluster.clear_request_errors(RDKafkaApiKey::ListOffsets);
+        t.ensure(&r[0], soon()).await.expect("serving now");
+        assert!(t.missing().is_empty(), "{:?}", t.missing());
     }
 
     #[tokio::test]
