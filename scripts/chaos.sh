@@ -5,10 +5,15 @@
 # answered OK is missing from Kafka or any answer came after the deadline.
 #
 #   scripts/chaos.sh                  one broker, all faults (about 5 minutes after the build)
-#   CHAOS_SHORT=1 scripts/chaos.sh    one broker, faults 1 and 3 with short phases (CI)
+#   CHAOS_SHORT=1 scripts/chaos.sh    one broker, start-up and faults 1 and 3 with short phases (CI)
 #   CHAOS_CLUSTER=1 scripts/chaos.sh  three brokers (scripts/kafka-cluster.sh), the cluster
 #                                     faults (about 12 minutes); as root for the network ones
-#   CHAOS_CLUSTER=1 CHAOS_SHORT=1 scripts/chaos.sh   leader kill + partition (CI)
+#   CHAOS_CLUSTER=1 CHAOS_SHORT=1 scripts/chaos.sh   start-up, leader kill, partition (CI)
+#
+# Every suite begins with the start-up phase: the sender posts from the
+# moment both replicas listen on a broker (or cluster) just started afresh,
+# while they create their topics (issue #19). scripts/startup-race.sh
+# repeats that flat out, one fresh broker per round.
 #
 # One broker: its own (ports 29292/29293, state in
 # ${TMPDIR:-/tmp}/popbill-chaos-kafka), so it never disturbs the test broker.
@@ -47,10 +52,10 @@ trap 'exit 130' INT TERM
 if [ "$cluster" = 1 ]; then
   script=scripts/kafka-cluster.sh
   if [ "${CHAOS_SHORT:-0}" = 1 ]; then
-    faults="${CHAOS_FAULTS:-leader-kill partition}"
+    faults="${CHAOS_FAULTS:-startup leader-kill partition}"
     extra=(--steady 5 --kill-seconds 15 --partition-seconds 20)
   else
-    faults="${CHAOS_FAULTS:-leader-kill broker-pause two-down latency stall reset bandwidth partition rolling}"
+    faults="${CHAOS_FAULTS:-startup leader-kill broker-pause two-down latency stall reset bandwidth partition rolling}"
     extra=()
   fi
   # Network faults need iproute2 (ip netns, tc); kafka-cluster.sh installs
@@ -60,10 +65,10 @@ else
   export KAFKA_PORT=29292 KAFKA_CONTROLLER_PORT=29293
   export POPBILL_KAFKA_STATE="${TMPDIR:-/tmp}/popbill-chaos-kafka"
   if [ "${CHAOS_SHORT:-0}" = 1 ]; then
-    faults="${CHAOS_FAULTS:-1 3}"
+    faults="${CHAOS_FAULTS:-startup 1 3}"
     extra=(--steady 5 --stop-seconds 10)
   else
-    faults="${CHAOS_FAULTS:-1 2 3 4 5}"
+    faults="${CHAOS_FAULTS:-startup 1 2 3 4 5}"
     extra=()
   fi
 fi
@@ -100,6 +105,9 @@ YAML
   extra+=(--cluster --netfault-script scripts/netfault.sh --prometheus 127.0.0.1:29099
     --broker-logs "$(scripts/kafka-cluster.sh env | sed -n 's/^KAFKA_CLUSTER_STATE=//p')")
 else
+  # A fresh broker (stop deletes what an interrupted run left): the
+  # start-up phase starts the bridges on it under load.
+  scripts/kafka.sh stop >/dev/null 2>&1 || true
   brokers=$(scripts/kafka.sh start)
 fi
 echo "chaos.sh: faults: $faults; Kafka at $brokers" >&2

@@ -286,6 +286,10 @@ impl Kafka {
             StartError::Kafka(config.kafka.describe_client_error(&e))
         };
         let events = Arc::new(ClientEvents::default());
+        // With statistics on, readiness waits for the producer's ID.
+        if !config.kafka.statistics_interval.is_zero() {
+            events.watch_producer_id();
+        }
         let producer = publish::create_producer(
             &config.kafka,
             config.max_record_bytes(),

@@ -67,6 +67,9 @@ impl Health {
         if !self.kafka_up.load(Ordering::Acquire) {
             reasons.push("Kafka metadata not reachable".to_string());
         }
+        if let Some(problem) = self.events.producer_id_problem() {
+            reasons.push(problem);
+        }
         if let Ok(missing) = self.missing.lock() {
             reasons.extend(missing.iter().cloned());
         }
@@ -225,6 +228,39 @@ mod tests {
     fn readiness_fails_until_kafka_answered_a_metadata_request() {
         let h = Health::new(None, events());
         assert_eq!(reasons(&h), ["Kafka metadata not reachable"]);
+    }
+
+    /// Issue #19: with statistics on, readiness waits for the idempotent
+    /// producer's ID, and fails again while librdkafka asks for a new one.
+    #[test]
+    fn readiness_waits_for_the_producer_id_the_statistics_report() {
+        let ev = events();
+        ev.watch_producer_id();
+        let h = all_well(None, ev.clone());
+        let r = reasons(&h);
+        assert!(
+            r.len() == 1 && r[0].contains("producer's ID is not known yet"),
+            "{r:?}"
+        );
+        ev.producer_id_state(Some("WaitPID"));
+        let r = reasons(&h);
+        assert!(
+            r.len() == 1 && r[0].contains("idempotence state WaitPID"),
+            "{r:?}"
+        );
+        ev.producer_id_state(Some("Assigned"));
+        assert_eq!(h.readiness(), Ok(()));
+        // An epoch bump: no ID until Kafka grants a new one.
+        ev.producer_id_state(Some("WaitPID"));
+        assert!(h.readiness().is_err());
+    }
+
+    #[test]
+    fn with_statistics_off_readiness_does_not_wait_for_a_producer_id_it_cannot_see() {
+        let ev = events();
+        let h = all_well(None, ev.clone());
+        ev.producer_id_state(Some("WaitPID"));
+        assert_eq!(h.readiness(), Ok(()));
     }
 
     #[test]

@@ -622,3 +622,135 @@ async fn item4_a_topic_too_small_for_the_largest_body_is_named_with_the_setting_
     );
     bridge.shutdown().await;
 }
+
+/// Issue #19: Kafka must have stored every delivery answered `OK`, also on
+/// partitions that have just come into existence. Two bridges start on
+/// topics that do not exist yet, and 16 senders post flat out from the
+/// moment the bridges listen, long before either is ready, over six event
+/// types and many document keys (every partition of six new topics). Each
+/// delivery answered `OK` must then be read back from Kafka.
+///
+/// Before the fix, librdkafka's implicit acknowledgement on a brand-new
+/// partition answered `OK` for records that never reached the log (a
+/// report with offset -1001). `POPBILL_FRESH_TOPIC_ROUNDS` sets the rounds
+/// (3 by default; each makes six new topics of six partitions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_ok_is_in_kafka_when_two_bridges_write_at_once_to_topics_being_created() {
+    let Some(brokers) = real_broker() else { return };
+    let rounds: usize = std::env::var("POPBILL_FRESH_TOPIC_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    const EVENTS: [&str; 6] = ["Issue", "CancelIssue", "CLOSEDOWN", "NTS", "OPEN", "MANUAL"];
+    let (mut sent_all, mut ok_all, mut unconfirmed_all, mut not_serving_all) = (0, 0, 0.0, 0.0);
+    for round in 0..rounds {
+        let prefix = unique("it-fresh-");
+        let config = || {
+            let mut c = test_config(&brokers, &prefix);
+            c.topics.partitions = 6;
+            c
+        };
+        let bridges = [start(config()).await, start(config()).await];
+        let targets = [bridges[0].webhook_addr, bridges[1].webhook_addr];
+        let until = Instant::now() + Duration::from_millis(2500);
+        let mut senders = Vec::new();
+        for sender in 0..16usize {
+            let prefix = prefix.clone();
+            senders.push(tokio::spawn(async move {
+                let mut oks = Vec::new();
+                let mut sent = 0usize;
+                let mut n = 0usize;
+                while Instant::now() < until {
+                    n += 1;
+                    let mid = format!("{prefix}-{sender}-{n}");
+                    let event = EVENTS[(sender + n) % EVENTS.len()];
+                    let mut headers = issue_headers(&mid);
+                    for (k, v) in headers.iter_mut() {
+                        if k == "Pb-Webhook-EventType" {
+                            *v = event.to_string();
+                        }
+                    }
+                    let body = format!(
+                        r#"{{"corpNum":"1234567890","itemKey":"0251114093010{:05}","stateCode":300,"eventType":"{event}"}}"#,
+                        (sender * 7919 + n) % 100_000
+                    );
+                    let at = targets[(sender + n) % 2];
+                    let a = request(at, Method::POST, "/popbill/webhook", &headers, body.into_bytes()).await;
+                    sent += 1;
+                    if a.status == StatusCode::OK {
+                        oks.push(mid);
+                    }
+                }
+                (sent, oks)
+            }));
+        }
+        let mut acked = BTreeSet::new();
+        let mut sent = 0;
+        for s in senders {
+            let (n, oks) = s.await.expect("sender");
+            sent += n;
+            acked.extend(oks);
+        }
+        let topics: Vec<String> = EVENTS
+            .iter()
+            .map(|e| format!("{prefix}.taxinvoice.state.{}", e.to_lowercase()))
+            .collect();
+        let records = read_back(
+            &brokers,
+            &topics,
+            acked.len(),
+            Duration::from_secs(30),
+            Duration::from_secs(2),
+        )
+        .await;
+        let stored: BTreeSet<String> = records
+            .iter()
+            .filter_map(|m| record_header(m, "ce_id"))
+            .collect();
+        let missing: Vec<&String> = acked.iter().filter(|m| !stored.contains(*m)).collect();
+        let (mut unconfirmed, mut not_serving) = (0.0, 0.0);
+        for b in &bridges {
+            unconfirmed += scrape(
+                b,
+                "popbill_bridge_kafka_unconfirmed_reports_total",
+                &[("writer", "delivery")],
+            )
+            .await;
+            not_serving += scrape(
+                b,
+                "popbill_bridge_publish_failures_total",
+                &[("reason", "topic_not_serving")],
+            )
+            .await;
+        }
+        eprintln!(
+            "fresh topics, round {}: sent {sent}, acknowledged {}, in Kafka {}, acknowledged but missing {}, unconfirmed reports {unconfirmed}, 503 topic_not_serving {not_serving}",
+            round + 1,
+            acked.len(),
+            stored.len(),
+            missing.len()
+        );
+        assert!(
+            missing.is_empty(),
+            "round {}: {} deliveries answered OK are not in Kafka, e.g. {:?}",
+            round + 1,
+            missing.len(),
+            missing.iter().take(5).collect::<Vec<_>>()
+        );
+        assert!(
+            !acked.is_empty(),
+            "round {}: nothing was acknowledged",
+            round + 1
+        );
+        for b in bridges {
+            b.shutdown().await;
+        }
+        sent_all += sent;
+        ok_all += acked.len();
+        unconfirmed_all += unconfirmed;
+        not_serving_all += not_serving;
+    }
+    eprintln!(
+        "fresh topics, {rounds} rounds: sent {sent_all}, acknowledged {ok_all}, acknowledged but missing 0, unconfirmed reports {unconfirmed_all}, 503 topic_not_serving {not_serving_all}"
+    );
+}

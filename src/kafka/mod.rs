@@ -39,7 +39,9 @@ pub struct KafkaConfig {
     #[serde(with = "humantime_serde")]
     pub health_interval: Duration,
     /// librdkafka `statistics.interval.ms`; the source of the queue-depth
-    /// and round-trip gauges. `0s` turns statistics off.
+    /// and round-trip gauges, and of the producer's ID that readiness
+    /// waits for. `0s` turns statistics off (readiness then cannot see the
+    /// producer's ID and does not wait for it).
     #[serde(with = "humantime_serde")]
     pub statistics_interval: Duration,
     /// librdkafka `client.id`.
@@ -58,7 +60,7 @@ impl Default for KafkaConfig {
             message_timeout: Duration::from_secs(4),
             admin_timeout: Duration::from_secs(5),
             health_interval: Duration::from_secs(5),
-            statistics_interval: Duration::from_secs(10),
+            statistics_interval: Duration::from_secs(2),
             client_id: "popbill-bridge".into(),
             properties: BTreeMap::new(),
         }

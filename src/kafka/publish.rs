@@ -42,6 +42,22 @@ pub struct ClientEvents {
     fatal: watch::Sender<Option<String>>,
     /// Woken by every librdkafka error: time to ask whether it was fatal.
     pub errors: Notify,
+    /// What the producer's statistics last said of its producer ID.
+    producer_id: std::sync::Mutex<ProducerId>,
+}
+
+/// The idempotent producer's ID, as its statistics report it: until
+/// Kafka grants one (InitProducerId), or while librdkafka asks for a new
+/// one after an epoch bump, nothing it holds is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ProducerId {
+    /// Statistics are off (`kafka.statistics_interval = 0s`): not known.
+    NotWatched,
+    /// Statistics are on; no report has come yet.
+    NoReportYet,
+    /// librdkafka's idempotence state of the last report (`Assigned` when
+    /// the producer has its ID).
+    State(String),
 }
 
 impl Default for ClientEvents {
@@ -62,6 +78,41 @@ impl ClientEvents {
             throttle: Throttle::new(summary_every),
             fatal: watch::Sender::new(None),
             errors: Notify::new(),
+            producer_id: std::sync::Mutex::new(ProducerId::NotWatched),
+        }
+    }
+
+    /// The producer reports statistics: readiness waits until they say it
+    /// has its producer ID.
+    pub fn watch_producer_id(&self) {
+        if let Ok(mut p) = self.producer_id.lock() {
+            *p = ProducerId::NoReportYet;
+        }
+    }
+
+    /// Why the producer cannot write yet for want of a producer ID, if so.
+    /// `None` when it has one, or when statistics are off (then it is not
+    /// known, and readiness does not wait).
+    pub fn producer_id_problem(&self) -> Option<String> {
+        let p = self.producer_id.lock().ok()?;
+        match &*p {
+            ProducerId::NotWatched => None,
+            ProducerId::State(s) if s == "Assigned" => None,
+            ProducerId::NoReportYet => Some(
+                "the producer's ID is not known yet (waiting for librdkafka's first statistics report, every kafka.statistics_interval)".to_string(),
+            ),
+            ProducerId::State(s) => Some(format!(
+                "the idempotent producer has no producer ID (librdkafka idempotence state {s}): nothing is written until Kafka grants one (InitProducerId)"
+            )),
+        }
+    }
+
+    /// The idempotence state of a producer statistics report.
+    pub(crate) fn producer_id_state(&self, state: Option<&str>) {
+        if let (Ok(mut p), Some(state)) = (self.producer_id.lock(), state)
+            && *p != ProducerId::NotWatched
+        {
+            *p = ProducerId::State(state.to_string());
         }
     }
 
@@ -155,6 +206,8 @@ impl ClientContext for KafkaContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
         if let Some(m) = &self.metrics {
             m.record_kafka_stats(&statistics);
+            self.events
+                .producer_id_state(statistics.eos.as_ref().map(|e| e.idemp_state.as_str()));
         }
     }
 

@@ -56,11 +56,13 @@ struct Args {
     /// Where the replicas' JSON logs go (the causes of 503s are read back).
     #[arg(long, default_value = "/tmp/popbill-chaos-logs")]
     log_dir: String,
-    /// Faults to inject, in order. One broker: 1 Kafka stopped; 2 Kafka
-    /// frozen (SIGSTOP); 3 replica SIGKILL + restart; 4 replica SIGTERM +
-    /// restart; 5 network slowdown (see --cluster). Cluster: leader-kill,
-    /// broker-pause, two-down, latency, stall, reset, bandwidth, partition,
-    /// rolling.
+    /// Faults to inject, in order. `startup` (first only): the sender
+    /// starts as soon as both replicas listen, on a broker just started
+    /// afresh, while they create their topics. One broker: 1 Kafka
+    /// stopped; 2 Kafka frozen (SIGSTOP); 3 replica SIGKILL + restart; 4
+    /// replica SIGTERM + restart; 5 network slowdown (see --cluster).
+    /// Cluster: leader-kill, broker-pause, two-down, latency, stall, reset,
+    /// bandwidth, partition, rolling.
     #[arg(long, default_value = "1 2 3 4 5")]
     faults: String,
     /// Deliveries per second, over both replicas.
@@ -118,6 +120,18 @@ struct Args {
     /// First of four free loopback ports for the two replicas.
     #[arg(long, default_value_t = 28081)]
     base_port: u16,
+    /// Instead of the faults: issue #19's reproduction, this many rounds.
+    /// Each round starts a fresh broker (the Kafka script's `stop`, which
+    /// deletes its data, then `start`), starts both replicas on it, and
+    /// has --startup-senders senders post flat out from the moment each
+    /// replica listens, for --startup-seconds; then every topic is read
+    /// back. Exits 1 if any delivery answered OK is missing.
+    #[arg(long, default_value_t = 0)]
+    startup_rounds: usize,
+    #[arg(long, default_value_t = 16)]
+    startup_senders: usize,
+    #[arg(long, default_value_t = 4)]
+    startup_seconds: u64,
 }
 
 const ATTEMPTS: usize = 5;
@@ -168,6 +182,9 @@ struct Bridges {
     args: Args,
     prefix: String,
     replicas: Vec<Replica>,
+    /// The replicas' log level: `warn`, or `info` where each delivery's
+    /// line is read back (the start-up rounds).
+    log_level: &'static str,
 }
 
 impl Bridges {
@@ -208,7 +225,7 @@ impl Bridges {
         .env("POPBILL_BRIDGE_KAFKA__HEALTH_INTERVAL", "1s")
         .env("POPBILL_BRIDGE_KAFKA__STATISTICS_INTERVAL", "1s")
         .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "2s")
-        .env("POPBILL_BRIDGE_LOG__LEVEL", "warn")
+        .env("POPBILL_BRIDGE_LOG__LEVEL", self.log_level)
         .stdout(log)
         .stderr(Stdio::inherit());
         if !self.args.cluster {
@@ -259,6 +276,22 @@ impl Bridges {
 
     async fn netfault(&self, args: &[&str]) -> bool {
         run_script(&self.args.netfault_script, args).await
+    }
+
+    /// Returns once replica `i`'s webhook port accepts connections (within
+    /// 60 s): from then on it takes deliveries, ready or not.
+    async fn wait_listening(&self, i: usize) -> bool {
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until {
+            if tokio::net::TcpStream::connect(self.replicas[i].webhook)
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
     }
 
     /// Both replicas ready again (each within 90 s).
@@ -738,6 +771,132 @@ async fn alerts(
     out
 }
 
+/// Issue #19's reproduction (`--startup-rounds`): rounds of a fresh
+/// broker, both replicas started on it, and senders posting flat out from
+/// the moment the replicas listen. Prints a row per round and the totals;
+/// returns how many deliveries answered `OK` are missing from Kafka.
+async fn startup_rounds(bridges: &mut Bridges, rounds: usize, base: &str) -> usize {
+    let (senders, seconds) = (bridges.args.startup_senders, bridges.args.startup_seconds);
+    println!(
+        "# popbill-bridge start-up rounds: a fresh broker each round, 2 replicas, {senders} senders flat out for {seconds} s from the moment the replicas listen"
+    );
+    println!(
+        "# missing: answered OK but not in Kafka (must be 0); ok@-1001: acknowledged lines with offset -1001 in the replicas' logs (librdkafka's implicit acknowledgement, trusted); unconfirmed: reports without an offset the bridge refused (answered 503)"
+    );
+    println!(
+        "{:>5} {:>7} {:>7} {:>7} {:>8} {:>11} {:>6}",
+        "round", "sent", "acked", "missing", "ok@-1001", "unconfirmed", "503s"
+    );
+    let mut totals = [0usize; 6];
+    let mut rounds_with_loss = 0;
+    for round in 1..=rounds {
+        bridges.prefix = format!("{base}-r{round}");
+        // A fresh broker: stop deletes its data.
+        if !bridges.kafka(&["stop"]).await || !bridges.kafka(&["start"]).await {
+            eprintln!("chaos: round {round}: the broker did not start; stopping");
+            break;
+        }
+        bridges.start_replica(0);
+        bridges.start_replica(1);
+        let targets = [bridges.replicas[0].webhook, bridges.replicas[1].webhook];
+        for i in 0..2 {
+            assert!(
+                bridges.wait_listening(i).await,
+                "replica {i} never listened"
+            );
+        }
+        let until = Instant::now() + Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        for sender in 0..senders {
+            let prefix = bridges.prefix.clone();
+            tasks.push(tokio::spawn(async move {
+                let (mut sent, mut acked, mut refused) = (0usize, Vec::new(), 0usize);
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    n += 1;
+                    let mid = format!("{prefix}-{sender}-{n}");
+                    let outcome = post(
+                        targets[sender % 2],
+                        &mid,
+                        &body(n + sender as u64 * 31, true),
+                    )
+                    .await;
+                    sent += 1;
+                    match outcome {
+                        200 => acked.push(mid),
+                        503 => refused += 1,
+                        _ => {}
+                    }
+                }
+                (sent, acked, refused)
+            }));
+        }
+        let (mut sent, mut acked, mut refused) = (0, Vec::new(), 0);
+        for t in tasks {
+            if let Ok((s, a, r)) = t.await {
+                sent += s;
+                acked.extend(a);
+                refused += r;
+            }
+        }
+        let mut unconfirmed = BTreeMap::new();
+        for r in &bridges.replicas {
+            if let Some((200, text)) = get(r.admin, "/metrics").await {
+                metric_by(
+                    &text,
+                    "popbill_bridge_kafka_unconfirmed_reports_total",
+                    "writer",
+                    &mut unconfirmed,
+                );
+            }
+        }
+        let unconfirmed = unconfirmed.get("delivery").copied().unwrap_or(0.0) as usize;
+        for i in 0..2 {
+            bridges.signal(i, "-KILL");
+            let _ = bridges.reap(i, Duration::from_secs(5));
+        }
+        let (brokers, prefix) = (bridges.args.brokers.clone(), bridges.prefix.clone());
+        let counts = tokio::task::spawn_blocking(move || records_by_id(&brokers, &prefix))
+            .await
+            .unwrap_or_default();
+        let missing = acked.iter().filter(|m| !counts.contains_key(*m)).count();
+        let implicit = implicit_acks(&bridges.args.log_dir, &bridges.prefix);
+        if missing > 0 {
+            rounds_with_loss += 1;
+        }
+        println!(
+            "{round:>5} {sent:>7} {:>7} {missing:>7} {implicit:>8} {unconfirmed:>11} {refused:>6}",
+            acked.len()
+        );
+        for (t, v) in
+            totals
+                .iter_mut()
+                .zip([sent, acked.len(), missing, implicit, unconfirmed, refused])
+        {
+            *t += v;
+        }
+    }
+    println!(
+        "{:>5} {:>7} {:>7} {:>7} {:>8} {:>11} {:>6}",
+        "all", totals[0], totals[1], totals[2], totals[3], totals[4], totals[5]
+    );
+    println!("rounds with an acknowledged delivery missing: {rounds_with_loss} of {rounds}");
+    totals[2]
+}
+
+/// Lines of this run's replica logs that acknowledged a delivery at
+/// offset -1001: a report without an offset taken as proof.
+fn implicit_acks(log_dir: &str, prefix: &str) -> usize {
+    (0..2)
+        .filter_map(|i| std::fs::read_to_string(format!("{log_dir}/{prefix}-replica-{i}.log")).ok())
+        .map(|text| {
+            text.lines()
+                .filter(|l| l.contains("delivery acknowledged") && l.contains("\"offset\":-1001"))
+                .count()
+        })
+        .sum()
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -766,18 +925,30 @@ async fn main() {
     let faults: Vec<String> = args.faults.split_whitespace().map(String::from).collect();
     let (rate, steady, spread) = (args.rate, Duration::from_secs(args.steady), args.cluster);
     let deadline = Duration::from_millis(args.deadline_ms + args.grace_ms);
+    let rounds = args.startup_rounds;
     let mut bridges = Bridges {
         args,
         prefix: prefix.clone(),
         replicas,
+        log_level: if rounds > 0 { "info" } else { "warn" },
     };
+    if rounds > 0 {
+        let missing = startup_rounds(&mut bridges, rounds, &prefix).await;
+        std::process::exit(i32::from(missing > 0));
+    }
     bridges.start_replica(0);
     bridges.start_replica(1);
+    // `startup` first: the sender starts as soon as the replicas listen,
+    // on a broker chaos.sh has just started afresh, while they create
+    // their topics; readiness is waited for in the fault's window.
+    let startup_first = faults.first().map(String::as_str) == Some("startup");
     for i in 0..2 {
-        assert!(
-            bridges.wait_ready(i, Duration::from_secs(90)).await,
-            "replica {i} never became ready"
-        );
+        let up = if startup_first {
+            bridges.wait_listening(i).await
+        } else {
+            bridges.wait_ready(i, Duration::from_secs(90)).await
+        };
+        assert!(up, "replica {i} never became ready (or never listened)");
     }
     let targets = [bridges.replicas[0].webhook, bridges.replicas[1].webhook];
     let admins = [bridges.replicas[0].admin, bridges.replicas[1].admin];
@@ -868,6 +1039,11 @@ async fn main() {
         let mut notes = Vec::new();
         let a = &bridges.args;
         let name = match f.as_str() {
+            "startup" => {
+                eprintln!("chaos: start-up: both replicas started on a fresh broker under load");
+                bridges.both_ready().await;
+                "0 start-up on a fresh broker, under load".to_string()
+            }
             "1" => {
                 eprintln!("chaos: fault 1: Kafka stopped for {} s", a.stop_seconds);
                 bridges.kafka(&["kill"]).await;
