@@ -14,7 +14,7 @@
 #   BRIDGE=/path/to/popbill-bridge scripts/startup-race.sh   another build (e.g. an older commit)
 #
 # Environment: STARTUP_ROUNDS (30), STARTUP_SENDERS (16), STARTUP_SECONDS (4),
-# BRIDGE (target/release/popbill-bridge).
+# STARTUP_PARTITIONS (6, the bridge's default), BRIDGE (target/release/popbill-bridge).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +45,8 @@ target/release/chaos \
   --log-dir "$logs" \
   --startup-rounds "${STARTUP_ROUNDS:-30}" \
   --startup-senders "${STARTUP_SENDERS:-16}" \
-  --startup-seconds "${STARTUP_SECONDS:-4}" &
+  --startup-seconds "${STARTUP_SECONDS:-4}" \
+  --partitions "${STARTUP_PARTITIONS:-6}" &
 driver_pid=$!
 status=0
 wait "$driver_pid" || status=$?

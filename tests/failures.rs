@@ -259,3 +259,115 @@ async fn item14_an_authorization_failure_makes_the_process_exit_non_zero() {
         "the log says why: {out}"
     );
 }
+
+/// Issue #19 through the HTTP edge: librdkafka's implicit acknowledgement
+/// on a partition the producer never wrote to. The first produce request
+/// fails NOT_LEADER while the next ones, already in flight, succeed; the
+/// first record is then reported delivered with offset -1001 though the
+/// log never got it. Its delivery must get 503 (before the fix it got `OK`,
+/// its retry was answered as a duplicate, and the event was gone), and its
+/// retry must publish it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_without_an_offset_is_answered_503_and_the_retry_publishes_the_event() {
+    let kafka = MockKafka::new();
+    let prefix = unique("mock-implicit-");
+    let mut cfg = kafka.config(&prefix);
+    // One record a request, so that several are in flight at once.
+    for (k, v) in [("linger.ms", "0"), ("batch.num.messages", "1")] {
+        cfg.kafka.properties.insert(k.into(), v.into());
+    }
+    let topic = format!("{prefix}.taxinvoice.state.issue");
+    let bridge = kafka.start_ready(cfg).await;
+    kafka.cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION],
+    );
+    // Late answers: all five requests are in flight before the first
+    // one's NOT_LEADER is back.
+    kafka
+        .cluster
+        .broker_round_trip_time(1, Duration::from_millis(150))
+        .expect("rtt");
+    // One document (one key, one partition), five events.
+    let mids: Vec<String> = (0..5).map(|_| unique("implicit-")).collect();
+    let posts: Vec<_> = mids
+        .iter()
+        .map(|mid| {
+            let (addr, headers) = (bridge.webhook_addr, issue_headers(mid));
+            tokio::spawn(async move {
+                request(
+                    addr,
+                    hyper::Method::POST,
+                    "/popbill/webhook",
+                    &headers,
+                    ISSUE_BODY.to_vec(),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for (mid, p) in mids.iter().zip(posts) {
+        let a = p.await.expect("post");
+        match a.status {
+            StatusCode::OK => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(a.body.contains("did not prove the write"), "{}", a.body);
+                assert!(a.headers.contains_key("retry-after"));
+                refused.push(mid.clone());
+            }
+            other => panic!("{mid}: {other} {}", a.body),
+        }
+    }
+    assert_eq!(
+        refused.len(),
+        1,
+        "exactly the implicitly acknowledged record gets 503"
+    );
+    assert_eq!(
+        scrape(
+            &bridge,
+            "popbill_bridge_kafka_unconfirmed_reports_total",
+            &[("writer", "delivery")]
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        scrape(
+            &bridge,
+            "popbill_bridge_publish_failures_total",
+            &[("reason", "unconfirmed")]
+        )
+        .await,
+        1.0
+    );
+
+    // POPBiLL's retry is published, not taken for a duplicate.
+    kafka
+        .cluster
+        .broker_round_trip_time(1, Duration::ZERO)
+        .expect("rtt");
+    let a = post(&bridge, &issue_headers(&refused[0]), ISSUE_BODY.to_vec()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(deliveries(&bridge, "duplicate").await, 0.0);
+    assert_eq!(deliveries(&bridge, "acknowledged").await, 5.0);
+    // Five events, five records: nothing acknowledged is missing.
+    let records: i64 = (0..3)
+        .map(|p| kafka_high_watermark(&kafka.brokers(), &topic, p))
+        .sum();
+    assert_eq!(records, 5);
+    bridge.shutdown().await;
+}
+
+/// The end of one partition's log, as Kafka reports it.
+fn kafka_high_watermark(brokers: &str, topic: &str, partition: i32) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("client");
+    c.fetch_watermarks(topic, partition, Duration::from_secs(5))
+        .expect("watermarks")
+        .1
+}

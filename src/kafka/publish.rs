@@ -541,6 +541,7 @@ mod tests {
 
     // --- record bound, key, producer settings, delivery reports ---------
 
+    use rdkafka::producer::Producer as _;
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
     use crate::error::{FailReason, Kind};
@@ -564,7 +565,7 @@ mod tests {
     }
 
     fn issue_headers() -> HeaderMap {
-        let mut h = HeaderMap::new();
+        let mut h = hyper::HeaderMap::new();
         h.insert(
             "pb-webhook-type",
             HeaderValue::from_static("TAXINVOICE.STATE"),
@@ -738,6 +739,69 @@ mod tests {
             }));
         let r = verdict_of(stored, "t", &metrics).expect("an offset is proof");
         assert_eq!((r.partition(), r.offset()), (1, 0));
+    }
+
+    /// Issue #19, the real thing on librdkafka's mock cluster: the first
+    /// produce request to a partition this producer never wrote to fails
+    /// NOT_LEADER while the next ones, already in flight, succeed (the
+    /// broker takes any first sequence on a partition new to the
+    /// producer). librdkafka then reports the first record delivered with
+    /// offset -1001 (IMPLICITACK), though the log never got it. It must
+    /// be unconfirmed; every other record has its offset.
+    #[tokio::test]
+    async fn librdkafkas_implicit_ack_of_a_record_never_stored_is_unconfirmed() {
+        let cluster = mock(&["fresh", "warm"]);
+        let mut cfg = kafka_config(&cluster.bootstrap_servers(), Duration::from_secs(3));
+        // One record a request, so that several are in flight at once.
+        for (k, v) in [("linger.ms", "0"), ("batch.num.messages", "1")] {
+            cfg.properties.insert(k.into(), v.into());
+        }
+        let p = publisher(&cfg, 1_100_000);
+        // The producer has its ID, and has written nothing to `fresh`.
+        confirmed(enqueue(&p, "warm", ISSUE_BODY).expect("enqueued"))
+            .await
+            .expect("a healthy cluster confirms");
+        cluster.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION],
+        );
+        // Answers come late enough that all five requests are in flight
+        // before the first one's NOT_LEADER is back.
+        cluster
+            .broker_round_trip_time(1, Duration::from_millis(150))
+            .expect("rtt");
+        let pending: Vec<Pending> = (0..5)
+            .map(|_| enqueue(&p, "fresh", ISSUE_BODY).expect("enqueued"))
+            .collect();
+        let mut verdicts = Vec::new();
+        for f in pending {
+            verdicts.push(confirmed(f).await);
+        }
+        let first = verdicts[0]
+            .as_ref()
+            .expect_err("the implicitly acked record");
+        assert!(
+            matches!(&**first, BridgeError::Unconfirmed { topic, unconfirmed }
+                if topic == "fresh" && unconfirmed.offset == -1001),
+            "{first:?}"
+        );
+        let offsets: Vec<i64> = verdicts[1..]
+            .iter()
+            .map(|v| v.as_ref().expect("stored, with its offset").offset())
+            .collect();
+        assert_eq!(offsets, [0, 1, 2, 3]);
+        // Four records in the log: the unconfirmed one is not there.
+        let (_, high) = p
+            .producer
+            .client()
+            .fetch_watermarks("fresh", 0, Duration::from_secs(2))
+            .expect("watermarks");
+        assert_eq!(high, 4);
+        let text = String::from_utf8(p.metrics.render()).expect("utf-8");
+        assert!(
+            text.contains("popbill_bridge_kafka_unconfirmed_reports_total{writer=\"delivery\"} 1"),
+            "{text}"
+        );
     }
 
     /// Kafka's verdict on one record while every produce request gets

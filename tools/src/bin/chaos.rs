@@ -130,6 +130,9 @@ struct Args {
     startup_rounds: usize,
     #[arg(long, default_value_t = 16)]
     startup_senders: usize,
+    /// Partitions of the topics the replicas create.
+    #[arg(long, default_value_t = 3)]
+    partitions: u32,
     #[arg(long, default_value_t = 4)]
     startup_seconds: u64,
 }
@@ -209,7 +212,10 @@ impl Bridges {
             "--log-format",
             "json",
         ])
-        .env("POPBILL_BRIDGE_TOPICS__PARTITIONS", "3")
+        .env(
+            "POPBILL_BRIDGE_TOPICS__PARTITIONS",
+            self.args.partitions.to_string(),
+        )
         .env(
             "POPBILL_BRIDGE_ROUTES__TEMPLATE",
             format!("{}.{{type}}.{{event}}", self.prefix),
@@ -1042,7 +1048,7 @@ async fn main() {
             "startup" => {
                 eprintln!("chaos: start-up: both replicas started on a fresh broker under load");
                 bridges.both_ready().await;
-                "0 start-up on a fresh broker, under load".to_string()
+                "0 start-up, fresh broker".to_string()
             }
             "1" => {
                 eprintln!("chaos: fault 1: Kafka stopped for {} s", a.stop_seconds);
