@@ -174,6 +174,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         access: access.clone(),
         auth: auth.clone(),
         capacity: config.limits.capacity(),
+        limits_body_budget: config.limits.max_body_buffer_bytes,
         router,
         topics: topics.clone(),
         publisher,
@@ -723,6 +724,20 @@ mod config_tests {
         assert!(
             text.contains("limits.inflight_wait (1s) plus kafka.message_timeout (4s)")
                 && text.contains("server.request_timeout (5s)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_body_buffer_smaller_than_the_largest_body_is_refused_naming_both_settings() {
+        let mut cfg = Config::default();
+        cfg.kafka.brokers = "a:1".into();
+        cfg.limits.max_body_buffer_bytes = cfg.server.max_body_bytes;
+        check(&cfg).expect("room for one body of the largest size is enough");
+        cfg.limits.max_body_buffer_bytes = cfg.server.max_body_bytes - 1;
+        let text = check(&cfg).expect_err("invalid").to_string();
+        assert!(
+            text.contains("limits.max_body_buffer_bytes (1048575) must be at least server.max_body_bytes (1048576)"),
             "{text}"
         );
     }

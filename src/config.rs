@@ -195,6 +195,14 @@ impl Config {
                 humantime::format_duration(s.request_timeout)
             ));
         }
+        if l.max_body_buffer_bytes < s.max_body_bytes {
+            errs.push(format!(
+                "limits.max_body_buffer_bytes ({}) must be at least server.max_body_bytes ({}): \
+                 a body of the largest size allowed could never be received; raise the first \
+                 or lower the second",
+                l.max_body_buffer_bytes, s.max_body_bytes
+            ));
+        }
         errs
     }
 }

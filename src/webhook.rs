@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use hyper::{HeaderMap, Method, Request, Response};
 use tokio::time::{Instant, Sleep};
@@ -39,8 +39,11 @@ pub struct App {
     pub server: ServerConfig,
     pub access: Arc<Access>,
     pub auth: Arc<Auth>,
-    /// One slot per delivery being handled (`limits.max_inflight`).
+    /// One slot per delivery being published (`limits.max_inflight`), and
+    /// room for the bodies held (`limits.max_body_buffer_bytes`).
     pub capacity: Capacity,
+    /// `limits.max_body_buffer_bytes`, for the gauge of what is held.
+    pub limits_body_budget: usize,
     pub router: Router,
     pub topics: Arc<Topics>,
     pub publisher: Publisher,
@@ -54,6 +57,9 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     let _inflight = app.metrics.request_in_flight();
     let (response, latency) = deliver(&app, peer, req, started).await;
     app.metrics.observe_request(latency);
+    // This request's body is released now: the gauge follows.
+    app.metrics
+        .set_body_buffer_bytes(app.capacity.body_bytes_held(app.limits_body_budget));
     response
 }
 
@@ -94,13 +100,16 @@ async fn deliver(
     // Someone we know: valid credentials or an allowed source.
     let verified =
         credentials == auth::Credentials::Verified || source == access::SourceCheck::Allowed;
-    let Some(_slot) = app.capacity.slot(timer.as_mut(), &app.metrics).await else {
-        return reject(Some(req.headers()), BridgeError::Overloaded);
-    };
+    // The body first, then a slot: a sender slow to send its body holds
+    // only the bytes it has sent (`limits.max_body_buffer_bytes`), never
+    // a slot that a genuine delivery needs.
     let (parts, body) = req.into_parts();
-    let body = match read_body(body, app.server.max_body_bytes, timer.as_mut()).await {
+    let (body, _body_bytes) = match read_body(body, app, timer.as_mut()).await {
         Ok(b) => b,
         Err(e) => return reject(Some(&parts.headers), e),
+    };
+    let Some(_slot) = app.capacity.slot(timer.as_mut(), &app.metrics).await else {
+        return reject(Some(&parts.headers), BridgeError::Overloaded);
     };
 
     // Delivery.
@@ -265,30 +274,65 @@ async fn wait_for(copies: Arc<Copies>, timer: Pin<&mut Sleep>) -> Verdict {
     }
 }
 
-/// Reads the whole body, refusing it as soon as it passes `limit` (not after
-/// buffering it) and giving up at the deadline.
-async fn read_body(
-    body: Incoming,
-    limit: usize,
-    timer: Pin<&mut Sleep>,
-) -> Result<Bytes, BridgeError> {
+/// Reads the whole body, refusing it as soon as it passes
+/// `server.max_body_bytes` (not after buffering it) and giving up at the
+/// deadline. Each piece takes room in `limits.max_body_buffer_bytes` as
+/// it arrives (nothing is reserved for what a Content-Length only
+/// announces); the room is held until the returned permit drops.
+async fn read_body<'a>(
+    mut body: Incoming,
+    app: &'a App,
+    mut timer: Pin<&mut Sleep>,
+) -> Result<(Bytes, Option<tokio::sync::SemaphorePermit<'a>>), BridgeError> {
+    let limit = app.server.max_body_bytes;
     // A Content-Length above the limit is refused before reading a byte.
     if body.size_hint().lower() > limit as u64 {
         return Err(BridgeError::BodyTooLarge { limit });
     }
-    let collected = tokio::select! {
-        biased;
-        c = Limited::new(body, limit).collect() => c,
-        () = timer => return Err(BridgeError::BodyTimeout),
-    };
-    match collected {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) => match e.downcast::<hyper::Error>() {
-            Ok(hyper_err) => Err(BridgeError::BodyRead(*hyper_err)),
-            // The only other error `Limited` produces is its length error.
-            Err(_) => Err(BridgeError::BodyTooLarge { limit }),
-        },
+    let mut pieces: Vec<Bytes> = Vec::new();
+    let (mut len, mut held): (usize, Option<tokio::sync::SemaphorePermit<'a>>) = (0, None);
+    loop {
+        let frame = tokio::select! {
+            biased;
+            f = body.frame() => f,
+            () = timer.as_mut() => return Err(BridgeError::BodyTimeout),
+        };
+        let Some(frame) = frame else { break };
+        let Ok(data) = frame.map_err(BridgeError::BodyRead)?.into_data() else {
+            // Trailers: nothing of the body.
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        len += data.len();
+        if len > limit {
+            return Err(BridgeError::BodyTooLarge { limit });
+        }
+        let Some(room) = app.capacity.body_bytes(data.len(), timer.as_mut()).await else {
+            return Err(BridgeError::Overloaded);
+        };
+        match held.as_mut() {
+            Some(h) => h.merge(room),
+            None => held = Some(room),
+        }
+        app.metrics
+            .set_body_buffer_bytes(app.capacity.body_bytes_held(app.limits_body_budget));
+        pieces.push(data);
     }
+    let body = match pieces.len() {
+        0 => Bytes::new(),
+        // The usual case: the whole body in one piece, no copy.
+        1 => pieces.pop().unwrap_or_default(),
+        _ => {
+            let mut all = bytes::BytesMut::with_capacity(len);
+            for p in &pieces {
+                all.extend_from_slice(p);
+            }
+            all.freeze()
+        }
+    };
+    Ok((body, held))
 }
 
 #[cfg(test)]
@@ -386,6 +430,7 @@ mod tests {
             access: Arc::new(parts.access),
             auth: Arc::new(parts.auth),
             capacity: cfg.limits.capacity(),
+            limits_body_budget: cfg.limits.max_body_buffer_bytes,
             router: parts.router,
             topics: Arc::new(topics),
             publisher: Publisher::new(producer, cfg.cloudevents.clone(), metrics.clone()),
@@ -696,27 +741,115 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn with_every_slot_taken_a_delivery_is_shed_503_overloaded_before_its_body_is_read() {
+    async fn with_every_slot_taken_a_delivery_is_read_then_shed_503_overloaded() {
         let f = guarded("api_key");
         let held = f.app.capacity.try_slot().expect("slot");
         let known = [
             ("X-Forwarded-For", "203.0.113.7".to_string()),
             ("X-Api-Key", API_KEY.to_string()),
-            // Far over the body limit: the 413 check comes after.
-            ("Content-Length", "100000000".to_string()),
         ];
-        let r = exchange(&f.app, peer(), post(&known, b"")).await;
+        let mut headers = issue_headers("mid-shed");
+        headers.extend(known.iter().cloned());
+        let r = exchange(&f.app, peer(), post(&headers, ISSUE_BODY)).await;
         assert_eq!(r.status, 503, "{r:?}");
         assert_eq!(header(&r, RETRY_AFTER), Some("7"));
         assert!(r.body.contains("too many deliveries"), "{r:?}");
         assert_eq!(rejected(&f.app, "overloaded"), 1.0);
-        assert_eq!(rejected(&f.app, "body_too_large"), 0.0);
+
+        // The body is checked before a slot is asked for: too large is 413.
+        let mut big = known.to_vec();
+        big.push(("Content-Length", "100000000".to_string()));
+        let r = exchange(&f.app, peer(), post(&big, b"")).await;
+        assert_eq!(r.status, 413, "{r:?}");
 
         // The slot back, the same sender gets through the checks.
         drop(held);
-        let mut headers = issue_headers("mid-1");
-        headers.extend(known[..2].iter().cloned());
         let r = exchange(&f.app, peer(), post(&headers, ISSUE_BODY)).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "OK"), "{r:?}");
+    }
+
+    /// Issue #23: the slot used to be taken before the body was read, so
+    /// senders trickling their bodies held every slot until the body
+    /// timeout and a genuine delivery was shed. Now a slot is taken only
+    /// once the whole body is in.
+    #[tokio::test]
+    async fn a_sender_slow_to_send_its_body_holds_no_slot() {
+        let f = fixture(|c| c.limits.max_inflight = 2, &[]);
+        // Two senders (as many as there are slots) announce 4000 bytes and
+        // send 10: they wait for the rest until the deadline.
+        let mut slow = Vec::new();
+        for i in 0..2 {
+            let mut headers = issue_headers(&format!("mid-slow-{i}"));
+            headers.push(("Content-Length", "4000".into()));
+            let app = f.app.clone();
+            slow.push(tokio::spawn(async move {
+                exchange(&app, peer(), post(&headers, b"{\"corpNum\"")).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = tokio::time::Instant::now();
+        let r = exchange(
+            &f.app,
+            peer(),
+            post(&issue_headers("mid-genuine"), ISSUE_BODY),
+        )
+        .await;
+        assert_eq!((r.status, r.body.as_str()), (200, "OK"), "{r:?}");
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "no wait for a slot: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(rejected(&f.app, "overloaded"), 0.0);
+        assert_eq!(
+            metric(&f.app, "popbill_bridge_inflight_slot_waits_total"),
+            0.0
+        );
+        for s in slow {
+            assert_eq!(s.await.expect("slow sender").status, 408);
+        }
+    }
+
+    /// Issue #23: what bodies hold is bounded by
+    /// `limits.max_body_buffer_bytes`, counted by what has arrived: senders
+    /// that sent much and stall take the room; a body that finds none
+    /// within `inflight_wait` is shed 503 `overloaded`, and gets through
+    /// once the room is back.
+    #[tokio::test]
+    async fn bodies_held_at_once_are_bounded_by_max_body_buffer_bytes() {
+        let f = fixture(
+            |c| {
+                c.server.max_body_bytes = 1024;
+                c.limits.max_body_buffer_bytes = 2048;
+                c.limits.inflight_wait = Duration::from_millis(200);
+            },
+            &[],
+        );
+        let mut stalled = Vec::new();
+        for i in 0..2 {
+            let mut headers = issue_headers(&format!("mid-stall-{i}"));
+            headers.push(("Content-Length", "1024".into()));
+            let app = f.app.clone();
+            stalled.push(tokio::spawn(async move {
+                exchange(&app, peer(), post(&headers, &[b' '; 1000])).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(metric(&f.app, "popbill_bridge_body_buffer_bytes"), 2000.0);
+        let r = exchange(&f.app, peer(), post(&issue_headers("mid-shed"), ISSUE_BODY)).await;
+        assert_eq!(r.status, 503, "{r:?}");
+        assert!(r.body.contains("too many deliveries"), "{r:?}");
+        assert_eq!(rejected(&f.app, "overloaded"), 1.0);
+        for s in stalled {
+            assert_eq!(s.await.expect("stalled sender").status, 408);
+        }
+        assert_eq!(metric(&f.app, "popbill_bridge_body_buffer_bytes"), 0.0);
+        let r = exchange(
+            &f.app,
+            peer(),
+            post(&issue_headers("mid-later"), ISSUE_BODY),
+        )
+        .await;
         assert_eq!((r.status, r.body.as_str()), (200, "OK"), "{r:?}");
     }
 

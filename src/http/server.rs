@@ -39,18 +39,24 @@ use crate::telemetry::metrics::Metrics;
 pub struct LimitsConfig {
     /// Open webhook connections at most; more are closed at once.
     pub max_connections: usize,
-    /// Deliveries handled at once at most. One that finds them all taken
+    /// Deliveries being published at once at most. A delivery takes its
+    /// slot only once its whole body has arrived, so a sender that is slow
+    /// to send its body never holds one. One that finds them all taken
     /// waits up to `inflight_wait` for a slot, then gets 503 with
     /// `Retry-After` (POPBiLL retries, so shedding loses nothing).
     pub max_inflight: usize,
-    /// How long a delivery waits for an in-flight slot before it is shed.
-    /// A momentary stall (a slow broker round, a scheduling hiccup) then
-    /// costs latency instead of a retry minutes later; while it waits, its
-    /// body stays unread in the kernel's buffers, so the wait adds no
-    /// memory beyond the connection (bounded by `max_connections`). `0s`
-    /// sheds at once.
+    /// How long a delivery waits for an in-flight slot (or for room in
+    /// `max_body_buffer_bytes`) before it is shed. A momentary stall (a
+    /// slow broker round, a scheduling hiccup) then costs latency instead
+    /// of a retry minutes later. `0s` sheds at once.
     #[serde(with = "humantime_serde")]
     pub inflight_wait: Duration,
+    /// Bytes of request bodies held in memory at once at most, counted as
+    /// they arrive: bodies being read and bodies waiting for Kafka. A
+    /// sender holds only what it has sent, so many slow senders cannot
+    /// take it all; a body that finds no room within `inflight_wait` gets
+    /// 503 `overloaded`. Must be at least `server.max_body_bytes`.
+    pub max_body_buffer_bytes: usize,
     /// Request headers at most.
     pub max_headers: usize,
     /// Bytes of the request line and headers at most.
@@ -72,6 +78,7 @@ impl LimitsConfig {
     pub fn capacity(&self) -> Capacity {
         Capacity {
             slots: Semaphore::new(self.max_inflight),
+            body_bytes: Semaphore::new(self.max_body_buffer_bytes.min(Semaphore::MAX_PERMITS)),
             wait: self.inflight_wait,
         }
     }
@@ -107,6 +114,7 @@ impl Default for LimitsConfig {
             max_connections: 1024,
             max_inflight: 512,
             inflight_wait: Duration::from_millis(500),
+            max_body_buffer_bytes: 64 * 1024 * 1024,
             max_headers: 64,
             max_header_bytes: 16 * 1024,
             header_read_timeout: Duration::from_secs(30),
@@ -119,6 +127,8 @@ impl Default for LimitsConfig {
 /// how long a delivery waits for one when all are taken.
 pub struct Capacity {
     slots: Semaphore,
+    /// One permit per byte of request body held (`limits.max_body_buffer_bytes`).
+    body_bytes: Semaphore,
     wait: Duration,
 }
 
@@ -154,6 +164,37 @@ impl Capacity {
         };
         events::waited_for_slot(metrics, started.elapsed(), slot.is_some());
         slot
+    }
+
+    /// Room for `n` more bytes of a body that is arriving, held until the
+    /// permit drops: at once when there is room; else as soon as there is,
+    /// within `limits.inflight_wait` and before `deadline`. `None`:
+    /// overloaded (or `n` is more than the whole budget).
+    pub async fn body_bytes(
+        &self,
+        n: usize,
+        deadline: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let n = u32::try_from(n).ok()?;
+        if let Ok(p) = self.body_bytes.try_acquire_many(n) {
+            return Some(p);
+        }
+        if self.wait.is_zero() {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            p = self.body_bytes.acquire_many(n) => p.ok(),
+            () = tokio::time::sleep(self.wait) => None,
+            () = deadline => None,
+        }
+    }
+
+    /// Bytes of request bodies held right now, of `budget`.
+    pub fn body_bytes_held(&self, budget: usize) -> usize {
+        budget
+            .min(Semaphore::MAX_PERMITS)
+            .saturating_sub(self.body_bytes.available_permits())
     }
 }
 

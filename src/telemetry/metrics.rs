@@ -47,6 +47,7 @@ pub struct Metrics {
     pub(super) publish_duration: Histogram,
     pub(super) request_duration: Histogram,
     pub(super) inflight: IntGauge,
+    pub(super) body_buffer_bytes: IntGauge,
     pub(super) kafka_up: IntGauge,
     pub(super) topics_missing: IntGauge,
     pub(super) kafka_config_problems: IntGauge,
@@ -190,6 +191,10 @@ impl Metrics {
             "inflight_requests",
             "Webhook requests being handled right now.",
         );
+        let body_buffer_bytes = gauge(
+            "body_buffer_bytes",
+            "Bytes of request bodies held in memory (being read, or waiting for Kafka); at most limits.max_body_buffer_bytes.",
+        );
         let kafka_up = gauge(
             "kafka_up",
             "1 when the last metadata request to Kafka succeeded, else 0.",
@@ -328,6 +333,7 @@ impl Metrics {
             publish_duration,
             request_duration,
             inflight,
+            body_buffer_bytes,
             kafka_up,
             topics_missing,
             kafka_config_problems,
@@ -410,6 +416,10 @@ impl Metrics {
     }
 
     /// Topic settings that break a promise, as of the last check.
+    pub fn set_body_buffer_bytes(&self, n: usize) {
+        self.body_buffer_bytes.set(clamp(n as u64));
+    }
+
     pub fn set_kafka_config_problems(&self, n: usize) {
         self.kafka_config_problems.set(clamp(n as u64));
     }
