@@ -52,8 +52,10 @@
 //! propagation delay (milliseconds) are both published; POPBiLL's retries
 //! come minutes apart. Identities are remembered for at least `window`
 //! (and at most `window` plus one bucket, an eighth of it); under
-//! `max_entries` pressure the oldest bucket goes early and
-//! `popbill_bridge_dedup_evicted_total` counts it.
+//! `max_entries` pressure the oldest confirmations go early, an eighth of
+//! the cap at a time, and `popbill_bridge_dedup_evicted_total` counts them:
+//! the cap holds at every moment, also against a flood of new identities
+//! within one eighth of the window.
 
 pub mod identity;
 pub mod ledger;
@@ -652,26 +654,45 @@ fn alt_key(claim: Claim) -> Key {
 }
 
 /// Identities seen within the window, each with its body digest, in
-/// buckets of `window / BUCKETS` by the time they were confirmed. Expiry
-/// drops whole buckets; a lookup probes each (at most `BUCKETS + 1`) map
+/// buckets in the order they were confirmed. A bucket covers at most
+/// `window / BUCKETS` of time and holds at most an eighth of the cap, so
+/// the cap holds at every moment: past it, the oldest bucket goes — the
+/// oldest confirmations first, an eighth of the cap at most — even when a
+/// flood of new identities arrives within one span of time. Expiry drops
+/// whole buckets; a lookup probes each map (about `BUCKETS + 1` of them)
 /// once.
 struct Memory {
-    /// Bucket number (unix seconds / span) → identity → body digest.
-    buckets: BTreeMap<u64, HashMap<Key, u64, DigestHash>>,
+    /// Sequence number → bucket; a later bucket never has an earlier time.
+    buckets: BTreeMap<u64, Bucket>,
+    /// The next bucket's sequence number.
+    next: u64,
     span: u64,
     window: u64,
     max_entries: usize,
+    /// Identities one bucket takes at most: an eighth of the cap.
+    per_bucket: usize,
     len: usize,
+}
+
+/// Identities confirmed within one span of time (or the part of a span a
+/// flood filled): identity → body digest.
+struct Bucket {
+    /// Unix seconds / span of the confirmations it holds (the latest).
+    time: u64,
+    map: HashMap<Key, u64, DigestHash>,
 }
 
 impl Memory {
     fn new(window: Duration, max_entries: usize) -> Memory {
         let window = window.as_secs().max(BUCKETS);
+        let max_entries = max_entries.max(1);
         Memory {
             buckets: BTreeMap::new(),
+            next: 0,
             span: window.div_ceil(BUCKETS),
             window,
-            max_entries: max_entries.max(1),
+            max_entries,
+            per_bucket: max_entries.div_ceil(BUCKETS as usize),
             len: 0,
         }
     }
@@ -685,10 +706,10 @@ impl Memory {
         let (main, alt) = (key(claim.identity), alt_key(claim));
         let mut found = Lookup::Unknown;
         for b in self.buckets.values().rev() {
-            match b.get(&main) {
+            match b.map.get(&main) {
                 Some(&body) if body == claim.body => return Lookup::Same,
                 Some(&body) => {
-                    if b.get(&alt) == Some(&claim.body) {
+                    if b.map.get(&alt) == Some(&claim.body) {
                         return Lookup::Same;
                     }
                     if found == Lookup::Unknown {
@@ -704,27 +725,51 @@ impl Memory {
     /// Returns how many identities were evicted early to stay under the
     /// cap.
     fn insert(&mut self, claim: Claim, at: u64) -> usize {
-        let newest = self.buckets.keys().next_back().copied().unwrap_or(0);
-        let bucket = at / self.span;
+        let time = at / self.span;
+        let newest = self
+            .buckets
+            .values()
+            .next_back()
+            .map(|b| (b.time, b.map.len()));
         // Older than the window relative to what we hold: nothing to keep.
-        if bucket + BUCKETS < newest || self.lookup(claim) == Lookup::Same {
+        if newest.is_some_and(|(t, _)| time + BUCKETS < t) || self.lookup(claim) == Lookup::Same {
             return 0;
         }
-        let b = self.buckets.entry(bucket).or_default();
+        // The newest bucket, unless this confirmation is of a later span
+        // or the bucket is full. An older confirmation goes to the newest
+        // bucket too: it is then kept a little longer, never shorter.
+        let fresh = match newest {
+            Some((t, n)) => time > t || n >= self.per_bucket,
+            None => true,
+        };
+        if fresh {
+            let time = newest.map_or(time, |(t, _)| time.max(t));
+            self.buckets.insert(
+                self.next,
+                Bucket {
+                    time,
+                    map: HashMap::default(),
+                },
+            );
+            self.next += 1;
+        }
+        let Some(b) = self.buckets.values_mut().next_back() else {
+            return 0;
+        };
         let main = key(claim.identity);
-        let slot = if b.contains_key(&main) {
+        let slot = if b.map.contains_key(&main) {
             alt_key(claim)
         } else {
             main
         };
-        if b.insert(slot, claim.body).is_none() {
+        if b.map.insert(slot, claim.body).is_none() {
             self.len += 1;
         }
         let mut evicted = 0;
         while self.len > self.max_entries && self.buckets.len() > 1 {
             if let Some((_, gone)) = self.buckets.pop_first() {
-                self.len -= gone.len();
-                evicted += gone.len();
+                self.len -= gone.map.len();
+                evicted += gone.map.len();
             }
         }
         evicted
@@ -732,12 +777,12 @@ impl Memory {
 
     fn expire(&mut self, now: u64) {
         let oldest_kept = now.saturating_sub(self.window) / self.span;
-        while let Some((&b, _)) = self.buckets.first_key_value() {
-            if b >= oldest_kept {
+        while let Some((_, b)) = self.buckets.first_key_value() {
+            if b.time >= oldest_kept {
                 break;
             }
             if let Some((_, gone)) = self.buckets.pop_first() {
-                self.len -= gone.len();
+                self.len -= gone.map.len();
             }
         }
     }
@@ -752,7 +797,7 @@ impl Memory {
     fn bytes(&self) -> usize {
         self.buckets
             .values()
-            .map(|b| b.capacity() * 8 / 7 * (24 + 1) + 64)
+            .map(|b| b.map.capacity() * 8 / 7 * (24 + 1) + 64)
             .sum()
     }
 }
@@ -980,6 +1025,57 @@ mod tests {
         assert_eq!(evicted, 1);
         assert!(!(m.lookup(c(1)) == Lookup::Same) && (m.lookup(c(4)) == Lookup::Same));
         assert_eq!(m.len(), 3);
+    }
+
+    /// Issue #23: eviction dropped whole buckets only, so within one
+    /// eighth of the window (6 h by default) nothing was evicted: 5,000
+    /// unique MIDs under a cap of 1,000 left 5,531 remembered. The cap must
+    /// hold at every moment, the oldest confirmations going first.
+    #[test]
+    fn the_cap_holds_at_every_moment_against_a_flood_within_one_bucket() {
+        let cfg = DedupConfig {
+            max_entries: 1_000,
+            ..DedupConfig::default()
+        };
+        let d = Arc::new(Dedup::new(&cfg, Arc::new(Metrics::new(&[]))));
+        let now = SystemTime::now();
+        for i in 0..5_000u128 {
+            d.remember(spread(i), now);
+            assert!(
+                d.remembered() <= 1_000,
+                "{} remembered after {i}",
+                d.remembered()
+            );
+        }
+        let kept = d.remembered();
+        assert!(
+            kept >= 800,
+            "an eighth of the cap goes at a time, not more: {kept}"
+        );
+        // The newest are kept, the oldest went first.
+        for i in 4_900..5_000 {
+            assert!(matches!(d.admit(spread(i), "m"), Admission::Seen), "{i}");
+        }
+        assert!(!matches!(d.admit(spread(0), "m"), Admission::Seen));
+        let text = String::from_utf8(d.metrics.render()).expect("utf8");
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap_or(-1.0)
+        };
+        assert_eq!(
+            value("popbill_bridge_dedup_remembered_events "),
+            kept as f64
+        );
+        assert_eq!(
+            value("popbill_bridge_dedup_evicted_total "),
+            (5_000 - kept) as f64
+        );
+        let bytes = value("popbill_bridge_dedup_memory_bytes ");
+        assert!(
+            bytes <= 64.0 * 1_000.0 * 1.5,
+            "{bytes} bytes for a cap of 1,000"
+        );
     }
 
     #[test]
