@@ -59,6 +59,14 @@ use crate::telemetry::metrics::Metrics;
 const QUEUE: usize = 65_536;
 /// Entries in one ledger record at most.
 const BATCH: usize = 512;
+/// Bytes of one ledger record's value at most: well under Kafka's
+/// default record limit (1 MiB), whatever the senders chose as MIDs.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Bytes of an event's id a ledger line keeps at most. The id is there
+/// for people reading the ledger; the follower reads only the digests, so
+/// a MID as long as the header limit allows (16 KiB) must not make the
+/// record too large for Kafka.
+const MAX_ID_IN_LINE: usize = 128;
 /// How long the writer waits to fill a batch. Adds at most this much to
 /// the time a copy on another replica could slip through.
 const LINGER: Duration = Duration::from_millis(2);
@@ -207,10 +215,13 @@ impl Writer {
                 e = rx.recv() => e,
                 () = shutdown.fired() => {
                     rx.close();
+                    let mut bytes = 0;
                     while let Ok(e) = rx.try_recv() {
+                        bytes += line_len(&e);
                         batch.push(e);
-                        if batch.len() == BATCH {
+                        if batch.len() == BATCH || bytes >= BATCH_BYTES - MAX_LINE {
                             self.write(std::mem::take(&mut batch)).await;
+                            bytes = 0;
                         }
                     }
                     if !batch.is_empty() {
@@ -220,11 +231,15 @@ impl Writer {
                 }
             };
             let Some(first) = first else { return };
+            let mut bytes = line_len(&first);
             batch.push(first);
             let until = Instant::now() + LINGER;
-            while batch.len() < BATCH {
+            while batch.len() < BATCH && bytes < BATCH_BYTES - MAX_LINE {
                 match tokio::time::timeout_at(until, rx.recv()).await {
-                    Ok(Some(e)) => batch.push(e),
+                    Ok(Some(e)) => {
+                        bytes += line_len(&e);
+                        batch.push(e);
+                    }
                     _ => break,
                 }
             }
@@ -293,8 +308,23 @@ fn line(out: &mut Vec<u8>, e: &Entry) {
     out.push(b' ');
     out.extend_from_slice(e.topic.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(e.id.as_bytes());
+    out.extend_from_slice(id_in_line(&e.id).as_bytes());
     out.push(b'\n');
+}
+
+/// The longest line: the digests, the place (partition and offset in
+/// decimal), the longest topic name Kafka allows (249) and the id kept.
+const MAX_LINE: usize = 32 + 1 + 16 + 1 + 11 + 1 + 20 + 1 + 249 + 1 + MAX_ID_IN_LINE + 1;
+
+/// The bytes `line` writes for `e`, at most [`MAX_LINE`].
+fn line_len(e: &Entry) -> usize {
+    32 + 1 + 16 + 1 + 11 + 1 + 20 + 1 + e.topic.len() + 1 + id_in_line(&e.id).len() + 1
+}
+
+/// The event's id as a ledger line keeps it: cut to [`MAX_ID_IN_LINE`]
+/// bytes, at a character boundary.
+fn id_in_line(id: &str) -> &str {
+    crate::telemetry::bounded(id, MAX_ID_IN_LINE)
 }
 
 /// The low `digits` hex digits of `v`, lower case, zero-padded.
@@ -785,5 +815,91 @@ mod tests {
         assert_eq!(clamp_to(ahead, now), now);
         let past = now - Duration::from_secs(10);
         assert_eq!(clamp_to(past, now), past);
+    }
+
+    /// Issue #23: a batch was capped at 512 entries, not bytes, and each
+    /// line carried the whole MID: MIDs as long as the header limit allows
+    /// made ledger records Kafka refused (MessageSizeTooLarge), and those
+    /// events lost cross-replica detection. Every batch must be written.
+    #[tokio::test]
+    async fn events_with_the_longest_mids_are_all_written_to_the_ledger() {
+        let cluster = crate::kafka::mock::with_topics(&["ut.ledger"]);
+        let kafka = KafkaConfig {
+            brokers: cluster.bootstrap_servers(),
+            statistics_interval: Duration::ZERO,
+            ..KafkaConfig::default()
+        };
+        let metrics = Arc::new(Metrics::new(&[]));
+        let producer = crate::kafka::publish::create_producer(
+            &kafka,
+            crate::config::Config::default().max_record_bytes(),
+            metrics.clone(),
+            Default::default(),
+        )
+        .expect("producer");
+        let ledger = Ledger::start("ut.ledger", producer, metrics.clone());
+        let long_mid = "m".repeat(15_000);
+        let n = 1_200u128;
+        for i in 0..n {
+            ledger.record(Entry {
+                claim: Claim {
+                    identity: i,
+                    body: 7,
+                },
+                id: format!("{long_mid}{i}"),
+                topic: "popbill.taxinvoice.state.issue".into(),
+                receipt: Receipt::from_report(0, i as i64).expect("a real offset"),
+            });
+        }
+        // Batches are written by tasks of their own: wait for them all.
+        let counted = |text: &str, name: &str| -> u128 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let until = Instant::now() + Duration::from_secs(20);
+        let mut text = String::new();
+        while Instant::now() < until {
+            text = String::from_utf8(metrics.render()).expect("utf-8");
+            let done = counted(&text, "popbill_bridge_dedup_ledger_writes_total ")
+                + counted(&text, "popbill_bridge_dedup_ledger_write_failures_total ");
+            if done >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ledger.close(Instant::now() + Duration::from_secs(5)).await;
+        assert!(
+            text.contains(&format!("popbill_bridge_dedup_ledger_writes_total {n}")),
+            "{text}"
+        );
+        assert!(
+            text.contains("popbill_bridge_dedup_ledger_write_failures_total 0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_ledger_line_keeps_at_most_128_bytes_of_the_id_cut_at_a_character() {
+        let e = |id: &str| Entry {
+            claim: Claim {
+                identity: 1,
+                body: 2,
+            },
+            id: id.into(),
+            topic: "t".into(),
+            receipt: Receipt::from_report(0, 0).expect("a real offset"),
+        };
+        let mut out = Vec::new();
+        line(&mut out, &e(&"x".repeat(15_000)));
+        assert!(out.len() <= MAX_LINE, "{}", out.len());
+        assert!(out.len() <= line_len(&e(&"x".repeat(15_000))));
+        assert!(out.ends_with(format!(" t {}\n", "x".repeat(128)).as_bytes()));
+        // 43 three-byte characters are 129 bytes: 42 of them fit.
+        let mut out = Vec::new();
+        line(&mut out, &e(&"가".repeat(43)));
+        assert!(out.ends_with(format!(" t {}\n", "가".repeat(42)).as_bytes()));
+        // The digests still parse back.
+        assert_eq!(parse_entries(&out).count(), 1);
     }
 }

@@ -28,9 +28,9 @@ pub fn acknowledged(
     info!(
         target: "popbill_bridge::delivery",
         outcome = Outcome::Acknowledged.as_str(),
-        mid = id,
-        webhook_type = d.webhook_type,
-        event_type = d.event_type.as_deref().unwrap_or(""),
+        mid = logged(id),
+        webhook_type = logged(d.webhook_type),
+        event_type = logged(d.event_type.as_deref().unwrap_or("")),
         topic = &*route.topic,
         partition = receipt.partition(),
         offset = receipt.offset(),
@@ -53,9 +53,9 @@ pub fn duplicate(
     info!(
         target: "popbill_bridge::delivery",
         outcome = Outcome::Duplicate.as_str(),
-        mid = id,
-        webhook_type = d.webhook_type,
-        event_type = d.event_type.as_deref().unwrap_or(""),
+        mid = logged(id),
+        webhook_type = logged(d.webhook_type),
+        event_type = logged(d.event_type.as_deref().unwrap_or("")),
         topic = &*route.topic,
         waited,
         latency_ms = millis(latency),
@@ -78,9 +78,9 @@ pub fn failed(
     warn!(
         target: "popbill_bridge::delivery",
         outcome = Outcome::Failed.as_str(),
-        mid = id,
-        webhook_type = d.webhook_type,
-        event_type = d.event_type.as_deref().unwrap_or(""),
+        mid = logged(id),
+        webhook_type = logged(d.webhook_type),
+        event_type = logged(d.event_type.as_deref().unwrap_or("")),
         topic = &*route.topic,
         status = error.status().as_u16(),
         error = %error,
@@ -249,7 +249,7 @@ pub fn kafka_trouble_over(suppressed: u64) {
 pub fn dedup_conflict(metrics: &Metrics, id: &str, identity: u128, remembered: u64, received: u64) {
     metrics.dedup_conflicts.inc();
     warn!(
-        mid = id,
+        mid = logged(id),
         identity = %format_args!("{identity:032x}"),
         remembered_body = %format_args!("{remembered:016x}"),
         received_body = %format_args!("{received:016x}"),
@@ -289,8 +289,17 @@ fn mid_of(headers: Option<&HeaderMap>) -> &str {
     headers
         .and_then(|h| h.get(&PB_WEBHOOK_MID))
         .and_then(|v| v.to_str().ok())
-        .map(|s| &s[..s.len().min(100)])
+        .map(logged)
         .unwrap_or("")
+}
+
+/// Bytes of a sender-chosen field (MID, webhook and event type) a log line
+/// keeps at most: a sender must not be able to write kilobytes into every
+/// line (450 MIDs of 15,000 bytes made a 7 MB log).
+const LOGGED_FIELD_MAX: usize = 128;
+
+fn logged(field: &str) -> &str {
+    crate::telemetry::bounded(field, LOGGED_FIELD_MAX)
 }
 
 fn error_source(e: &BridgeError) -> String {
@@ -303,3 +312,6 @@ fn error_source(e: &BridgeError) -> String {
 fn millis(d: Duration) -> f64 {
     d.as_micros() as f64 / 1e3
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,3 +11,17 @@ pub mod events;
 pub mod labels;
 pub mod logging;
 pub mod metrics;
+
+/// `text` cut to at most `max` bytes, at a character boundary: for what a
+/// sender chose (a MID, an event type) in a log line or a ledger line, so
+/// that no sender can make one as long as its header limit allows.
+pub(crate) fn bounded(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}

@@ -1,0 +1,92 @@
+use super::*;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use hyper::header::HeaderValue;
+
+use crate::kafka::receipt::Receipt;
+
+/// What the log lines written while `f` runs say, as text.
+fn logged_while(f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(b);
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = buffer.0.lock().map(|v| v.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The longest run of `c` in `text`.
+fn longest_run(text: &str, c: char) -> usize {
+    text.split(|x| x != c).map(str::len).max().unwrap_or(0)
+}
+
+/// Issue #23: 450 MIDs of 15,000 bytes made a 7 MB log. What a sender
+/// chose (MID, webhook and event type) takes at most 128 bytes of a line.
+#[test]
+fn a_senders_mid_and_types_take_at_most_128_bytes_of_a_log_line() {
+    let metrics = Metrics::new(&[]);
+    let mut headers = HeaderMap::new();
+    let mid = "m".repeat(15_000);
+    headers.insert(
+        "pb-webhook-mid",
+        HeaderValue::from_str(&mid).expect("ascii"),
+    );
+    headers.insert(
+        "pb-webhook-type",
+        HeaderValue::from_str(&"t".repeat(15_000)).expect("ascii"),
+    );
+    headers.insert(
+        "pb-webhook-eventtype",
+        HeaderValue::from_str(&"e".repeat(15_000)).expect("ascii"),
+    );
+    let body = br#"{"corpNum":"1"}"#;
+    let delivery = Delivery::raw(&headers, body);
+    let route = &crate::route::numbered(&["t"])[0];
+    let receipt = Receipt::from_report(0, 1).expect("a real offset");
+    let text = logged_while(|| {
+        rejected(
+            &metrics,
+            Some(&headers),
+            &BridgeError::EmptyBody,
+            Duration::ZERO,
+        );
+        acknowledged(&metrics, route, &delivery, &mid, receipt, Duration::ZERO);
+        duplicate(&metrics, route, &delivery, &mid, false, Duration::ZERO);
+        failed(
+            &metrics,
+            route,
+            &delivery,
+            &mid,
+            &BridgeError::PublishTimeout,
+            Duration::ZERO,
+        );
+        dedup_conflict(&metrics, &mid, 1, 2, 3);
+    });
+    assert_eq!(text.lines().count(), 5, "{text}");
+    for (c, what) in [('m', "MID"), ('t', "webhook type"), ('e', "event type")] {
+        let run = longest_run(&text, c);
+        assert!(run <= 128, "{what}: {run} bytes in a line");
+    }
+    assert!(
+        longest_run(&text, 'm') == 128,
+        "the MID's first 128 bytes are kept"
+    );
+}
