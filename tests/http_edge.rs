@@ -511,3 +511,55 @@ async fn a_renewed_certificate_is_picked_up_without_a_restart() {
     );
     bridge.shutdown().await;
 }
+
+/// Issue #23: a key caught half-written was marked seen although it did
+/// not load, so the complete key written next, with the same modification
+/// time, was never picked up. A pair that fails to load is tried again,
+/// and a change is told by content, not by modification time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_written_key_then_the_complete_key_with_the_same_mtime_is_picked_up() {
+    let kafka = MockKafka::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (crt, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let old = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    std::fs::write(&crt, old.cert.pem()).expect("write");
+    std::fs::write(&key, old.signing_key.serialize_pem()).expect("write");
+    let mut cfg = kafka.config(&unique("it-tlsh-"));
+    cfg.tls.cert_file = Some(crt.clone());
+    cfg.tls.key_file = Some(key.clone());
+    cfg.limits.reload_interval = Duration::from_millis(100);
+    let bridge = kafka.start_ready(cfg).await;
+    assert!(post_over_tls(bridge.webhook_addr, &old).await);
+
+    let same_time = std::time::SystemTime::now() + Duration::from_secs(60);
+    let set_time = |f: &std::path::Path| {
+        std::fs::File::options()
+            .write(true)
+            .open(f)
+            .and_then(|file| file.set_modified(same_time))
+            .expect("mtime");
+    };
+    let new = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let new_key = new.signing_key.serialize_pem();
+    std::fs::write(&crt, new.cert.pem()).expect("write");
+    std::fs::write(&key, &new_key[..new_key.len() / 2]).expect("write");
+    set_time(&crt);
+    set_time(&key);
+    // Several reload rounds see the half-written key (and keep the old pair).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        post_over_tls(bridge.webhook_addr, &old).await,
+        "the old pair is kept"
+    );
+    std::fs::write(&key, &new_key).expect("write");
+    set_time(&key);
+    let until = Instant::now() + Duration::from_secs(5);
+    while !post_over_tls(bridge.webhook_addr, &new).await {
+        assert!(
+            Instant::now() < until,
+            "the complete key was never picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bridge.shutdown().await;
+}

@@ -25,7 +25,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::SystemTime;
 
 use hyper::HeaderMap;
 use hyper::header::{AUTHORIZATION, HeaderName};
@@ -33,6 +32,8 @@ use prometheus::IntCounter;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::{error, info};
+
+use crate::http::file_digest::{FileDigest, file_digests};
 
 /// Credentials POPBiLL must present. Each list may also be given as one
 /// comma-separated string. An empty entry, or a file without a credential,
@@ -138,8 +139,8 @@ struct Secrets {
 pub struct Auth {
     cfg: AuthConfig,
     secrets: RwLock<Secrets>,
-    /// Modification times of the credential files as last read.
-    seen: RwLock<Vec<Option<SystemTime>>>,
+    /// Content digests of the credential files as last loaded.
+    seen: RwLock<Vec<FileDigest>>,
     /// A reload failed and no reload succeeded since: the failure was
     /// logged and counted once, and is retried every interval (a file
     /// caught half-written recovers without another change).
@@ -232,7 +233,7 @@ impl Auth {
         for f in &self.cfg.api_key_files {
             api_keys.extend(read_credentials(f)?.iter().map(|l| digest(l.as_bytes())));
         }
-        let seen = self.files().map(|f| modified(f)).collect();
+        let seen = file_digests(self.files().map(PathBuf::as_path));
         if let Ok(mut s) = self.secrets.write() {
             *s = Secrets { basic, api_keys };
         }
@@ -244,7 +245,9 @@ impl Auth {
 
     /// Re-reads the credential files if any changed. Called periodically.
     pub fn reload_if_changed(&self) {
-        let now: Vec<Option<SystemTime>> = self.files().map(|f| modified(f)).collect();
+        // By content: a file replaced with its old modification time
+        // (`cp -p`, `rsync -t`, `tar`) is a change too.
+        let now = file_digests(self.files().map(PathBuf::as_path));
         let changed = self.seen.read().map(|s| *s != now).unwrap_or(false);
         if !changed {
             return;
@@ -310,14 +313,19 @@ fn matches_any(secrets: &[Secret], candidate: &[u8]) -> bool {
     any.into()
 }
 
-/// The credentials of a file: its lines, trimmed, without blank lines and
+/// The credentials of a file: its lines (LF, CRLF or CR; a leading UTF-8
+/// byte-order mark dropped), trimmed, without blank lines and
 /// `#` comments. A file with none is an error: configured and empty is a
 /// mistake (a Secret key mounted empty, a file cleared by accident), not a
 /// wish to let everyone in.
 fn read_credentials(path: &Path) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // A file saved by Notepad starts with a byte-order mark, which would
+    // otherwise stick to the first credential.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let lines: Vec<String> = text
-        .lines()
+        // LF, CRLF, and a lone CR (old Mac editors) all end a line.
+        .split(['\n', '\r'])
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
@@ -330,10 +338,6 @@ fn read_credentials(path: &Path) -> Result<Vec<String>, String> {
         ));
     }
     Ok(lines)
-}
-
-fn modified(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
 /// Standard base64 (RFC 4648, with padding), as HTTP Basic uses. Small
@@ -375,6 +379,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use hyper::header::HeaderValue;
+    use std::time::SystemTime;
 
     fn cfg(basic: &[&str], keys: &[&str]) -> AuthConfig {
         AuthConfig {
@@ -587,5 +592,77 @@ mod tests {
         .expect("refused")
         .join("; ");
         assert!(err.contains("user:password"), "{err}");
+    }
+
+    /// Issue #23: a key file saved by Notepad (a byte-order mark, CRLF, and
+    /// trailing blanks) started without a word, and its first key, with
+    /// the mark glued to it, never matched. Every key must, whatever the
+    /// line ends and blanks.
+    #[test]
+    fn every_key_of_a_file_matches_whatever_its_byte_order_mark_line_ends_and_blanks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (i, text) in [
+            "\u{feff}key-1\r\nkey-2 \r\n\tkey-3\t\r\n",
+            "\u{feff}key-1\nkey-2\n key-3 \n",
+            "key-1\rkey-2\rkey-3\r",
+            "key-1\r\n\r\n# comment\r\nkey-2\u{a0}\nkey-3",
+            "\u{feff}  key-1\u{3000}\r\nkey-2\r\nkey-3",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let f = dir.path().join(format!("keys-{i}"));
+            std::fs::write(&f, text).expect("write");
+            let a = Auth::new(AuthConfig {
+                api_key_files: vec![f],
+                ..AuthConfig::default()
+            })
+            .expect("auth");
+            for key in ["key-1", "key-2", "key-3"] {
+                assert_eq!(
+                    a.check(&headers(&[("x-api-key", key)])),
+                    Credentials::Verified,
+                    "{key} of {text:?}"
+                );
+            }
+            assert_eq!(
+                a.check(&headers(&[("x-api-key", "\u{feff}key-1")])),
+                Credentials::Denied { basic: false },
+                "the mark is not part of the key"
+            );
+        }
+    }
+
+    /// Issue #23: a file replaced with its old modification time (`cp -p`,
+    /// `rsync -t`, `tar`) was never reloaded: the new key got 401 and the
+    /// old one still worked.
+    #[test]
+    fn a_credential_file_replaced_with_its_old_modification_time_is_reloaded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("keys");
+        std::fs::write(&f, "old-key\n").expect("write");
+        let a = Auth::new(AuthConfig {
+            api_key_files: vec![f.clone()],
+            ..AuthConfig::default()
+        })
+        .expect("auth");
+        let mtime = std::fs::metadata(&f)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        std::fs::write(&f, "new-key\n").expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .and_then(|file| file.set_modified(mtime))
+            .expect("mtime");
+        a.reload_if_changed();
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "new-key")])),
+            Credentials::Verified
+        );
+        assert_eq!(
+            a.check(&headers(&[("x-api-key", "old-key")])),
+            Credentials::Denied { basic: false }
+        );
     }
 }

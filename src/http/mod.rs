@@ -15,6 +15,7 @@ pub mod access;
 pub mod admin;
 pub mod answer;
 pub mod auth;
+pub(crate) mod file_digest;
 pub mod reload;
 pub mod server;
 pub mod tls;

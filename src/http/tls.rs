@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +14,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
+
+use crate::http::file_digest::{FileDigest, file_digests};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -54,7 +55,14 @@ pub struct Tls {
     cert: PathBuf,
     key: PathBuf,
     acceptor: RwLock<TlsAcceptor>,
-    seen: RwLock<(Option<SystemTime>, Option<SystemTime>)>,
+    /// Content digests of the pair as last loaded (by content: see
+    /// [`crate::http::file_digest`]). A pair that failed to load is not
+    /// marked seen, so it is tried again every interval: a key caught
+    /// half-written is picked up once complete, even with the same
+    /// modification time.
+    seen: RwLock<Vec<FileDigest>>,
+    /// The content of a pair that failed to load, logged once.
+    failed: RwLock<Vec<FileDigest>>,
 }
 
 fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
@@ -77,10 +85,6 @@ fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
     Ok(Arc::new(cfg))
 }
 
-fn modified(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
-}
-
 impl Tls {
     pub fn new(cert: &Path, key: &Path) -> Result<Tls, String> {
         let cfg = load(cert, key)?;
@@ -88,7 +92,8 @@ impl Tls {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
             acceptor: RwLock::new(TlsAcceptor::from(cfg)),
-            seen: RwLock::new((modified(cert), modified(key))),
+            seen: RwLock::new(file_digests([cert, key])),
+            failed: RwLock::new(Vec::new()),
         })
     }
 
@@ -97,7 +102,7 @@ impl Tls {
     }
 
     pub fn reload_if_changed(&self) {
-        let now = (modified(&self.cert), modified(&self.key));
+        let now = file_digests([self.cert.as_path(), self.key.as_path()]);
         if self.seen.read().map(|s| *s == now).unwrap_or(true) {
             return;
         }
@@ -106,14 +111,23 @@ impl Tls {
                 if let Ok(mut a) = self.acceptor.write() {
                     *a = TlsAcceptor::from(cfg);
                 }
+                if let Ok(mut s) = self.seen.write() {
+                    *s = now;
+                }
                 info!(cert = %self.cert.display(), "TLS certificate changed; reloaded");
             }
             Err(e) => {
-                warn!(error = %e, "TLS certificate changed but could not be loaded; keeping the previous one")
+                // Not marked seen: tried again next interval. Said once
+                // per failing content, not every interval.
+                let new = self.failed.write().map(|mut f| {
+                    let new = *f != now;
+                    *f = now;
+                    new
+                });
+                if new.unwrap_or(true) {
+                    warn!(error = %e, "TLS certificate changed but could not be loaded; keeping the previous one and trying again every limits.reload_interval")
+                }
             }
-        }
-        if let Ok(mut s) = self.seen.write() {
-            *s = now;
         }
     }
 }
