@@ -124,7 +124,7 @@ async fn main() -> ExitCode {
     // the orderly way out and exit non-zero, so the orchestrator restarts
     // the process with a new producer.
     let fatal = tokio::select! {
-        _ = wait_for_signal() => {
+        _ = popbill_bridge::shutdown::signal::stop_requested() => {
             info!("stop signal received; a second one exits at once");
             None
         }
@@ -145,7 +145,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        _ = wait_for_signal() => {
+        _ = popbill_bridge::shutdown::signal::stop_requested() => {
             warn!("second stop signal: exiting now");
             ExitCode::from(130)
         }
@@ -155,28 +155,3 @@ async fn main() -> ExitCode {
 /// Exit status after a fatal Kafka client error (1: unclean shutdown,
 /// 2: configuration, 130: second stop signal).
 const EXIT_KAFKA_FATAL: u8 = 3;
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}

@@ -27,6 +27,16 @@ fn fax_body(i: usize) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A re-drive run to its end (nothing stops it).
+async fn run_redrive(
+    cfg: &popbill_bridge::config::Config,
+    source: &str,
+    args: &RedriveArgs,
+) -> Result<popbill_bridge::commands::redrive::Summary, String> {
+    let (_never, no_stop) = popbill_bridge::shutdown::signal();
+    redrive(cfg, source, args, false, no_stop).await
+}
+
 fn args(limit: Option<u64>, dry_run: bool, from_start: bool) -> RedriveArgs {
     RedriveArgs {
         config: None,
@@ -62,7 +72,7 @@ async fn a_new_route_moves_fallback_deliveries_once_even_when_interrupted_and_ru
     let routed = format!("{prefix}.fax.state.result");
 
     // A dry run says what it would do and does nothing.
-    let s = redrive(&after, &fallback, &args(None, true, false), false)
+    let s = run_redrive(&after, &fallback, &args(None, true, false))
         .await
         .expect("dry run");
     assert_eq!(
@@ -84,7 +94,7 @@ async fn a_new_route_moves_fallback_deliveries_once_even_when_interrupted_and_ru
     );
 
     // Interrupted after 5 records, then run again: every delivery moves once.
-    let first = redrive(&after, &fallback, &args(Some(5), false, false), false)
+    let first = run_redrive(&after, &fallback, &args(Some(5), false, false))
         .await
         .expect("first run");
     assert_eq!(
@@ -92,7 +102,7 @@ async fn a_new_route_moves_fallback_deliveries_once_even_when_interrupted_and_ru
         5,
         "{first:?}"
     );
-    let second = redrive(&after, &fallback, &args(None, false, false), false)
+    let second = run_redrive(&after, &fallback, &args(None, false, false))
         .await
         .expect("second run");
     assert_eq!(
@@ -101,7 +111,7 @@ async fn a_new_route_moves_fallback_deliveries_once_even_when_interrupted_and_ru
         "{second:?}"
     );
     // From the start: everything is recognised as published.
-    let third = redrive(&after, &fallback, &args(None, false, true), false)
+    let third = run_redrive(&after, &fallback, &args(None, false, true))
         .await
         .expect("third run");
     assert_eq!(
@@ -141,7 +151,7 @@ async fn deliveries_still_unrouted_are_left_where_they_are() {
     let a = post(&bridge, &fax_headers(&unique("fax-")), fax_body(1)).await;
     assert_eq!(a.status, StatusCode::OK);
     bridge.shutdown().await;
-    let s = redrive(&cfg, &cfg.routes.fallback, &args(None, false, false), false)
+    let s = run_redrive(&cfg, &cfg.routes.fallback, &args(None, false, false))
         .await
         .expect("run");
     assert_eq!(s.count(|f| *f == Fate::StillUnrouted), 1, "{s:?}");
@@ -171,12 +181,324 @@ async fn dead_letters_that_still_do_not_parse_stay_with_their_reason() {
     bridge.shutdown().await;
     let mut a = args(None, false, false);
     a.from = "dead-letter".into();
-    let s = redrive(&cfg, &cfg.dead_letter.topic, &a, false)
+    let s = run_redrive(&cfg, &cfg.dead_letter.topic, &a)
         .await
         .expect("run");
     assert_eq!(
         s.count(|f| *f == Fate::StillInvalid("not_json")),
         1,
         "{s:?}"
+    );
+}
+
+/// Posts `n` FAX deliveries (16 at a time) through a bridge on `cfg`, each
+/// `copies` times; returns their MIDs.
+async fn fallback_deliveries(
+    cfg: &popbill_bridge::config::Config,
+    n: usize,
+    copies: usize,
+) -> Vec<String> {
+    let bridge = start(cfg.clone()).await;
+    wait_ready(&bridge, Duration::from_secs(30)).await;
+    let mids: Vec<String> = (0..n).map(|_| unique("fax-")).collect();
+    for chunk in mids.chunks(16).enumerate().collect::<Vec<_>>() {
+        let (c, chunk) = chunk;
+        let posts: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, mid)| {
+                let (addr, mid) = (bridge.webhook_addr, mid.clone());
+                let i = c * 16 + j;
+                tokio::spawn(async move {
+                    for _ in 0..copies {
+                        let a = request(
+                            addr,
+                            hyper::Method::POST,
+                            "/popbill/webhook",
+                            &fax_headers(&mid),
+                            fax_body(i),
+                        )
+                        .await;
+                        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+                    }
+                })
+            })
+            .collect();
+        for p in posts {
+            p.await.expect("post");
+        }
+    }
+    bridge.shutdown().await;
+    mids
+}
+
+/// Issue #23: every `--since` failed (exit 2, `InvalidArgument`): the
+/// offsets for a time were asked of the consumer's assignment before there
+/// was one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_starts_at_the_first_record_written_at_or_after_it() {
+    let Some(brokers) = real_broker() else { return };
+    let prefix = unique("it-redrive-since-");
+    let before = test_config(&brokers, &prefix);
+    let early = fallback_deliveries(&before, 4, 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let since = std::time::SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let late = fallback_deliveries(&before, 5, 1).await;
+    let mut after = before.clone();
+    after.routes.known.push(format!("{FAX}:RESULT"));
+    let fallback = after.routes.fallback.clone();
+    let routed = format!("{prefix}.fax.state.result");
+
+    let mut a = args(None, false, false);
+    a.since = Some(since);
+    let s = run_redrive(&after, &fallback, &a)
+        .await
+        .expect("--since works");
+    assert_eq!(s.looked_at, 5, "{s:?}");
+    assert_eq!(s.count(|f| *f == Fate::Redriven(routed.clone())), 5);
+    let records = read_back(
+        &brokers,
+        std::slice::from_ref(&routed),
+        5,
+        Duration::from_secs(15),
+        Duration::from_secs(1),
+    )
+    .await;
+    let ids: BTreeSet<String> = records
+        .iter()
+        .filter_map(|m| record_header(m, "ce_id"))
+        .collect();
+    assert_eq!(ids, late.iter().cloned().collect::<BTreeSet<_>>());
+    assert!(early.iter().all(|m| !ids.contains(m)));
+
+    // A time after the last record: nothing to do, and no error.
+    let mut a = args(None, false, true);
+    a.since = Some(std::time::SystemTime::now() + Duration::from_secs(3600));
+    let s = run_redrive(&after, &fallback, &a)
+        .await
+        .expect("a future --since works");
+    assert_eq!(s.looked_at, 0, "{s:?}");
+}
+
+/// Issue #23: Ctrl-C killed a run without waiting for its writes, their
+/// ledger lines or its progress, so running it again published what had
+/// been in flight a second time (121 to 248 events twice in 1,500). A stop
+/// now finishes what is in flight and commits it: the next run publishes
+/// the rest, and every event has one record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_run_finishes_what_is_in_flight_and_the_next_run_publishes_each_event_once() {
+    let Some(brokers) = real_broker() else { return };
+    let prefix = unique("it-redrive-stop-");
+    let before = test_config(&brokers, &prefix);
+    const N: usize = 2000;
+    let mids = fallback_deliveries(&before, N, 1).await;
+    let mut after = before.clone();
+    after.routes.known.push(format!("{FAX}:RESULT"));
+    let fallback = after.routes.fallback.clone();
+    let routed = format!("{prefix}.fax.state.result");
+
+    // Stopped as soon as records start to land on the routed topic.
+    let (stop, stop_signal) = popbill_bridge::shutdown::signal();
+    let watcher = {
+        let (brokers, routed) = (brokers.clone(), routed.clone());
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::consumer::{BaseConsumer, Consumer};
+            let c: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .create()
+                .expect("client");
+            let until = std::time::Instant::now() + Duration::from_secs(60);
+            while std::time::Instant::now() < until {
+                let landed: i64 = (0..3)
+                    .filter_map(|p| c.fetch_watermarks(&routed, p, Duration::from_secs(1)).ok())
+                    .map(|(lo, hi)| hi - lo)
+                    .sum();
+                if landed > 0 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            stop.fire();
+        })
+    };
+    let first = redrive(
+        &after,
+        &fallback,
+        &args(None, false, false),
+        false,
+        stop_signal,
+    )
+    .await
+    .expect("first run");
+    watcher.await.expect("watcher");
+    let moved_first = first.count(|f| *f == Fate::Redriven(routed.clone()));
+    assert!(first.interrupted, "{first:?}");
+    assert!(moved_first > 0 && moved_first < N as u64, "{first:?}");
+    assert_eq!(
+        first.count(|f| matches!(f, Fate::Failed(_))),
+        0,
+        "{first:?}"
+    );
+
+    let second = run_redrive(&after, &fallback, &args(None, false, false))
+        .await
+        .expect("second run");
+    assert!(!second.interrupted);
+    let moved_second = second.count(|f| *f == Fate::Redriven(routed.clone()));
+    eprintln!(
+        "stopped run: {moved_first} re-driven before the stop, {moved_second} by the next run, of {N}"
+    );
+    assert_eq!(moved_first + moved_second, N as u64, "{first:?} {second:?}");
+
+    let records = read_back(
+        &brokers,
+        std::slice::from_ref(&routed),
+        N,
+        Duration::from_secs(30),
+        Duration::from_secs(2),
+    )
+    .await;
+    let mut per_event = std::collections::BTreeMap::<String, usize>::new();
+    for m in &records {
+        *per_event
+            .entry(record_header(m, "ce_id").unwrap_or_default())
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = per_event.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{} events with more than one record, e.g. {:?}",
+        twice.len(),
+        twice.iter().take(3).collect::<Vec<_>>()
+    );
+    assert_eq!(per_event.len(), N);
+    assert!(mids.iter().all(|m| per_event.contains_key(m)));
+}
+
+/// Issue #23: a dry run counted a second record of the same event as
+/// "would re-drive" (65 against a real 60). It must predict the real run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_predicts_the_real_run_when_an_event_has_two_records() {
+    let Some(brokers) = real_broker() else { return };
+    let prefix = unique("it-redrive-dry-");
+    let mut before = test_config(&brokers, &prefix);
+    // Detection off while they are written: every copy is a record.
+    before.dedup.enabled = false;
+    const N: usize = 6;
+    fallback_deliveries(&before, N, 2).await;
+    let mut after = before.clone();
+    after.dedup.enabled = true;
+    after.routes.known.push(format!("{FAX}:RESULT"));
+    let fallback = after.routes.fallback.clone();
+
+    let dry = run_redrive(&after, &fallback, &args(None, true, false))
+        .await
+        .expect("dry run");
+    let real = run_redrive(&after, &fallback, &args(None, false, false))
+        .await
+        .expect("real run");
+    assert_eq!(dry.looked_at, 2 * N as u64);
+    assert_eq!(dry.fates, real.fates, "dry {dry:?} real {real:?}");
+    assert_eq!(
+        real.count(|f| matches!(f, Fate::Redriven(_))),
+        N as u64,
+        "{real:?}"
+    );
+    assert_eq!(
+        real.count(|f| *f == Fate::AlreadyPublished),
+        N as u64,
+        "{real:?}"
+    );
+}
+
+/// Issue #23, through the command line: Ctrl-C (SIGINT) stops
+/// `popbill-bridge redrive` in order, with exit status 130 and the
+/// summary saying so; run again, it moves the rest, and every event has
+/// one record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_redrive_in_order_and_the_next_run_resumes_without_duplicates() {
+    let Some(brokers) = real_broker() else { return };
+    let prefix = unique("it-redrive-sigint-");
+    const N: usize = 2000;
+    fallback_deliveries(&test_config(&brokers, &prefix), N, 1).await;
+    let routed = format!("{prefix}.fax.state.result");
+    let command = || {
+        let mut c = bridge_command();
+        c.args(["redrive", "--brokers", &brokers]);
+        with_test_settings(&mut c, &prefix);
+        c.env("POPBILL_BRIDGE_ROUTES__KNOWN", format!("{FAX}:RESULT"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let child = command().spawn().expect("redrive starts");
+    // Ctrl-C once records start to land on the routed topic.
+    let (b, t) = (brokers.clone(), routed.clone());
+    let pid = child.id();
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &b)
+            .create()
+            .expect("client");
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < until {
+            let landed: i64 = (0..3)
+                .filter_map(|p| c.fetch_watermarks(&t, p, Duration::from_secs(1)).ok())
+                .map(|(lo, hi)| hi - lo)
+                .sum();
+            if landed > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // kill(1) sends the signal a terminal's Ctrl-C sends.
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+    })
+    .await
+    .expect("signaller");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("redrive ran");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    assert!(
+        stderr.contains("finishing the records in flight"),
+        "{stderr}"
+    );
+
+    let again = command().output().expect("second run");
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let records = read_back(
+        &brokers,
+        std::slice::from_ref(&routed),
+        N,
+        Duration::from_secs(30),
+        Duration::from_secs(2),
+    )
+    .await;
+    let mut per_event = std::collections::BTreeMap::<String, usize>::new();
+    for m in &records {
+        *per_event
+            .entry(record_header(m, "ce_id").unwrap_or_default())
+            .or_default() += 1;
+    }
+    assert_eq!(per_event.len(), N);
+    let twice = per_event.values().filter(|n| **n > 1).count();
+    assert_eq!(
+        twice, 0,
+        "events with more than one record after Ctrl-C and a second run"
     );
 }

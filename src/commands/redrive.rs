@@ -56,8 +56,9 @@ already published is not published twice (a re-drive run twice publishes nothing
 Re-driven records carry popbill-bridge-redriven-from: <topic>/<partition>/<offset>; everything else \
 is left where it is.\n\n\
 Progress is committed only for finished records (consumer group <kafka.client_id>-redrive-<topic>): \
-interrupt it at any time and run it again to resume. The configuration is read exactly as for \
-serving (--config, POPBILL_BRIDGE_* variables, --brokers).",
+run it again to resume. Ctrl-C or SIGTERM stops it in order: the records in flight are finished and \
+committed, then it exits with status 130 (a second signal stops it at once). The configuration is \
+read exactly as for serving (--config, POPBILL_BRIDGE_* variables, --brokers).",
     after_help = "Examples:\n  popbill-bridge redrive --config bridge.toml --dry-run\n  popbill-bridge redrive --config bridge.toml --from dead-letter --since 2025-11-14T00:00:00+09:00 --limit 1000"
 )]
 pub struct RedriveArgs {
@@ -134,6 +135,9 @@ impl Fate {
 pub struct Summary {
     pub fates: BTreeMap<Fate, u64>,
     pub looked_at: u64,
+    /// Stopped by SIGINT or SIGTERM before the end: what was in flight was
+    /// finished and its progress committed; run again to resume.
+    pub interrupted: bool,
 }
 
 impl Summary {
@@ -147,10 +151,15 @@ impl Summary {
 
     fn table(&self, source: &str, dry_run: bool) -> String {
         let mut out = format!(
-            "popbill-bridge redrive: {} record(s) of {source}{}\n",
+            "popbill-bridge redrive: {} record(s) of {source}{}{}\n",
             self.looked_at,
             if dry_run {
                 " (dry run: nothing published or committed)"
+            } else {
+                ""
+            },
+            if self.interrupted {
+                " (interrupted: what was in flight was finished and committed; run again to resume)"
             } else {
                 ""
             }
@@ -185,11 +194,28 @@ pub async fn run(args: RedriveArgs) -> ExitCode {
         other => other.to_string(),
     };
     let progress = std::io::stderr().is_terminal();
-    match redrive(&cfg, &source, &args, progress).await {
+    // Ctrl-C or SIGTERM: stop taking records, finish those in flight
+    // (their writes, ledger lines and progress), then exit 130.
+    let (interrupt, interrupted) = shutdown::signal();
+    let on_signal = tokio::spawn(async move {
+        shutdown::signal::stop_requested().await;
+        eprintln!(
+            "\npopbill-bridge redrive: interrupted: finishing the records in flight and committing progress"
+        );
+        interrupt.fire();
+        // A second signal: stop at once.
+        shutdown::signal::stop_requested().await;
+        std::process::exit(130);
+    });
+    let outcome = redrive(&cfg, &source, &args, progress, interrupted).await;
+    on_signal.abort();
+    match outcome {
         Ok(summary) => {
             print!("{}", summary.table(&source, args.dry_run));
             if summary.count(|f| matches!(f, Fate::Failed(_))) > 0 {
                 ExitCode::FAILURE
+            } else if summary.interrupted {
+                ExitCode::from(130)
             } else {
                 ExitCode::SUCCESS
             }
@@ -201,12 +227,16 @@ pub async fn run(args: RedriveArgs) -> ExitCode {
     }
 }
 
-/// The re-drive itself; `progress` draws a bar on standard error.
+/// The re-drive itself; `progress` draws a bar on standard error. When
+/// `stop` fires, no further record is taken; those in flight are finished
+/// (published and confirmed, or failed), their ledger lines written and
+/// progress committed, and the summary says it was interrupted.
 pub async fn redrive(
     cfg: &Config,
     source: &str,
     args: &RedriveArgs,
     progress: bool,
+    mut stop: shutdown::signal::Signal,
 ) -> Result<Summary, String> {
     let parts = Parts::build(cfg).map_err(|e| e.to_string())?;
     let (router, metrics) = (parts.router, parts.metrics);
@@ -269,6 +299,7 @@ pub async fn redrive(
         deadline: cfg.server.request_timeout,
         source: source.to_string(),
         dry_run: args.dry_run,
+        would_publish: std::sync::Mutex::default(),
     });
     // Records are re-driven WINDOW at a time (one at a time would wait a
     // round trip each); progress is committed per partition only up to the
@@ -281,8 +312,17 @@ pub async fn redrive(
             && !remaining.is_empty()
             && args.limit.is_none_or(|l| summary.looked_at < l)
         {
-            let msg = tokio::time::timeout(cfg.kafka.admin_timeout * 2, reader.consumer.recv())
-                .await
+            let next = tokio::select! {
+                biased;
+                () = stop.fired() => None,
+                m = tokio::time::timeout(cfg.kafka.admin_timeout * 2, reader.consumer.recv()) => Some(m),
+            };
+            let Some(next) = next else {
+                stopped = true;
+                summary.interrupted = true;
+                break;
+            };
+            let msg = next
                 .map_err(|_| format!("no record arrived from {source} in time"))?
                 .map_err(|e| e.to_string())?;
             let (partition, offset) = (msg.partition(), msg.offset());
@@ -365,6 +405,11 @@ struct Target {
     /// The topic read; a record still routed there is left.
     source: String,
     dry_run: bool,
+    /// Dry run: the claims this run would publish. Nothing is published,
+    /// so the duplicates part does not remember them; this does, so that a
+    /// second record of the same event counts as already published, as in
+    /// a real run.
+    would_publish: std::sync::Mutex<std::collections::HashSet<crate::dedup::Claim>>,
 }
 
 /// Per partition, which records are finished, and so up to where progress
@@ -429,6 +474,16 @@ async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
         return Fate::StillUnrouted;
     }
     let (id, claim) = dedup.identify(&delivery, Namespace::Routed, &route.topic);
+    if dry_run
+        && dedup.enabled()
+        && !to
+            .would_publish
+            .lock()
+            .map(|mut seen| seen.insert(claim))
+            .unwrap_or(true)
+    {
+        return Fate::AlreadyPublished;
+    }
     let lead = match dedup.admit(claim, &id) {
         Admission::Seen => return Fate::AlreadyPublished,
         // The same event, being re-driven from another record right now:
@@ -569,16 +624,24 @@ impl Reader {
             let committed = consumer
                 .committed_offsets(wanted, timeout)
                 .map_err(|e| e.to_string())?;
+            // Asked partition by partition: `offsets_for_timestamp` asks
+            // for the consumer's assignment, which is empty until the
+            // assign below (it failed with InvalidArgument on every run).
             let by_time = match since {
                 Some(t) => {
                     let ms = t
                         .duration_since(SystemTime::UNIX_EPOCH)
                         .map(|d| d.as_millis() as i64)
                         .unwrap_or(0);
+                    let mut at = TopicPartitionList::new();
+                    for &p in &partitions {
+                        at.add_partition_offset(&topic_owned, p, Offset::Offset(ms))
+                            .map_err(|e| e.to_string())?;
+                    }
                     Some(
                         consumer
-                            .offsets_for_timestamp(ms, timeout)
-                            .map_err(|e| e.to_string())?,
+                            .offsets_for_times(at, timeout)
+                            .map_err(|e| format!("finding the offsets of --since: {e}"))?,
                     )
                 }
                 None => None,

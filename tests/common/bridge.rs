@@ -218,8 +218,15 @@ pub fn bridge_command() -> Command {
 /// `test_config(brokers, prefix)` (listeners not set).
 pub fn configured_command(brokers: &str, prefix: &str) -> Command {
     let mut c = bridge_command();
-    c.args(["--brokers", brokers])
-        .env("POPBILL_BRIDGE_TOPICS__PARTITIONS", "3")
+    c.args(["--brokers", brokers]);
+    with_test_settings(&mut c, prefix);
+    c
+}
+
+/// The settings of `test_config(_, prefix)` as environment variables of
+/// `c` (the brokers and listeners excepted).
+pub fn with_test_settings(c: &mut Command, prefix: &str) {
+    c.env("POPBILL_BRIDGE_TOPICS__PARTITIONS", "3")
         .env("POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR", "1")
         .env("POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS", "1")
         .env(
@@ -241,7 +248,6 @@ pub fn configured_command(brokers: &str, prefix: &str) -> Command {
         .env("POPBILL_BRIDGE_DEDUP__LEDGER_PARTITIONS", "2")
         .env("POPBILL_BRIDGE_KAFKA__HEALTH_INTERVAL", "500ms")
         .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s");
-    c
 }
 
 /// The bridge binary as a separate process, for tests that kill it.
