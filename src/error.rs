@@ -86,7 +86,10 @@ pub enum BridgeError {
     #[error("Kafka did not prove the write (a report without an offset); retry")]
     Unconfirmed {
         topic: String,
-        unconfirmed: crate::kafka::receipt::Unconfirmed,
+        /// Where the report said the record went: a partition, and no
+        /// offset (librdkafka's -1001).
+        partition: i32,
+        offset: i64,
     },
     #[error("shutting down")]
     ShuttingDown,

@@ -461,7 +461,8 @@ fn verdict_of<Canceled>(
             events::unconfirmed_report(metrics, RecordWriter::Delivery, topic, unconfirmed);
             Arc::new(BridgeError::Unconfirmed {
                 topic: topic.to_string(),
-                unconfirmed,
+                partition: unconfirmed.partition,
+                offset: unconfirmed.offset,
             })
         }),
     }
@@ -781,8 +782,8 @@ mod tests {
             .as_ref()
             .expect_err("the implicitly acked record");
         assert!(
-            matches!(&**first, BridgeError::Unconfirmed { topic, unconfirmed }
-                if topic == "fresh" && unconfirmed.offset == -1001),
+            matches!(&**first, BridgeError::Unconfirmed { topic, offset, .. }
+                if topic == "fresh" && *offset == -1001),
             "{first:?}"
         );
         let offsets: Vec<i64> = verdicts[1..]
