@@ -135,6 +135,43 @@ impl Config {
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        let (table, shown) = Config::table(path, env)?;
+        Config::from_table(table, shown)
+    }
+
+    /// As [`Config::load`], for `--dev`: the listeners default to loopback
+    /// (the embedded Kafka is this machine's alone). An address the file or
+    /// the environment sets is kept, even one equal to the usual default
+    /// (`0.0.0.0:8080` in a container), and a flag applied afterwards wins.
+    pub fn load_dev(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (mut table, shown) = Config::table(path, env)?;
+        let usual = ServerConfig::default();
+        let loopback = |a: std::net::SocketAddr| {
+            toml::Value::String(std::net::SocketAddr::from(([127, 0, 0, 1], a.port())).to_string())
+        };
+        if let toml::Value::Table(server) = table
+            .entry("server")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            server
+                .entry("listen")
+                .or_insert_with(|| loopback(usual.listen));
+            server
+                .entry("admin_listen")
+                .or_insert_with(|| loopback(usual.admin_listen));
+        }
+        Config::from_table(table, shown)
+    }
+
+    /// The file's settings with the environment's laid over them, and how
+    /// to name where they came from.
+    fn table(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(toml::Table, String), ConfigError> {
         let shown = path.map(|p| p.display().to_string()).unwrap_or_default();
         let mut table = match path {
             Some(p) => {
@@ -151,6 +188,10 @@ impl Config {
             None => toml::Table::new(),
         };
         apply_env(&mut table, env)?;
+        Ok((table, shown))
+    }
+
+    fn from_table(table: toml::Table, shown: String) -> Result<Config, ConfigError> {
         Config::deserialize(table).map_err(|e| ConfigError::Parse {
             path: if shown.is_empty() {
                 "(environment)".into()

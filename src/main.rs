@@ -1,7 +1,6 @@
 //! The `popbill-bridge` binary: flags and configuration, logging, start,
 //! and the signals that stop it.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,7 +16,7 @@ use popbill_bridge::cli::Cli;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use popbill_bridge::config::{Config, ServerConfig};
+use popbill_bridge::config::Config;
 use popbill_bridge::kafka::mock as dev;
 use popbill_bridge::telemetry::logging;
 
@@ -29,7 +28,14 @@ async fn main() -> ExitCode {
     if let Some(command) = cli.command.take() {
         return popbill_bridge::commands::run(command).await;
     }
-    let mut cfg = match Config::load(cli.config.as_deref(), std::env::vars()) {
+    // --dev: the listeners default to loopback; an address given in the
+    // file, the environment or a flag is kept as given.
+    let loaded = if cli.dev {
+        Config::load_dev(cli.config.as_deref(), std::env::vars())
+    } else {
+        Config::load(cli.config.as_deref(), std::env::vars())
+    };
+    let mut cfg = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("popbill-bridge: {e}");
@@ -44,16 +50,6 @@ async fn main() -> ExitCode {
 
     // The embedded cluster must outlive the bridge, so it lives here.
     let _dev = if cli.dev {
-        let defaults = ServerConfig::default();
-        let loopback = |a: SocketAddr, d: SocketAddr| {
-            if a == d {
-                SocketAddr::from(([127, 0, 0, 1], a.port()))
-            } else {
-                a
-            }
-        };
-        cfg.server.listen = loopback(cfg.server.listen, defaults.listen);
-        cfg.server.admin_listen = loopback(cfg.server.admin_listen, defaults.admin_listen);
         let topics = cfg.prepare_for_dev();
         match dev::start(&topics) {
             Ok(d) => {

@@ -338,3 +338,80 @@ fn item7_a_bridge_open_to_anyone_logs_one_warning_at_start() {
     let text = lines.join("\n");
     assert_eq!(text.matches(OPEN_WARNING).count(), 1, "{text}");
 }
+
+/// What `--dev --check-config` says the webhook listens on, with `args`
+/// added and `env` set.
+fn dev_listen(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = bridge_command()
+        .args(["--dev", "--check-config"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("listen: "))
+        .map(|a| a.trim_end_matches(',').to_string())
+        .unwrap_or_else(|| panic!("no listen line in {text}"))
+}
+
+/// Issue #24: `--dev` moved the listener to loopback whenever its address
+/// equalled the default, even when typed (`podman run -p 8080:8080 IMAGE
+/// --dev --listen 0.0.0.0:8080` could not be reached). `--dev` changes the
+/// default only: an explicit flag, environment variable or file setting
+/// always wins.
+#[test]
+fn dev_mode_listens_on_loopback_by_default_and_where_it_is_told_otherwise() {
+    assert_eq!(dev_listen(&[], &[]), "127.0.0.1:8080");
+    assert_eq!(
+        dev_listen(&["--listen", "0.0.0.0:8080"], &[]),
+        "0.0.0.0:8080"
+    );
+    assert_eq!(
+        dev_listen(&[], &[("POPBILL_BRIDGE_SERVER__LISTEN", "0.0.0.0:8080")]),
+        "0.0.0.0:8080"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bridge.toml");
+    std::fs::write(&file, "[server]\nlisten = \"0.0.0.0:8080\"\n").expect("write");
+    let path = file.to_string_lossy().into_owned();
+    assert_eq!(dev_listen(&["--config", &path], &[]), "0.0.0.0:8080");
+}
+
+/// Issue #24: a binary built outside the Dockerfile's build stage linked
+/// `libz.so.1`, which the distroless run image lacks (exit 127 at start).
+/// `.cargo/config.toml` makes zlib static for every build; this holds the
+/// binary's shared libraries to what the run image provides.
+#[test]
+fn the_binary_needs_only_the_shared_libraries_the_run_image_provides() {
+    let allowed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/run-image-libraries.txt"),
+    )
+    .expect("deploy/run-image-libraries.txt");
+    let allowed: Vec<&str> = allowed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let out = std::process::Command::new("readelf")
+        .args(["-d", env!("CARGO_BIN_EXE_popbill-bridge")])
+        .output()
+        .expect("readelf (binutils, installed with the C toolchain the build needs)");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("Shared library: [")?.1.strip_suffix(']'))
+        .collect();
+    assert!(needed.contains(&"libc.so.6"), "{text}");
+    let foreign: Vec<&&str> = needed.iter().filter(|n| !allowed.contains(n)).collect();
+    assert!(
+        foreign.is_empty(),
+        "the binary needs {foreign:?}, which the run image lacks (all it needs: {needed:?})"
+    );
+}
