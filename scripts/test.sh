@@ -37,3 +37,7 @@ cargo test --locked --workspace "$@"
 scripts/check-deploy.sh
 scripts/check-deps.sh
 scripts/check-asyncapi.sh
+# The container image built from deploy/Dockerfile (podman, a base made from
+# Debian's packages) and run: uid, no shell, --help, --check-config, --dev
+# answering on a published port, SIGTERM drain, read-only root filesystem.
+scripts/image.sh smoke
