@@ -8,6 +8,9 @@
 #                            --help, --check-config, --dev answering a sample
 #                            delivery on a published port, SIGTERM drain,
 #                            all with a read-only root filesystem
+#   scripts/image.sh play    build, then `podman kube play` the kustomize example
+#                            overlay and the Helm chart (defaults) against the
+#                            broker KAFKA_BOOTSTRAP_SERVERS names (scripts/lib/kube-play.sh)
 #
 # The base: mmdebstrap --variant=extract of the Debian release the
 # production base (distroless/cc-debian12) is made from, with the same
@@ -110,8 +113,14 @@ case "${1:-build}" in
     build_image >/dev/null
     IMAGE="$image" CONTAINERS_CONF="$CONTAINERS_CONF" scripts/lib/image-smoke.sh
     ;;
+  play)
+    need_tools
+    build_base
+    build_image >/dev/null
+    IMAGE="$image" CONTAINERS_CONF="$CONTAINERS_CONF" scripts/lib/kube-play.sh
+    ;;
   *)
-    echo "usage: scripts/image.sh build|smoke" >&2
+    echo "usage: scripts/image.sh build|smoke|play" >&2
     exit 2
     ;;
 esac

@@ -41,3 +41,7 @@ scripts/check-asyncapi.sh
 # Debian's packages) and run: uid, no shell, --help, --check-config, --dev
 # answering on a published port, SIGTERM drain, read-only root filesystem.
 scripts/image.sh smoke
+# The kustomize example overlay and the Helm chart played by podman against
+# this broker: probes' endpoint, args, env, mounts, securityContext, and a
+# delivery that lands in Kafka.
+KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" scripts/image.sh play
