@@ -350,14 +350,24 @@ async fn beyond_the_inflight_cap_deliveries_get_503_and_beyond_max_connections_a
     cfg.limits.max_connections = 3;
     let bridge = kafka.start_ready(cfg).await;
 
-    // Hold the one in-flight slot with a body that never completes.
+    // Hold the one in-flight slot with a whole delivery that Kafka is slow
+    // to confirm. (A body that never completes holds no slot: issue #23.)
+    kafka
+        .cluster
+        .broker_round_trip_time(1, Duration::from_secs(3))
+        .expect("rtt");
     let mut holder = tokio::net::TcpStream::connect(bridge.webhook_addr)
         .await
         .expect("connect");
-    holder
-        .write_all(b"POST /popbill/webhook HTTP/1.1\r\nHost: x\r\nPb-Webhook-Type: X\r\nContent-Length: 10\r\n\r\n{")
-        .await
-        .expect("write");
+    let body = String::from_utf8_lossy(ISSUE_BODY).into_owned();
+    let held = format!(
+        "POST /popbill/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Pb-Webhook-Type: TAXINVOICE.STATE\r\nPb-Webhook-MID: {}\r\n\
+         Pb-Webhook-EventType: Issue\r\nContent-Length: {}\r\n\r\n{body}",
+        unique("held-"),
+        body.len()
+    );
+    holder.write_all(held.as_bytes()).await.expect("write");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let a = post(
         &bridge,
@@ -393,6 +403,10 @@ async fn beyond_the_inflight_cap_deliveries_get_503_and_beyond_max_connections_a
         1.0
     );
     drop(holder);
+    kafka
+        .cluster
+        .broker_round_trip_time(1, Duration::ZERO)
+        .expect("rtt");
     bridge.shutdown().await;
 }
 
