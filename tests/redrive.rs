@@ -303,22 +303,7 @@ async fn a_stopped_run_finishes_what_is_in_flight_and_the_next_run_publishes_eac
     let watcher = {
         let (brokers, routed) = (brokers.clone(), routed.clone());
         tokio::task::spawn_blocking(move || {
-            use rdkafka::consumer::{BaseConsumer, Consumer};
-            let c: BaseConsumer = rdkafka::ClientConfig::new()
-                .set("bootstrap.servers", &brokers)
-                .create()
-                .expect("client");
-            let until = std::time::Instant::now() + Duration::from_secs(60);
-            while std::time::Instant::now() < until {
-                let landed: i64 = (0..3)
-                    .filter_map(|p| c.fetch_watermarks(&routed, p, Duration::from_secs(1)).ok())
-                    .map(|(lo, hi)| hi - lo)
-                    .sum();
-                if landed > 0 {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            wait_for_a_record(&brokers, &routed);
             stop.fire();
         })
     };
@@ -351,20 +336,7 @@ async fn a_stopped_run_finishes_what_is_in_flight_and_the_next_run_publishes_eac
     );
     assert_eq!(moved_first + moved_second, N as u64, "{first:?} {second:?}");
 
-    let records = read_back(
-        &brokers,
-        std::slice::from_ref(&routed),
-        N,
-        Duration::from_secs(30),
-        Duration::from_secs(2),
-    )
-    .await;
-    let mut per_event = std::collections::BTreeMap::<String, usize>::new();
-    for m in &records {
-        *per_event
-            .entry(record_header(m, "ce_id").unwrap_or_default())
-            .or_default() += 1;
-    }
+    let per_event = records_per_event(&brokers, &routed, N).await;
     let twice: Vec<_> = per_event.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
         twice.is_empty(),
@@ -437,22 +409,7 @@ async fn ctrl_c_stops_redrive_in_order_and_the_next_run_resumes_without_duplicat
     let (b, t) = (brokers.clone(), routed.clone());
     let pid = child.id();
     tokio::task::spawn_blocking(move || {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let c: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &b)
-            .create()
-            .expect("client");
-        let until = std::time::Instant::now() + Duration::from_secs(60);
-        while std::time::Instant::now() < until {
-            let landed: i64 = (0..3)
-                .filter_map(|p| c.fetch_watermarks(&t, p, Duration::from_secs(1)).ok())
-                .map(|(lo, hi)| hi - lo)
-                .sum();
-            if landed > 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for_a_record(&b, &t);
         // kill(1) sends the signal a terminal's Ctrl-C sends.
         let _ = std::process::Command::new("kill")
             .args(["-INT", &pid.to_string()])
@@ -481,10 +438,47 @@ async fn ctrl_c_stops_redrive_in_order_and_the_next_run_resumes_without_duplicat
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+    let per_event = records_per_event(&brokers, &routed, N).await;
+    assert_eq!(per_event.len(), N);
+    let twice = per_event.values().filter(|n| **n > 1).count();
+    assert_eq!(
+        twice, 0,
+        "events with more than one record after Ctrl-C and a second run"
+    );
+}
+
+/// Returns once `topic` (three partitions, as `test_config` makes them)
+/// holds a record, or after a minute. Blocks its thread.
+fn wait_for_a_record(brokers: &str, topic: &str) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("client");
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < until {
+        let landed: i64 = (0..3)
+            .filter_map(|p| c.fetch_watermarks(topic, p, Duration::from_secs(1)).ok())
+            .map(|(lo, hi)| hi - lo)
+            .sum();
+        if landed > 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How many records of each event (`ce_id`) `topic` holds, read once
+/// `expected` arrived (or 30 s passed).
+async fn records_per_event(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+) -> std::collections::BTreeMap<String, usize> {
     let records = read_back(
-        &brokers,
-        std::slice::from_ref(&routed),
-        N,
+        brokers,
+        &[topic.to_string()],
+        expected,
         Duration::from_secs(30),
         Duration::from_secs(2),
     )
@@ -495,10 +489,5 @@ async fn ctrl_c_stops_redrive_in_order_and_the_next_run_resumes_without_duplicat
             .entry(record_header(m, "ce_id").unwrap_or_default())
             .or_default() += 1;
     }
-    assert_eq!(per_event.len(), N);
-    let twice = per_event.values().filter(|n| **n > 1).count();
-    assert_eq!(
-        twice, 0,
-        "events with more than one record after Ctrl-C and a second run"
-    );
+    per_event
 }

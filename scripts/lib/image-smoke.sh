@@ -11,24 +11,14 @@ image="${IMAGE:?IMAGE names the image}"
 port="${SMOKE_PORT:-38180}"
 admin=$((port + 10))
 name="popbill-bridge-smoke-$$"
-passed=0 failed=0
 
 # shellcheck disable=SC2317 # run by the trap
 cleanup() { podman rm -f "$name" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-check() {
-  local what=$1; shift
-  if "$@"; then
-    echo "image smoke: ok: $what"
-    passed=$((passed + 1))
-  else
-    echo "image smoke: FAILED: $what" >&2
-    failed=$((failed + 1))
-    echo "$passed passed, $failed failed"
-    exit 1
-  fi
-}
+suite="image smoke"
+# shellcheck source=checks.sh
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 run() { podman run --rm --read-only "$@"; }
 
@@ -89,4 +79,4 @@ drains() {
   [ "$code" = 0 ] && [ $(($(date +%s) - started)) -lt 30 ]
 }
 check "SIGTERM (podman stop) drains and exits 0 within the grace period" drains
-echo "$passed passed, $failed failed"
+checks_done

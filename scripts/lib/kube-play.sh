@@ -26,7 +26,6 @@ if [ ! -x "$kustomize" ] || [ -z "$helm" ] || [ ! -x "$py" ]; then
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/popbill-kube-play.XXXXXX")
 played=""
-passed=0 failed=0
 # shellcheck disable=SC2317 # run by the trap
 cleanup() {
   [ -n "$played" ] && podman kube down "$played" >/dev/null 2>&1 || true
@@ -46,18 +45,9 @@ records_in() {
     awk -F: '{n += $3} END {print n + 0}'
 }
 
-check() {
-  local what=$1; shift
-  if "$@"; then
-    echo "kube play: ok: $what"
-    passed=$((passed + 1))
-  else
-    echo "kube play: FAILED: $what" >&2
-    failed=$((failed + 1))
-    echo "$passed passed, $failed failed"
-    exit 1
-  fi
-}
+suite="kube play"
+# shellcheck source=checks.sh
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 play() {
   local name=$1 rendered=$2
@@ -143,4 +133,4 @@ k8s=$(sed -n 's/^k8s=//p' scripts/check-deploy.sh)
 "$helm" template popbill-bridge deploy/helm/popbill-bridge --namespace popbill --kube-version "$k8s" \
   >"$work/helm-default.rendered.yaml"
 play helm-default "$work/helm-default.rendered.yaml"
-echo "$passed passed, $failed failed"
+checks_done
