@@ -101,23 +101,36 @@ build_image() {
   echo "$size"
 }
 
+# How long each step took, for the suite's log.
+step_started=$SECONDS
+took() { say "$1 in $((SECONDS - step_started)) s"; step_started=$SECONDS; }
+
 case "${1:-build}" in
   build)
     need_tools
+    took "tools ready"
     build_base
+    took "base ready"
     build_image >/dev/null
+    took "image built"
     ;;
   smoke)
     need_tools
+    took "tools ready"
     build_base
+    took "base ready"
     build_image >/dev/null
+    took "image built"
     IMAGE="$image" CONTAINERS_CONF="$CONTAINERS_CONF" scripts/lib/image-smoke.sh
+    took "smoke test done"
     ;;
   play)
     need_tools
     build_base
     build_image >/dev/null
+    took "image ready"
     IMAGE="$image" CONTAINERS_CONF="$CONTAINERS_CONF" scripts/lib/kube-play.sh
+    took "manifests played"
     ;;
   *)
     echo "usage: scripts/image.sh build|smoke|play" >&2
