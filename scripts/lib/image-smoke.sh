@@ -29,9 +29,11 @@ has_no_shell() {
   ! run --entrypoint /bin/sh "$image" -c true >/dev/null 2>&1 &&
     ! run --entrypoint /bin/bash "$image" -c true >/dev/null 2>&1
 }
-help_works() { run "$image" --help | grep -q "Settings come from"; }
+# Output is taken whole before it is searched: `cmd | grep -q` fails under
+# pipefail whenever grep stops reading before cmd has written everything.
+help_works() { grep -q "Settings come from" <<<"$(run "$image" --help)"; }
 check_config_works() {
-  run "$image" --brokers kafka-0.kafka:9092 --check-config | grep -q "configuration is valid"
+  grep -q "configuration is valid" <<<"$(run "$image" --brokers kafka-0.kafka:9092 --check-config)"
 }
 
 check "the image runs as uid 65532" runs_as_nonroot
@@ -67,8 +69,8 @@ delivered() {
 }
 check "a sample delivery posted to the published port gets OK" delivered
 counted() {
-  curl -s "http://127.0.0.1:$admin/metrics" |
-    grep -q '^popbill_bridge_deliveries_total{event_type="TAXINVOICE.STATE:Issue",outcome="acknowledged"} 1$'
+  grep -q '^popbill_bridge_deliveries_total{event_type="TAXINVOICE.STATE:Issue",outcome="acknowledged"} 1$' \
+    <<<"$(curl -s "http://127.0.0.1:$admin/metrics")"
 }
 check "/metrics counts it" counted
 drains() {

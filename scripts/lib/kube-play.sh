@@ -103,7 +103,7 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
     [ "$(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$c")" = true ] &&
       [ "$(podman inspect --format '{{.Config.User}}' "$c")" = 65532:65532 ] &&
       [ -z "$(podman inspect --format '{{join .EffectiveCaps ","}}' "$c")" ] &&
-      podman inspect --format '{{.HostConfig.SecurityOpt}}' "$c" | grep -q no-new-privileges
+      grep -q no-new-privileges <<<"$(podman inspect --format '{{.HostConfig.SecurityOpt}}' "$c")"
   }
   check "$name: ... read-only root filesystem, uid 65532, no capabilities, no privilege escalation" security
   local topic=popbill.taxinvoice.state.issue before
