@@ -105,30 +105,27 @@ build_image() {
 step_started=$SECONDS
 took() { say "$1 in $((SECONDS - step_started)) s"; step_started=$SECONDS; }
 
+# Every command starts from the image: the tools, the base, the image.
+image_ready() {
+  need_tools
+  took "tools ready"
+  build_base
+  took "base ready"
+  build_image >/dev/null
+  took "image built"
+}
+
 case "${1:-build}" in
   build)
-    need_tools
-    took "tools ready"
-    build_base
-    took "base ready"
-    build_image >/dev/null
-    took "image built"
+    image_ready
     ;;
   smoke)
-    need_tools
-    took "tools ready"
-    build_base
-    took "base ready"
-    build_image >/dev/null
-    took "image built"
+    image_ready
     IMAGE="$image" CONTAINERS_CONF="$CONTAINERS_CONF" scripts/lib/image-smoke.sh
     took "smoke test done"
     ;;
   play)
-    need_tools
-    build_base
-    build_image >/dev/null
-    took "image ready"
+    image_ready
     IMAGE="$image" CONTAINERS_CONF="$CONTAINERS_CONF" scripts/lib/kube-play.sh
     took "manifests played"
     ;;

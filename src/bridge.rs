@@ -174,7 +174,6 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         access: access.clone(),
         auth: auth.clone(),
         capacity: config.limits.capacity(),
-        limits_body_budget: config.limits.max_body_buffer_bytes,
         router,
         topics: topics.clone(),
         publisher,

@@ -42,8 +42,6 @@ pub struct App {
     /// One slot per delivery being published (`limits.max_inflight`), and
     /// room for the bodies held (`limits.max_body_buffer_bytes`).
     pub capacity: Capacity,
-    /// `limits.max_body_buffer_bytes`, for the gauge of what is held.
-    pub limits_body_budget: usize,
     pub router: Router,
     pub topics: Arc<Topics>,
     pub publisher: Publisher,
@@ -59,7 +57,7 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
     app.metrics.observe_request(latency);
     // This request's body is released now: the gauge follows.
     app.metrics
-        .set_body_buffer_bytes(app.capacity.body_bytes_held(app.limits_body_budget));
+        .set_body_buffer_bytes(app.capacity.body_bytes_held());
     response
 }
 
@@ -289,7 +287,9 @@ async fn read_body<'a>(
     if body.size_hint().lower() > limit as u64 {
         return Err(BridgeError::BodyTooLarge { limit });
     }
-    let mut pieces: Vec<Bytes> = Vec::new();
+    // The usual body arrives in one piece and is kept as it came; only a
+    // second piece makes a buffer to join them in.
+    let (mut first, mut joined) = (Bytes::new(), None::<bytes::BytesMut>);
     let (mut len, mut held): (usize, Option<tokio::sync::SemaphorePermit<'a>>) = (0, None);
     loop {
         let frame = tokio::select! {
@@ -317,22 +317,19 @@ async fn read_body<'a>(
             None => held = Some(room),
         }
         app.metrics
-            .set_body_buffer_bytes(app.capacity.body_bytes_held(app.limits_body_budget));
-        pieces.push(data);
-    }
-    let body = match pieces.len() {
-        0 => Bytes::new(),
-        // The usual case: the whole body in one piece, no copy.
-        1 => pieces.pop().unwrap_or_default(),
-        _ => {
-            let mut all = bytes::BytesMut::with_capacity(len);
-            for p in &pieces {
-                all.extend_from_slice(p);
-            }
-            all.freeze()
+            .set_body_buffer_bytes(app.capacity.body_bytes_held());
+        if first.is_empty() {
+            first = data;
+        } else {
+            let all = joined.get_or_insert_with(|| {
+                let mut all = bytes::BytesMut::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all
+            });
+            all.extend_from_slice(&data);
         }
-    };
-    Ok((body, held))
+    }
+    Ok((joined.map_or(first, bytes::BytesMut::freeze), held))
 }
 
 #[cfg(test)]
@@ -430,7 +427,6 @@ mod tests {
             access: Arc::new(parts.access),
             auth: Arc::new(parts.auth),
             capacity: cfg.limits.capacity(),
-            limits_body_budget: cfg.limits.max_body_buffer_bytes,
             router: parts.router,
             topics: Arc::new(topics),
             publisher: Publisher::new(producer, cfg.cloudevents.clone(), metrics.clone()),
@@ -609,7 +605,8 @@ mod tests {
     }
 
     /// The headers of the first record of `topic`.
-    async fn first_record_headers(cluster: &Mock, topic: &str) -> Vec<(String, String)> {
+    /// The first record of `topic`'s partition 0.
+    async fn first_record(cluster: &Mock, topic: &str) -> rdkafka::message::OwnedMessage {
         let (brokers, topic) = (cluster.bootstrap_servers(), topic.to_string());
         tokio::task::spawn_blocking(move || {
             let c: BaseConsumer = ClientConfig::new()
@@ -622,23 +619,28 @@ mod tests {
             tpl.add_partition_offset(&topic, 0, Offset::Offset(0))
                 .expect("partition");
             c.assign(&tpl).expect("assign");
-            let m = c
-                .poll(Duration::from_secs(3))
+            c.poll(Duration::from_secs(3))
                 .expect("a record within 3s")
-                .expect("consume");
-            m.headers()
-                .map(|hs| {
-                    hs.iter()
-                        .map(|h| {
-                            let v = String::from_utf8_lossy(h.value.unwrap_or_default());
-                            (h.key.to_string(), v.into_owned())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
+                .expect("consume")
+                .detach()
         })
         .await
         .expect("consumer thread")
+    }
+
+    async fn first_record_headers(cluster: &Mock, topic: &str) -> Vec<(String, String)> {
+        first_record(cluster, topic)
+            .await
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        let v = String::from_utf8_lossy(h.value.unwrap_or_default());
+                        (h.key.to_string(), v.into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn header(r: &Reply, name: hyper::header::HeaderName) -> Option<&str> {
@@ -910,6 +912,28 @@ mod tests {
         let r = exchange(&f.app, peer(), post(&headers, &body)).await;
         assert_eq!(r.status, 413, "{r:?}");
         assert_eq!(rejected(&f.app, "body_too_large"), 1.0);
+    }
+
+    /// A body that arrives in several pieces is published whole, byte for
+    /// byte, and the room it took is given back.
+    #[tokio::test]
+    async fn a_body_in_several_chunks_is_published_whole_and_its_room_given_back() {
+        let f = fixture(|_| {}, &[]);
+        let mut headers = issue_headers("mid-chunked");
+        headers.push(("Transfer-Encoding", "chunked".into()));
+        let mut body = Vec::new();
+        for piece in ISSUE_BODY.chunks(30) {
+            body.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            body.extend_from_slice(piece);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"0\r\n\r\n");
+        let r = exchange(&f.app, peer(), post(&headers, &body)).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "OK"), "{r:?}");
+        let record = first_record(&f.cluster, ISSUE_TOPIC).await;
+        assert_eq!(record.payload(), Some(ISSUE_BODY));
+        assert_eq!(f.app.capacity.body_bytes_held(), 0);
+        assert_eq!(metric(&f.app, "popbill_bridge_body_buffer_bytes"), 0.0);
     }
 
     #[tokio::test]

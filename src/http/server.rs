@@ -73,12 +73,18 @@ pub struct LimitsConfig {
 }
 
 impl LimitsConfig {
+    /// `max_body_buffer_bytes`, as many permits as a semaphore can hold.
+    fn body_budget(&self) -> usize {
+        self.max_body_buffer_bytes.min(Semaphore::MAX_PERMITS)
+    }
+
     /// The slots for deliveries in flight (checked with the rest in
     /// [`LimitsConfig::limits`]).
     pub fn capacity(&self) -> Capacity {
         Capacity {
             slots: Semaphore::new(self.max_inflight),
-            body_bytes: Semaphore::new(self.max_body_buffer_bytes.min(Semaphore::MAX_PERMITS)),
+            body_bytes: Semaphore::new(self.body_budget()),
+            body_budget: self.body_budget(),
             wait: self.inflight_wait,
         }
     }
@@ -129,6 +135,8 @@ pub struct Capacity {
     slots: Semaphore,
     /// One permit per byte of request body held (`limits.max_body_buffer_bytes`).
     body_bytes: Semaphore,
+    /// The permits `body_bytes` started with.
+    body_budget: usize,
     wait: Duration,
 }
 
@@ -190,10 +198,9 @@ impl Capacity {
         }
     }
 
-    /// Bytes of request bodies held right now, of `budget`.
-    pub fn body_bytes_held(&self, budget: usize) -> usize {
-        budget
-            .min(Semaphore::MAX_PERMITS)
+    /// Bytes of request bodies held right now.
+    pub fn body_bytes_held(&self) -> usize {
+        self.body_budget
             .saturating_sub(self.body_bytes.available_permits())
     }
 }

@@ -111,6 +111,7 @@ impl ClientEvents {
     pub(crate) fn producer_id_state(&self, state: Option<&str>) {
         if let (Ok(mut p), Some(state)) = (self.producer_id.lock(), state)
             && *p != ProducerId::NotWatched
+            && !matches!(&*p, ProducerId::State(s) if s == state)
         {
             *p = ProducerId::State(state.to_string());
         }

@@ -138,10 +138,8 @@ struct TopicState {
     /// "missing and topics.create is false" was logged (once, not every
     /// readiness round).
     said_missing: AtomicBool,
-    /// Partitions the last metadata listed.
-    listed: AtomicUsize,
     /// Partitions seen answering on their leaders; the topic is present
-    /// once this reaches `listed`.
+    /// once this reaches the partitions the last metadata listed.
     serving: AtomicUsize,
     /// Why a listed topic does not serve yet (the partition and Kafka's
     /// answer); cleared once it does.
@@ -228,7 +226,6 @@ impl Topics {
                     state: AtomicU8::new(UNKNOWN),
                     cannot_create: LastSaid::default(),
                     said_missing: AtomicBool::new(false),
-                    listed: AtomicUsize::new(0),
                     serving: AtomicUsize::new(0),
                     not_serving: LastSaid::default(),
                 })
@@ -340,17 +337,10 @@ impl Topics {
     /// partitions not yet seen serving are asked.
     async fn verify_serving(&self, st: &TopicState, budget: Duration) {
         let from = st.serving.load(Ordering::Acquire);
-        let (producer, name) = (self.producer.clone(), st.name.clone());
         let started = Instant::now();
-        let answer = tokio::task::spawn_blocking(move || {
-            serving::wait_serving(producer.client(), &name, from, budget)
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("the check did not finish: {e}")));
-        match answer {
+        match self.wait_serving(&st.name, from, budget).await {
             Ok(partitions) => {
                 st.serving.store(partitions, Ordering::Release);
-                st.listed.store(partitions, Ordering::Release);
                 st.state.store(PRESENT, Ordering::Release);
                 st.set_not_serving(None);
                 if from < partitions {
@@ -599,7 +589,6 @@ impl Topics {
                 .find(|m| m.name() == &*t.name)
                 .filter(|m| m.error().is_none())
                 .map_or(0, |m| m.partitions().len());
-            t.listed.store(listed, Ordering::Release);
             let state = if listed == 0 {
                 // Gone (or never there): a topic created again under the
                 // same name must be seen serving afresh.
@@ -707,15 +696,26 @@ impl Topics {
                 .await?;
         }
         // Written to only once each partition answers (see `serving`).
-        let (producer, name, budget) =
-            (self.producer.clone(), spec.name.clone(), self.admin_timeout);
+        self.wait_serving(&spec.name, 0, self.admin_timeout)
+            .await
+            .map(drop)
+            .map_err(|cause| format!("topic {} does not serve yet: {cause}", spec.name))
+    }
+
+    /// [`serving::wait_serving`] on the producer's client, off the async
+    /// workers (librdkafka's metadata and watermark calls block).
+    async fn wait_serving(
+        &self,
+        topic: &str,
+        from: usize,
+        budget: Duration,
+    ) -> Result<usize, String> {
+        let (producer, topic) = (self.producer.clone(), topic.to_string());
         tokio::task::spawn_blocking(move || {
-            serving::wait_serving(producer.client(), &name, 0, budget)
+            serving::wait_serving(producer.client(), &topic, from, budget)
         })
         .await
         .unwrap_or_else(|e| Err(format!("the check did not finish: {e}")))
-        .map(drop)
-        .map_err(|cause| format!("topic {} does not serve yet: {cause}", spec.name))
     }
 
     /// Creates the topics; fails with each refused topic and its cause.
