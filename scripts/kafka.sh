@@ -14,6 +14,7 @@
 #   scripts/kafka.sh fetch      only resolve the jars into the cache
 #   scripts/kafka.sh pause|resume   SIGSTOP/SIGCONT the broker (fault tests)
 #   scripts/kafka.sh kill       SIGKILL it, keeping its data (start restarts on it)
+#   scripts/kafka.sh acls ARGS  Kafka's ACL tool (AclCommand) against the broker
 #   scripts/kafka.sh CMD [N] --brokers 3   the three-broker cluster instead:
 #                               scripts/kafka-cluster.sh CMD [N] (see there)
 #
@@ -110,6 +111,14 @@ offsets.topic.replication.factor=1
 offsets.topic.num.partitions=3
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=3
+# The bridge writes in transactions; a writer that dies mid-transaction has
+# it aborted at its timeout, looked for every second (default 10 s).
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
+# ACLs are enforced, and everything without one is allowed: a test denies
+# one prefix of transactional ids and checks that readiness names the ACL.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=true
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
@@ -209,6 +218,13 @@ case "$cmd" in
   bootstrap) echo "$bootstrap" ;;
   pause) signal -STOP ;;
   resume) signal -CONT ;;
+  acls)
+    # Kafka's own ACL tool against this broker, e.g.
+    #   scripts/kafka.sh acls --add --deny-principal User:ANONYMOUS --operation All \
+    #     --transactional-id denied- --resource-pattern-type prefixed
+    shift
+    "$java" -Xmx128m -cp "$lib/*" org.apache.kafka.tools.AclCommand --bootstrap-server "$bootstrap" "$@"
+    ;;
   kill)
     # SIGKILL, data kept; returns once the process is gone (ports released).
     if p=$(pid); then kill_pid "$p"; fi
@@ -219,7 +235,7 @@ case "$cmd" in
     run_java "$state" exec kafka.Kafka "$state/server.properties"
     ;;
   *)
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

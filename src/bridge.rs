@@ -27,6 +27,7 @@ use crate::http::tls::Tls;
 use crate::http::{admin, reload};
 use crate::kafka::publish::{self, ClientEvents, Producer, Publisher};
 use crate::kafka::topics::Topics;
+use crate::kafka::transactions::GroupCommit;
 use crate::route::Router;
 use crate::shutdown::{self, Shutdown, ShutdownReport};
 use crate::telemetry::metrics::Metrics;
@@ -142,19 +143,6 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         limits,
         metrics,
     } = Parts::build(&config)?;
-    let Kafka {
-        events: kafka_events,
-        producer,
-        publisher,
-        topics,
-        dedup,
-    } = Kafka::build(&config, &router, &metrics)?;
-    let ledger_state = config
-        .dedup
-        .enabled
-        .then(|| Arc::new(ledger::LedgerState::default()));
-    let health = Arc::new(Health::new(ledger_state.clone(), kafka_events.clone()));
-
     let webhook_listener = bind("server.listen", config.server.listen).await?;
     let admin_listener = bind("server.admin_listen", config.server.admin_listen).await?;
     let webhook_addr = local_addr(&webhook_listener, "server.listen", config.server.listen)?;
@@ -163,6 +151,34 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         "server.admin_listen",
         config.server.admin_listen,
     )?;
+
+    // The writers' default name holds the webhook's bound port: unique on
+    // this host among running bridges, the same after a restart on a
+    // fixed port.
+    let Kafka {
+        events: kafka_events,
+        producer,
+        publisher,
+        topics,
+        dedup,
+        transactions,
+    } = Kafka::build(
+        &config,
+        &router,
+        &metrics,
+        &config
+            .kafka
+            .transactions
+            .id_prefix(&config.kafka.client_id, webhook_addr.port()),
+    )?;
+    let ledger_state = config
+        .dedup
+        .enabled
+        .then(|| Arc::new(ledger::LedgerState::default()));
+    let health = Arc::new(
+        Health::new(ledger_state.clone(), kafka_events.clone())
+            .with_transactions(transactions.clone()),
+    );
 
     let (intake, intake_signal) = shutdown::signal();
     let (background, background_signal) = shutdown::signal();
@@ -249,6 +265,7 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
             health,
             dedup,
             producer,
+            transactions,
             intake,
             webhook: webhook_task,
             background,
@@ -273,14 +290,19 @@ pub struct Kafka {
     pub topics: Arc<Topics>,
     /// Duplicate detection, with its ledger writer when it is on.
     pub dedup: Arc<Dedup>,
+    /// The transactional writers, when `kafka.transactions` is on.
+    pub(crate) transactions: Option<Arc<GroupCommit>>,
 }
 
 impl Kafka {
     /// Creates the clients; connecting happens in the background.
+    /// `writer_id` names the transactional writers (see
+    /// `kafka.transactions.id`); unused when transactions are off.
     pub fn build(
         config: &Config,
         router: &Router,
         metrics: &Arc<Metrics>,
+        writer_id: &str,
     ) -> Result<Kafka, StartError> {
         let kafka_error = |e: rdkafka::error::KafkaError| {
             StartError::Kafka(config.kafka.describe_client_error(&e))
@@ -312,11 +334,30 @@ impl Kafka {
             )
             .map_err(kafka_error)?,
         );
-        let dedup = Arc::new(
-            Dedup::new(&config.dedup, metrics.clone()).with_ledger(&config.dedup, producer.clone()),
-        );
+        let in_transactions = config.kafka.transactions.enabled;
+        let dedup = Arc::new(Dedup::new(&config.dedup, metrics.clone()).with_ledger(
+            &config.dedup,
+            producer.clone(),
+            in_transactions,
+        ));
+        let transactions = if in_transactions {
+            Some(
+                GroupCommit::start(
+                    &config.kafka,
+                    publish::producer_config(&config.kafka, config.max_record_bytes()),
+                    writer_id,
+                    dedup.ledger_records(),
+                    metrics.clone(),
+                    events.clone(),
+                )
+                .map_err(kafka_error)?,
+            )
+        } else {
+            None
+        };
         let publisher = Publisher::new(
             producer.clone(),
+            transactions.clone(),
             config.cloudevents.clone(),
             metrics.clone(),
         );
@@ -326,6 +367,7 @@ impl Kafka {
             publisher,
             topics,
             dedup,
+            transactions,
         })
     }
 }

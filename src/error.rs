@@ -97,6 +97,19 @@ pub enum BridgeError {
     /// The bridge exits so that it is restarted with a new one.
     #[error("the Kafka producer hit a fatal error; the bridge is restarting")]
     ProducerFatal,
+    /// `kafka.transactions` is on and no transactional writer is ready
+    /// (readiness says why: an ACL, the transaction state log, ...).
+    #[error("no Kafka transactional writer is ready yet; retry")]
+    TransactionsNotReady,
+    /// The delivery's transaction aborted: its record is not visible to
+    /// read_committed consumers, so the retry is the one that counts.
+    #[error("Kafka transaction aborted ({cause}); retry")]
+    TransactionAborted { cause: String },
+    /// The commit's outcome was not settled within the deadline. The
+    /// settlement goes on: a commit it finds is remembered, so the retry
+    /// is recognised as a duplicate.
+    #[error("Kafka transaction outcome not settled in time ({cause}); retry")]
+    TransactionUnsettled { cause: String },
     /// A copy waited for the first copy of its event, which was given up
     /// before reaching Kafka (its client hung up).
     #[error("first copy of this event was abandoned; retry")]
@@ -141,6 +154,9 @@ impl BridgeError {
             E::ShuttingDown => Kind::Failed(FailReason::ShuttingDown),
             E::Abandoned => Kind::Failed(FailReason::Abandoned),
             E::ProducerFatal => Kind::Failed(FailReason::ProducerFatal),
+            E::TransactionsNotReady => Kind::Failed(FailReason::TransactionsNotReady),
+            E::TransactionAborted { .. } => Kind::Failed(FailReason::TransactionAborted),
+            E::TransactionUnsettled { .. } => Kind::Failed(FailReason::TransactionUnsettled),
         }
     }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 use crate::dedup::ledger::LedgerState;
 use crate::kafka::publish::ClientEvents;
 use crate::kafka::topics::{ConfigProblem, Topics};
+use crate::kafka::transactions::GroupCommit;
 use crate::shutdown::signal::Signal;
 use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
@@ -38,6 +39,9 @@ pub struct Health {
     /// The Kafka clients' shared events: a fatal error fails readiness for
     /// good; Kafka answering ends a bout of throttled librdkafka lines.
     events: Arc<ClientEvents>,
+    /// The transactional writers, when `kafka.transactions` is on: not
+    /// ready until one is initialised (an ACL refusal is named).
+    transactions: Option<Arc<GroupCommit>>,
 }
 
 impl Health {
@@ -50,7 +54,14 @@ impl Health {
             config_problems: Mutex::new(Vec::new()),
             ledger,
             events,
+            transactions: None,
         }
+    }
+
+    /// Readiness also waits for a transactional writer.
+    pub(crate) fn with_transactions(mut self, transactions: Option<Arc<GroupCommit>>) -> Health {
+        self.transactions = transactions;
+        self
     }
 
     /// `Ok` when ready, else every reason it is not.
@@ -68,6 +79,9 @@ impl Health {
             reasons.push("Kafka metadata not reachable".to_string());
         }
         if let Some(problem) = self.events.producer_id_problem() {
+            reasons.push(problem);
+        }
+        if let Some(problem) = self.transactions.as_ref().and_then(|t| t.problem()) {
             reasons.push(problem);
         }
         if let Ok(missing) = self.missing.lock() {

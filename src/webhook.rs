@@ -239,6 +239,11 @@ async fn publish(
     lead: Lead,
 ) -> Verdict {
     let route = rec.route;
+    let line = app
+        .publisher
+        .transactional()
+        .then(|| lead.ledger_line(rec.id, &route.topic))
+        .flatten();
     let pending = match app
         .topics
         .ensure(route, timer.deadline())
@@ -251,6 +256,7 @@ async fn publish(
                 rec.headers,
                 rec.extra_header,
                 rec.received_at,
+                line.as_deref(),
             )
         }) {
         Ok(p) => p,
@@ -429,7 +435,7 @@ mod tests {
             capacity: cfg.limits.capacity(),
             router: parts.router,
             topics: Arc::new(topics),
-            publisher: Publisher::new(producer, cfg.cloudevents.clone(), metrics.clone()),
+            publisher: Publisher::new(producer, None, cfg.cloudevents.clone(), metrics.clone()),
             dedup: Arc::new(Dedup::new(&cfg.dedup, metrics.clone())),
             metrics,
         });

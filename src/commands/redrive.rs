@@ -248,8 +248,9 @@ pub async fn redrive(
         publisher,
         topics,
         dedup,
+        transactions,
         ..
-    } = Kafka::build(cfg, &router, &metrics).map_err(|e| e.to_string())?;
+    } = Kafka::build(cfg, &router, &metrics, &redrive_writer_id(cfg)).map_err(|e| e.to_string())?;
 
     // What is already published: the ledger, read to its end first.
     let (stop_follower, follower_signal) = shutdown::signal();
@@ -278,6 +279,16 @@ pub async fn redrive(
         eprintln!(
             "popbill-bridge redrive: warning: dedup.enabled = false: nothing stops a second run from publishing again"
         );
+    }
+
+    if let Some(t) = &transactions {
+        let until = tokio::time::Instant::now() + cfg.kafka.admin_timeout * 6;
+        while let Some(problem) = t.problem() {
+            if tokio::time::Instant::now() > until {
+                return Err(format!("cannot write transactionally: {problem}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     let reader = Reader::open(cfg, source, args).await?;
@@ -379,6 +390,10 @@ pub async fn redrive(
     if !args.dry_run {
         reader.commit(&progress_of.committable())?;
     }
+    if let Some(t) = &transactions {
+        t.close(tokio::time::Instant::now() + cfg.server.shutdown_timeout)
+            .await;
+    }
     dedup.flush_ledger(cfg.server.shutdown_timeout).await;
     stop_follower.fire();
     let flush = producer.clone();
@@ -392,6 +407,21 @@ pub async fn redrive(
 
 /// Records re-driven at once.
 const WINDOW: usize = 256;
+
+/// The transactional writers' name for a run of `redrive`: its own, so it
+/// never fences the bridge's writers; unique to the run (a run that died
+/// leaves an open transaction the coordinator aborts at its timeout).
+fn redrive_writer_id(cfg: &Config) -> String {
+    format!(
+        "{}-redrive-{}-{}",
+        cfg.kafka.client_id,
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    )
+}
 
 /// Where a record can go: the routes, their topics, the duplicate
 /// detection and the producer.
@@ -502,6 +532,10 @@ async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
     }
     let received_at = received_at(msg);
     let deadline = tokio::time::Instant::now() + to.deadline;
+    let line = publisher
+        .transactional()
+        .then(|| lead.ledger_line(&id, &route.topic))
+        .flatten();
     let enqueued = match to.topics.ensure(route, deadline).await {
         Ok(()) => publisher.enqueue(
             &route.topic,
@@ -510,6 +544,7 @@ async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
             &headers,
             Some((REDRIVEN_FROM, &from)),
             received_at,
+            line.as_deref(),
         ),
         Err(e) => Err(e),
     };

@@ -47,6 +47,7 @@ use crate::dedup::{Claim, Dedup};
 use crate::kafka::publish::{KafkaContext, Producer, base_client_config};
 use crate::kafka::receipt::Receipt;
 use crate::kafka::topics::{TopicSpec, Topics};
+use crate::kafka::transactions::LedgerRecords;
 use crate::kafka::{KafkaConfig, partitions_of};
 use crate::shutdown::signal::Signal;
 use crate::shutdown::signal::{Trigger, signal};
@@ -79,16 +80,20 @@ pub struct Entry {
     pub receipt: Receipt,
 }
 
-/// Hands confirmed events to the ledger writer.
+/// Hands confirmed events to the ledger writer; or, with Kafka
+/// transactions, makes the lines the group commit writes in each
+/// transaction (then there is no writer task).
 pub struct Ledger {
-    tx: mpsc::Sender<Entry>,
+    /// The writer's queue; `None` when lines travel in transactions.
+    tx: Option<mpsc::Sender<Entry>>,
+    topic: Arc<str>,
     metrics: Arc<Metrics>,
     /// Events handed to Kafka whose delivery report has not been handled
     /// yet: each may still become a ledger entry, so shutdown waits for
     /// them before it stops the writer.
     pending: Arc<Outstanding>,
-    /// This writer's instance id, the first half of its record keys.
-    instance: u64,
+    /// This replica's record keys (its instance id and a sequence).
+    keys: Arc<Keys>,
     /// Tells the writer to write what it holds and stop.
     stop: Trigger,
     /// The writer, awaited at shutdown.
@@ -120,22 +125,53 @@ impl Ledger {
     pub fn start(topic: &str, producer: Producer, metrics: Arc<Metrics>) -> Ledger {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = signal();
-        let keys = Keys::new();
-        let instance = keys.instance;
+        let keys = Arc::new(Keys::new());
         let writer = Arc::new(Writer {
             topic: topic.into(),
             producer,
             metrics: metrics.clone(),
-            keys,
+            keys: keys.clone(),
         });
         let task = tokio::spawn(writer.run(rx, stop_rx));
         Ledger {
-            tx,
+            tx: Some(tx),
+            topic: topic.into(),
             metrics,
             pending: Arc::default(),
-            instance,
+            keys,
             stop,
             writer: std::sync::Mutex::new(Some(task)),
+        }
+    }
+
+    /// A ledger whose lines the group commit writes, each in its event's
+    /// transaction (`kafka.transactions`): no writer task.
+    pub fn in_transactions(topic: &str, metrics: Arc<Metrics>) -> Ledger {
+        let (stop, _) = signal();
+        Ledger {
+            tx: None,
+            topic: topic.into(),
+            metrics,
+            pending: Arc::default(),
+            keys: Arc::new(Keys::new()),
+            stop,
+            writer: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether lines travel in the events' transactions.
+    pub fn in_transaction(&self) -> bool {
+        self.tx.is_none()
+    }
+
+    /// Where the group commit writes this ledger's records, with keys of
+    /// this replica.
+    pub(crate) fn records(&self) -> LedgerRecords {
+        let keys = self.keys.clone();
+        LedgerRecords {
+            topic: self.topic.clone(),
+            next_key: Box::new(move || keys.next()),
+            max_bytes: BATCH_BYTES,
         }
     }
 
@@ -167,7 +203,7 @@ impl Ledger {
     /// Whether a ledger record (by its key) was written by this writer:
     /// its events are in this replica's memory already.
     pub fn own_record(&self, key: &[u8]) -> bool {
-        key.len() == 16 && key[..8] == self.instance.to_be_bytes()
+        key.len() == 16 && key[..8] == self.keys.instance.to_be_bytes()
     }
 
     /// Tells the writer to write the entries it holds and stop, and waits
@@ -181,9 +217,11 @@ impl Ledger {
         }
     }
 
-    /// Queues an event Kafka confirmed. Never waits.
+    /// Queues an event Kafka confirmed. Never waits. (With transactions
+    /// its line was committed with it: nothing to do.)
     pub fn record(&self, entry: Entry) {
-        if let Err(e) = self.tx.try_send(entry) {
+        let Some(tx) = &self.tx else { return };
+        if let Err(e) = tx.try_send(entry) {
             let entry = match e {
                 mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
             };
@@ -200,7 +238,7 @@ struct Writer {
     topic: Arc<str>,
     producer: Producer,
     metrics: Arc<Metrics>,
-    keys: Keys,
+    keys: Arc<Keys>,
 }
 
 impl Writer {
@@ -298,17 +336,29 @@ fn failed(metrics: &Metrics, n: u64, error: &str) {
 /// Appends one entry's line, `<identity hex32> <body hex16> <partition>
 /// <offset> <topic> <id>\n`, byte by byte (no formatting machinery).
 fn line(out: &mut Vec<u8>, e: &Entry) {
-    push_hex(out, e.claim.identity, 32);
+    line_of(out, e.claim, &e.id, &e.topic, Some(e.receipt));
+}
+
+/// The line of an event; without a receipt (a line written in the event's
+/// own transaction, before Kafka said where the record went) the partition
+/// and offset are `-`.
+pub fn line_of(out: &mut Vec<u8>, claim: Claim, id: &str, topic: &str, at: Option<Receipt>) {
+    push_hex(out, claim.identity, 32);
     out.push(b' ');
-    push_hex(out, u128::from(e.claim.body), 16);
+    push_hex(out, u128::from(claim.body), 16);
     out.push(b' ');
-    push_decimal(out, i64::from(e.receipt.partition()));
+    match at {
+        Some(r) => {
+            push_decimal(out, i64::from(r.partition()));
+            out.push(b' ');
+            push_decimal(out, r.offset());
+        }
+        None => out.extend_from_slice(b"- -"),
+    }
     out.push(b' ');
-    push_decimal(out, e.receipt.offset());
+    out.extend_from_slice(topic.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(e.topic.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(id_in_line(&e.id).as_bytes());
+    out.extend_from_slice(id_in_line(id).as_bytes());
     out.push(b'\n');
 }
 
@@ -652,6 +702,9 @@ impl Follower {
     ) -> Result<(StreamConsumer<KafkaContext>, BTreeMap<i32, i64>), String> {
         let mut cfg = base_client_config(&self.kafka);
         cfg.set("group.id", format!("{}-ledger", self.kafka.client_id))
+            // Lines of a transaction that aborted were never true: their
+            // events are not in Kafka. Only committed lines count.
+            .set("isolation.level", "read_committed")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")

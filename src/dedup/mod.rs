@@ -290,20 +290,31 @@ impl Dedup {
     }
 
     /// Records every confirmed event in the ledger topic (when detection is
-    /// on), through a writer task started here.
+    /// on): through a writer task started here, or, when `in_transactions`,
+    /// in each event's own Kafka transaction (see [`Lead::ledger_line`]).
     pub fn with_ledger(
         mut self,
         cfg: &DedupConfig,
         producer: crate::kafka::publish::Producer,
+        in_transactions: bool,
     ) -> Self {
         if self.enabled {
-            self.ledger = Some(ledger::Ledger::start(
-                &cfg.ledger_topic,
-                producer,
-                self.metrics.clone(),
-            ));
+            self.ledger = Some(if in_transactions {
+                ledger::Ledger::in_transactions(&cfg.ledger_topic, self.metrics.clone())
+            } else {
+                ledger::Ledger::start(&cfg.ledger_topic, producer, self.metrics.clone())
+            });
         }
         self
+    }
+
+    /// Where the group commit writes ledger lines, when they travel in
+    /// transactions.
+    pub(crate) fn ledger_records(&self) -> Option<crate::kafka::transactions::LedgerRecords> {
+        self.ledger
+            .as_ref()
+            .filter(|l| l.in_transaction())
+            .map(ledger::Ledger::records)
     }
 
     /// Shutdown's ledger phase: waits (at most `budget`) for every delivery
@@ -475,6 +486,23 @@ pub struct Lead {
 }
 
 impl Lead {
+    /// This event's ledger line, to write in the same Kafka transaction as
+    /// its record; `None` without a ledger, or when the ledger writer
+    /// records it after confirmation instead.
+    pub fn ledger_line(&self, id: &str, topic: &str) -> Option<Vec<u8>> {
+        if !self
+            .dedup
+            .ledger
+            .as_ref()
+            .is_some_and(|l| l.in_transaction())
+        {
+            return None;
+        }
+        let mut line = Vec::with_capacity(96 + topic.len() + id.len().min(128));
+        ledger::line_of(&mut line, self.claim, id, topic, None);
+        Some(line)
+    }
+
     /// Waits for Kafka's verdict on this lead's write (`report`), at most
     /// until `deadline` (the request's timer), and reports it: on success the identity is
     /// remembered, then (after the answer may have gone out) recorded in

@@ -20,6 +20,7 @@ pub mod publish;
 pub mod receipt;
 pub mod record;
 pub mod topics;
+pub mod transactions;
 
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,6 +52,9 @@ pub struct KafkaConfig {
     /// refused at start-up. Numbers and booleans are taken as their text.
     #[serde(deserialize_with = "crate::deserialize::property_map")]
     pub properties: BTreeMap<String, String>,
+    /// Records and their ledger lines in Kafka transactions
+    /// (`[kafka.transactions]`).
+    pub transactions: transactions::TransactionsConfig,
 }
 
 impl Default for KafkaConfig {
@@ -63,6 +67,7 @@ impl Default for KafkaConfig {
             statistics_interval: Duration::from_secs(2),
             client_id: "popbill-bridge".into(),
             properties: BTreeMap::new(),
+            transactions: Default::default(),
         }
     }
 }
@@ -82,6 +87,11 @@ const FIXED_PROPERTIES: &[(&str, &str)] = &[
         "use kafka.statistics_interval instead",
     ),
     ("client.id", "use kafka.client_id instead"),
+    ("transactional.id", "use kafka.transactions.id instead"),
+    (
+        "transaction.timeout.ms",
+        "use kafka.transactions.timeout instead",
+    ),
 ];
 
 /// Substrings of property names whose values must never be printed.
@@ -116,6 +126,7 @@ impl KafkaConfig {
         if self.admin_timeout.is_zero() || self.health_interval.is_zero() {
             errs.push("kafka.admin_timeout and kafka.health_interval must be above 0".into());
         }
+        errs.extend(self.transactions.check(self.message_timeout));
         for (name, why) in FIXED_PROPERTIES {
             if self.properties.contains_key(*name) {
                 errs.push(format!(
@@ -238,6 +249,7 @@ impl fmt::Debug for KafkaConfig {
             .field("statistics_interval", &self.statistics_interval)
             .field("client_id", &self.client_id)
             .field("properties", &properties)
+            .field("transactions", &self.transactions)
             .finish()
     }
 }

@@ -28,6 +28,7 @@ use crate::kafka::KafkaConfig;
 use crate::kafka::receipt::Receipt;
 use crate::kafka::record;
 use crate::kafka::record::CloudEventsConfig;
+use crate::kafka::transactions::GroupCommit;
 use crate::telemetry::events;
 use crate::telemetry::labels::RecordWriter;
 use crate::telemetry::logging::{Say, Throttle};
@@ -190,6 +191,10 @@ pub struct KafkaContext {
     /// Present on the producer: its statistics feed the gauges.
     metrics: Option<Arc<Metrics>>,
     events: Arc<ClientEvents>,
+    /// A fatal error of this client stops the bridge. Not for the
+    /// transactional writers: their group commit decides (a writer refused
+    /// at start, by an ACL, keeps the bridge up and not ready, saying why).
+    fatal_stops_bridge: bool,
 }
 
 impl KafkaContext {
@@ -199,6 +204,17 @@ impl KafkaContext {
         KafkaContext {
             metrics: None,
             events,
+            fatal_stops_bridge: true,
+        }
+    }
+
+    /// The context of a transactional writer: no statistics, and a fatal
+    /// error is its group commit's to handle.
+    pub(crate) fn transactional_writer(events: Arc<ClientEvents>) -> KafkaContext {
+        KafkaContext {
+            metrics: None,
+            events,
+            fatal_stops_bridge: false,
         }
     }
 }
@@ -225,7 +241,7 @@ impl ClientContext for KafkaContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) && self.fatal_stops_bridge {
             self.events.set_fatal(reason);
         } else {
             self.events.trouble(true, format_args!("{error}: {reason}"));
@@ -321,6 +337,7 @@ pub fn create_producer(
     producer_config(cfg, max_record_bytes).create_with_context(KafkaContext {
         metrics: Some(metrics),
         events,
+        fatal_stops_bridge: true,
     })
 }
 
@@ -357,21 +374,38 @@ fn millis(d: Duration) -> String {
 
 pub struct Publisher {
     producer: Producer,
+    /// With `kafka.transactions` on: the writers every record goes through.
+    transactions: Option<Arc<GroupCommit>>,
     cloudevents: CloudEventsConfig,
     metrics: Arc<Metrics>,
 }
 
 impl Publisher {
-    pub fn new(producer: Producer, cloudevents: CloudEventsConfig, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        producer: Producer,
+        transactions: Option<Arc<GroupCommit>>,
+        cloudevents: CloudEventsConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Publisher {
             producer,
+            transactions,
             cloudevents,
             metrics,
         }
     }
 
-    /// Hands the delivery to the producer. Never waits: a full queue is an
-    /// answer (503), not a hang while POPBiLL's connection times out.
+    /// Whether records go through Kafka transactions (their ledger lines
+    /// with them).
+    pub fn transactional(&self) -> bool {
+        self.transactions.is_some()
+    }
+
+    /// Hands the delivery to the producer (into the open transaction,
+    /// with its ledger line, when transactions are on). Never waits: a full
+    /// queue is an answer (503), not a hang while POPBiLL's connection
+    /// times out.
+    #[allow(clippy::too_many_arguments)]
     pub fn enqueue(
         &self,
         topic: &Arc<str>,
@@ -380,6 +414,7 @@ impl Publisher {
         request_headers: &hyper::HeaderMap,
         extra_header: Option<(&str, &str)>,
         received_at: SystemTime,
+        ledger_line: Option<&[u8]>,
     ) -> Result<Pending, BridgeError> {
         let mut headers = record::headers(
             request_headers,
@@ -406,10 +441,14 @@ impl Publisher {
         if let Some(k) = key.as_deref() {
             rec = rec.key(k);
         }
-        let report = self
-            .producer
-            .send_result(rec)
-            .map_err(|(e, _)| BridgeError::from_kafka(e, topic))?;
+        let report = match &self.transactions {
+            Some(group) => Report::Transaction(group.send(rec, topic, ledger_line)?),
+            None => Report::Record(
+                self.producer
+                    .send_result(rec)
+                    .map_err(|(e, _)| BridgeError::from_kafka(e, topic))?,
+            ),
+        };
         Ok(Pending {
             report,
             topic: topic.clone(),
@@ -424,7 +463,7 @@ impl Publisher {
 /// client that hangs up does not stop the bridge from learning — and
 /// remembering — how the write ended).
 pub struct Pending {
-    report: DeliveryFuture,
+    report: Report,
     topic: Arc<str>,
     started: Instant,
     metrics: Arc<Metrics>,
@@ -439,17 +478,33 @@ impl std::future::Future for Pending {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        let result = std::task::ready!(std::pin::Pin::new(&mut self.report).poll(cx));
+        let verdict = match &mut self.report {
+            Report::Record(r) => {
+                let result = std::task::ready!(std::pin::Pin::new(r).poll(cx));
+                verdict_of(result, &self.topic, &self.metrics)
+            }
+            // The group commit answers every member; a closed channel means
+            // its task was dropped, only while the runtime ends.
+            Report::Transaction(r) => std::task::ready!(std::pin::Pin::new(r).poll(cx))
+                .unwrap_or_else(|_| Err(Arc::new(BridgeError::ShuttingDown))),
+        };
         self.metrics.observe_publish(self.started.elapsed());
-        std::task::Poll::Ready(verdict_of(result, &self.topic, &self.metrics))
+        std::task::Poll::Ready(verdict)
     }
+}
+
+/// What a [`Pending`] waits for: the record's own delivery report, or the
+/// verdict of the transaction it was written in.
+enum Report {
+    Record(DeliveryFuture),
+    Transaction(tokio::sync::oneshot::Receiver<Result<Receipt, Arc<BridgeError>>>),
 }
 
 /// Kafka's verdict from a delivery report: a [`Receipt`] only when the
 /// report proves the write (see [`crate::kafka::receipt`]); a report that
 /// says "delivered" without an offset is a failure, answered 503.
 /// `Err(_)`: the report was dropped unsent (futures' `Canceled`).
-fn verdict_of<Canceled>(
+pub(crate) fn verdict_of<Canceled>(
     result: Result<OwnedDeliveryResult, Canceled>,
     topic: &str,
     metrics: &Metrics,
@@ -563,7 +618,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new(&[]));
         let producer = create_producer(cfg, max_record_bytes, metrics.clone(), Default::default())
             .expect("producer");
-        Publisher::new(producer, CloudEventsConfig::default(), metrics)
+        Publisher::new(producer, None, CloudEventsConfig::default(), metrics)
     }
 
     fn issue_headers() -> HeaderMap {
@@ -594,6 +649,7 @@ mod tests {
             &headers,
             None,
             SystemTime::now(),
+            None,
         )
     }
 

@@ -28,6 +28,7 @@ use tracing::{info, warn};
 use crate::dedup::Dedup;
 use crate::health::Health;
 use crate::kafka::publish::Producer;
+use crate::kafka::transactions::GroupCommit;
 
 pub mod signal;
 
@@ -47,6 +48,9 @@ pub struct Shutdown {
     pub health: std::sync::Arc<Health>,
     pub dedup: std::sync::Arc<Dedup>,
     pub producer: Producer,
+    /// The transactional writers: the last group is committed before the
+    /// ledger phase.
+    pub(crate) transactions: Option<std::sync::Arc<GroupCommit>>,
     /// Stops the webhook listener.
     pub intake: Trigger,
     pub webhook: JoinHandle<bool>,
@@ -73,6 +77,9 @@ impl Shutdown {
         }
         self.background.fire();
         let _ = self.admin.await;
+        if let Some(t) = &self.transactions {
+            t.close(Instant::now() + left(self.budget)).await;
+        }
         self.dedup.flush_ledger(left(self.budget)).await;
         let unflushed = flush_producer(
             self.producer,

@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use hyper::HeaderMap;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::delivery::{Delivery, PB_WEBHOOK_MID};
 use crate::error::{BridgeError, Kind};
 use crate::kafka::receipt::{Receipt, Unconfirmed};
 use crate::route::Route;
-use crate::telemetry::labels::{HttpErrorKind, Outcome, RecordWriter};
+use crate::telemetry::labels::{HttpErrorKind, Outcome, RecordWriter, TransactionOutcome};
 use crate::telemetry::metrics::Metrics;
 
 pub fn acknowledged(
@@ -315,3 +315,73 @@ fn millis(d: Duration) -> f64 {
 
 #[cfg(test)]
 mod tests;
+
+/// A transactional writer was initialised (`init_transactions`): any open
+/// transaction a former holder of its id left is now settled.
+pub fn transactional_writer_ready(writer: &str) {
+    info!(writer, "transactional writer ready");
+}
+
+/// A transactional writer could not be initialised; `problem` names the
+/// fix, and readiness shows it until a writer is ready.
+pub fn transactional_writer_refused(writer: &str, problem: &str) {
+    warn!(writer, problem, "transactional writer not ready; retrying");
+}
+
+/// A group of `deliveries` committed: every one of them is answered `OK`.
+pub fn transaction_committed(metrics: &Metrics, writer: &str, deliveries: u64, took: Duration) {
+    transaction_ended(metrics, TransactionOutcome::Committed, deliveries, took);
+    debug!(
+        writer,
+        deliveries,
+        seconds = took.as_secs_f64(),
+        "transaction committed"
+    );
+}
+
+/// A group aborted (or never asked to commit): none of its records is
+/// visible, each delivery is answered 503.
+pub fn transaction_aborted(
+    metrics: &Metrics,
+    writer: &str,
+    deliveries: u64,
+    cause: &dyn std::fmt::Display,
+    took: Duration,
+) {
+    transaction_ended(metrics, TransactionOutcome::Aborted, deliveries, took);
+    warn!(
+        writer,
+        deliveries,
+        cause = %cause,
+        "transaction aborted: none of its records is visible; each delivery is answered 503 and retried"
+    );
+}
+
+/// A group whose commit outcome stayed unknown by the settlement deadline.
+pub fn transaction_unsettled(
+    metrics: &Metrics,
+    writer: &str,
+    deliveries: u64,
+    cause: &dyn std::fmt::Display,
+    took: Duration,
+) {
+    transaction_ended(metrics, TransactionOutcome::Unsettled, deliveries, took);
+    error!(
+        writer,
+        deliveries,
+        cause = %cause,
+        "transaction outcome unknown: its deliveries are answered 503; the bridge restarts, and its successor under the same transactional id settles the transaction"
+    );
+}
+
+fn transaction_ended(
+    metrics: &Metrics,
+    outcome: TransactionOutcome,
+    deliveries: u64,
+    took: Duration,
+) {
+    let t = &metrics.transactions;
+    t.ended[outcome as usize].inc();
+    t.deliveries.observe(deliveries as f64);
+    t.duration.observe(took.as_secs_f64());
+}

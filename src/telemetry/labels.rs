@@ -98,6 +98,25 @@ labels! {
         ShuttingDown => "shutting_down",
         Abandoned => "abandoned",
         ProducerFatal => "producer_fatal",
+        /// No transactional writer has been initialised yet.
+        TransactionsNotReady => "transactions_not_ready",
+        /// The delivery's transaction was aborted: its record is not
+        /// visible to read_committed consumers.
+        TransactionAborted => "transaction_aborted",
+        /// The commit's outcome was not settled by the deadline.
+        TransactionUnsettled => "transaction_unsettled",
+    }
+}
+
+labels! {
+    /// How a transaction of the group commit ended;
+    /// `popbill_bridge_transactions_total{outcome}`.
+    pub enum TransactionOutcome {
+        Committed => "committed",
+        Aborted => "aborted",
+        /// The commit failed without saying whether it happened, and
+        /// reading back did not settle it in time.
+        Unsettled => "unsettled",
     }
 }
 

@@ -15,7 +15,9 @@ use prometheus::{
 };
 
 use crate::route::{OTHER_LABEL, Route};
-use crate::telemetry::labels::{FailReason, HttpErrorKind, Outcome, RecordWriter, RejectReason};
+use crate::telemetry::labels::{
+    FailReason, HttpErrorKind, Outcome, RecordWriter, RejectReason, TransactionOutcome,
+};
 
 const NS: &str = "popbill_bridge";
 
@@ -75,6 +77,56 @@ pub struct Metrics {
     pub(super) dedup_ledger_write_failures: IntCounter,
     pub(super) dedup_ledger_caught_up: IntGauge,
     pub(super) dedup_conflicts: IntCounter,
+    pub(super) transactions: TransactionMetrics,
+}
+
+/// The group commit's metrics (`kafka.transactions`).
+pub(super) struct TransactionMetrics {
+    /// By [`TransactionOutcome`], in its order.
+    pub(super) ended: Vec<IntCounter>,
+    pub(super) deliveries: Histogram,
+    pub(super) duration: Histogram,
+}
+
+/// Deliveries in one transaction: one at low traffic, up to the in-flight
+/// limit under load.
+const GROUP_SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+impl TransactionMetrics {
+    fn new(registry: &Registry) -> TransactionMetrics {
+        let histogram = |name: &str, help: &str, buckets: &[f64]| {
+            register(
+                registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(name, help)
+                        .namespace(NS)
+                        .buckets(buckets.to_vec()),
+                )
+                .expect("static metric definition"),
+            )
+        };
+        TransactionMetrics {
+            ended: per_value(
+                registry,
+                "transactions_total",
+                "Transactions of the group commit by how they ended: committed, aborted (nothing of it visible), unsettled (the outcome unknown by the deadline).",
+                "outcome",
+                TransactionOutcome::ALL.iter().map(|o| o.as_str()),
+            ),
+            deliveries: histogram(
+                "transaction_deliveries",
+                "Deliveries per transaction of the group commit.",
+                GROUP_SIZE_BUCKETS,
+            ),
+            duration: histogram(
+                "transaction_duration_seconds",
+                "Time from sealing a group to its commit or abort (reports awaited, ledger lines written, commit).",
+                LATENCY_BUCKETS,
+            ),
+        }
+    }
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -322,6 +374,7 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
 
+        let transactions = TransactionMetrics::new(&registry);
         Metrics {
             registry,
             by_route,
@@ -358,6 +411,7 @@ impl Metrics {
             dedup_ledger_write_failures,
             dedup_ledger_caught_up,
             dedup_conflicts,
+            transactions,
         }
     }
 
