@@ -102,13 +102,13 @@ async fn main() -> ExitCode {
         };
     }
 
+    // Said before anything starts: a stop signal that comes as soon as the
+    // bridge listens must not take the warning with it.
+    for w in &warnings {
+        warn!("{w}");
+    }
     let bridge = match popbill_bridge::start(cfg).await {
-        Ok(b) => {
-            for w in &warnings {
-                warn!("{w}");
-            }
-            b
-        }
+        Ok(b) => b,
         Err(e) => {
             error!("{e}");
             eprintln!("popbill-bridge: {e}");

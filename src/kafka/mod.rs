@@ -190,14 +190,28 @@ impl KafkaConfig {
             ..self.clone()
         };
         let metrics = std::sync::Arc::new(crate::telemetry::metrics::Metrics::new(&[]));
+        let refused = |e: rdkafka::error::KafkaError| {
+            format!(
+                "kafka.properties: {} (fix or remove it)",
+                self.describe_client_error(&e)
+            )
+        };
         publish::create_producer(&offline, max_record_bytes, metrics, Default::default())
             .map(drop)
-            .map_err(|e| {
-                format!(
-                    "kafka.properties: {} (fix or remove it)",
-                    self.describe_client_error(&e)
-                )
-            })
+            .map_err(refused)?;
+        // A transactional writer adds its own limits (message.timeout.ms
+        // and socket.timeout.ms within the transaction timeout).
+        if self.transactions.enabled {
+            transactions::writer_config(
+                &publish::producer_config(&offline, max_record_bytes),
+                "check-config",
+                self.transactions.timeout,
+            )
+            .create::<rdkafka::producer::BaseProducer>()
+            .map(drop)
+            .map_err(refused)?;
+        }
+        Ok(())
     }
 }
 

@@ -50,6 +50,38 @@ pub async fn request(
     }
 }
 
+/// A delivery to the bridge's webhook path, where the bridge may die
+/// mid-request: the failure to get an answer is a result, not a panic.
+pub async fn try_post(
+    webhook: SocketAddr,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Result<Answer, String> {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://{webhook}/popbill/webhook"));
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let resp = client().request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok(Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
 /// A delivery to the bridge's webhook path.
 pub async fn post(bridge: &impl Listeners, headers: &[(String, String)], body: Vec<u8>) -> Answer {
     request(

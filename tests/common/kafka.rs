@@ -62,10 +62,12 @@ fn consume(
     expected: usize,
     within: Duration,
     settle: Duration,
+    isolation: Isolation,
 ) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("it-reader-"))
+        .set("isolation.level", isolation.as_str())
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .create()
@@ -100,7 +102,25 @@ fn consume(
     out
 }
 
-/// [`consume`] on a blocking thread.
+/// What a reader sees of transactions: consumers are told to read
+/// committed records only; the other view counts what the log holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    ReadCommitted,
+    ReadUncommitted,
+}
+
+impl Isolation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read_committed",
+            Isolation::ReadUncommitted => "read_uncommitted",
+        }
+    }
+}
+
+/// [`consume`] on a blocking thread, as a consumer sees the topics
+/// (`read_committed`).
 pub async fn read_back(
     brokers: &str,
     topics: &[String],
@@ -108,8 +128,28 @@ pub async fn read_back(
     within: Duration,
     settle: Duration,
 ) -> Vec<OwnedMessage> {
+    read_back_as(
+        brokers,
+        topics,
+        expected,
+        within,
+        settle,
+        Isolation::ReadCommitted,
+    )
+    .await
+}
+
+/// [`consume`] on a blocking thread, with the given isolation.
+pub async fn read_back_as(
+    brokers: &str,
+    topics: &[String],
+    expected: usize,
+    within: Duration,
+    settle: Duration,
+    isolation: Isolation,
+) -> Vec<OwnedMessage> {
     let (b, t) = (brokers.to_string(), topics.to_vec());
-    tokio::task::spawn_blocking(move || consume(&b, &t, expected, within, settle))
+    tokio::task::spawn_blocking(move || consume(&b, &t, expected, within, settle, isolation))
         .await
         .expect("consumer thread")
 }

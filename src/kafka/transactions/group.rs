@@ -120,11 +120,7 @@ impl GroupCommit {
         let mut writers = Vec::with_capacity(cfg.producers);
         for n in 0..cfg.producers {
             let id = format!("{id_prefix}-{n}");
-            let mut c = producer_config.clone();
-            c.set("transactional.id", &id).set(
-                "transaction.timeout.ms",
-                cfg.timeout.as_millis().to_string(),
-            );
+            let c = super::writer_config(&producer_config, &id, cfg.timeout);
             writers.push(Arc::new(Writer {
                 producer: c.create_with_context(context.clone())?,
                 id,
@@ -483,10 +479,10 @@ impl GroupCommit {
                 }
             }
             Ended::Aborted(cause) => {
-                events::transaction_aborted(&self.metrics, &writer.id, n, cause, took)
+                events::transaction_aborted(&self.metrics, &writer.id, n, &cause_of(cause), took)
             }
             Ended::Unknown(cause) => {
-                events::transaction_unsettled(&self.metrics, &writer.id, n, cause, took)
+                events::transaction_unsettled(&self.metrics, &writer.id, n, &cause_of(cause), took)
             }
         }
         for (m, v) in members.into_iter().zip(verdicts) {
@@ -495,11 +491,11 @@ impl GroupCommit {
                 // Its own failure says the most.
                 (_, Err(own)) => Err(own),
                 (Ended::Aborted(cause), Ok(_)) => Err(Arc::new(BridgeError::TransactionAborted {
-                    cause: cause.to_string(),
+                    cause: cause_of(cause),
                 })),
                 (Ended::Unknown(cause), Ok(_)) => {
                     Err(Arc::new(BridgeError::TransactionUnsettled {
-                        cause: cause.to_string(),
+                        cause: cause_of(cause),
                     }))
                 }
             };
@@ -529,7 +525,8 @@ impl GroupCommit {
                     return Ended::Unknown(Arc::new(BridgeError::ProducerFatal));
                 }
             };
-            let cause = Arc::new(BridgeError::from_kafka(e.clone(), "(transaction)"));
+            // The transaction's own error says more than a delivery's.
+            let cause = Arc::new(BridgeError::Kafka(e.clone()));
             match &e {
                 // librdkafka: the commit did not happen; abort and go on.
                 KafkaError::Transaction(t) if t.txn_requires_abort() => {
@@ -638,6 +635,15 @@ pub(crate) fn records_of(lines: &[u8], max: usize) -> Vec<&[u8]> {
         out.push(&lines[start..last_end]);
     }
     out
+}
+
+/// Why a transaction ended as it did, for its deliveries' answers: a Kafka
+/// error with librdkafka's own words.
+fn cause_of(e: &BridgeError) -> String {
+    match e {
+        BridgeError::Kafka(k) => k.to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn is_fatal(e: &KafkaError) -> bool {

@@ -32,3 +32,145 @@ fn an_acl_refusal_at_start_names_the_transactional_id_acl_and_the_way_out() {
         "{text}"
     );
 }
+
+mod on_the_mock_cluster {
+    //! The group commit against librdkafka's mock cluster, which speaks
+    //! the transactional protocol (it does not hide aborted records from
+    //! readers: what consumers see is proven on the real broker, in
+    //! tests/transactions.rs).
+    use super::*;
+    use crate::kafka::mock;
+    use crate::kafka::publish::producer_config;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    use std::collections::BTreeSet;
+
+    const LEDGER: &str = "ledger";
+
+    fn group(cluster: &mock::Cluster) -> (Arc<GroupCommit>, Arc<Metrics>) {
+        let kafka = KafkaConfig {
+            brokers: cluster.bootstrap_servers(),
+            message_timeout: Duration::from_secs(3),
+            statistics_interval: Duration::ZERO,
+            ..KafkaConfig::default()
+        };
+        let metrics = Arc::new(Metrics::new(&[]));
+        let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let ledger = LedgerRecords {
+            topic: LEDGER.into(),
+            next_key: Box::new(move || {
+                let mut k = [0u8; 16];
+                k[8..].copy_from_slice(&seq.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+                k
+            }),
+            max_bytes: 1024,
+        };
+        let group = GroupCommit::start(
+            &kafka,
+            producer_config(&kafka, 1_100_000),
+            "unit-writer",
+            Some(ledger),
+            metrics.clone(),
+            Arc::new(ClientEvents::default()),
+        )
+        .expect("writers");
+        (group, metrics)
+    }
+
+    async fn ready(group: &GroupCommit) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while let Some(p) = group.problem() {
+            assert!(Instant::now() < until, "writers never ready: {p}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn send(group: &GroupCommit, n: usize) -> oneshot::Receiver<Verdict> {
+        let topic: Arc<str> = "events".into();
+        let body = format!("{{\"n\":{n}}}");
+        let record: FutureRecord<'_, str, [u8]> =
+            FutureRecord::to("events").payload(body.as_bytes());
+        let line = format!("line-{n}\n");
+        group
+            .send(record, &topic, Some(line.as_bytes()))
+            .expect("sent into the open transaction")
+    }
+
+    async fn verdict(rx: oneshot::Receiver<Verdict>) -> Verdict {
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .expect("answered in time")
+            .expect("answered")
+    }
+
+    fn count(metrics: &Metrics, outcome: &str) -> f64 {
+        let text = String::from_utf8(metrics.render()).expect("utf-8");
+        let series = format!("popbill_bridge_transactions_total{{outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(-1.0)
+    }
+
+    #[tokio::test]
+    async fn every_delivery_of_a_committed_group_gets_its_own_receipt_and_its_ledger_line_goes_with_it()
+     {
+        let cluster = mock::with_topics(&["events", LEDGER]);
+        let (group, metrics) = group(&cluster);
+        ready(&group).await;
+        // Sent without awaiting in between: one group.
+        let answers: Vec<_> = (0..20).map(|n| send(&group, n)).collect();
+        let mut offsets = BTreeSet::new();
+        for a in answers {
+            let receipt = verdict(a).await.expect("committed");
+            offsets.insert(receipt.offset());
+        }
+        assert_eq!(offsets.len(), 20, "each its own place: {offsets:?}");
+        assert!(count(&metrics, "committed") >= 1.0);
+        assert_eq!(count(&metrics, "aborted"), 0.0);
+        let (_, ledger_end) = group
+            .lock_open()
+            .writer
+            .as_ref()
+            .expect("a writer is open")
+            .producer
+            .client()
+            .fetch_watermarks(LEDGER, 0, Duration::from_secs(5))
+            .expect("ledger watermarks");
+        assert!(ledger_end >= 1, "the ledger lines were written");
+    }
+
+    #[tokio::test]
+    async fn a_group_kafka_refuses_is_aborted_every_delivery_gets_503_and_the_next_group_commits() {
+        let cluster = mock::with_topics(&["events", LEDGER]);
+        let (group, metrics) = group(&cluster);
+        ready(&group).await;
+        cluster.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD; 4],
+        );
+        let answers: Vec<_> = (0..3).map(|n| send(&group, n)).collect();
+        for a in answers {
+            let e = verdict(a).await.expect_err("refused");
+            assert_eq!(e.status(), hyper::StatusCode::SERVICE_UNAVAILABLE, "{e}");
+        }
+        assert!(count(&metrics, "aborted") >= 1.0);
+        assert_eq!(count(&metrics, "committed"), 0.0);
+        // The writers go on. librdkafka may still hand the failed
+        // group's error to the next transaction of the same writer (it
+        // purges that one too: another 503, nothing written), so the
+        // delivery is retried as POPBiLL would.
+        cluster.clear_request_errors(RDKafkaApiKey::Produce);
+        let mut committed = None;
+        for n in 9..12 {
+            if let Ok(receipt) = verdict(send(&group, n)).await {
+                committed = Some(receipt);
+                break;
+            }
+        }
+        assert!(
+            committed.is_some_and(|r| r.offset() >= 0),
+            "no later group committed"
+        );
+        assert!(count(&metrics, "committed") >= 1.0);
+    }
+}

@@ -128,6 +128,19 @@ impl TransactionsConfig {
     }
 }
 
+/// A transactional writer's librdkafka settings: the producer's, its
+/// `transactional.id`, and the transaction timeout.
+pub(crate) fn writer_config(
+    producer: &rdkafka::config::ClientConfig,
+    id: &str,
+    timeout: Duration,
+) -> rdkafka::config::ClientConfig {
+    let mut c = producer.clone();
+    c.set("transactional.id", id)
+        .set("transaction.timeout.ms", timeout.as_millis().to_string());
+    c
+}
+
 /// This machine's name (on Kubernetes, the pod's), `localhost` when it
 /// cannot be read.
 fn host_name() -> String {
