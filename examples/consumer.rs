@@ -1,14 +1,24 @@
 //! How a downstream service should read popbill-bridge's topics, with the
 //! `popbill-events` crate (`crates/popbill-events`).
 //!
-//! Three rules, each from how POPBiLL and Kafka behave:
+//! Four rules, each from how POPBiLL and Kafka behave:
 //!
+//! 0. **Read committed.** The bridge writes each record in a Kafka
+//!    transaction and answers POPBiLL `OK` only after the commit; a
+//!    delivery whose transaction aborted is answered 503 and sent again.
+//!    With `isolation.level=read_committed` the consumer sees only
+//!    committed records: one per event. `read_uncommitted` (the Java
+//!    client's default) also shows the aborted ones, as duplicates.
+//!    librdkafka reads committed by default; `configure_consumer` sets it
+//!    anyway, so no copied configuration can lose it.
 //! 1. **At least once.** Commit an offset only after the record was
 //!    handled, so a crash re-reads rather than skips. The price is that a
 //!    record can be seen twice — rule 2.
 //! 2. **Deduplicate by `ce_id`** (the POPBiLL MID, a CloudEvents header):
-//!    the bridge publishes one record per event, but a consumer restart, a
-//!    frozen broker or a manual re-run can still show an event again.
+//!    the bridge publishes one record per event, but a consumer restart
+//!    re-reads what it had not committed, and a manual re-run (a new MID
+//!    or beyond the bridge's window) or the bridge's limits
+//!    (`docs/duplicates.md`) can still show an event again.
 //!    `popbill_events::Gate` keeps the ids handled (here: in memory,
 //!    bounded by a window; a real service keeps them with its own state, in
 //!    the same transaction).
@@ -59,13 +69,15 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let consumer: StreamConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &args.brokers)
         .set("group.id", &args.group)
         .set("auto.offset.reset", "earliest")
         // Rule 1: commit by hand, after handling.
-        .set("enable.auto.commit", "false")
-        .create()?;
+        .set("enable.auto.commit", "false");
+    // Rule 0: isolation.level=read_committed.
+    let consumer: StreamConsumer = popbill_events::configure_consumer(&mut config).create()?;
     consumer.subscribe(&[&args.topics])?;
 
     // Rules 2 and 3.

@@ -63,8 +63,20 @@ async fn unreachable_broker_gives_503_within_the_deadline() {
 /// A bridge on a mock cluster that holds its topics, answering within
 /// `request_timeout`.
 async fn mock_bridge(request_timeout: Duration) -> (MockKafka, popbill_bridge::RunningBridge) {
+    mock_bridge_with(request_timeout, true).await
+}
+
+/// As [`mock_bridge`], with Kafka transactions on or off: the tests of the
+/// idempotent producer's own faults run with them off (with them on, the
+/// group commit turns those faults into aborted transactions; see
+/// tests/transactions.rs and kafka::transactions).
+async fn mock_bridge_with(
+    request_timeout: Duration,
+    transactions: bool,
+) -> (MockKafka, popbill_bridge::RunningBridge) {
     let kafka = MockKafka::new();
     let mut cfg = kafka.config(&unique("mock-"));
+    cfg.kafka.transactions.enabled = transactions;
     cfg.server.request_timeout = request_timeout;
     cfg.kafka.message_timeout = request_timeout - Duration::from_millis(500);
     // No waiting for a slot: the whole budget is Kafka's.
@@ -173,7 +185,7 @@ async fn produce_requests_that_time_out_give_503_and_one_timeout_is_retried_once
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item14_an_idempotent_producer_fatal_error_fails_readiness_and_every_answer_says_why() {
-    let (kafka, bridge) = mock_bridge(Duration::from_secs(3)).await;
+    let (kafka, bridge) = mock_bridge_with(Duration::from_secs(3), false).await;
     let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK, "healthy mock first: {}", a.body);
 
@@ -272,6 +284,9 @@ async fn a_report_without_an_offset_is_answered_503_and_the_retry_publishes_the_
     let kafka = MockKafka::new();
     let prefix = unique("mock-implicit-");
     let mut cfg = kafka.config(&prefix);
+    // The idempotent producer's report, as it comes: with transactions on,
+    // the whole group of such a record aborts instead.
+    cfg.kafka.transactions.enabled = false;
     // One record a request, so that several are in flight at once.
     for (k, v) in [("linger.ms", "0"), ("batch.num.messages", "1")] {
         cfg.kafka.properties.insert(k.into(), v.into());

@@ -439,7 +439,8 @@ async fn copies_on_two_replicas_both_commit_only_within_the_ledgers_propagation_
             &format!("sent{gap_ms}"),
             EVENTS,
             |mid| async move {
-                let first = post(a, &issue_headers(&mid), ISSUE_BODY.to_vec());
+                let headers = issue_headers(&mid);
+                let first = post(a, &headers, ISSUE_BODY.to_vec());
                 let second = async {
                     tokio::time::sleep(gap).await;
                     post(b, &issue_headers(&mid), ISSUE_BODY.to_vec()).await

@@ -333,9 +333,18 @@ pub async fn redrive(
                 summary.interrupted = true;
                 break;
             };
-            let msg = next
-                .map_err(|_| format!("no record arrived from {source} in time"))?
-                .map_err(|e| e.to_string())?;
+            let msg = match next.map_err(|_| format!("no record arrived from {source} in time"))? {
+                Ok(m) => m,
+                // The end of what a read_committed reader may see: a
+                // transaction's last offset is its commit marker, which
+                // no consumer ever receives, so the end offset read at
+                // start is never reached by a record.
+                Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
+                    remaining.remove(&p);
+                    continue;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             let (partition, offset) = (msg.partition(), msg.offset());
             let Some(&end) = remaining.get(&partition) else {
                 continue;
@@ -641,7 +650,10 @@ impl Reader {
         )
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
+        // Reaching a partition's end is news: see the read loop.
+        .set("enable.partition.eof", "true")
+        // Records of aborted transactions were never delivered.
+        .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest");
         let consumer: StreamConsumer = c
             .create()

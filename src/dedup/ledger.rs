@@ -2,13 +2,17 @@
 //! published, shared by every replica, kept in Kafka so no other
 //! infrastructure is needed.
 //!
-//! - **Record:** a batch of events confirmed within a couple of
-//!   milliseconds (up to 512): key = the writer's random instance id and
-//!   the batch's sequence number (unique, so no two batches ever share a
-//!   key); value = one line per event saying what was published and where
-//!   it landed, `<identity hex32> <body hex16> <partition> <offset> <topic>
-//!   <id>`; timestamp = when the batch was written. Written only *after* each event's own write was
-//!   confirmed (see the crash points in [`crate::dedup`]). Batching makes
+//! - **Record:** a batch of events: key = the writer's random instance id
+//!   and the batch's sequence number (unique, so no two batches ever share
+//!   a key); value = one line per event saying what was published and
+//!   where it landed, `<identity hex32> <body hex16> <partition> <offset>
+//!   <topic> <id>`; timestamp = when the batch was written. With Kafka
+//!   transactions a batch is a group's lines, written in the group's own
+//!   transaction before Kafka said where each record landed (partition and
+//!   offset are then `-`). Without them a batch gathers the events
+//!   confirmed within a couple of milliseconds (up to 512), written only
+//!   *after* each event's own write was confirmed (see the crash points in
+//!   [`crate::dedup`]). Batching makes
 //!   the ledger cost a fraction of a produce per event instead of a whole
 //!   one (measured: the bench in the README).
 //! - **Topic:** `cleanup.policy=delete` with `retention.ms` twice the

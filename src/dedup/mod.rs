@@ -27,11 +27,18 @@
 //!
 //! ## Crash points
 //!
-//! The order of writes is: event record → (confirmed) → memory → answer
-//! `OK` → ledger record. The ledger is only written after Kafka confirmed
-//! the event, so the ledger can never claim an event that is not in Kafka —
-//! the one ordering that could lose an acknowledged delivery. What each
-//! crash leaves behind:
+//! With Kafka transactions (`kafka.transactions`, the default) the event
+//! record and its ledger line are committed together, in one transaction
+//! (see [`crate::kafka::transactions`]): a `read_committed` reader sees
+//! both or neither, the answer `OK` comes after the commit, and a crash at
+//! any point leaves no event without its line. The memory takes the event
+//! in once the commit is confirmed.
+//!
+//! Without them the order of writes is: event record → (confirmed) →
+//! memory → answer `OK` → ledger record. The ledger is only written after
+//! Kafka confirmed the event, so the ledger can never claim an event that
+//! is not in Kafka — the one ordering that could lose an acknowledged
+//! delivery. What each crash leaves behind:
 //!
 //! - before the event is confirmed: no `OK` was sent; POPBiLL retries and
 //!   the retry publishes (if the first write did land after all, that is a
@@ -40,11 +47,6 @@
 //!   later copy (a manual re-run) is not in the ledger and is published
 //!   again — a duplicate record, never a loss;
 //! - after the ledger record: every replica recognises later copies.
-//!
-//! The answer does not wait for the ledger write: it would add a second
-//! round trip to every delivery to close a window (crash between the two
-//! writes) whose worst outcome is a duplicate. Kafka transactions could
-//! make the two writes atomic at a higher cost per delivery; not done.
 //!
 //! ## Limits
 //!

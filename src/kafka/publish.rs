@@ -195,6 +195,10 @@ pub struct KafkaContext {
     /// transactional writers: their group commit decides (a writer refused
     /// at start, by an ACL, keeps the bridge up and not ready, saying why).
     fatal_stops_bridge: bool,
+    /// Its statistics tell readiness whether the producer has its ID (the
+    /// idempotent producer; a transactional writer's readiness is its
+    /// group commit's).
+    producer_id: bool,
 }
 
 impl KafkaContext {
@@ -205,16 +209,22 @@ impl KafkaContext {
             metrics: None,
             events,
             fatal_stops_bridge: true,
+            producer_id: false,
         }
     }
 
-    /// The context of a transactional writer: no statistics, and a fatal
-    /// error is its group commit's to handle.
-    pub(crate) fn transactional_writer(events: Arc<ClientEvents>) -> KafkaContext {
+    /// The context of a transactional writer: its statistics feed the
+    /// gauges (the records go through it), and a fatal error is its group
+    /// commit's to handle.
+    pub(crate) fn transactional_writer(
+        metrics: Arc<Metrics>,
+        events: Arc<ClientEvents>,
+    ) -> KafkaContext {
         KafkaContext {
-            metrics: None,
+            metrics: Some(metrics),
             events,
             fatal_stops_bridge: false,
+            producer_id: false,
         }
     }
 }
@@ -223,6 +233,8 @@ impl ClientContext for KafkaContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
         if let Some(m) = &self.metrics {
             m.record_kafka_stats(&statistics);
+        }
+        if self.producer_id {
             self.events
                 .producer_id_state(statistics.eos.as_ref().map(|e| e.idemp_state.as_str()));
         }
@@ -338,6 +350,7 @@ pub fn create_producer(
         metrics: Some(metrics),
         events,
         fatal_stops_bridge: true,
+        producer_id: true,
     })
 }
 

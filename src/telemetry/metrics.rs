@@ -60,10 +60,11 @@ pub struct Metrics {
     pub(super) kafka_broker_up: IntGaugeVec,
     pub(super) kafka_tx_errors: IntCounter,
     pub(super) kafka_tx_retries: IntCounter,
-    /// The brokers of the last statistics report, each with its librdkafka
-    /// running totals (txerrs, txretries): the counters above move by what
-    /// is new, and the gauges of a broker gone from the report are removed.
-    brokers: Mutex<std::collections::HashMap<String, (u64, u64)>>,
+    /// Per producer (librdkafka's client name), what its last statistics
+    /// report said: its queue, and its brokers with their running totals
+    /// (txerrs, txretries). The counters above move by what is new, and
+    /// the gauges of a broker no producer reports any more are removed.
+    brokers: Mutex<std::collections::HashMap<String, ClientTotals>>,
     pub(super) open_connections: IntGauge,
     pub(super) http_errors: Vec<IntCounter>,
     pub(super) connections_rejected: IntCounter,
@@ -78,6 +79,16 @@ pub struct Metrics {
     pub(super) dedup_ledger_caught_up: IntGauge,
     pub(super) dedup_conflicts: IntCounter,
     pub(super) transactions: TransactionMetrics,
+}
+
+/// What one producer's last statistics report said (see
+/// [`Metrics::record_kafka_stats`]).
+#[derive(Default)]
+struct ClientTotals {
+    /// Messages and bytes in its queue.
+    queue: (u64, u64),
+    /// Broker name → (txerrs, txretries).
+    brokers: std::collections::HashMap<String, (u64, u64)>,
 }
 
 /// The group commit's metrics (`kafka.transactions`).
@@ -494,18 +505,23 @@ impl Metrics {
     }
 
     /// Applies one librdkafka statistics report.
+    /// One producer's statistics report. Several producers report (the
+    /// transactional writers, and the producer the topic checks use): the
+    /// queue gauges are their sum, the per-broker figures the latest any
+    /// of them saw, the error and retry counters the sum of what is new
+    /// in each.
     pub fn record_kafka_stats(&self, stats: &rdkafka::Statistics) {
-        self.kafka_queue_messages.set(clamp(stats.msg_cnt));
-        self.kafka_queue_bytes.set(clamp(stats.msg_size));
-        let Ok(mut last) = self.brokers.lock() else {
+        let Ok(mut clients) = self.brokers.lock() else {
             return;
         };
+        let last = clients.entry(stats.name.clone()).or_default();
+        last.queue = (stats.msg_cnt, stats.msg_size);
         let (mut errors, mut retries) = (0u64, 0u64);
         let mut now = std::collections::HashMap::with_capacity(stats.brokers.len());
         for (name, b) in &stats.brokers {
             // librdkafka's totals only grow per broker; a broker that left
             // and came back starts again from zero.
-            let (e0, r0) = last.get(name).copied().unwrap_or((0, 0));
+            let (e0, r0) = last.brokers.get(name).copied().unwrap_or((0, 0));
             errors += b.txerrs.saturating_sub(e0);
             retries += b.txretries.saturating_sub(r0);
             now.insert(name.clone(), (b.txerrs, b.txretries));
@@ -528,12 +544,26 @@ impl Metrics {
         }
         self.kafka_tx_errors.inc_by(errors);
         self.kafka_tx_retries.inc_by(retries);
-        for gone in last.keys().filter(|k| !now.contains_key(*k)) {
+        let gone: Vec<String> = last
+            .brokers
+            .keys()
+            .filter(|k| !now.contains_key(*k))
+            .cloned()
+            .collect();
+        last.brokers = now;
+        for gone in gone
+            .iter()
+            .filter(|g| !clients.values().any(|c| c.brokers.contains_key(*g)))
+        {
             let _ = self.kafka_broker_up.remove_label_values(&[gone]);
             let _ = self.kafka_broker_rtt_avg.remove_label_values(&[gone]);
             let _ = self.kafka_broker_rtt_p99.remove_label_values(&[gone]);
         }
-        *last = now;
+        let (messages, bytes) = clients
+            .values()
+            .fold((0u64, 0u64), |(m, b), c| (m + c.queue.0, b + c.queue.1));
+        self.kafka_queue_messages.set(clamp(messages));
+        self.kafka_queue_bytes.set(clamp(bytes));
     }
 
     /// The text exposition format, for `/metrics`.

@@ -1,4 +1,5 @@
-//! `rdkafka` messages as [`RawRecord`]s (feature `rdkafka`).
+//! `rdkafka` messages as [`RawRecord`]s, and a consumer's settings
+//! (feature `rdkafka`).
 //!
 //! ```no_run
 //! # fn handle(msg: &rdkafka::message::BorrowedMessage<'_>) {
@@ -7,9 +8,34 @@
 //! # }
 //! ```
 
+use rdkafka::config::ClientConfig;
 use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedMessage};
 
-use crate::RawRecord;
+use crate::{CONSUMER_PROPERTIES, RawRecord};
+
+/// Sets [`CONSUMER_PROPERTIES`] (`isolation.level=read_committed`) on a
+/// consumer's configuration, over whatever it held: only records of
+/// committed transactions are read, so an event popbill-bridge published
+/// is read once, not again for each aborted attempt.
+///
+/// ```no_run
+/// use rdkafka::config::ClientConfig;
+/// use rdkafka::consumer::BaseConsumer;
+///
+/// let mut config = ClientConfig::new();
+/// config
+///     .set("bootstrap.servers", "kafka-0:9092")
+///     .set("group.id", "invoices")
+///     .set("enable.auto.commit", "false");
+/// let consumer: BaseConsumer = popbill_events::configure_consumer(&mut config).create()?;
+/// # Ok::<(), rdkafka::error::KafkaError>(())
+/// ```
+pub fn configure_consumer(config: &mut ClientConfig) -> &mut ClientConfig {
+    for (name, value) in CONSUMER_PROPERTIES {
+        config.set(*name, *value);
+    }
+    config
+}
 
 impl<'a> RawRecord<'a> {
     /// Any rdkafka message: key, payload, headers and timestamp, borrowed.
@@ -46,6 +72,16 @@ mod tests {
     use super::*;
     use rdkafka::Timestamp;
     use rdkafka::message::{Header, OwnedHeaders};
+
+    #[test]
+    fn the_consumer_reads_committed_whatever_it_was_given() {
+        let mut c = ClientConfig::new();
+        c.set("isolation.level", "read_uncommitted")
+            .set("group.id", "g");
+        configure_consumer(&mut c);
+        assert_eq!(c.get("isolation.level"), Some("read_committed"));
+        assert_eq!(c.get("group.id"), Some("g"));
+    }
 
     #[test]
     fn an_owned_message_converts() {

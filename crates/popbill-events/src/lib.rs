@@ -18,6 +18,19 @@
 //!   `ce_type`, `ce_time` (the body's `eventDT`) and `ce_subject` (the
 //!   `itemKey`). Dead letters add `popbill-bridge-rejection-reason`.
 //!
+//! # Reading the topics: `read_committed`
+//!
+//! popbill-bridge writes each record in a Kafka transaction and answers
+//! POPBiLL `OK` only once it committed; a delivery whose transaction
+//! aborted is answered 503 and sent again. A consumer must therefore set
+//! `isolation.level=read_committed` ([`CONSUMER_PROPERTIES`]): it then sees
+//! exactly one record per event (within the limits in the bridge's
+//! `docs/duplicates.md`), where a `read_uncommitted` consumer also sees the
+//! records of aborted transactions — duplicates. librdkafka (and so
+//! rust-rdkafka, confluent-kafka-python, confluent-kafka-go) reads
+//! committed by default; the Java client does not. With the `rdkafka`
+//! feature, `configure_consumer` sets it on a `ClientConfig`.
+//!
 //! # What this crate does
 //!
 //! | step | type |
@@ -66,8 +79,8 @@
 //! # Features
 //!
 //! - `rdkafka`: `From<&BorrowedMessage>` and `From<&OwnedMessage>` for
-//!   [`RawRecord`]. Without it the crate does not depend on any Kafka
-//!   client.
+//!   [`RawRecord`], and `configure_consumer`. Without it the crate does
+//!   not depend on any Kafka client.
 //!
 //! # Modules
 //!
@@ -98,6 +111,26 @@ pub use record::{
     CloudEvent, DecodeError, Delivery, Envelope, RECEIVED_AT, REJECTION_REASON, RawRecord,
 };
 pub use time::{DateError, PbDate, PbDateTime};
+
+#[cfg(feature = "rdkafka")]
+pub use kafka::configure_consumer;
+
+/// The consumer settings every reader of popbill-bridge's topics needs,
+/// whatever its client (the names are the Java client's, which librdkafka
+/// shares): `isolation.level=read_committed`, so that only records of
+/// committed transactions are read. The Java client's default is
+/// `read_uncommitted`, which also returns the records of transactions the
+/// bridge aborted (their deliveries were answered 503 and sent again:
+/// duplicates); librdkafka's default is `read_committed`, set it anyway so
+/// that no copied configuration loses it.
+///
+/// ```
+/// let isolation = popbill_events::CONSUMER_PROPERTIES
+///     .iter()
+///     .find(|(k, _)| *k == "isolation.level");
+/// assert_eq!(isolation, Some(&("isolation.level", "read_committed")));
+/// ```
+pub const CONSUMER_PROPERTIES: &[(&str, &str)] = &[("isolation.level", "read_committed")];
 
 /// The date library used in this API ([`jiff::Timestamp`] and friends).
 pub use jiff;

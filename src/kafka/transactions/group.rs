@@ -116,7 +116,7 @@ impl GroupCommit {
         events: Arc<ClientEvents>,
     ) -> Result<Arc<GroupCommit>, KafkaError> {
         let cfg = &kafka.transactions;
-        let context = KafkaContext::transactional_writer(events.clone());
+        let context = KafkaContext::transactional_writer(metrics.clone(), events.clone());
         let mut writers = Vec::with_capacity(cfg.producers);
         for n in 0..cfg.producers {
             let id = format!("{id_prefix}-{n}");
@@ -528,6 +528,13 @@ impl GroupCommit {
             // The transaction's own error says more than a delivery's.
             let cause = Arc::new(BridgeError::Kafka(e.clone()));
             match &e {
+                // A fatal error (fenced, most often) does not say whether an
+                // earlier attempt of this commit reached the coordinator:
+                // only reading back settles it.
+                KafkaError::Transaction(t) if t.is_fatal() => {
+                    self.writer_lost(writer, &format!("commit_transaction failed: {e}"));
+                    return Ended::Unknown(cause);
+                }
                 // librdkafka: the commit did not happen; abort and go on.
                 KafkaError::Transaction(t) if t.txn_requires_abort() => {
                     return self.abort(writer, cause).await;
@@ -680,5 +687,4 @@ pub(crate) fn describe_init_error(id: &str, e: &KafkaError) -> String {
 }
 
 #[cfg(test)]
-#[path = "group_tests.rs"]
 mod tests;

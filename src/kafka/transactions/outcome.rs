@@ -100,3 +100,6 @@ where
     }
     Settled::Unknown(last)
 }
+
+#[cfg(test)]
+mod tests;
