@@ -25,11 +25,12 @@ use crate::http::auth::Auth;
 use crate::http::server::{self, Limits, Listener};
 use crate::http::tls::Tls;
 use crate::http::{admin, reload};
-use crate::kafka::publish::{self, ClientEvents, Producer, Publisher};
+use crate::kafka::client::{ClientEvents, Producer};
+use crate::kafka::publish::{self, Publisher};
 use crate::kafka::topics::Topics;
 use crate::kafka::transactions::GroupCommit;
 use crate::route::Router;
-use crate::shutdown::{self, Shutdown, ShutdownReport};
+use crate::shutdown::{Shutdown, ShutdownReport};
 use crate::telemetry::metrics::Metrics;
 use crate::webhook;
 
@@ -180,8 +181,8 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
             .with_transactions(transactions.clone()),
     );
 
-    let (intake, intake_signal) = shutdown::signal();
-    let (background, background_signal) = shutdown::signal();
+    let (intake, intake_signal) = crate::signal::signal();
+    let (background, background_signal) = crate::signal::signal();
     let auth = Arc::new(auth);
     let tls = tls.map(Arc::new);
     let access = Arc::new(access);
@@ -380,7 +381,7 @@ pub fn follow_ledger(
     dedup: &Arc<Dedup>,
     state: Arc<ledger::LedgerState>,
     metrics: &Arc<Metrics>,
-    stop: crate::shutdown::signal::Signal,
+    stop: crate::signal::Signal,
 ) -> JoinHandle<()> {
     tokio::spawn(
         ledger::Follower {

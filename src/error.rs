@@ -7,15 +7,10 @@
 //! confirm the write in time: 503 with `Retry-After`, so POPBiLL sends the
 //! delivery again and nothing is lost).
 
-use std::time::Duration;
-
-use bytes::Bytes;
-use hyper::header::{ALLOW, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use crate::http::answer::{self, Body};
-pub use crate::telemetry::labels::{FailReason, RejectReason};
+pub use crate::labels::{FailReason, RejectReason};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
@@ -81,7 +76,7 @@ pub enum BridgeError {
     RecordTooLarge { topic: String },
     /// Kafka's report said "delivered" without an offset: librdkafka's
     /// implicit acknowledgement, which can cover a record that was never
-    /// stored (see [`crate::kafka::receipt`]). A 503, so POPBiLL retries:
+    /// stored (see [`crate::receipt`]). A 503, so POPBiLL retries:
     /// at worst a duplicate, never a loss.
     #[error("Kafka did not prove the write (a report without an offset); retry")]
     Unconfirmed {
@@ -188,32 +183,6 @@ impl BridgeError {
         }
     }
 
-    /// The answer POPBiLL gets: the status, the reason as a short plain
-    /// text, and the headers the status calls for (`Retry-After` on every
-    /// 503 so POPBiLL retries; `Allow` on 405; `WWW-Authenticate` when
-    /// Basic credentials are expected).
-    pub fn into_response(&self, retry_after: Duration) -> Response<Body> {
-        let status = self.status();
-        let mut resp = answer::text(status, answer::PLAIN, Bytes::from(format!("{self}\n")));
-        let h = resp.headers_mut();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            h.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
-        }
-        match self {
-            BridgeError::MethodNotAllowed => {
-                h.insert(ALLOW, HeaderValue::from_static("POST"));
-            }
-            BridgeError::Unauthorized { basic: true } => {
-                h.insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Basic realm="popbill-bridge", charset="UTF-8""#),
-                );
-            }
-            _ => {}
-        }
-        resp
-    }
-
     /// The rejection reason, for rejections.
     pub fn reject_reason(&self) -> Option<RejectReason> {
         match self.kind() {
@@ -256,21 +225,26 @@ impl BridgeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::answer::body_of;
+    use crate::http::answer::{body_of, failure};
+    use hyper::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
+    use std::time::Duration;
 
     #[tokio::test]
     async fn each_error_carries_its_status_headers_and_reason() {
-        let r = BridgeError::PublishTimeout.into_response(Duration::from_secs(30));
+        let r = failure(&BridgeError::PublishTimeout, Duration::from_secs(30));
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[RETRY_AFTER], "30");
         assert_eq!(
             body_of(r).await,
             "Kafka did not confirm the write in time\n"
         );
-        let r = BridgeError::MethodNotAllowed.into_response(Duration::from_secs(30));
+        let r = failure(&BridgeError::MethodNotAllowed, Duration::from_secs(30));
         assert_eq!(r.headers()[ALLOW], "POST");
         assert!(r.headers().get(RETRY_AFTER).is_none());
-        let r = BridgeError::Unauthorized { basic: true }.into_response(Duration::from_secs(30));
+        let r = failure(
+            &BridgeError::Unauthorized { basic: true },
+            Duration::from_secs(30),
+        );
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(
             r.headers()[WWW_AUTHENTICATE]
@@ -278,9 +252,12 @@ mod tests {
                 .expect("ascii")
                 .starts_with("Basic")
         );
-        let r = BridgeError::Unauthorized { basic: false }.into_response(Duration::from_secs(30));
+        let r = failure(
+            &BridgeError::Unauthorized { basic: false },
+            Duration::from_secs(30),
+        );
         assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
-        let r = BridgeError::Overloaded.into_response(Duration::from_secs(30));
+        let r = failure(&BridgeError::Overloaded, Duration::from_secs(30));
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[RETRY_AFTER], "30");
     }

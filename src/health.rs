@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::dedup::ledger::LedgerState;
-use crate::kafka::publish::ClientEvents;
+use crate::kafka::client::ClientEvents;
 use crate::kafka::topics::{ConfigProblem, Topics};
 use crate::kafka::transactions::GroupCommit;
-use crate::shutdown::signal::Signal;
+use crate::signal::Signal;
 use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
 

@@ -17,21 +17,25 @@
 //! - [`dedup`]: is this event already in Kafka? Identities
 //!   ([`dedup::identity`]), the memory, copies in flight, and the ledger
 //!   topic every replica shares ([`dedup::ledger`]);
-//! - [`kafka`]: the producer and its records ([`kafka::publish`],
-//!   [`kafka::record`]), the topics ([`kafka::topics`]), the mock cluster
-//!   of `--dev` ([`kafka::mock`]);
-//! - [`error`]: every way a delivery falls short of `OK`, each carrying its
-//!   HTTP answer;
+//! - [`kafka`]: what every client shares ([`kafka::client`]), the
+//!   producer and its records ([`kafka::publish`], [`kafka::record`]), the
+//!   transactions that write a record and its ledger line together
+//!   ([`kafka::transactions`]), the topics ([`kafka::topics`]), the mock
+//!   cluster of `--dev` ([`kafka::mock`]);
+//! - [`receipt`]: what a delivery report proves (a receipt carries an
+//!   offset; a report without one is unconfirmed);
+//! - [`error`]: every way a delivery falls short of `OK`, each with its
+//!   status; [`http::answer`] turns it into the answer POPBiLL gets;
+//! - [`labels`]: every bounded label value (outcomes, reasons);
 //! - [`telemetry`]: every metric ([`telemetry::metrics`]), every observable
-//!   event ([`telemetry::events`]) and its labels ([`telemetry::labels`]),
-//!   logging ([`telemetry::logging`]);
+//!   event ([`telemetry::events`]), logging ([`telemetry::logging`]);
 //! - [`health`]: readiness, from Kafka, the topics and the ledger;
 //! - [`bridge`]: builds every part once (each checking its own
 //!   configuration section), then runs them; [`shutdown`] stops them in
-//!   named phases;
+//!   named phases, each background task listening on a [`signal`];
 //! - [`config`], [`deserialize`] and [`cli`]: where settings come from and
 //!   the checks that span sections;
-//! - [`commands`]: `send` and `asyncapi`, beside serving;
+//! - [`commands`]: `send`, `redrive` and `asyncapi`, beside serving;
 //! - [`allocator`]: the allocator settings the binary starts with.
 
 pub mod allocator;
@@ -46,10 +50,17 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod kafka;
+pub mod labels;
+pub mod receipt;
 pub mod route;
 pub mod shutdown;
+pub mod signal;
 pub mod telemetry;
 pub mod webhook;
 
 pub use bridge::{RunningBridge, StartError, start};
 pub use shutdown::ShutdownReport;
+
+/// No part of `src/` imports a part that imports it back (a test).
+#[cfg(test)]
+mod layering_tests;

@@ -120,7 +120,7 @@ async fn main() -> ExitCode {
     // the orderly way out and exit non-zero, so the orchestrator restarts
     // the process with a new producer.
     let fatal = tokio::select! {
-        _ = popbill_bridge::shutdown::signal::stop_requested() => {
+        _ = popbill_bridge::signal::stop_requested() => {
             info!("stop signal received; a second one exits at once");
             None
         }
@@ -141,7 +141,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-        _ = popbill_bridge::shutdown::signal::stop_requested() => {
+        _ = popbill_bridge::signal::stop_requested() => {
             warn!("second stop signal: exiting now");
             ExitCode::from(130)
         }

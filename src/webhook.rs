@@ -27,11 +27,11 @@ use crate::http::answer::{self, Body};
 use crate::http::auth::{self, Auth};
 use crate::http::server::Capacity;
 use crate::kafka::publish::Publisher;
-use crate::kafka::receipt::Receipt;
 use crate::kafka::topics::Topics;
+use crate::labels::RejectReason;
+use crate::receipt::Receipt;
 use crate::route::{Route, Router};
 use crate::telemetry::events;
-use crate::telemetry::labels::RejectReason;
 use crate::telemetry::metrics::Metrics;
 
 /// Everything a request needs, shared by all connections.
@@ -75,7 +75,7 @@ async fn deliver(
     let reject = |headers, e: BridgeError| {
         let latency = started.elapsed();
         events::rejected(&app.metrics, headers, &e, latency);
-        (e.into_response(app.server.retry_after), latency)
+        (answer::failure(&e, app.server.retry_after), latency)
     };
 
     // Request: the right endpoint, from an allowed source, with valid
@@ -195,7 +195,7 @@ fn finish(
         }
         End::Failed(e) => {
             events::failed(metrics, route, delivery, id, &e, latency);
-            e.into_response(app.server.retry_after)
+            answer::failure(&e, app.server.retry_after)
         }
     }
 }
@@ -361,7 +361,8 @@ mod tests {
     use crate::bridge::Parts;
     use crate::config::Config;
     use crate::http::OkBody;
-    use crate::kafka::publish::{ClientEvents, create_producer};
+    use crate::kafka::client::ClientEvents;
+    use crate::kafka::publish::create_producer;
 
     type Mock = MockCluster<'static, DefaultProducerContext>;
 

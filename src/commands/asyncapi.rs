@@ -31,8 +31,8 @@ use crate::dedup::identity::{Identity, Namespace};
 use crate::delivery::Delivery;
 use crate::kafka::record;
 use crate::kafka::record::CloudEventsConfig;
+use crate::labels::RejectReason;
 use crate::route::{Route, Router};
-use crate::telemetry::labels::RejectReason;
 use crate::webhook::DEAD_LETTER_REASON;
 
 /// The Kafka bindings' version this document uses.

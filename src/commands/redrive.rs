@@ -40,11 +40,11 @@ use crate::config::Config;
 use crate::dedup::identity::Namespace;
 use crate::dedup::{Admission, Dedup, ledger};
 use crate::delivery::Delivery;
+use crate::kafka::client::base_client_config;
 use crate::kafka::partitions_of;
-use crate::kafka::publish::{Publisher, base_client_config};
+use crate::kafka::publish::Publisher;
 use crate::kafka::record::{RECEIVED_AT, REDRIVEN_FROM, is_bridge_header};
 use crate::kafka::topics::Topics;
-use crate::shutdown;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -196,15 +196,15 @@ pub async fn run(args: RedriveArgs) -> ExitCode {
     let progress = std::io::stderr().is_terminal();
     // Ctrl-C or SIGTERM: stop taking records, finish those in flight
     // (their writes, ledger lines and progress), then exit 130.
-    let (interrupt, interrupted) = shutdown::signal();
+    let (interrupt, interrupted) = crate::signal::signal();
     let on_signal = tokio::spawn(async move {
-        shutdown::signal::stop_requested().await;
+        crate::signal::stop_requested().await;
         eprintln!(
             "\npopbill-bridge redrive: interrupted: finishing the records in flight and committing progress"
         );
         interrupt.fire();
         // A second signal: stop at once.
-        shutdown::signal::stop_requested().await;
+        crate::signal::stop_requested().await;
         std::process::exit(130);
     });
     let outcome = redrive(&cfg, &source, &args, progress, interrupted).await;
@@ -236,7 +236,7 @@ pub async fn redrive(
     source: &str,
     args: &RedriveArgs,
     progress: bool,
-    mut stop: shutdown::signal::Signal,
+    mut stop: crate::signal::Signal,
 ) -> Result<Summary, String> {
     let parts = Parts::build(cfg).map_err(|e| e.to_string())?;
     let (router, metrics) = (parts.router, parts.metrics);
@@ -253,7 +253,7 @@ pub async fn redrive(
     } = Kafka::build(cfg, &router, &metrics, &redrive_writer_id(cfg)).map_err(|e| e.to_string())?;
 
     // What is already published: the ledger, read to its end first.
-    let (stop_follower, follower_signal) = shutdown::signal();
+    let (stop_follower, follower_signal) = crate::signal::signal();
     if cfg.dedup.enabled {
         let state = Arc::new(ledger::LedgerState::default());
         follow_ledger(

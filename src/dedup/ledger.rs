@@ -48,15 +48,15 @@ use tracing::{info, warn};
 
 use crate::dedup::DedupConfig;
 use crate::dedup::{Claim, Dedup};
-use crate::kafka::publish::{KafkaContext, Producer, base_client_config};
-use crate::kafka::receipt::Receipt;
+use crate::kafka::client::{KafkaContext, Producer, base_client_config};
 use crate::kafka::topics::{TopicSpec, Topics};
 use crate::kafka::transactions::LedgerRecords;
 use crate::kafka::{KafkaConfig, partitions_of};
-use crate::shutdown::signal::Signal;
-use crate::shutdown::signal::{Trigger, signal};
+use crate::labels::RecordWriter;
+use crate::receipt::Receipt;
+use crate::signal::Signal;
+use crate::signal::{Trigger, signal};
 use crate::telemetry::events;
-use crate::telemetry::labels::RecordWriter;
 use crate::telemetry::metrics::Metrics;
 
 /// Entries waiting for the writer at most; beyond it an entry is dropped
@@ -314,7 +314,7 @@ impl Writer {
         };
         match report.await {
             // A report without an offset proves nothing (see
-            // crate::kafka::receipt): the batch counts as not written.
+            // crate::receipt): the batch counts as not written.
             Ok(Ok(d)) => match Receipt::from_report(d.partition, d.offset) {
                 Ok(_) => events::ledger_written(&self.metrics, n),
                 Err(unconfirmed) => {

@@ -74,7 +74,7 @@ use std::time::{Duration, SystemTime};
 use crate::dedup::identity::{Identity, Namespace};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
-use crate::kafka::receipt::Receipt;
+use crate::receipt::Receipt;
 use crate::route::{Route, Router};
 use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
@@ -297,7 +297,7 @@ impl Dedup {
     pub fn with_ledger(
         mut self,
         cfg: &DedupConfig,
-        producer: crate::kafka::publish::Producer,
+        producer: crate::kafka::client::Producer,
         in_transactions: bool,
     ) -> Self {
         if self.enabled {

@@ -2,13 +2,18 @@
 //!
 //! POPBiLL counts a delivery as done only on status 200 with body `OK` or
 //! `{"result":"OK"}`; we send that only after Kafka confirmed the write.
-//! Everything else is [`crate::error::BridgeError::into_response`].
+//! Everything else is [`failure`]: the status each [`BridgeError`] carries
+//! (see [`BridgeError::status`]), its reason as text, and the headers the
+//! status calls for.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
+use crate::error::BridgeError;
 use crate::http::OkBody;
 
 pub type Body = Full<Bytes>;
@@ -32,6 +37,32 @@ pub fn text(status: StatusCode, content_type: &'static str, body: Bytes) -> Resp
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+/// The answer POPBiLL gets for an error: its status, its reason as a short
+/// plain text, and the headers the status calls for (`Retry-After` on
+/// every 503 so POPBiLL retries; `Allow` on 405; `WWW-Authenticate` when
+/// Basic credentials are expected).
+pub fn failure(e: &BridgeError, retry_after: Duration) -> Response<Body> {
+    let status = e.status();
+    let mut resp = text(status, PLAIN, Bytes::from(format!("{e}\n")));
+    let h = resp.headers_mut();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        h.insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+    }
+    match e {
+        BridgeError::MethodNotAllowed => {
+            h.insert(ALLOW, HeaderValue::from_static("POST"));
+        }
+        BridgeError::Unauthorized { basic: true } => {
+            h.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="popbill-bridge", charset="UTF-8""#),
+            );
+        }
+        _ => {}
+    }
     resp
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::http::auth::Auth;
 use crate::http::tls::Tls;
-use crate::shutdown::signal::Signal;
+use crate::signal::Signal;
 
 /// Checks the files every `every` until `stop` fires. Does nothing when no
 /// file is configured.

@@ -29,9 +29,9 @@ use tracing::warn;
 use crate::http::access::{self, Access};
 use crate::http::answer::Body;
 use crate::http::tls::Tls;
-use crate::shutdown::signal::Signal;
+use crate::labels::HttpErrorKind;
+use crate::signal::Signal;
 use crate::telemetry::events;
-use crate::telemetry::labels::HttpErrorKind;
 use crate::telemetry::metrics::Metrics;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,7 +383,7 @@ mod tests {
 
     use crate::http::access::AccessConfig;
     use crate::http::answer;
-    use crate::shutdown::signal::{self, Trigger};
+    use crate::signal::{self, Trigger};
 
     fn limits() -> Limits {
         Limits {

@@ -1,10 +1,13 @@
 //! Kafka: the producer and its records, the topics, and the in-process
 //! mock cluster of `--dev`.
 //!
-//! - [`publish`]: the idempotent `acks=all` producer and the wait for the
-//!   delivery report;
-//! - [`receipt`]: what a delivery report proves (a receipt carries an
-//!   offset; a report without one is unconfirmed);
+//! - [`client`]: what every client shares (base settings, callbacks, the
+//!   events they report);
+//! - [`publish`]: a delivery handed to the producer (or to the open
+//!   transaction) and the wait for Kafka's verdict; what a report proves
+//!   is [`crate::receipt`];
+//! - [`transactions`]: each record and its ledger line in one transaction,
+//!   committed in groups;
 //! - [`record`]: the record a delivery becomes (key, headers, CloudEvents);
 //! - [`topics`]: topics exist, are created when missing, and have settings
 //!   that keep the bridge's promise;
@@ -15,9 +18,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+pub mod client;
 pub mod mock;
 pub mod publish;
-pub mod receipt;
 pub mod record;
 pub mod topics;
 pub mod transactions;

@@ -15,8 +15,9 @@
 //!    remaining records; any still unconfirmed are counted (none of them
 //!    was acknowledged).
 //!
-//! Background work listens on a [`Signal`]; the owner fires its
-//! [`Trigger`] once.
+//! Background work listens on a [`crate::signal::Signal`]; the owner fires its
+//! [`Trigger`] once (the signal is a module of its own, `crate::signal`,
+//! which every part may use without importing this one).
 
 use std::time::Duration;
 
@@ -27,12 +28,9 @@ use tracing::{info, warn};
 
 use crate::dedup::Dedup;
 use crate::health::Health;
-use crate::kafka::publish::Producer;
+use crate::kafka::client::Producer;
 use crate::kafka::transactions::GroupCommit;
-
-pub mod signal;
-
-pub use signal::{Signal, Trigger, signal};
+use crate::signal::Trigger;
 
 /// What shutdown managed to finish.
 #[derive(Debug)]

@@ -11,9 +11,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::delivery::{Delivery, PB_WEBHOOK_MID};
 use crate::error::{BridgeError, Kind};
-use crate::kafka::receipt::{Receipt, Unconfirmed};
+use crate::labels::{HttpErrorKind, Outcome, RecordWriter, TransactionOutcome};
+use crate::receipt::{Receipt, Unconfirmed};
 use crate::route::Route;
-use crate::telemetry::labels::{HttpErrorKind, Outcome, RecordWriter, TransactionOutcome};
 use crate::telemetry::metrics::Metrics;
 
 pub fn acknowledged(
@@ -140,7 +140,7 @@ pub fn dead_lettered(metrics: &Metrics, headers: &HeaderMap, error: &BridgeError
 }
 
 /// A dead-lettered delivery Kafka confirmed: counted once written.
-pub fn dead_letter_written(metrics: &Metrics, reason: crate::telemetry::labels::RejectReason) {
+pub fn dead_letter_written(metrics: &Metrics, reason: crate::labels::RejectReason) {
     metrics.dead_letter(reason).inc();
 }
 

@@ -1,6 +1,6 @@
 //! Log output: readable text for people, JSON for log pipelines. `RUST_LOG`
 //! overrides the configured level. librdkafka's own lines reach the log
-//! through the bridge's client context ([`crate::kafka::publish::KafkaContext`]),
+//! through the bridge's client context ([`crate::kafka::client::KafkaContext`]),
 //! which passes its trouble lines through a [`Throttle`].
 
 use serde::{Deserialize, Serialize};

@@ -14,10 +14,10 @@ use prometheus::{
     Registry, TextEncoder, core::Collector,
 };
 
-use crate::route::{OTHER_LABEL, Route};
-use crate::telemetry::labels::{
+use crate::labels::{
     FailReason, HttpErrorKind, Outcome, RecordWriter, RejectReason, TransactionOutcome,
 };
+use crate::route::{OTHER_LABEL, Route};
 
 const NS: &str = "popbill_bridge";
 

@@ -8,7 +8,8 @@
 //!   own lines.
 
 pub mod events;
-pub mod labels;
+/// The label enums, at their old path (they live in [`crate::labels`]).
+pub use crate::labels;
 pub mod logging;
 pub mod metrics;
 

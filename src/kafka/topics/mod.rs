@@ -41,7 +41,7 @@ use tracing::{info, warn};
 
 use crate::error::BridgeError;
 use crate::kafka::KafkaConfig;
-use crate::kafka::publish::{ClientEvents, KafkaContext, Producer, base_client_config};
+use crate::kafka::client::{ClientEvents, KafkaContext, Producer, base_client_config};
 use crate::route::Route;
 use crate::telemetry::logging::LastSaid;
 use checks::{Role, TopicFacts};

@@ -4,7 +4,7 @@
 //! metadata already names a partition's leader while that broker still
 //! answers NOT_LEADER: it has not applied the new partition yet. A producer
 //! that writes in that window can lose a record to librdkafka's implicit
-//! acknowledgement (see [`crate::kafka::receipt`]). So before a topic counts
+//! acknowledgement (see [`crate::receipt`]). So before a topic counts
 //! as present, each partition's leader must answer a real request: a
 //! ListOffsets (the partition's watermarks), which the leader serves only
 //! once it leads the partition, as it does a ProduceRequest.

@@ -29,9 +29,10 @@ use tokio::time::Instant;
 
 use crate::error::BridgeError;
 use crate::kafka::KafkaConfig;
-use crate::kafka::publish::{ClientEvents, KafkaContext, verdict_of};
-use crate::kafka::receipt::Receipt;
+use crate::kafka::client::{ClientEvents, KafkaContext};
+use crate::kafka::publish::verdict_of;
 use crate::kafka::transactions::outcome::{self, Settled};
+use crate::receipt::Receipt;
 use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
 

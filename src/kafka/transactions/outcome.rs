@@ -17,8 +17,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use crate::kafka::KafkaConfig;
-use crate::kafka::publish::{KafkaContext, base_client_config};
-use crate::kafka::receipt::Receipt;
+use crate::kafka::client::{KafkaContext, base_client_config};
+use crate::receipt::Receipt;
 
 /// What reading the record back showed.
 #[derive(Debug, PartialEq, Eq)]

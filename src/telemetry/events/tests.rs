@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use hyper::header::HeaderValue;
 
-use crate::kafka::receipt::Receipt;
+use crate::receipt::Receipt;
 
 /// What the log lines written while `f` runs say, as text.
 fn logged_while(f: impl FnOnce()) -> String {

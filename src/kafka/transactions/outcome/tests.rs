@@ -56,7 +56,7 @@ async fn settled(brokers: &str, topic: &str, at: Receipt, within: Duration) -> S
         brokers: brokers.to_string(),
         ..KafkaConfig::default()
     };
-    let events = std::sync::Arc::new(crate::kafka::publish::ClientEvents::default());
+    let events = std::sync::Arc::new(crate::kafka::client::ClientEvents::default());
     read_back(
         &kafka,
         KafkaContext::other_client(events),

@@ -1,0 +1,280 @@
+//! What every Kafka client of the bridge shares: the librdkafka settings
+//! they all start from ([`base_client_config`]), the callbacks
+//! ([`KafkaContext`]: statistics into gauges, librdkafka's lines into the
+//! log, fatal errors into readiness), and the events they report together
+//! ([`ClientEvents`]). The producer, the transactional writers, the topic
+//! checks, the ledger follower and `redrive` all build on it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureProducer;
+use tokio::sync::{Notify, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::kafka::KafkaConfig;
+use crate::telemetry::logging::{Say, Throttle};
+use crate::telemetry::metrics::Metrics;
+
+/// What every Kafka client of the bridge shares: one throttle for
+/// librdkafka's trouble lines (all clients report the same outage), and the
+/// first fatal error.
+pub struct ClientEvents {
+    throttle: Throttle,
+    /// Set once, by the first fatal error of any client.
+    fatal: watch::Sender<Option<String>>,
+    /// Woken by every librdkafka error: time to ask whether it was fatal.
+    pub errors: Notify,
+    /// What the producer's statistics last said of its producer ID.
+    producer_id: std::sync::Mutex<ProducerId>,
+}
+
+/// The idempotent producer's ID, as its statistics report it: until
+/// Kafka grants one (InitProducerId), or while librdkafka asks for a new
+/// one after an epoch bump, nothing it holds is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ProducerId {
+    /// Statistics are off (`kafka.statistics_interval = 0s`): not known.
+    NotWatched,
+    /// Statistics are on; no report has come yet.
+    NoReportYet,
+    /// librdkafka's idempotence state of the last report (`Assigned` when
+    /// the producer has its ID).
+    State(String),
+}
+
+impl Default for ClientEvents {
+    fn default() -> Self {
+        ClientEvents::new(TROUBLE_SUMMARY_EVERY)
+    }
+}
+
+/// At most one summary of librdkafka's repeated trouble lines this often.
+const TROUBLE_SUMMARY_EVERY: Duration = Duration::from_secs(30);
+
+/// Log target of the lines librdkafka's callbacks produce.
+const TARGET: &str = "popbill_bridge::kafka";
+
+impl ClientEvents {
+    pub fn new(summary_every: Duration) -> ClientEvents {
+        ClientEvents {
+            throttle: Throttle::new(summary_every),
+            fatal: watch::Sender::new(None),
+            errors: Notify::new(),
+            producer_id: std::sync::Mutex::new(ProducerId::NotWatched),
+        }
+    }
+
+    /// The producer reports statistics: readiness waits until they say it
+    /// has its producer ID.
+    pub fn watch_producer_id(&self) {
+        if let Ok(mut p) = self.producer_id.lock() {
+            *p = ProducerId::NoReportYet;
+        }
+    }
+
+    /// Why the producer cannot write yet for want of a producer ID, if so.
+    /// `None` when it has one, or when statistics are off (then it is not
+    /// known, and readiness does not wait).
+    pub fn producer_id_problem(&self) -> Option<String> {
+        let p = self.producer_id.lock().ok()?;
+        match &*p {
+            ProducerId::NotWatched => None,
+            ProducerId::State(s) if s == "Assigned" => None,
+            ProducerId::NoReportYet => Some(
+                "the producer's ID is not known yet (waiting for librdkafka's first statistics report, every kafka.statistics_interval)".to_string(),
+            ),
+            ProducerId::State(s) => Some(format!(
+                "the idempotent producer has no producer ID (librdkafka idempotence state {s}): nothing is written until Kafka grants one (InitProducerId)"
+            )),
+        }
+    }
+
+    /// The idempotence state of a producer statistics report.
+    pub(crate) fn producer_id_state(&self, state: Option<&str>) {
+        if let (Ok(mut p), Some(state)) = (self.producer_id.lock(), state)
+            && *p != ProducerId::NotWatched
+            && !matches!(&*p, ProducerId::State(s) if s == state)
+        {
+            *p = ProducerId::State(state.to_string());
+        }
+    }
+
+    /// The fatal error that stopped a client, if one did.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.borrow().clone()
+    }
+
+    /// Resolves with the reason once a client hit a fatal error.
+    pub async fn wait_fatal(&self) -> String {
+        let mut rx = self.fatal.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_default(),
+            // The sender lives in `self`, so it cannot be gone while we
+            // borrow it; never resolve rather than invent a fatal error.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Kafka answered: ends a bout of trouble. Returns how many librdkafka
+    /// lines were suppressed since the last one logged, if there was one.
+    pub fn kafka_answered(&self) -> Option<u64> {
+        self.throttle.clear()
+    }
+
+    /// A librdkafka error or warning: logged at once when it starts a bout,
+    /// otherwise counted and summarised.
+    fn trouble(&self, error: bool, line: std::fmt::Arguments<'_>) {
+        let every = humantime::format_duration(self.throttle.every());
+        match self.throttle.hit(std::time::Instant::now()) {
+            Say::Quiet => {}
+            Say::First if error => error!(
+                target: TARGET,
+                "librdkafka: {line} (repeats are counted and summarised every {every} until Kafka answers)"
+            ),
+            Say::First => warn!(
+                target: TARGET,
+                "librdkafka: {line} (repeats are counted and summarised every {every} until Kafka answers)"
+            ),
+            Say::Summary { suppressed } => warn!(
+                target: TARGET,
+                suppressed,
+                "librdkafka: {line} ({suppressed} similar lines suppressed in the last {every})"
+            ),
+        }
+    }
+
+    /// A fatal error: the client can never work again. Logged once, and
+    /// published to readiness and to the owner of the bridge.
+    pub fn set_fatal(&self, reason: &str) {
+        let first = self.fatal.send_if_modified(|f| {
+            if f.is_none() {
+                *f = Some(reason.to_string());
+                true
+            } else {
+                false
+            }
+        });
+        if first {
+            error!(
+                target: TARGET,
+                reason,
+                "fatal Kafka client error: the producer can never write again; readiness fails and the bridge exits so that it is restarted with a new producer"
+            );
+        }
+    }
+}
+
+/// librdkafka callbacks of every client the bridge makes: statistics become
+/// gauges (producer only), log lines and errors become tracing events through
+/// the shared [`ClientEvents`], fatal errors stop the bridge.
+#[derive(Clone)]
+pub struct KafkaContext {
+    /// Present on the producer: its statistics feed the gauges.
+    metrics: Option<Arc<Metrics>>,
+    events: Arc<ClientEvents>,
+    /// A fatal error of this client stops the bridge. Not for the
+    /// transactional writers: their group commit decides (a writer refused
+    /// at start, by an ACL, keeps the bridge up and not ready, saying why).
+    fatal_stops_bridge: bool,
+    /// Its statistics tell readiness whether the producer has its ID (the
+    /// idempotent producer; a transactional writer's readiness is its
+    /// group commit's).
+    producer_id: bool,
+}
+
+impl KafkaContext {
+    /// The context of a client other than the producer (admin, consumer):
+    /// same log throttle and fatal signal, no statistics.
+    pub fn other_client(events: Arc<ClientEvents>) -> KafkaContext {
+        KafkaContext {
+            metrics: None,
+            events,
+            fatal_stops_bridge: true,
+            producer_id: false,
+        }
+    }
+
+    /// The context of the idempotent producer: its statistics feed the
+    /// gauges and tell readiness whether it has its producer ID; a fatal
+    /// error stops the bridge.
+    pub fn idempotent_producer(metrics: Arc<Metrics>, events: Arc<ClientEvents>) -> KafkaContext {
+        KafkaContext {
+            metrics: Some(metrics),
+            events,
+            fatal_stops_bridge: true,
+            producer_id: true,
+        }
+    }
+
+    /// The context of a transactional writer: its statistics feed the
+    /// gauges (the records go through it), and a fatal error is its group
+    /// commit's to handle.
+    pub(crate) fn transactional_writer(
+        metrics: Arc<Metrics>,
+        events: Arc<ClientEvents>,
+    ) -> KafkaContext {
+        KafkaContext {
+            metrics: Some(metrics),
+            events,
+            fatal_stops_bridge: false,
+            producer_id: false,
+        }
+    }
+}
+
+impl ClientContext for KafkaContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        if let Some(m) = &self.metrics {
+            m.record_kafka_stats(&statistics);
+        }
+        if self.producer_id {
+            self.events
+                .producer_id_state(statistics.eos.as_ref().map(|e| e.idemp_state.as_str()));
+        }
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        use RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                self.events.trouble(true, format_args!("{fac}: {message}"))
+            }
+            L::Warning => self.events.trouble(false, format_args!("{fac}: {message}")),
+            L::Notice | L::Info => info!(target: TARGET, "librdkafka: {fac}: {message}"),
+            L::Debug => debug!(target: TARGET, "librdkafka: {fac}: {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) && self.fatal_stops_bridge {
+            self.events.set_fatal(reason);
+        } else {
+            self.events.trouble(true, format_args!("{error}: {reason}"));
+        }
+        // librdkafka usually reports a fatal error with its cause's code
+        // (e.g. ClusterAuthorizationFailed), the fatal flag out of reach of
+        // this callback: ask the producer itself (see `Topics::check_fatal`).
+        self.events.errors.notify_one();
+    }
+}
+
+impl ConsumerContext for KafkaContext {}
+
+pub type Producer = FutureProducer<KafkaContext>;
+
+/// The librdkafka settings shared by every client the bridge makes: the
+/// brokers, the pass-through properties (SASL, TLS, ...).
+pub fn base_client_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.brokers);
+    c.set("client.id", &cfg.client_id);
+    for (k, v) in &cfg.properties {
+        c.set(k, v);
+    }
+    c
+}
