@@ -406,3 +406,6 @@ fn typed_env_value(kind: &toml::Value, raw: String) -> Result<toml::Value, Strin
         _ => toml::Value::String(raw),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+use super::*;
+use crate::http::answer::{body_of, failure};
+use hyper::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
+use std::time::Duration;
+
+#[tokio::test]
+async fn each_error_carries_its_status_headers_and_reason() {
+    let r = failure(&BridgeError::PublishTimeout, Duration::from_secs(30));
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()[RETRY_AFTER], "30");
+    assert_eq!(
+        body_of(r).await,
+        "Kafka did not confirm the write in time\n"
+    );
+    let r = failure(&BridgeError::MethodNotAllowed, Duration::from_secs(30));
+    assert_eq!(r.headers()[ALLOW], "POST");
+    assert!(r.headers().get(RETRY_AFTER).is_none());
+    let r = failure(
+        &BridgeError::Unauthorized { basic: true },
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .expect("ascii")
+            .starts_with("Basic")
+    );
+    let r = failure(
+        &BridgeError::Unauthorized { basic: false },
+        Duration::from_secs(30),
+    );
+    assert!(r.headers().get(WWW_AUTHENTICATE).is_none());
+    let r = failure(&BridgeError::Overloaded, Duration::from_secs(30));
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()[RETRY_AFTER], "30");
+}
+
+#[test]
+fn every_failure_is_503_and_every_rejection_is_4xx() {
+    let errs = [
+        BridgeError::NotFound,
+        BridgeError::MethodNotAllowed,
+        BridgeError::BodyTooLarge { limit: 1 },
+        BridgeError::BodyTimeout,
+        BridgeError::MissingHeader("Pb-Webhook-Type"),
+        BridgeError::BadHeader("Pb-Webhook-MID"),
+        BridgeError::EmptyBody,
+        BridgeError::NotUtf8,
+        BridgeError::NotObject,
+        BridgeError::TooDeep,
+        BridgeError::Unauthorized { basic: true },
+        BridgeError::Forbidden([203, 0, 113, 1].into()),
+        BridgeError::TopicMissing("t".into()),
+        BridgeError::KafkaUnavailable,
+        BridgeError::PublishTimeout,
+        BridgeError::QueueFull,
+        BridgeError::Kafka(KafkaError::MessageProduction(
+            RDKafkaErrorCode::NotEnoughReplicas,
+        )),
+        BridgeError::ShuttingDown,
+    ];
+    for e in errs {
+        match e.kind() {
+            Kind::Rejected(_) => assert!(e.status().is_client_error(), "{e}"),
+            Kind::Failed(_) => assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE, "{e}"),
+        }
+    }
+}
+
+#[test]
+fn shedding_load_is_a_rejection_answered_503() {
+    let e = BridgeError::Overloaded;
+    assert_eq!(e.kind(), Kind::Rejected(RejectReason::Overloaded));
+    assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[test]
+fn kafka_errors_map_to_failures() {
+    let timeout = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+    assert!(matches!(
+        BridgeError::from_kafka(timeout, "t"),
+        BridgeError::PublishTimeout
+    ));
+    let full = KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull);
+    assert!(matches!(
+        BridgeError::from_kafka(full, "t"),
+        BridgeError::QueueFull
+    ));
+    let nr = KafkaError::MessageProduction(RDKafkaErrorCode::NotEnoughReplicas);
+    assert_eq!(
+        BridgeError::from_kafka(nr, "t").kind(),
+        Kind::Failed(FailReason::KafkaError)
+    );
+}
