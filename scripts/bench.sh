@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The bridge against the real limit, on one machine, in one run (issue #12).
-# docs/performance.md says what each row means and how the goals are judged.
+# The bridge against the real limit, on one machine, in one run (issues #12
+# and #20). docs/performance.md says what each row means and how the goals
+# are judged.
 #
 # Systems, all producing the taxinvoice-issue sample to the same topic with
 # the bridge's producer settings (acks=all, idempotence, message.timeout.ms):
@@ -8,8 +9,15 @@
 #   minimal     tools/src/bin/minimal-bridge.rs: hyper + rdkafka, body
 #               produced as-is, OK after the delivery report — the reference
 #               every goal is a ratio to;
-#   bridge-off  popbill-bridge with duplicate detection off;
-#   bridge-on   popbill-bridge with duplicate detection on.
+#   bridge-off  popbill-bridge with duplicate detection off, Kafka
+#               transactions off;
+#   bridge-on   popbill-bridge with duplicate detection on, transactions off
+#               (both as issue #12 set its goals: the idempotent producer);
+#   bridge-txn  popbill-bridge as shipped: transactions on (each record and
+#               its ledger line in one transaction, committed in groups),
+#               detection on — judged by issue #20's goals, and its group
+#               commit read from its /metrics (commits/s, deliveries a
+#               transaction, how long a transaction takes).
 #
 # Phases, each against a server process started fresh (so its VmHWM is the
 # phase's peak RSS), its CPU (utime+stime from /proc/<pid>/stat) taken around
@@ -39,7 +47,10 @@
 # Environment:
 #   BENCH_SECONDS (20)          per closed/open phase
 #   BENCH_CONCURRENCY ("64 256") closed-loop concurrencies (the goals are at 64, 256; add 1 if wanted)
-#   BENCH_DEDUP ("off on")      bridge modes
+#   BENCH_DEDUP ("off on")      bridge modes with transactions off ("": none)
+#   BENCH_TXN (1)               0: no bridge-txn
+#   BENCH_TXN_ENV               NAME=value words for bridge-txn only, e.g.
+#                               POPBILL_BRIDGE_KAFKA__TRANSACTIONS__PRODUCERS=4
 #   BENCH_ROUNDS (1)            rounds, order rotated
 #   BENCH_OPEN ("50 90")        open-loop rates, percent of BENCH_OPEN_BASE
 #   BENCH_OPEN_BASE             deliveries/s (default: the minimal bridge's best closed-loop median)
@@ -57,7 +68,9 @@ root=$(pwd)
 
 seconds="${BENCH_SECONDS:-20}"
 concurrencies="${BENCH_CONCURRENCY:-64 256}"
-dedup_modes="${BENCH_DEDUP:-off on}"
+dedup_modes="${BENCH_DEDUP-off on}" # set but empty: no bridge without transactions
+txn="${BENCH_TXN:-1}"
+read -r -a txn_env <<<"${BENCH_TXN_ENV:-}"
 rounds="${BENCH_ROUNDS:-1}"
 open_pcts="${BENCH_OPEN:-50 90}"
 open_base="${BENCH_OPEN_BASE:-}"
@@ -97,12 +110,17 @@ whole BENCH_ROUNDS "$rounds" 1 20
 whole BENCH_BURST "$burst" 0 100000
 whole BENCH_CALLGRIND_COUNT "$cg_count" 1 1000000
 whole BENCH_CALLGRIND_CONCURRENCY "$cg_conc" 1 1024
+whole BENCH_TXN "$txn" 0 1
+for v in "${txn_env[@]}"; do
+  case "$v" in POPBILL_BRIDGE_*=*) ;; *) die "BENCH_TXN_ENV: POPBILL_BRIDGE_...=value words, not $v" ;; esac
+done
 for c in $concurrencies; do whole "BENCH_CONCURRENCY ($c)" "$c" 1 4096; done
 for p in $open_pcts; do whole "BENCH_OPEN ($p)" "$p" 1 200; done
 for m in $dedup_modes; do case "$m" in on | off) ;; *) die "BENCH_DEDUP: on or off, not $m" ;; esac; done
 [ -z "$open_base" ] || whole BENCH_OPEN_BASE "$open_base" 1 10000000
 bridges=()
 for m in $dedup_modes; do bridges+=("bridge-$m"); done
+[ "$txn" = 0 ] || bridges+=(bridge-txn)
 
 # --- clean-up: whatever happens, nothing keeps running ----------------------
 server_pid=""
@@ -224,6 +242,26 @@ say "building popbill-bridge and its tools from $src (release, CARGO_TARGET_DIR=
 fixture="$src/tests/fixtures/deliveries.jsonl"
 rdkafka_sys=$(awk '/^name = "rdkafka-sys"$/ {getline; gsub(/"/, "", $3); print $3; exit}' "$src/Cargo.lock")
 
+# Whether this build knows kafka.transactions: a revision before them (a
+# BENCH_REV) refuses the unknown setting, and its bridge-off and bridge-on
+# are the idempotent producer anyway; it has no bridge-txn. BENCH_TXN_ENV is
+# checked here too, so that a misspelt setting stops the run at once.
+txn_known=1
+if ! env POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ENABLED=false "$bin" --brokers "$brokers" \
+  --check-config >/dev/null 2>&1; then
+  txn_known=0
+  if [ "$txn" = 1 ]; then
+    say "note: this build has no kafka.transactions setting: no bridge-txn"
+    txn=0
+    bridges=()
+    for m in $dedup_modes; do bridges+=("bridge-$m"); done
+  fi
+elif [ "$txn" = 1 ]; then
+  env POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ENABLED=true "${txn_env[@]}" "$bin" --brokers "$brokers" \
+    --check-config >"$work/txn-check.log" 2>&1 ||
+    { cat "$work/txn-check.log" >&2; die "the bridge refuses BENCH_TXN_ENV (above)"; }
+fi
+
 # The sample: body, headers (MID excluded) and record key, as the ceiling sends them.
 "$tools/ceiling" --fixture "$fixture" --sample taxinvoice-issue \
   --dump-sample "$work/sample" || die "cannot read the sample delivery"
@@ -308,10 +346,73 @@ errors_note() {
     "$(jnum io_errors "$1")" "$(jnum timeouts "$1")" "$(jnum unfinished "$1")"
 }
 
-# One result: kind|system|load|round|dl/s|p99 ms|errors|CPU µs/dl|VmHWM KiB|Ir/dl|note
+# One result: kind|system|load|round|dl/s|p99 ms|errors|CPU µs/dl|VmHWM KiB|Ir/dl|note|
+# RSS goal KiB|then, bridge-txn only, txn_stats' six fields (13-18)
 record() {
   local IFS='|'
   printf '%s\n' "$*" >>"$results"
+}
+
+# --- the group commit, from bridge-txn's own /metrics ---------------------------
+# Issue #20 asks for the commit rate and the deliveries per transaction. The
+# bridge counts both (popbill_bridge_transactions_total{outcome}, the
+# histogram popbill_bridge_transaction_deliveries); two scrapes around the
+# load give the phase's share (the warm-up delivery is before the first).
+# Beside them, for where the latency goes: transaction_duration_seconds
+# (sealing a group to its commit) and publish_duration_seconds (a delivery
+# handed over to its transaction's verdict: the wait for its group to be
+# sealed, then the transaction).
+scrape() { # file: the server's /metrics now
+  curl -s --max-time 5 "http://$admin/metrics" >"$1" || die "could not read http://$admin/metrics"
+}
+now_s() { echo "$EPOCHREALTIME"; }
+# commits/s | deliveries per transaction | mean transaction ms | transactions
+# over 10 ms (%) | mean publish ms | aborted + unsettled transactions;
+# fields empty when the bridge has no such metrics (an older BENCH_REV).
+txn_stats() { # before-file after-file seconds-of-load
+  awk -v secs="$3" '
+    FNR == 1 { f++ }
+    /^#/ { next }
+    { if (f == 1) b[$1] = $2; else a[$1] = $2 }
+    function d(name) { return a[name] - b[name] }
+    END {
+      p = "popbill_bridge_"
+      if (!((p "transactions_total{outcome=\"committed\"}") in a)) { print "|||||"; exit }
+      committed = d(p "transactions_total{outcome=\"committed\"}")
+      failed = d(p "transactions_total{outcome=\"aborted\"}") + d(p "transactions_total{outcome=\"unsettled\"}")
+      n = d(p "transaction_deliveries_count")
+      tn = d(p "transaction_duration_seconds_count")
+      over = tn - d(p "transaction_duration_seconds_bucket{le=\"0.01\"}")
+      pn = d(p "publish_duration_seconds_count")
+      printf "%.1f|%.2f|%.3f|%.1f|%.3f|%d\n",
+        (secs > 0 ? committed / secs : 0),
+        (n > 0 ? d(p "transaction_deliveries_sum") / n : 0),
+        (tn > 0 ? d(p "transaction_duration_seconds_sum") / tn * 1000 : 0),
+        (tn > 0 ? over / tn * 100 : 0),
+        (pn > 0 ? d(p "publish_duration_seconds_sum") / pn * 1000 : 0),
+        failed
+    }' "$1" "$2"
+}
+# Around a phase's load: txn_begin before it, txn_end after the 0.5 s its
+# abandoned requests get; txn_end prints txn_stats' line (nothing for the
+# other systems). Commits per second are per second of load.
+txn_t0=0
+txn_t1=0
+txn_begin() { # system phase-name
+  [ "$1" = bridge-txn ] || return 0
+  scrape "$work/metrics-$2.before"
+  txn_t0=$(now_s)
+}
+txn_load_ended() { txn_t1=$(now_s); }
+txn_end() { # system phase-name
+  [ "$1" = bridge-txn ] || return 0
+  scrape "$work/metrics-$2.after"
+  txn_stats "$work/metrics-$2.before" "$work/metrics-$2.after" "$(calc "$txn_t1 - $txn_t0")"
+}
+# The txn_stats line in words, for the progress output.
+txn_words() {
+  [ -n "$1" ] || return 0
+  awk -F'|' '$1 != "" { printf "; group commit: %s commits/s, %s deliveries/txn, txn mean %s ms (%s%% over 10 ms), publish mean %s ms, %s aborted/unsettled", $1, $2, $3, $4, $5, $6 }' <<<"$1"
 }
 
 # The memory goal of a bridge's steady (closed-loop) phase, in KiB, read
@@ -352,18 +453,28 @@ minimal_extra=()
 bridge_extra=()
 ready_s=60
 
-start_server() { # system (minimal|bridge-on|bridge-off), phase name
+start_server() { # system (minimal|bridge-on|bridge-off|bridge-txn), phase name
   local sys=$1 name=$2 log="$work/server-$2.log"
   case "$sys" in
     minimal)
       "${wrap[@]}" "$tools/minimal-bridge" --brokers "$brokers" --listen "$listen" \
         --topic "$topic" ${key:+--key "$key"} "${minimal_extra[@]}" >"$log" 2>&1 &
       ;;
-    bridge-on | bridge-off)
-      local extra dedup=true
+    bridge-on | bridge-off | bridge-txn)
+      local extra dedup=true transactions=()
       [ "$sys" = bridge-off ] && dedup=false
+      # bridge-off and bridge-on keep the idempotent producer issue #12's
+      # goals were set for; bridge-txn runs as shipped, its writers under
+      # this run's own transactional.id (a later phase's start fences the
+      # previous one's, as a restarted replica does), plus BENCH_TXN_ENV.
+      if [ "$sys" = bridge-txn ]; then
+        transactions=(POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ENABLED=true
+          POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ID="bench-$runid" "${txn_env[@]}")
+      elif [ "$txn_known" = 1 ]; then
+        transactions=(POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ENABLED=false)
+      fi
       extra=$(ledger_env "$name")
-      env ${extra:+"$extra"} "${bridge_extra[@]}" \
+      env ${extra:+"$extra"} "${bridge_extra[@]}" "${transactions[@]}" \
         POPBILL_BRIDGE_DEDUP__ENABLED="$dedup" \
         POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR=1 \
         POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS=1 \
@@ -439,49 +550,55 @@ closed_ceiling() { # concurrency round
 }
 
 closed_http() { # system concurrency round
-  local sys=$1 c=$2 r=$3 name="c$2-$1-r$3" t0 t1 hwm w ok errs dur threads rss_goal
+  local sys=$1 c=$2 r=$3 name="c$2-$1-r$3" t0 t1 hwm w ok errs dur threads rss_goal txs
   say "round $r, concurrency $c: $sys via wrk, ${seconds}s"
   start_server "$sys" "$name"
   threads=$((c < 2 ? c : 2))
+  txn_begin "$sys" "$name"
   t0=$(cpu_ticks "$server_pid")
   timeout --foreground -k 5 $((seconds + 60)) wrk -t"$threads" -c"$c" -d"${seconds}s" --timeout 10s \
     -s "$work/post.lua" "http://$listen/popbill/webhook" -- "bench-$runid-$name" "$work/sample" \
     >"$work/wrk-$name.out" 2>&1 || { cat "$work/wrk-$name.out" >&2; die "wrk failed"; }
+  txn_load_ended
   sleep 0.5 # requests wrk abandoned at its deadline finish their publish
   alive_or_die "$name"
   t1=$(cpu_ticks "$server_pid")
   hwm=$(hwm_kib "$server_pid")
   rss_goal=$(rss_goal_kib "$sys")
+  txs=$(txn_end "$sys" "$name")
   stop_server
   w=$(grep '^{"wrk"' "$work/wrk-$name.out" | tail -n 1)
   [ -n "$w" ] || { cat "$work/wrk-$name.out" >&2; die "no result line from wrk"; }
-  say "  $w; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB"
+  say "  $w; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB$(txn_words "$txs")"
   ok=$(($(jnum responses "$w") - $(jnum non200 "$w")))
   errs=$(($(jnum non200 "$w") + $(jnum connect "$w") + $(jnum read "$w") + $(jnum write "$w") + $(jnum timeout "$w")))
   dur=$(jnum duration_s "$w")
   record closed "$sys" "c$c" "$r" "$(calc "$dur > 0 ? $ok / $dur : 0")" "$(jnum p99_ms "$w")" \
     "$errs" "$(cpu_us $((t1 - t0)) "$ok")" "$hwm" "" \
-    "p50 $(jnum p50_ms "$w") p99.9 $(jnum p999_ms "$w")" "$rss_goal"
+    "p50 $(jnum p50_ms "$w") p99.9 $(jnum p999_ms "$w")" "$rss_goal" ${txs:+"$txs"}
 }
 
 open_http() { # system percent rate round
-  local sys=$1 pct=$2 rate=$3 r=$4 name="open$2-$1-r$4" t0 t1 hwm out
+  local sys=$1 pct=$2 rate=$3 r=$4 name="open$2-$1-r$4" t0 t1 hwm out txs
   say "round $r, open loop $pct% ($rate/s): $sys via loadgen, ${seconds}s"
   start_server "$sys" "$name"
+  txn_begin "$sys" "$name"
   t0=$(cpu_ticks "$server_pid")
   out=$(timeout --foreground -k 5 $((seconds + 60)) "$tools/loadgen" --addr "$listen" \
     --sample "$work/sample" --mid-prefix "bench-$runid-$name" --rate "$rate" --seconds "$seconds") ||
     die "loadgen failed"
+  txn_load_ended
   sleep 0.5
   alive_or_die "$name"
   t1=$(cpu_ticks "$server_pid")
   hwm=$(hwm_kib "$server_pid")
+  txs=$(txn_end "$sys" "$name")
   stop_server
   echo "$out" >"$work/loadgen-$name.json"
-  say "  $out; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB"
+  say "  $out; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB$(txn_words "$txs")"
   record open "$sys" "$pct%" "$r" "$(jnum achieved_rate "$out")" "$(jnum p99_ms "$out")" \
     "$(jnum errors "$out")" "$(cpu_us $((t1 - t0)) "$(jnum ok "$out")")" "$hwm" "" \
-    "offered $rate/s, p50/p90/p99.9/max $(jnum p50_ms "$out")/$(jnum p90_ms "$out")/$(jnum p999_ms "$out")/$(jnum max_ms "$out") ms, $(jnum connections "$out") conns, schedule lag p99 $(jnum schedule_lag_p99_ms "$out") ms$(errors_note "$out")"
+    "offered $rate/s, p50/p90/p99.9/max $(jnum p50_ms "$out")/$(jnum p90_ms "$out")/$(jnum p999_ms "$out")/$(jnum max_ms "$out") ms, $(jnum connections "$out") conns, schedule lag p99 $(jnum schedule_lag_p99_ms "$out") ms$(errors_note "$out")" "" ${txs:+"$txs"}
 }
 
 burst_http() { # system round
@@ -599,25 +716,83 @@ if [ "$callgrind" = 1 ]; then
   stop_wait=600
   minimal_extra=(--message-timeout-ms 30000)
   bridge_extra=(POPBILL_BRIDGE_KAFKA__MESSAGE_TIMEOUT=30s POPBILL_BRIDGE_SERVER__REQUEST_TIMEOUT=60s)
+  # kafka.transactions.timeout must exceed the message timeout by 1 s.
+  [ "$txn_known" = 0 ] || bridge_extra+=(POPBILL_BRIDGE_KAFKA__TRANSACTIONS__TIMEOUT=60s)
   for sys in "${open_systems[@]}"; do callgrind_http "$sys"; done
 fi
+
+# --- issue #20: the transactional bridge's three goals, in words -------------------
+# The goals judged over the rows (each goal holds only if it holds in every
+# row it names), with the figures and the distance to the minimal bridge;
+# then the group commit per phase, and what transactions cost against the
+# same bridge with them off (bridge-on: the same detection).
+txn_summary() {
+  printf '# transactional bridge (issue #20): bridge-txn, kafka.transactions on (the default), detection on%s\n' \
+    "${BENCH_TXN_ENV:+, BENCH_TXN_ENV=$BENCH_TXN_ENV}"
+  awk -F'|' '
+    { k = $1 " " $3 }
+    $2 == "minimal" { md[k] = $5; mp[k] = $6 }
+    $2 == "bridge-on" { od[k] = $5; op[k] = $6 }
+    $2 == "bridge-txn" { if (!(k in td)) keys[++n] = k; td[k] = $5; tp[k] = $6; te[k] = $7; gc[k] = $13 != "" ? sprintf("%s commits/s, %s deliveries/txn; txn mean %s ms (%s%% over 10 ms), publish mean %s ms; %s aborted/unsettled", $13, $14, $15, $16, $17, $18) : "no transaction metrics" }
+    # A goal fails on any row that fails it; it passes only if all its rows were measured.
+    function line(goal, ok, seen, figures) {
+      printf "#   %-58s %s  (%s)\n", goal ":", !ok ? "FAIL" : seen ? "PASS" : "NOT MEASURED", figures
+    }
+    END {
+      # 1. and 2.: closed loop, c64 and c256
+      ok1 = ok2 = seen = 1; f1 = f2 = ""
+      for (i = 1; i <= 2; i++) {
+        l = i == 1 ? "c64" : "c256"; k = "closed " l
+        if (!(k in td) || !(k in md) || md[k] <= 0) { seen = 0; continue }
+        ok1 = ok1 && td[k] >= 0.90 * md[k]
+        ok2 = ok2 && tp[k] <= mp[k] + 10
+        f1 = f1 sprintf("%s%s %.0f / %.0f dl/s = %.3f x", f1 == "" ? "" : "; ", l, td[k], md[k], td[k] / md[k])
+        f2 = f2 sprintf("%s%s %.2f ms = minimal %.2f %+.2f", f2 == "" ? "" : "; ", l, tp[k], mp[k], tp[k] - mp[k])
+      }
+      line("closed-loop dl/s >= 0.90 x minimal at c64 and c256", ok1, seen, f1)
+      line("closed-loop p99 <= minimal + 10 ms at c64 and c256", ok2, seen, f2)
+      # 3.: open loop at 50 %
+      k = "open 50%"
+      seen = (k in td) && (k in md)
+      line("open loop at 50%: p99 <= minimal + 10 ms, no errors", tp[k] <= mp[k] + 10 && te[k] == 0, seen,
+        seen ? sprintf("p99 %.2f ms = minimal %.2f %+.2f; %d errors", tp[k], mp[k], tp[k] - mp[k], te[k]) : "")
+      # The group commit, and transactions on against off, per phase (in
+      # the order of the table).
+      for (i = 1; i <= n; i++) {
+        k = keys[i]
+        if (k ~ /^(burst|callgrind)/) continue
+        printf "#   group commit, %-12s %s\n", k ":", gc[k]
+      }
+      for (i = 1; i <= n; i++) {
+        k = keys[i]
+        if (!(k in od) || od[k] <= 0 || k ~ /^(burst|callgrind)/) continue
+        printf "#   against transactions off (bridge-on), %-12s %.3f x dl/s, p99 %+.2f ms\n", k ":", td[k] / od[k], tp[k] - op[k]
+      }
+    }' "$agg"
+}
 
 # --- the table ---------------------------------------------------------------------
 # One line per row, the medians over the rounds (VmHWM: the max), in a fixed order.
 agg="$work/rows.psv"
 : >"$agg"
+# Columns 1-12 as in results.psv; 13-18, the group commit's (bridge-txn
+# only, else empty): medians, the aborted/unsettled transactions summed.
 row() { # kind system load
   local n
   n=$(field "$1" "$2" "$3" 5 | wc -l)
   [ "$n" -gt 0 ] || return 0
-  printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$n" \
+  printf '%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$n" \
     "$(median $(field "$1" "$2" "$3" 5))" "$(median $(field "$1" "$2" "$3" 6))" \
     "$(field "$1" "$2" "$3" 7 | awk '{s += $1} END {print s + 0}')" \
     "$(median $(field "$1" "$2" "$3" 8))" \
     "$(field "$1" "$2" "$3" 9 | sort -g | tail -n 1)" \
     "$(median $(field "$1" "$2" "$3" 10))" \
     "$(field "$1" "$2" "$3" 11 | tail -n 1)" \
-    "$(field "$1" "$2" "$3" 12 | sort -g | tail -n 1)" >>"$agg"
+    "$(field "$1" "$2" "$3" 12 | sort -g | tail -n 1)" \
+    "$(median $(field "$1" "$2" "$3" 13))" "$(median $(field "$1" "$2" "$3" 14))" \
+    "$(median $(field "$1" "$2" "$3" 15))" "$(median $(field "$1" "$2" "$3" 16))" \
+    "$(median $(field "$1" "$2" "$3" 17))" \
+    "$(field "$1" "$2" "$3" 18 | awk '$1 != "" {s += $1; n++} END {if (n) print s}')" >>"$agg"
 }
 for c in $concurrencies; do for s in "${closed_systems[@]}"; do row closed "$s" "c$c"; done; done
 for p in $open_pcts; do for s in "${open_systems[@]}"; do row open "$s" "$p%"; done; done
@@ -637,9 +812,12 @@ for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; do
   else
     printf 'no open loop\n'
   fi
+  # bridge-txn rows are judged by issue #20's goals (tverdict, counted
+  # apart), the other bridges by issue #12's.
   awk -F'|' -v goal_c=" $(printf 'c%s ' 64 256)" '
     function num(x) { return x == "" ? "-" : x }
     function verdict(ok) { npass += ok; nfail += !ok; return ok ? "PASS" : "FAIL" }
+    function tverdict(ok) { tpass += ok; tfail += !ok; return ok ? "PASS" : "FAIL" }
     NR == FNR { if ($2 == "minimal") { mdps[$1, $3] = $5; mp99[$1, $3] = $6; mcpu[$1, $3] = $8; mir[$1, $3] = $10 }; next }
     FNR == 1 {
       printf "%-9s %-10s %-9s | %9s %5s | %8s %7s | %-10s %5s | %7s | %6s | %-36s | %s\n",
@@ -647,6 +825,9 @@ for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; do
     }
     {
       kind = $1; sys = $2; load = $3; dps = $5; p99 = $6; err = $7; cpu = $8; hwm = $9; ir = $10; note = $11; rssg = $12
+      if ($13 != "")
+        note = note sprintf("; txn %s commits/s, %s dl/txn, mean %s ms (%s%% > 10 ms), publish mean %s ms, %s aborted/unsettled",
+          $13, $14, $15, $16, $17, $18)
       key = kind SUBSEP load
       ref = (key in mdps)
       xdps = (ref && mdps[key] > 0 && dps != "") ? sprintf("%.2f", dps / mdps[key]) : "-"
@@ -663,6 +844,12 @@ for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; do
       g = ""
       if (sys == "ceiling" || sys == "minimal") {
         g = err > 0 ? "reference, HAS ERRORS" : "reference"
+      } else if (sys == "bridge-txn" && kind == "closed" && ref && index(goal_c, " " load " ")) {
+        g = "tput " tverdict(dps >= 0.90 * mdps[key]) " p99 " tverdict(p99 <= mp99[key] + 10)
+      } else if (sys == "bridge-txn" && kind == "open" && load == "50%" && ref) {
+        g = "p99 " tverdict(p99 <= mp99[key] + 10) " err " tverdict(err == 0)
+      } else if (sys == "bridge-txn" && kind != "burst") {
+        g = "(no goal here)"
       } else if (kind == "closed" && ref && index(goal_c, " " load " ")) {
         g = "tput " verdict(dps >= 0.97 * mdps[key]) " p99 " verdict(p99 <= mp99[key] + 0.5) \
             " cpu " verdict(cpu <= 1.25 * mcpu[key])
@@ -683,12 +870,20 @@ for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; do
         kind, sys, load, dpss, xdps, p99s, dp99, cpus, xcpu,
         hwm == "" ? "-" : sprintf("%.1f", hwm / 1024), err, g, note (rssg != "" ? sprintf("; mem goal %.1f MiB", rssg / 1024) : "")
     }
-    END { printf "# goals: %d PASS, %d FAIL\n", npass, nfail }
+    END {
+      printf "# goals: %d PASS, %d FAIL\n", npass, nfail
+      if (tpass + tfail) printf "# goals of bridge-txn (issue #20): %d PASS, %d FAIL\n", tpass, tfail
+    }
   ' "$agg" "$agg"
   printf '# goals (docs/performance.md): closed loop at c64, c256: dl/s >= 0.97 x minimal, p99 <= minimal + 0.5 ms,\n'
   printf '#   CPU/dl <= 1.25 x minimal; open loop: p99 <= minimal + 1 ms at 50%%, no errors at 50%% and 90%%;\n'
   printf '#   callgrind: Ir/dl <= 1.25 x minimal; burst: only 200, 503 or closed connections, every OK in Kafka;\n'
   printf '#   mem: peak RSS <= %s MiB in the closed loop (detection on: + %s B a remembered event), <= %s MiB through the burst\n' \
     "$steady_rss_mib" "$remembered_bytes" "$burst_rss_mib"
+  if [ "$txn" = 1 ]; then
+    printf '#   bridge-txn (issue #20): closed loop at c64, c256: dl/s >= 0.90 x minimal, p99 <= minimal + 10 ms;\n'
+    printf '#   open loop at 50%%: p99 <= minimal + 10 ms, no errors; burst: answers as above\n'
+    txn_summary
+  fi
 } >"$work/table.txt"
 cat "$work/table.txt"

@@ -18,17 +18,14 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::config::{Config, ConfigError};
-use crate::dedup::{Dedup, ledger};
+use crate::dedup::ledger;
 use crate::health::Health;
 use crate::http::access::Access;
 use crate::http::auth::Auth;
 use crate::http::server::{self, Limits, Listener};
 use crate::http::tls::Tls;
 use crate::http::{admin, reload};
-use crate::kafka::client::{ClientEvents, Producer};
-use crate::kafka::publish::{self, Publisher};
-use crate::kafka::topics::Topics;
-use crate::kafka::transactions::GroupCommit;
+use crate::kafka::client::ClientEvents;
 use crate::route::Router;
 use crate::shutdown::{Shutdown, ShutdownReport};
 use crate::telemetry::metrics::Metrics;
@@ -49,6 +46,10 @@ pub enum StartError {
         source: std::io::Error,
     },
 }
+
+mod clients;
+
+pub use clients::{Kafka, follow_ledger};
 
 /// The admin port's limits: few, local clients (probes, Prometheus).
 const ADMIN_LIMITS: Limits = Limits {
@@ -278,124 +279,6 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
     })
 }
 
-/// The Kafka side every user of the bridge's write path needs (serving,
-/// `popbill-bridge redrive`): one producer shared by the records, the topic
-/// checks and the duplicates ledger.
-pub struct Kafka {
-    /// What the Kafka clients report: the throttled log, a fatal error.
-    pub events: Arc<ClientEvents>,
-    pub producer: Producer,
-    /// Records, as the webhook writes them.
-    pub publisher: Publisher,
-    /// Every topic a delivery can go to, made or checked before use.
-    pub topics: Arc<Topics>,
-    /// Duplicate detection, with its ledger writer when it is on.
-    pub dedup: Arc<Dedup>,
-    /// The transactional writers, when `kafka.transactions` is on.
-    pub(crate) transactions: Option<Arc<GroupCommit>>,
-}
-
-impl Kafka {
-    /// Creates the clients; connecting happens in the background.
-    /// `writer_id` names the transactional writers (see
-    /// `kafka.transactions.id`); unused when transactions are off.
-    pub fn build(
-        config: &Config,
-        router: &Router,
-        metrics: &Arc<Metrics>,
-        writer_id: &str,
-    ) -> Result<Kafka, StartError> {
-        let kafka_error = |e: rdkafka::error::KafkaError| {
-            StartError::Kafka(config.kafka.describe_client_error(&e))
-        };
-        let events = Arc::new(ClientEvents::default());
-        // With statistics on, readiness waits for the producer's ID.
-        if !config.kafka.statistics_interval.is_zero() {
-            events.watch_producer_id();
-        }
-        let producer = publish::create_producer(
-            &config.kafka,
-            config.max_record_bytes(),
-            metrics.clone(),
-            events.clone(),
-        )
-        .map_err(kafka_error)?;
-        let topics = Arc::new(
-            Topics::new(
-                router.routes(),
-                &config.kafka,
-                config.topics.clone(),
-                config.topic_needs(),
-                config
-                    .dedup
-                    .enabled
-                    .then(|| config.dedup.ledger_topic.clone()),
-                producer.clone(),
-                events.clone(),
-            )
-            .map_err(kafka_error)?,
-        );
-        let in_transactions = config.kafka.transactions.enabled;
-        let dedup = Arc::new(Dedup::new(&config.dedup, metrics.clone()).with_ledger(
-            &config.dedup,
-            producer.clone(),
-            in_transactions,
-        ));
-        let transactions = if in_transactions {
-            Some(
-                GroupCommit::start(
-                    &config.kafka,
-                    publish::producer_config(&config.kafka, config.max_record_bytes()),
-                    writer_id,
-                    dedup.ledger_records(),
-                    metrics.clone(),
-                    events.clone(),
-                )
-                .map_err(kafka_error)?,
-            )
-        } else {
-            None
-        };
-        let publisher = Publisher::new(
-            producer.clone(),
-            transactions.clone(),
-            config.cloudevents.clone(),
-            metrics.clone(),
-        );
-        Ok(Kafka {
-            events,
-            producer,
-            publisher,
-            topics,
-            dedup,
-            transactions,
-        })
-    }
-}
-
-/// Reads the duplicates ledger from its start into `dedup`, then follows it
-/// until `stop` fires; `state` tells when it caught up.
-pub fn follow_ledger(
-    config: &Config,
-    topics: &Arc<Topics>,
-    dedup: &Arc<Dedup>,
-    state: Arc<ledger::LedgerState>,
-    metrics: &Arc<Metrics>,
-    stop: crate::signal::Signal,
-) -> JoinHandle<()> {
-    tokio::spawn(
-        ledger::Follower {
-            kafka: config.kafka.clone(),
-            dedup_cfg: config.dedup.clone(),
-            topics: topics.clone(),
-            dedup: dedup.clone(),
-            state,
-            metrics: metrics.clone(),
-        }
-        .run(stop),
-    )
-}
-
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
@@ -427,3 +310,6 @@ impl RunningBridge {
         self.shutdown.run().await
     }
 }
+
+#[cfg(test)]
+mod tests;

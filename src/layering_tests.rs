@@ -81,7 +81,8 @@ fn part_graph() -> BTreeMap<String, BTreeSet<String>> {
         let part = first.strip_suffix(".rs").unwrap_or(&first).to_string();
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
         let is_test = name.as_deref() == Some("tests.rs")
-            || name.as_deref().is_some_and(|n| n.ends_with("_tests.rs"));
+            || name.as_deref().is_some_and(|n| n.ends_with("_tests.rs"))
+            || rel.components().any(|c| c.as_os_str() == "tests");
         if part == "lib" || part == "main" || is_test {
             continue;
         }

@@ -87,6 +87,10 @@ const DEFAULT_KNOWN: &[&str] = &[
 /// Metric label of deliveries that match no configured event type.
 pub const OTHER_LABEL: &str = "other";
 
+/// The metric label of deliveries written to the dead-letter topic: their
+/// own series, not `other` (an event type no route knows).
+pub const DEAD_LETTER_LABEL: &str = "dead_letter";
+
 /// Kafka's own limit on topic-name length.
 const MAX_TOPIC_LEN: usize = 249;
 
@@ -200,8 +204,8 @@ pub struct Route {
     /// Bounded metric label: the configured key, or `other`.
     pub label: Arc<str>,
     pub topic: Arc<str>,
-    /// The fallback and dead-letter topics are created on first use rather
-    /// than at start-up.
+    /// The fallback or the dead-letter route (created at start-up like
+    /// every other).
     pub is_fallback: bool,
 }
 
@@ -313,7 +317,7 @@ impl Router {
             }
             list.push(Route {
                 id: list.len(),
-                label: OTHER_LABEL.into(),
+                label: DEAD_LETTER_LABEL.into(),
                 topic: dl.into(),
                 is_fallback: true,
             });

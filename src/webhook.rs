@@ -18,7 +18,7 @@ use hyper::{HeaderMap, Method, Request, Response};
 use tokio::time::{Instant, Sleep};
 
 use crate::dedup::identity::Namespace;
-use crate::dedup::{Admission, Copies, Dedup, Lead, Verdict};
+use crate::dedup::{Admission, Dedup, InFlight, Lead, Verdict};
 use crate::delivery::Delivery;
 use crate::error::BridgeError;
 use crate::http::ServerConfig;
@@ -137,7 +137,7 @@ async fn deliver(
     let (id, claim) = app.dedup.identify(&delivery, namespace, &route.topic);
     let end = match app.dedup.admit(claim, &id) {
         Admission::Seen => End::Duplicate { waited: false },
-        Admission::Follow(verdict) => match wait_for(verdict, timer.as_mut()).await {
+        Admission::InFlight(first) => match wait_for(first, timer.as_mut()).await {
             Ok(_) => End::Duplicate { waited: true },
             Err(e) => End::Failed(e),
         },
@@ -214,8 +214,9 @@ enum End {
     Failed(Arc<BridgeError>),
 }
 
-/// Header carrying why a dead-lettered delivery was refused.
-pub const DEAD_LETTER_REASON: &str = "popbill-bridge-rejection-reason";
+/// Header carrying why a dead-lettered delivery was refused (part of the
+/// record format).
+pub use crate::kafka::record::DEAD_LETTER_REASON;
 
 /// One record to publish: where, what, and with which headers.
 struct Outgoing<'r, 'a> {
@@ -262,18 +263,18 @@ async fn publish(
         Ok(p) => p,
         Err(e) => {
             let e = Arc::new(e);
-            lead.complete(Err(e.clone()));
+            lead.settle(Err(e.clone()));
             return Err(e);
         }
     };
     lead.confirm(pending, rec.id, &route.topic, timer).await
 }
 
-/// Waits for a first copy's verdict until the deadline.
-async fn wait_for(copies: Arc<Copies>, timer: Pin<&mut Sleep>) -> Verdict {
+/// Waits for the first copy's verdict until the deadline.
+async fn wait_for(first: Arc<InFlight>, timer: Pin<&mut Sleep>) -> Verdict {
     tokio::select! {
         biased;
-        v = copies.verdict() => v,
+        v = first.verdict() => v,
         () = timer => Err(Arc::new(BridgeError::PublishTimeout)),
     }
 }

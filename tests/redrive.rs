@@ -33,7 +33,7 @@ async fn run_redrive(
     source: &str,
     args: &RedriveArgs,
 ) -> Result<popbill_bridge::commands::redrive::Summary, String> {
-    let (_never, no_stop) = popbill_bridge::shutdown::signal();
+    let (_never, no_stop) = popbill_bridge::signal::signal();
     redrive(cfg, source, args, false, no_stop).await
 }
 
@@ -299,7 +299,7 @@ async fn a_stopped_run_finishes_what_is_in_flight_and_the_next_run_publishes_eac
     let routed = format!("{prefix}.fax.state.result");
 
     // Stopped as soon as records start to land on the routed topic.
-    let (stop, stop_signal) = popbill_bridge::shutdown::signal();
+    let (stop, stop_signal) = popbill_bridge::signal::signal();
     let watcher = {
         let (brokers, routed) = (brokers.clone(), routed.clone());
         tokio::task::spawn_blocking(move || {

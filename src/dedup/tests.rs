@@ -1,9 +1,12 @@
 use super::*;
-use crate::config::RoutesConfig;
+use crate::error::BridgeError;
+use crate::receipt::Receipt;
 use crate::route::Router;
-use tokio::time::Instant;
+use crate::route::RoutesConfig;
 
-fn dedup(enabled: bool) -> Arc<Dedup> {
+/// A duplicates part with memory and coalescing, no ledger; shared by the
+/// tests of `inflight` and `memory`.
+pub(super) fn dedup(enabled: bool) -> Arc<Dedup> {
     let router = Router::new(
         &RoutesConfig::default(),
         &crate::route::DeadLetterConfig::default(),
@@ -20,11 +23,11 @@ fn dedup(enabled: bool) -> Arc<Dedup> {
 }
 
 /// A claim whose body digest is the same for every copy.
-fn c(identity: u128) -> Claim {
+pub(super) fn c(identity: u128) -> Claim {
     Claim { identity, body: 7 }
 }
 
-fn receipt() -> Receipt {
+pub(super) fn receipt() -> Receipt {
     Receipt::from_report(0, 1).expect("a real offset")
 }
 
@@ -34,119 +37,13 @@ fn a_confirmed_identity_is_seen_and_a_failed_one_is_not() {
     let Admission::Lead(lead) = d.admit(c(1), "m") else {
         panic!("first copy leads")
     };
-    lead.complete(Err(Arc::new(BridgeError::PublishTimeout)));
+    lead.settle(Err(Arc::new(BridgeError::PublishTimeout)));
     let Admission::Lead(lead) = d.admit(c(1), "m") else {
         panic!("a failed attempt is not a duplicate")
     };
-    lead.complete(Ok(receipt()));
+    lead.settle(Ok(receipt()));
     assert!(matches!(d.admit(c(1), "m"), Admission::Seen));
     assert!(matches!(d.admit(c(2), "m"), Admission::Lead(_)));
-}
-
-#[tokio::test]
-async fn copies_in_flight_follow_the_lead_and_share_its_verdict() {
-    let d = dedup(true);
-    let Admission::Lead(lead) = d.admit(c(7), "m") else {
-        panic!("lead")
-    };
-    let mut followers = Vec::new();
-    for _ in 0..5 {
-        match d.admit(c(7), "m") {
-            Admission::Follow(copies) => {
-                followers.push(tokio::spawn(async move { copies.verdict().await }))
-            }
-            _ => panic!("copies follow"),
-        }
-    }
-    tokio::task::yield_now().await;
-    lead.complete(Ok(receipt()));
-    for f in followers {
-        assert!(f.await.expect("joined").is_ok());
-    }
-    assert!(matches!(d.admit(c(7), "m"), Admission::Seen));
-}
-
-#[tokio::test]
-async fn an_abandoned_lead_releases_its_followers_with_a_failure() {
-    let d = dedup(true);
-    let Admission::Lead(lead) = d.admit(c(9), "m") else {
-        panic!("lead")
-    };
-    let Admission::Follow(copies) = d.admit(c(9), "m") else {
-        panic!("follow")
-    };
-    drop(lead);
-    assert!(copies.verdict().await.is_err());
-    assert!(
-        matches!(d.admit(c(9), "m"), Admission::Lead(_)),
-        "and the next copy leads"
-    );
-}
-
-/// A delivery report as a test drives it.
-struct Report(tokio::sync::oneshot::Receiver<Verdict>);
-
-impl Future for Report {
-    type Output = Verdict;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Verdict> {
-        std::pin::Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|r| r.unwrap_or_else(|_| Err(Arc::new(BridgeError::Abandoned))))
-    }
-}
-
-async fn eventually_seen(d: &Arc<Dedup>, claim: Claim) {
-    for _ in 0..500 {
-        if matches!(d.admit(claim, "m"), Admission::Seen) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    panic!("a confirmation that came late was not remembered");
-}
-
-#[tokio::test]
-async fn a_report_after_the_deadline_is_still_remembered() {
-    let d = dedup(true);
-    let Admission::Lead(lead) = d.admit(c(3), "m") else {
-        panic!("lead")
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let topic: Arc<str> = "t".into();
-    let deadline = tokio::time::sleep_until(Instant::now() + Duration::from_millis(20));
-    tokio::pin!(deadline);
-    let v = lead.confirm(Report(rx), "m", &topic, deadline).await;
-    assert!(matches!(v, Err(e) if matches!(*e, BridgeError::PublishTimeout)));
-    assert!(
-        matches!(d.admit(c(3), "m"), Admission::Follow(_)),
-        "still in flight after the deadline"
-    );
-    let _ = tx.send(Ok(receipt()));
-    eventually_seen(&d, c(3)).await;
-}
-
-#[tokio::test]
-async fn a_report_after_the_request_was_dropped_is_still_remembered() {
-    let d = dedup(true);
-    let Admission::Lead(lead) = d.admit(c(4), "m") else {
-        panic!("lead")
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let topic: Arc<str> = "t".into();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let request = tokio::spawn(async move {
-        let deadline = tokio::time::sleep_until(deadline);
-        tokio::pin!(deadline);
-        let _ = lead.confirm(Report(rx), "m", &topic, deadline).await;
-    });
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    request.abort(); // the client hung up
-    let _ = request.await;
-    let _ = tx.send(Ok(receipt()));
-    eventually_seen(&d, c(4)).await;
 }
 
 #[test]
@@ -155,41 +52,8 @@ fn disabled_means_every_copy_leads() {
     let Admission::Lead(lead) = d.admit(c(1), "m") else {
         panic!("lead")
     };
-    lead.complete(Ok(receipt()));
+    lead.settle(Ok(receipt()));
     assert!(matches!(d.admit(c(1), "m"), Admission::Lead(_)));
-}
-
-#[test]
-fn identities_expire_after_the_window_by_bucket() {
-    let mut m = Memory::new(Duration::from_secs(800), 1000);
-    let t0 = 1_000_000;
-    m.insert(c(1), t0);
-    m.insert(c(2), t0 + 500);
-    m.expire(t0 + 799);
-    assert!(
-        (m.lookup(c(1)) == Lookup::Same) && (m.lookup(c(2)) == Lookup::Same),
-        "kept for at least the window"
-    );
-    m.expire(t0 + 1000);
-    assert!(!(m.lookup(c(1)) == Lookup::Same) && (m.lookup(c(2)) == Lookup::Same));
-    assert_eq!(m.len(), 1);
-    m.insert(c(3), t0 - 10_000);
-    assert!(
-        !(m.lookup(c(3)) == Lookup::Same),
-        "records older than the window are not kept"
-    );
-}
-
-#[test]
-fn the_cap_evicts_oldest_buckets_first() {
-    let mut m = Memory::new(Duration::from_secs(800), 3);
-    m.insert(c(1), 0);
-    m.insert(c(2), 200);
-    m.insert(c(3), 400);
-    let evicted = m.insert(c(4), 600);
-    assert_eq!(evicted, 1);
-    assert!(!(m.lookup(c(1)) == Lookup::Same) && (m.lookup(c(4)) == Lookup::Same));
-    assert_eq!(m.len(), 3);
 }
 
 /// Issue #23: eviction dropped whole buckets only, so within one
@@ -334,7 +198,7 @@ fn item1_a_remembered_identity_with_another_body_is_not_a_duplicate() {
     let Admission::Lead(lead) = d.admit(forged, "X") else {
         panic!("first copy leads")
     };
-    lead.complete(Ok(receipt()));
+    lead.settle(Ok(receipt()));
     let Admission::Lead(lead) = d.admit(genuine, "X") else {
         panic!("the genuine event must be published, not answered as a duplicate")
     };
@@ -343,7 +207,7 @@ fn item1_a_remembered_identity_with_another_body_is_not_a_duplicate() {
         text.contains("popbill_bridge_dedup_conflicts_total 1"),
         "{text}"
     );
-    lead.complete(Ok(receipt()));
+    lead.settle(Ok(receipt()));
     assert!(matches!(d.admit(genuine, "X"), Admission::Seen));
     assert!(matches!(d.admit(forged, "X"), Admission::Seen));
 }
@@ -373,23 +237,4 @@ fn item1_copies_in_flight_with_different_bodies_do_not_share_a_verdict() {
         ),
         "a different body in flight leads on its own"
     );
-}
-
-#[test]
-fn item1_memory_per_remembered_event_stays_within_64_bytes_at_any_load() {
-    // Right after a table grows it is at its emptiest (7/16 full).
-    for n in [1_000u128, 14_337, 57_345, 100_000] {
-        let mut m = Memory::new(Duration::from_secs(86_400), 10_000_000);
-        for i in 0..n {
-            m.insert(
-                Claim {
-                    identity: i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835),
-                    body: i as u64,
-                },
-                1_000_000,
-            );
-        }
-        let per = m.bytes() as f64 / n as f64;
-        assert!(per <= 64.0, "{per} bytes per remembered event at {n}");
-    }
 }

@@ -254,8 +254,12 @@ where
     } = how;
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Every connection's task, so that those still open after the drain
+    // budget can be closed (finished ones are reaped as the loop goes).
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
@@ -288,7 +292,7 @@ where
                 let (handler, limits, watcher, metrics) =
                     (handler.clone(), limits.clone(), graceful.watcher(), metrics.clone());
                 let acceptor = tls.as_ref().and_then(|t| t.acceptor());
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let _slot = slot;
                     let _open = metrics.as_ref().map(|m| m.connection_open());
                     match acceptor {
@@ -316,7 +320,8 @@ where
     tokio::select! {
         _ = graceful.shutdown() => true,
         _ = tokio::time::sleep(drain) => {
-            warn!(listener = name, "connections still open after the drain budget; closing them");
+            warn!(listener = name, open = connections.len(), "connections still open after the drain budget; closing them");
+            connections.abort_all();
             false
         }
     }

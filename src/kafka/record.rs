@@ -87,6 +87,9 @@ pub fn is_bridge_header(name: &str) -> bool {
     name.starts_with("ce_") || name.starts_with("ce-") || name.starts_with("popbill-bridge-")
 }
 
+/// Header carrying why a dead-lettered delivery was refused.
+pub const DEAD_LETTER_REASON: &str = "popbill-bridge-rejection-reason";
+
 /// Builds the record headers. `id` is the delivery's identity (the MID,
 /// or a digest without one); `received_at` is also the record timestamp.
 pub fn headers(

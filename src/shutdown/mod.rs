@@ -67,18 +67,35 @@ impl Shutdown {
         self.announce().await;
         let closed = Instant::now();
         let left = |budget: Duration| budget.saturating_sub(closed.elapsed());
+        phase(
+            2,
+            "stop intake: the webhook listener closes",
+            left(self.budget),
+        );
         self.intake.fire();
+        phase(
+            3,
+            "drain: every request in flight gets its answer",
+            left(self.budget),
+        );
         // Bounded by the budget inside the server's own drain.
         let drained = self.webhook.await.unwrap_or(false);
+        phase(4, "stop background work", left(self.budget));
         for l in &self.loops {
             l.abort();
         }
         self.background.fire();
         let _ = self.admin.await;
+        phase(
+            5,
+            "flush the ledger: the last transactions commit, every outstanding report is awaited",
+            left(self.budget),
+        );
         if let Some(t) = &self.transactions {
             t.close(Instant::now() + left(self.budget)).await;
         }
         self.dedup.flush_ledger(left(self.budget)).await;
+        phase(6, "flush the producer", left(self.budget));
         let unflushed = flush_producer(
             self.producer,
             left(self.budget).max(Duration::from_millis(100)),
@@ -93,6 +110,15 @@ impl Shutdown {
         info!(delay = ?self.delay, "shutting down: readiness fails, still serving during the delay");
         tokio::time::sleep(self.delay).await;
     }
+}
+
+/// The log line that opens a phase, with what is left of the budget.
+fn phase(number: u8, what: &str, budget_left: Duration) {
+    info!(
+        phase = number,
+        budget_left_ms = budget_left.as_millis() as u64,
+        "shutting down, phase {number}: {what}"
+    );
 }
 
 /// The last phase: delivery reports of answered requests already arrived,

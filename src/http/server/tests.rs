@@ -189,10 +189,11 @@ async fn a_listener_serves_until_its_signal_fires_then_finishes_the_open_request
 }
 
 #[tokio::test]
-async fn a_request_outlasting_the_drain_budget_makes_serve_report_false() {
+async fn a_request_outlasting_the_drain_budget_makes_serve_report_false_and_its_connection_is_closed()
+ {
     let r = start(limits(), None, Duration::from_millis(200)).await;
     let addr = r.addr;
-    let _slow = tokio::spawn(async move {
+    let slow = tokio::spawn(async move {
         let mut s = connect(addr).await;
         send(&mut s, &get("/sleep/5000")).await
     });
@@ -211,6 +212,13 @@ async fn a_request_outlasting_the_drain_budget_makes_serve_report_false() {
         took >= Duration::from_millis(200) && took < Duration::from_secs(1),
         "{took:?}"
     );
+    // Closed, as the log line says: the client learns at once, long
+    // before its request's 5 s would have passed.
+    let answer = tokio::time::timeout(Duration::from_secs(1), slow)
+        .await
+        .expect("the connection was closed after the drain budget")
+        .expect("client");
+    assert_eq!(answer, None);
 }
 
 #[tokio::test]

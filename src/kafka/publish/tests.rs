@@ -5,8 +5,13 @@ use rdkafka::message::Headers as _;
 
 #[test]
 fn item4_the_largest_record_a_valid_delivery_makes_fits_the_reckoned_limit() {
-    let config = crate::config::Config::default();
-    let limit = config.max_record_bytes();
+    // The defaults of the settings that bound a request.
+    let bounds = RecordBounds {
+        max_body_bytes: crate::http::ServerConfig::default().max_body_bytes,
+        max_header_bytes: crate::http::server::LimitsConfig::default().max_header_bytes,
+        max_headers: crate::http::server::LimitsConfig::default().max_headers,
+    };
+    let limit = max_record_bytes(&bounds, &CloudEventsConfig::default());
     // The figure the README gives.
     assert_eq!(limit, 1_083_854);
     assert!(limit > 1_000_000, "librdkafka's default would refuse it");
@@ -29,8 +34,8 @@ fn item4_the_largest_record_a_valid_delivery_makes_fits_the_reckoned_limit() {
     for i in 0.. {
         let name = format!("pb-custom-{i}");
         let value = "v".repeat(100);
-        if head + name.len() + value.len() + 4 > config.limits.max_header_bytes
-            || req.len() + 1 > config.limits.max_headers
+        if head + name.len() + value.len() + 4 > bounds.max_header_bytes
+            || req.len() + 1 > bounds.max_headers
         {
             break;
         }
@@ -40,18 +45,24 @@ fn item4_the_largest_record_a_valid_delivery_makes_fits_the_reckoned_limit() {
             HeaderValue::from_str(&value).expect("value"),
         );
     }
-    let half = config.server.max_body_bytes / 2 - 40;
+    let half = bounds.max_body_bytes / 2 - 40;
     let body = format!(
         r#"{{"corpNum":"{}","itemKey":"{}","eventType":"{}"}}"#,
         "c".repeat(half),
         "i".repeat(half),
         "E".repeat(20)
     );
-    assert!(body.len() <= config.server.max_body_bytes);
+    assert!(body.len() <= bounds.max_body_bytes);
     let d = Delivery::parse(&req, body.as_bytes()).expect("valid");
-    let mut headers = record::headers(&req, &d, &mid, &config.cloudevents, SystemTime::UNIX_EPOCH);
+    let mut headers = record::headers(
+        &req,
+        &d,
+        &mid,
+        &CloudEventsConfig::default(),
+        SystemTime::UNIX_EPOCH,
+    );
     headers = headers.insert(rdkafka::message::Header {
-        key: crate::webhook::DEAD_LETTER_REASON,
+        key: crate::kafka::record::DEAD_LETTER_REASON,
         value: Some("not_object"),
     });
     let key = d.key().map(bounded_key).expect("key");

@@ -16,25 +16,42 @@ fn topics_on(brokers: &str, routes: &[Route], settings: TopicsConfig) -> Topics 
         statistics_interval: Duration::ZERO,
         ..KafkaConfig::default()
     };
-    let config = crate::config::Config::default();
+    let needs = default_needs();
     let events = Arc::new(ClientEvents::default());
     let producer = create_producer(
         &kafka,
-        config.max_record_bytes(),
+        needs.record_bytes,
         Arc::new(Metrics::new(routes)),
         events.clone(),
     )
     .expect("producer");
-    Topics::new(
-        routes,
-        &kafka,
-        settings,
-        config.topic_needs(),
-        None,
-        producer,
-        events,
-    )
-    .expect("topics")
+    Topics::new(routes, &kafka, settings, needs, None, producer, events).expect("topics")
+}
+
+/// What the default configuration needs of a topic (`Config::topic_needs`
+/// of the defaults), from the defaults of each part.
+fn default_needs() -> Needs {
+    let server = crate::http::ServerConfig::default();
+    let limits = crate::http::server::LimitsConfig::default();
+    let bounds = crate::kafka::publish::RecordBounds {
+        max_body_bytes: server.max_body_bytes,
+        max_header_bytes: limits.max_header_bytes,
+        max_headers: limits.max_headers,
+    };
+    Needs {
+        record_bytes: crate::kafka::publish::max_record_bytes(
+            &bounds,
+            &crate::kafka::record::CloudEventsConfig::default(),
+        ),
+        max_body_bytes: server.max_body_bytes,
+        max_header_bytes: limits.max_header_bytes,
+        min_insync_replicas: TopicsConfig::default()
+            .settings
+            .get("min.insync.replicas")
+            .and_then(|v| v.trim().parse().ok()),
+        // dedup.window's default.
+        dedup_window: Some(Duration::from_secs(48 * 3600)),
+    }
 }
 
 fn no_create() -> TopicsConfig {

@@ -1,6 +1,7 @@
 use super::*;
-use crate::config::RoutesConfig;
+use crate::labels::Outcome;
 use crate::route::Router;
+use crate::route::RoutesConfig;
 
 #[test]
 fn every_metric_is_registered_and_pre_initialised() {

@@ -1,7 +1,8 @@
-//! The configuration as start-up sees it: loaded, then checked by the
+//! The configuration as start-up sees it (here, beside the parts that
+//! check it, not in config: these tests need them all): loaded, then checked by the
 //! parts that own each section (`Parts::build`).
 use super::*;
-use crate::bridge::*;
+use crate::config::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,0 +1,160 @@
+//! The ledger writer: a task that gathers the entries Kafka confirmed into
+//! batches, one ledger record each, and writes them without waiting for
+//! one another; and the record keys, unique across replicas and restarts.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use rdkafka::producer::FutureRecord;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::dedup::ledger::Entry;
+use crate::dedup::ledger::line::{MAX_LINE, line, line_len};
+use crate::kafka::client::Producer;
+use crate::labels::RecordWriter;
+use crate::receipt::Receipt;
+use crate::signal::Signal;
+use crate::telemetry::events;
+use crate::telemetry::metrics::Metrics;
+
+/// Entries in one ledger record at most.
+const BATCH: usize = 512;
+/// Bytes of one ledger record's value at most: well under Kafka's
+/// default record limit (1 MiB), whatever the senders chose as MIDs.
+pub(super) const BATCH_BYTES: usize = 256 * 1024;
+/// How long the writer waits to fill a batch. Adds at most this much to
+/// the time a copy on another replica could slip through.
+const LINGER: Duration = Duration::from_millis(2);
+
+pub(super) struct Writer {
+    pub(super) topic: Arc<str>,
+    pub(super) producer: Producer,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) keys: Arc<Keys>,
+}
+
+impl Writer {
+    /// Collects entries into batches — one Kafka record carries many
+    /// identities, so the ledger costs a fraction of a produce per event —
+    /// and writes each batch without waiting for the previous one.
+    pub(super) async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Entry>, mut shutdown: Signal) {
+        // Grown as entries come: at low traffic a batch is one entry.
+        let mut batch: Vec<Entry> = Vec::new();
+        loop {
+            let first = tokio::select! {
+                e = rx.recv() => e,
+                () = shutdown.fired() => {
+                    rx.close();
+                    let mut bytes = 0;
+                    while let Ok(e) = rx.try_recv() {
+                        bytes += line_len(&e);
+                        batch.push(e);
+                        if batch.len() == BATCH || bytes >= BATCH_BYTES - MAX_LINE {
+                            self.write(std::mem::take(&mut batch)).await;
+                            bytes = 0;
+                        }
+                    }
+                    if !batch.is_empty() {
+                        self.write(batch).await;
+                    }
+                    return;
+                }
+            };
+            let Some(first) = first else { return };
+            let mut bytes = line_len(&first);
+            batch.push(first);
+            let until = Instant::now() + LINGER;
+            while batch.len() < BATCH && bytes < BATCH_BYTES - MAX_LINE {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(e)) => {
+                        bytes += line_len(&e);
+                        batch.push(e);
+                    }
+                    _ => break,
+                }
+            }
+            let full = std::mem::take(&mut batch);
+            let writer = self.clone();
+            tokio::spawn(async move { writer.write(full).await });
+        }
+    }
+
+    /// One record: key = a key no other batch has; value = one line per
+    /// event, `<identity hex32> <body hex16> <partition> <offset> <topic>
+    /// <id>`, readable with any console consumer. A failure is logged and
+    /// counted, not retried: its worst consequence is that a later copy is
+    /// published again.
+    async fn write(&self, batch: Vec<Entry>) {
+        if batch.is_empty() {
+            return;
+        }
+        let key = self.keys.next();
+        let mut value = Vec::with_capacity(batch.len() * 112);
+        for e in &batch {
+            line(&mut value, e);
+        }
+        let rec: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.topic).key(&key[..]).payload(&value);
+        let n = batch.len() as u64;
+        let report = match self.producer.send_result(rec) {
+            Ok(r) => r,
+            Err((e, _)) => return failed(&self.metrics, n, &e.to_string()),
+        };
+        match report.await {
+            // A report without an offset proves nothing (see
+            // crate::receipt): the batch counts as not written.
+            Ok(Ok(d)) => match Receipt::from_report(d.partition, d.offset) {
+                Ok(_) => events::ledger_written(&self.metrics, n),
+                Err(unconfirmed) => {
+                    events::unconfirmed_report(
+                        &self.metrics,
+                        RecordWriter::Ledger,
+                        &self.topic,
+                        unconfirmed,
+                    );
+                    failed(&self.metrics, n, &unconfirmed.to_string());
+                }
+            },
+            Ok(Err((e, _))) => failed(&self.metrics, n, &e.to_string()),
+            Err(_) => failed(&self.metrics, n, "producer shut down"),
+        }
+    }
+}
+
+pub(super) fn failed(metrics: &Metrics, n: u64, error: &str) {
+    events::ledger_write_failed(metrics, n, error);
+}
+
+/// Ledger record keys: this writer's random 64-bit instance id and a
+/// sequence number. Unique across replicas and restarts (a collision needs
+/// two instances to draw the same 64 random bits).
+pub(super) struct Keys {
+    pub(super) instance: u64,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Keys {
+    pub(super) fn new() -> Keys {
+        use std::hash::BuildHasher as _;
+        // RandomState is seeded from the operating system's randomness.
+        let instance = std::collections::hash_map::RandomState::new()
+            .hash_one((std::process::id(), SystemTime::now()));
+        Keys {
+            instance,
+            next: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn next(&self) -> [u8; 16] {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&self.instance.to_be_bytes());
+        k[8..].copy_from_slice(&seq.to_be_bytes());
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+//! How a sealed group ends: its ledger lines written in its transaction,
+//! every report checked (each must carry an offset), then the commit — or
+//! the abort, or, when the commit's outcome is unknown, the read-back that
+//! settles it; and each delivery answered accordingly.
+
+use super::*;
+
+impl GroupCommit {
+    /// Commits one sealed group and answers each of its deliveries.
+    pub(super) async fn commit(
+        self: Arc<Self>,
+        writer: Arc<Writer>,
+        mut members: Vec<Member>,
+        lines: Vec<u8>,
+    ) {
+        let started = Instant::now();
+        let n = members.len() as u64;
+        // 1. The ledger lines, in this transaction.
+        let mut failure: Option<Arc<BridgeError>> = None;
+        let mut ledger_reports = Vec::new();
+        let mut ledger_lines = 0u64;
+        if let Some(ledger) = &self.ledger {
+            for chunk in records_of(&lines, ledger.max_bytes) {
+                ledger_lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+                let key = (ledger.next_key)();
+                let rec: FutureRecord<'_, [u8], [u8]> =
+                    FutureRecord::to(&ledger.topic).key(&key[..]).payload(chunk);
+                match writer.producer.send_result(rec) {
+                    Ok(r) => ledger_reports.push(r),
+                    Err((e, _)) => {
+                        failure = Some(Arc::new(BridgeError::from_kafka(e, &ledger.topic)));
+                        break;
+                    }
+                }
+            }
+        }
+        // 2. Every report read: each must prove its write. Not through
+        //    `flush`: rust-rdkafka's flush polls in steps of 100 ms while
+        //    anything is outstanding, and the producer's own thread takes
+        //    the reports, so every transaction waited ~100 ms (measured:
+        //    docs/performance.md). The reports come as the records are
+        //    written (after at most linger.ms); then nothing is outstanding
+        //    and commit_transaction's own flush returns at once.
+        let mut verdicts = Vec::with_capacity(members.len());
+        for m in &mut members {
+            verdicts.push(verdict_of((&mut m.report).await, &m.topic, &self.metrics));
+        }
+        for report in ledger_reports {
+            let Some(ledger) = &self.ledger else { break };
+            if let Err(e) = verdict_of(report.await, &ledger.topic, &self.metrics) {
+                failure.get_or_insert(e);
+            }
+        }
+        if failure.is_none() {
+            failure = verdicts.iter().find_map(|v| v.as_ref().err().cloned());
+        }
+        // 3. Commit — or abort what can then never be visible.
+        let outcome = match failure {
+            Some(cause) => self.abort(&writer, cause).await,
+            None => self.try_commit(&writer).await,
+        };
+        let outcome = match outcome {
+            Ended::Unknown(cause) => {
+                let first = members
+                    .iter()
+                    .zip(&verdicts)
+                    .find_map(|(m, v)| v.as_ref().ok().map(|r| (m.topic.clone(), *r)));
+                self.settle(first, cause).await
+            }
+            ended => ended,
+        };
+        let took = started.elapsed();
+        match &outcome {
+            Ended::Committed => {
+                events::transaction_committed(&self.metrics, &writer.id, n, took);
+                if ledger_lines > 0 {
+                    events::ledger_written(&self.metrics, ledger_lines);
+                }
+            }
+            Ended::Aborted(cause) => {
+                events::transaction_aborted(&self.metrics, &writer.id, n, &cause_of(cause), took)
+            }
+            Ended::Unknown(cause) => {
+                events::transaction_unsettled(&self.metrics, &writer.id, n, &cause_of(cause), took)
+            }
+        }
+        for (m, v) in members.into_iter().zip(verdicts) {
+            let answer = match (&outcome, v) {
+                (Ended::Committed, v) => v,
+                // Its own failure says the most.
+                (_, Err(own)) => Err(own),
+                (Ended::Aborted(cause), Ok(_)) => Err(Arc::new(BridgeError::TransactionAborted {
+                    cause: cause_of(cause),
+                })),
+                (Ended::Unknown(cause), Ok(_)) => {
+                    Err(Arc::new(BridgeError::TransactionUnsettled {
+                        cause: cause_of(cause),
+                    }))
+                }
+            };
+            let _ = m.answer.send(answer);
+        }
+        self.committing.fetch_sub(1, Ordering::AcqRel);
+        self.commit_ended.notify_waiters();
+    }
+
+    /// `commit_transaction`, retried while librdkafka says a retry may
+    /// succeed, within the transaction timeout.
+    async fn try_commit(&self, writer: &Arc<Writer>) -> Ended {
+        let until = Instant::now() + self.timeout;
+        loop {
+            let w = writer.clone();
+            let left = until.saturating_duration_since(Instant::now());
+            let result =
+                tokio::task::spawn_blocking(move || w.producer.commit_transaction(left)).await;
+            let e = match result {
+                Ok(Ok(())) => {
+                    let _ = self.free_tx.send(writer.clone());
+                    return Ended::Committed;
+                }
+                Ok(Err(e)) => e,
+                Err(join) => {
+                    self.writer_lost(writer, &format!("commit task failed: {join}"));
+                    return Ended::Unknown(Arc::new(BridgeError::ProducerFatal));
+                }
+            };
+            // The transaction's own error says more than a delivery's.
+            let cause = Arc::new(BridgeError::Kafka(e.clone()));
+            match &e {
+                // A fatal error (fenced, most often) does not say whether an
+                // earlier attempt of this commit reached the coordinator:
+                // only reading back settles it.
+                KafkaError::Transaction(t) if t.is_fatal() => {
+                    self.writer_lost(writer, &format!("commit_transaction failed: {e}"));
+                    return Ended::Unknown(cause);
+                }
+                // librdkafka: the commit did not happen; abort and go on.
+                KafkaError::Transaction(t) if t.txn_requires_abort() => {
+                    return self.abort(writer, cause).await;
+                }
+                KafkaError::Transaction(t) if t.is_retriable() && Instant::now() < until => {
+                    continue;
+                }
+                _ => {
+                    self.writer_lost(writer, &format!("commit_transaction failed: {e}"));
+                    return Ended::Unknown(cause);
+                }
+            }
+        }
+    }
+
+    /// Aborts the writer's transaction; the commit was never asked for, or
+    /// failed in a way that says it did not happen. The group's records
+    /// can then never become visible, whatever `abort_transaction` says.
+    async fn abort(&self, writer: &Arc<Writer>, cause: Arc<BridgeError>) -> Ended {
+        let until = Instant::now() + self.timeout;
+        loop {
+            let w = writer.clone();
+            let left = until.saturating_duration_since(Instant::now());
+            let result =
+                tokio::task::spawn_blocking(move || w.producer.abort_transaction(left)).await;
+            match result {
+                Ok(Ok(())) => {
+                    let _ = self.free_tx.send(writer.clone());
+                    break;
+                }
+                Ok(Err(KafkaError::Transaction(t)))
+                    if t.is_retriable() && Instant::now() < until =>
+                {
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    self.writer_lost(writer, &format!("abort_transaction failed: {e}"));
+                    break;
+                }
+                Err(join) => {
+                    self.writer_lost(writer, &format!("abort task failed: {join}"));
+                    break;
+                }
+            }
+        }
+        Ended::Aborted(cause)
+    }
+
+    /// The commit's outcome is unknown: read the group's first record back,
+    /// `read_committed`, until the transaction has ended one way or the
+    /// other (fenced by our successor's `init_transactions`, completed by
+    /// the coordinator, or aborted at its timeout).
+    async fn settle(&self, first: Option<(Arc<str>, Receipt)>, cause: Arc<BridgeError>) -> Ended {
+        let Some((topic, receipt)) = first else {
+            // No record proved written: nothing to commit.
+            return Ended::Aborted(cause);
+        };
+        let until = Instant::now() + self.timeout * 2;
+        match outcome::read_back(&self.kafka, self.context.clone(), &topic, receipt, until).await {
+            Settled::Committed => Ended::Committed,
+            Settled::Aborted => Ended::Aborted(cause),
+            Settled::Unknown(why) => {
+                tracing::warn!(topic = %topic, error = %why, "could not settle a transaction's outcome");
+                Ended::Unknown(cause)
+            }
+        }
+    }
+}
+
+/// How a group's transaction ended.
+enum Ended {
+    Committed,
+    /// Aborted, or never committed: nothing of it is visible.
+    Aborted(Arc<BridgeError>),
+    /// Not known, even after trying to settle it.
+    Unknown(Arc<BridgeError>),
+}
+
+/// The ledger lines cut into record values of at most `max` bytes, at line
+/// ends (a line longer than `max` goes alone).
+pub(crate) fn records_of(lines: &[u8], max: usize) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut last_end = 0;
+    for (i, b) in lines.iter().enumerate() {
+        if *b != b'\n' {
+            continue;
+        }
+        let end = i + 1;
+        if end - start > max && last_end > start {
+            out.push(&lines[start..last_end]);
+            start = last_end;
+        }
+        last_end = end;
+    }
+    if last_end > start {
+        out.push(&lines[start..last_end]);
+    }
+    out
+}
+
+/// Why a transaction ended as it did, for its deliveries' answers: a Kafka
+/// error with librdkafka's own words.
+fn cause_of(e: &BridgeError) -> String {
+    match e {
+        BridgeError::Kafka(k) => k.to_string(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,96 @@
+//! A writer's start: `init_transactions` until Kafka grants its
+//! transactional id (fencing any former holder and settling what it left
+//! open), with readiness saying why while it does not.
+
+use super::*;
+
+impl GroupCommit {
+    /// `init_transactions` until it succeeds: the writer then joins the
+    /// free ones. Until the first does, readiness says why.
+    pub(super) async fn initialise(self: Arc<Self>, mut writer: Arc<Writer>) {
+        let mut pause = Duration::from_millis(500);
+        loop {
+            if self.is_closing() {
+                return;
+            }
+            let w = writer.clone();
+            let timeout = self.kafka.admin_timeout.max(Duration::from_secs(5));
+            let result =
+                tokio::task::spawn_blocking(move || w.producer.init_transactions(timeout)).await;
+            match result {
+                Ok(Ok(())) => {
+                    self.ready_writers.fetch_add(1, Ordering::AcqRel);
+                    if let Ok(mut p) = self.init_problem.lock() {
+                        *p = None;
+                    }
+                    events::transactional_writer_ready(&writer.id);
+                    let _ = self.free_tx.send(writer);
+                    return;
+                }
+                Ok(Err(e)) => {
+                    let problem = describe_init_error(&writer.id, &e);
+                    events::transactional_writer_refused(&writer.id, &problem);
+                    if let Ok(mut p) = self.init_problem.lock() {
+                        *p = Some(problem);
+                    }
+                    // A fatal error (an ACL refusal is one) spoils this
+                    // producer for good: the next attempt needs a new one.
+                    if is_fatal(&e) {
+                        match self.replacement(&writer) {
+                            Ok(w) => writer = w,
+                            Err(e) => {
+                                tracing::error!(writer = %writer.id, error = %e, "cannot recreate a transactional producer");
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(_) => return,
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.kafka.health_interval.max(Duration::from_secs(1)));
+        }
+    }
+
+    /// A new producer with the same `transactional.id`.
+    fn replacement(&self, old: &Writer) -> Result<Arc<Writer>, KafkaError> {
+        Ok(Arc::new(Writer {
+            producer: old.config.create_with_context(self.context.clone())?,
+            id: old.id.clone(),
+            config: old.config.clone(),
+        }))
+    }
+}
+
+fn is_fatal(e: &KafkaError) -> bool {
+    match e {
+        KafkaError::Transaction(t) => t.is_fatal(),
+        other => other.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal),
+    }
+}
+
+/// What readiness says when `init_transactions` fails: the cause, and the
+/// setting or ACL that fixes it.
+pub(crate) fn describe_init_error(id: &str, e: &KafkaError) -> String {
+    use RDKafkaErrorCode as C;
+    match e.rdkafka_error_code() {
+        Some(C::TransactionalIdAuthorizationFailed) => format!(
+            "Kafka refuses transactional id {id:?}: grant the bridge's principal Write and Describe on TransactionalId {id:?} (or the prefix kafka.transactions.id); see docs/deploy.md, ACLs. Or set kafka.transactions.enabled = false"
+        ),
+        Some(C::ClusterAuthorizationFailed) => format!(
+            "Kafka refuses transactions to this principal (transactional id {id:?}): grant IdempotentWrite on the cluster, and Write and Describe on TransactionalId; see docs/deploy.md, ACLs"
+        ),
+        Some(C::InvalidTransactionTimeout) => format!(
+            "kafka.transactions.timeout exceeds the brokers' transaction.max.timeout.ms (writer {id:?}): lower it"
+        ),
+        Some(
+            C::CoordinatorNotAvailable
+            | C::NotCoordinator
+            | C::OperationTimedOut
+            | C::RequestTimedOut,
+        ) => format!(
+            "no transaction coordinator answered for {id:?}: the brokers' transaction state log (__transaction_state) needs transaction.state.log.replication.factor brokers, with transaction.state.log.min.isr of them in sync"
+        ),
+        _ => format!("transactional writer {id:?} cannot start: {e}"),
+    }
+}
