@@ -49,7 +49,7 @@ pub enum StartError {
 
 mod clients;
 
-pub use clients::{Kafka, follow_ledger};
+pub use clients::{KafkaClients, follow_ledger};
 
 /// The admin port's limits: few, local clients (probes, Prometheus).
 const ADMIN_LIMITS: Limits = Limits {
@@ -157,14 +157,14 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
     // The writers' default name holds the webhook's bound port: unique on
     // this host among running bridges, the same after a restart on a
     // fixed port.
-    let Kafka {
+    let KafkaClients {
         events: kafka_events,
         producer,
         publisher,
         topics,
         dedup,
         transactions,
-    } = Kafka::build(
+    } = KafkaClients::build(
         &config,
         &router,
         &metrics,

@@ -204,9 +204,25 @@ pub struct Route {
     /// Bounded metric label: the configured key, or `other`.
     pub label: Arc<str>,
     pub topic: Arc<str>,
-    /// The fallback or the dead-letter route (created at start-up like
-    /// every other).
-    pub is_fallback: bool,
+    /// Which of the three kinds of route this is.
+    pub kind: RouteKind,
+}
+
+/// What a route is for: a configured `routes.known` pair, the fallback for
+/// every other event type, or the dead-letter topic for malformed bodies.
+/// Every route's topic is created at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    Known,
+    Fallback,
+    DeadLetter,
+}
+
+impl Route {
+    /// Not a configured pair: the fallback or the dead-letter route.
+    pub fn is_fallback(&self) -> bool {
+        self.kind != RouteKind::Known
+    }
 }
 
 /// One route per topic, numbered as the router numbers them: the unit
@@ -220,7 +236,7 @@ pub fn numbered(topics: &[&str]) -> Vec<Route> {
             id,
             label: format!("R:{id}").into(),
             topic: (*t).into(),
-            is_fallback: false,
+            kind: RouteKind::Known,
         })
         .collect()
 }
@@ -285,7 +301,7 @@ impl Router {
                 id,
                 label: key.to_string().into(),
                 topic: topic.into(),
-                is_fallback: false,
+                kind: RouteKind::Known,
             });
         }
         if let Err(e) = check_topic_name(&cfg.fallback) {
@@ -296,7 +312,7 @@ impl Router {
             id: fallback,
             label: OTHER_LABEL.into(),
             topic: cfg.fallback.as_str().into(),
-            is_fallback: true,
+            kind: RouteKind::Fallback,
         });
         let dead_letter = if dead_letter.enabled {
             let dl = dead_letter.topic.as_str();
@@ -306,7 +322,7 @@ impl Router {
             // Malformed bodies mixed into a delivery topic would reach
             // consumers that expect well-formed events.
             if let Some(clash) = list.iter().find(|r| &*r.topic == dl) {
-                let what = if clash.is_fallback {
+                let what = if clash.kind == RouteKind::Fallback {
                     "routes.fallback".to_string()
                 } else {
                     format!("the topic of route {}", clash.label)
@@ -319,7 +335,7 @@ impl Router {
                 id: list.len(),
                 label: DEAD_LETTER_LABEL.into(),
                 topic: dl.into(),
-                is_fallback: true,
+                kind: RouteKind::DeadLetter,
             });
             Some(list.len() - 1)
         } else {

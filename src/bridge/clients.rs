@@ -21,7 +21,7 @@ use super::StartError;
 /// The Kafka side every user of the bridge's write path needs (serving,
 /// `popbill-bridge redrive`): one producer shared by the records, the topic
 /// checks and the duplicates ledger.
-pub struct Kafka {
+pub struct KafkaClients {
     /// What the Kafka clients report: the throttled log, a fatal error.
     pub events: Arc<ClientEvents>,
     pub producer: Producer,
@@ -35,7 +35,7 @@ pub struct Kafka {
     pub(crate) transactions: Option<Arc<GroupCommit>>,
 }
 
-impl Kafka {
+impl KafkaClients {
     /// Creates the clients; connecting happens in the background.
     /// `writer_id` names the transactional writers (see
     /// `kafka.transactions.id`); unused when transactions are off.
@@ -44,7 +44,7 @@ impl Kafka {
         router: &Router,
         metrics: &Arc<Metrics>,
         writer_id: &str,
-    ) -> Result<Kafka, StartError> {
+    ) -> Result<KafkaClients, StartError> {
         let kafka_error = |e: rdkafka::error::KafkaError| {
             StartError::Kafka(config.kafka.describe_client_error(&e))
         };
@@ -102,7 +102,7 @@ impl Kafka {
             config.cloudevents.clone(),
             metrics.clone(),
         );
-        Ok(Kafka {
+        Ok(KafkaClients {
             events,
             producer,
             publisher,

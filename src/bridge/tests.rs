@@ -94,7 +94,7 @@ fn setting<'a>(cfg: &'a Config, name: &str) -> Option<&'a str> {
 }
 
 #[test]
-fn item5_one_topic_setting_from_file_or_env_keeps_the_other_defaults() {
+fn one_topic_setting_from_file_or_env_keeps_the_other_defaults() {
     let (_d, p) = file("[topics.settings]\n\"retention.ms\" = \"604800000\"\n");
     let cfg = Config::load(Some(&p), env(&[brokers()])).expect("loads");
     assert_eq!(setting(&cfg, "min.insync.replicas"), Some("2"));
@@ -127,7 +127,7 @@ fn item5_one_topic_setting_from_file_or_env_keeps_the_other_defaults() {
 }
 
 #[test]
-fn item5_a_dead_letter_topic_shared_with_the_ledger_or_a_route_is_refused() {
+fn a_dead_letter_topic_shared_with_the_ledger_or_a_route_is_refused() {
     let base = || {
         let mut c = Config::default();
         c.kafka.brokers = "k:9092".into();
@@ -159,7 +159,7 @@ fn item5_a_dead_letter_topic_shared_with_the_ledger_or_a_route_is_refused() {
 }
 
 #[test]
-fn item10_env_values_are_typed_by_the_setting_they_set() {
+fn env_values_are_typed_by_the_setting_they_set() {
     let cfg = Config::load(
         None,
         env(&[
@@ -205,7 +205,7 @@ fn item10_env_values_are_typed_by_the_setting_they_set() {
 }
 
 #[test]
-fn item10_an_env_value_that_does_not_fit_its_setting_names_the_variable() {
+fn an_env_value_that_does_not_fit_its_setting_names_the_variable() {
     for (name, value) in [
         ("POPBILL_BRIDGE_SERVER__MAX_BODY_BYTES", "lots"),
         ("POPBILL_BRIDGE_TOPICS__CREATE", "yes-please"),
@@ -222,7 +222,7 @@ fn item10_an_env_value_that_does_not_fit_its_setting_names_the_variable() {
 }
 
 #[test]
-fn item7_an_empty_credential_or_list_entry_is_refused_not_ignored() {
+fn an_empty_credential_or_list_entry_is_refused_not_ignored() {
     for (name, value) in [
         ("POPBILL_BRIDGE_AUTH__API_KEYS", ""),
         ("POPBILL_BRIDGE_AUTH__API_KEYS", "k1,,k2"),
@@ -253,7 +253,7 @@ fn item7_an_empty_credential_or_list_entry_is_refused_not_ignored() {
 }
 
 #[test]
-fn item9_kafka_client_errors_name_the_property_and_never_its_value() {
+fn kafka_client_errors_name_the_property_and_never_its_value() {
     let with = |props: &[(&str, &str)]| KafkaConfig {
         brokers: "k:9092".into(),
         properties: props
@@ -288,7 +288,7 @@ fn item9_kafka_client_errors_name_the_property_and_never_its_value() {
 }
 
 #[test]
-fn item9_redaction_scrubs_every_value_and_short_ones_only_where_they_stand_alone() {
+fn redaction_scrubs_every_value_and_short_ones_only_where_they_stand_alone() {
     let k = KafkaConfig {
         properties: BTreeMap::from([
             ("a".to_string(), "s3cr3t-value".to_string()),

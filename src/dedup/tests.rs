@@ -185,7 +185,7 @@ fn the_cap_holds_over_all_the_parts_and_keeps_the_newest() {
 }
 
 #[test]
-fn item1_a_remembered_identity_with_another_body_is_not_a_duplicate() {
+fn a_remembered_identity_with_another_body_is_not_a_duplicate() {
     let d = dedup(true);
     let forged = Claim {
         identity: 42,
@@ -213,7 +213,7 @@ fn item1_a_remembered_identity_with_another_body_is_not_a_duplicate() {
 }
 
 #[test]
-fn item1_copies_in_flight_with_different_bodies_do_not_share_a_verdict() {
+fn copies_in_flight_with_different_bodies_do_not_share_a_verdict() {
     let d = dedup(true);
     let Admission::Lead(_first) = d.admit(
         Claim {

@@ -28,7 +28,7 @@ pub fn acknowledged(
     info!(
         target: "popbill_bridge::delivery",
         outcome = Outcome::Acknowledged.as_str(),
-        mid = logged(id),
+        ce_id = logged(id),
         webhook_type = logged(d.webhook_type),
         event_type = logged(d.event_type.as_deref().unwrap_or("")),
         topic = &*route.topic,
@@ -53,7 +53,7 @@ pub fn duplicate(
     info!(
         target: "popbill_bridge::delivery",
         outcome = Outcome::Duplicate.as_str(),
-        mid = logged(id),
+        ce_id = logged(id),
         webhook_type = logged(d.webhook_type),
         event_type = logged(d.event_type.as_deref().unwrap_or("")),
         topic = &*route.topic,
@@ -78,7 +78,7 @@ pub fn failed(
     warn!(
         target: "popbill_bridge::delivery",
         outcome = Outcome::Failed.as_str(),
-        mid = logged(id),
+        ce_id = logged(id),
         webhook_type = logged(d.webhook_type),
         event_type = logged(d.event_type.as_deref().unwrap_or("")),
         topic = &*route.topic,
@@ -249,7 +249,7 @@ pub fn kafka_trouble_over(suppressed: u64) {
 pub fn dedup_conflict(metrics: &Metrics, id: &str, identity: u128, remembered: u64, received: u64) {
     metrics.dedup_conflicts.inc();
     warn!(
-        mid = logged(id),
+        ce_id = logged(id),
         identity = %format_args!("{identity:032x}"),
         remembered_body = %format_args!("{remembered:016x}"),
         received_body = %format_args!("{received:016x}"),

@@ -12,7 +12,7 @@ use super::kind::Kind;
 use super::message::message;
 use crate::commands::samples;
 use crate::config::Config;
-use crate::route::{Route, Router};
+use crate::route::{Route, RouteKind, Router};
 
 /// The AsyncAPI document for `cfg`.
 pub fn document(cfg: &Config) -> Result<Value, String> {
@@ -41,9 +41,9 @@ pub fn document(cfg: &Config) -> Result<Value, String> {
         let mut channel_messages = Map::new();
         let mut summaries = Vec::new();
         for r in routes {
-            let kind = if dead_letter_topic.as_deref() == Some(&*r.topic) && r.is_fallback {
+            let kind = if r.kind == RouteKind::DeadLetter {
                 Kind::DeadLetter
-            } else if r.is_fallback {
+            } else if r.kind == RouteKind::Fallback {
                 Kind::Fallback
             } else {
                 let (t, e) = r.label.split_once(':').unwrap_or((&r.label, ""));

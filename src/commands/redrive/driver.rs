@@ -13,7 +13,7 @@ use super::progress::Progress;
 use super::reader::Reader;
 use super::summary::{Fate, Summary, draw};
 use super::target::{Target, redrive_one};
-use crate::bridge::{Kafka, Parts, follow_ledger};
+use crate::bridge::{KafkaClients, Parts, follow_ledger};
 use crate::config::Config;
 use crate::dedup::ledger;
 
@@ -33,14 +33,15 @@ pub async fn redrive(
     // The write path exactly as the bridge builds it: topics are made (or
     // checked) before the first write, duplicates detected through the
     // ledger.
-    let Kafka {
+    let KafkaClients {
         producer,
         publisher,
         topics,
         dedup,
         transactions,
         ..
-    } = Kafka::build(cfg, &router, &metrics, &redrive_writer_id(cfg)).map_err(|e| e.to_string())?;
+    } = KafkaClients::build(cfg, &router, &metrics, &redrive_writer_id(cfg))
+        .map_err(|e| e.to_string())?;
 
     // What is already published: the ledger, read to its end first.
     let (stop_follower, follower_signal) = crate::signal::signal();

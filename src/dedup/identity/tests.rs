@@ -142,7 +142,7 @@ fn content_identity(corp: &str, item: &str) -> (u128, Source) {
 }
 
 #[test]
-fn item3_content_keys_whose_fields_hold_nul_bytes_do_not_collide() {
+fn content_keys_whose_fields_hold_nul_bytes_do_not_collide() {
     let a = content_identity("a\0", "b");
     let b = content_identity("a", "\0b");
     assert_eq!((a.1, b.1), (Source::Content, Source::Content));
@@ -150,7 +150,7 @@ fn item3_content_keys_whose_fields_hold_nul_bytes_do_not_collide() {
 }
 
 #[test]
-fn item1_the_webhook_type_is_part_of_a_mid_identity() {
+fn the_webhook_type_is_part_of_a_mid_identity() {
     let tax = headers(&[
         ("pb-webhook-type", "TAXINVOICE.STATE"),
         ("pb-webhook-mid", "m-1"),
@@ -173,7 +173,7 @@ fn item1_the_webhook_type_is_part_of_a_mid_identity() {
 }
 
 #[test]
-fn item1_the_body_digest_tells_a_copy_from_a_different_body() {
+fn the_body_digest_tells_a_copy_from_a_different_body() {
     let h = headers(&[
         ("pb-webhook-type", "TAXINVOICE.STATE"),
         ("pb-webhook-mid", "m-1"),
@@ -208,7 +208,7 @@ fn the_same_event_routed_to_another_topic_is_another_claim() {
 }
 
 #[test]
-fn item2_a_dead_letter_identity_never_equals_a_routed_one() {
+fn a_dead_letter_identity_never_equals_a_routed_one() {
     let h = headers(&[
         ("pb-webhook-type", "TAXINVOICE.STATE"),
         ("pb-webhook-mid", "m-1"),

@@ -35,7 +35,7 @@ fn the_cap_evicts_oldest_buckets_first() {
 }
 
 #[test]
-fn item1_memory_per_remembered_event_stays_within_64_bytes_at_any_load() {
+fn memory_per_remembered_event_stays_within_64_bytes_at_any_load() {
     // Right after a table grows it is at its emptiest (7/16 full).
     for n in [1_000u128, 14_337, 57_345, 100_000] {
         let mut m = Memory::new(Duration::from_secs(86_400), 10_000_000);

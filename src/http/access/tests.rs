@@ -93,7 +93,7 @@ fn rfc7239_forwarded_is_understood() {
 }
 
 #[test]
-fn item6_client_forwarded_header_is_ignored_when_xff_is_configured() {
+fn client_forwarded_header_is_ignored_when_xff_is_configured() {
     // The default: X-Forwarded-For, which ingress-nginx, AWS ALB and
     // Envoy write. A `Forwarded` header they pass through untouched was
     // written by the client and proves nothing.
@@ -113,7 +113,7 @@ fn item6_client_forwarded_header_is_ignored_when_xff_is_configured() {
 }
 
 #[test]
-fn item6_the_configured_header_is_the_only_one_read() {
+fn the_configured_header_is_the_only_one_read() {
     let mut m = h("x-forwarded-for", "54.180.62.221");
     m.insert(FORWARDED, HeaderValue::from_static("for=13.124.72.158"));
     m.insert(
@@ -141,7 +141,7 @@ fn item6_the_configured_header_is_the_only_one_read() {
 }
 
 #[test]
-fn item8_the_verdict_is_known_at_accept_unless_the_peer_is_a_trusted_proxy() {
+fn the_verdict_is_known_at_accept_unless_the_peer_is_a_trusted_proxy() {
     let a = access(&["popbill"], &["10.0.0.0/8"]);
     assert_eq!(
         a.verdict_at_accept(peer("203.0.113.9")),

@@ -114,7 +114,7 @@ fn bump_mtime(f: &Path, secs: u64) {
 }
 
 #[test]
-fn item7_a_credential_file_without_a_credential_is_refused_at_start() {
+fn a_credential_file_without_a_credential_is_refused_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (i, text) in [
         "",
@@ -144,7 +144,7 @@ fn item7_a_credential_file_without_a_credential_is_refused_at_start() {
 }
 
 #[test]
-fn item7_an_empty_api_key_never_matches_an_empty_header() {
+fn an_empty_api_key_never_matches_an_empty_header() {
     // Refused at start; and were it ever loaded, it would match nothing.
     match Auth::new(cfg(&[], &[""])) {
         Err(e) => assert!(e.join("; ").contains("auth.api_keys"), "{e:?}"),
@@ -161,7 +161,7 @@ fn item7_an_empty_api_key_never_matches_an_empty_header() {
 }
 
 #[test]
-fn item7_a_reload_to_a_file_without_credentials_keeps_the_last_good_set() {
+fn a_reload_to_a_file_without_credentials_keeps_the_last_good_set() {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("keys");
     std::fs::write(&f, "good-key\n").expect("write");

@@ -4,7 +4,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use rdkafka::message::Headers as _;
 
 #[test]
-fn item4_the_largest_record_a_valid_delivery_makes_fits_the_reckoned_limit() {
+fn the_largest_record_a_valid_delivery_makes_fits_the_reckoned_limit() {
     // The defaults of the settings that bound a request.
     let bounds = RecordBounds {
         max_body_bytes: crate::http::ServerConfig::default().max_body_bytes,

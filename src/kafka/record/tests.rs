@@ -20,7 +20,7 @@ fn event_time_is_converted_from_korean_time() {
 }
 
 #[test]
-fn item11_impossible_event_dates_fall_back_to_the_receive_time() {
+fn impossible_event_dates_fall_back_to_the_receive_time() {
     // Real calendar dates are converted, leap days included.
     for (ok, want) in [
         ("20240229120000", "2024-02-29T12:00:00+09:00"),

@@ -90,3 +90,47 @@ fn a_senders_mid_and_types_take_at_most_128_bytes_of_a_log_line() {
         "the MID's first 128 bytes are kept"
     );
 }
+
+/// A field name means one thing: `mid` is the header as sent (a rejected
+/// request's only name), `ce_id` the record's id (what a delivery that
+/// got past the checks is known by) — never the one under the other's
+/// name.
+#[test]
+fn mid_names_the_header_and_ce_id_the_record_id_in_every_delivery_line() {
+    let metrics = Metrics::new(&[]);
+    let mut headers = HeaderMap::new();
+    headers.insert("pb-webhook-mid", HeaderValue::from_static("header-mid"));
+    headers.insert(
+        "pb-webhook-type",
+        HeaderValue::from_static("TAXINVOICE.STATE"),
+    );
+    let delivery = Delivery::raw(&headers, b"{}");
+    let route = &crate::route::numbered(&["t"])[0];
+    let receipt = Receipt::from_report(0, 1).expect("a real offset");
+    let id = "content:record-id";
+    let text = logged_while(|| {
+        rejected(
+            &metrics,
+            Some(&headers),
+            &BridgeError::EmptyBody,
+            Duration::ZERO,
+        );
+        acknowledged(&metrics, route, &delivery, id, receipt, Duration::ZERO);
+        duplicate(&metrics, route, &delivery, id, false, Duration::ZERO);
+        failed(
+            &metrics,
+            route,
+            &delivery,
+            id,
+            &BridgeError::PublishTimeout,
+            Duration::ZERO,
+        );
+    });
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].contains("mid=\"header-mid\""), "{}", lines[0]);
+    for line in &lines[1..] {
+        assert!(line.contains("ce_id=\"content:record-id\""), "{line}");
+        assert!(!line.contains(" mid="), "{line}");
+    }
+}

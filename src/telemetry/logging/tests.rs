@@ -14,7 +14,7 @@ fn a_problem_is_said_when_it_appears_or_changes_not_every_round() {
 }
 
 #[test]
-fn item13_repeated_kafka_trouble_is_said_once_then_summarised_every_30s() {
+fn repeated_kafka_trouble_is_said_once_then_summarised_every_30s() {
     let t = Throttle::new(Duration::from_secs(30));
     let t0 = Instant::now();
     let at = |ms: u64| t0 + Duration::from_millis(ms);

@@ -85,7 +85,7 @@ fn entries_parse_back_from_the_written_lines() {
 }
 
 #[test]
-fn item1_lines_without_a_body_digest_vouch_for_nothing() {
+fn lines_without_a_body_digest_vouch_for_nothing() {
     // Written by earlier versions: identity, partition, offset, topic, id.
     let old = format!("{:032x} 3 42 popbill.taxinvoice.state.issue m-1\n", 7u128);
     assert_eq!(parse_entries(old.as_bytes()).count(), 0);

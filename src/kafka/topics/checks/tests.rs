@@ -21,7 +21,7 @@ fn topic(replicas: usize, isr: i64) -> TopicFacts {
 }
 
 #[test]
-fn item4_a_topic_below_the_largest_record_is_named_with_the_setting() {
+fn a_topic_below_the_largest_record_is_named_with_the_setting() {
     let mut t = topic(3, 2);
     t.max_message_bytes = Some(1_048_588);
     let p = check_topic(Role::Delivery, &t, &needs());
@@ -40,7 +40,7 @@ fn item4_a_topic_below_the_largest_record_is_named_with_the_setting() {
 }
 
 #[test]
-fn item5_min_insync_replicas_below_the_settings_or_below_2_with_3_replicas_is_named() {
+fn min_insync_replicas_below_the_settings_or_below_2_with_3_replicas_is_named() {
     let n = needs();
     // As asked for: fine.
     assert!(check_topic(Role::Delivery, &topic(3, 2), &n).is_empty());
@@ -80,7 +80,7 @@ fn item5_min_insync_replicas_below_the_settings_or_below_2_with_3_replicas_is_na
 }
 
 #[test]
-fn item5_a_ledger_kept_shorter_than_the_dedup_window_is_named() {
+fn a_ledger_kept_shorter_than_the_dedup_window_is_named() {
     let n = needs();
     let mut t = topic(3, 2);
     t.retention_ms = Some(3_600_000);
