@@ -56,4 +56,4 @@ extern "C" fn thp_off() {
 #[cfg(target_os = "linux")]
 #[used]
 #[unsafe(link_section = ".init_array.00099")]
-pub static THP_OFF: extern "C" fn() = thp_off;
+pub(crate) static THP_OFF: extern "C" fn() = thp_off;

@@ -61,7 +61,7 @@ const ADMIN_LIMITS: Limits = Limits {
 
 /// Every part that needs no network, each built (and its section checked)
 /// exactly once.
-pub struct Parts {
+pub(crate) struct Parts {
     pub router: Router,
     pub access: Access,
     pub auth: Auth,

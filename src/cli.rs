@@ -57,7 +57,7 @@ pub struct Cli {
         value_enum,
         value_name = "FORMAT"
     )]
-    pub log_format: Option<LogFormat>,
+    pub(crate) log_format: Option<LogFormat>,
 
     /// Run against an embedded in-process Kafka (librdkafka's mock cluster).
     /// For trying the bridge out: NOTHING IS DURABLE.

@@ -25,10 +25,10 @@ pub use crate::telemetry::logging::{LogConfig, LogFormat};
 
 /// Prefix of the environment variables that override settings, e.g.
 /// `POPBILL_BRIDGE_KAFKA__BROKERS` for `kafka.brokers`.
-pub const ENV_PREFIX: &str = "POPBILL_BRIDGE_";
+pub(crate) const ENV_PREFIX: &str = "POPBILL_BRIDGE_";
 
 /// Start of the warning about a bridge that checks no sender.
-pub const OPEN_TO_ANYONE: &str = "neither credentials nor a source allow-list is configured";
+pub(crate) const OPEN_TO_ANYONE: &str = "neither credentials nor a source allow-list is configured";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -115,7 +115,7 @@ impl Config {
 
     /// What the topics' settings must allow, from the sections that decide
     /// it (record size, durability, ledger retention).
-    pub fn topic_needs(&self) -> crate::kafka::topics::Needs {
+    pub(crate) fn topic_needs(&self) -> crate::kafka::topics::Needs {
         crate::kafka::topics::Needs {
             record_bytes: self.max_record_bytes(),
             max_body_bytes: self.server.max_body_bytes,
@@ -218,7 +218,7 @@ impl Config {
 
     /// The checks that span sections; each section checks itself when its
     /// part is built (see [`crate::bridge`]).
-    pub fn check_across(&self) -> Vec<String> {
+    pub(crate) fn check_across(&self) -> Vec<String> {
         let mut errs = Vec::new();
         let (s, k) = (&self.server, &self.kafka);
         // The delivery report must come back before the HTTP deadline, or a

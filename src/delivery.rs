@@ -20,7 +20,7 @@ mod body;
 use body::{MAX_DEPTH, flat_fields, json_fields};
 use body::{parse_body, trim};
 
-pub static PB_WEBHOOK_MID: HeaderName = HeaderName::from_static("pb-webhook-mid");
+pub(crate) static PB_WEBHOOK_MID: HeaderName = HeaderName::from_static("pb-webhook-mid");
 
 /// A parsed, checked delivery. Borrows from the request's headers and body.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use serde::Deserialize;
 /// A map of librdkafka or topic properties. Kafka takes every value as
 /// text, so `linger.ms = 5` means `"5"`. The error for anything else does
 /// not repeat the value: it may be a secret.
-pub fn property_map<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn property_map<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
     let raw = BTreeMap::<String, toml::Value>::deserialize(d)?;
@@ -32,7 +32,9 @@ pub fn property_map<'de, D: serde::Deserializer<'de>>(
     Ok(out)
 }
 
-pub fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn string_or_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Either {
@@ -48,6 +50,6 @@ pub fn string_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Stri
 }
 
 /// The comma-separated form of a list setting, entries trimmed.
-pub fn split_list(s: &str) -> Vec<String> {
+pub(crate) fn split_list(s: &str) -> Vec<String> {
     s.split(',').map(|e| e.trim().to_string()).collect()
 }

@@ -184,7 +184,7 @@ impl BridgeError {
     }
 
     /// The rejection reason, for rejections.
-    pub fn reject_reason(&self) -> Option<RejectReason> {
+    pub(crate) fn reject_reason(&self) -> Option<RejectReason> {
         match self.kind() {
             Kind::Rejected(r) => Some(r),
             Kind::Failed(_) => None,
@@ -199,7 +199,7 @@ impl BridgeError {
 
     /// Turns a producer error into the bridge's terms. Only a delivery report
     /// that says the write succeeded ever becomes `OK`.
-    pub fn from_kafka(e: KafkaError, topic: &str) -> BridgeError {
+    pub(crate) fn from_kafka(e: KafkaError, topic: &str) -> BridgeError {
         match e.rdkafka_error_code() {
             Some(RDKafkaErrorCode::QueueFull) => BridgeError::QueueFull,
             Some(RDKafkaErrorCode::MessageTimedOut) => BridgeError::PublishTimeout,

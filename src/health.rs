@@ -22,7 +22,7 @@ use crate::signal::Signal;
 use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
 
-pub struct Health {
+pub(crate) struct Health {
     kafka_up: AtomicBool,
     /// A first round has run: its outcome was logged either way.
     checked: AtomicBool,
@@ -120,7 +120,7 @@ impl Health {
             .unwrap_or_default()
     }
 
-    pub fn set_shutting_down(&self) {
+    pub(crate) fn set_shutting_down(&self) {
         self.shutting_down.store(true, Ordering::Release);
     }
 
@@ -158,7 +158,7 @@ impl Health {
     }
 
     /// One check of the topics' settings (see `Topics::check_settings`).
-    pub async fn check_settings(&self, topics: &Topics, metrics: &Metrics) {
+    pub(crate) async fn check_settings(&self, topics: &Topics, metrics: &Metrics) {
         topics.check_settings().await;
         let problems = topics.config_problems();
         metrics.set_kafka_config_problems(problems.len());

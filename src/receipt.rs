@@ -28,7 +28,7 @@ pub struct Receipt {
 /// A report that said "delivered" without an offset: nothing proves the
 /// record is in Kafka.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unconfirmed {
+pub(crate) struct Unconfirmed {
     pub partition: i32,
     pub offset: i64,
 }
@@ -37,7 +37,7 @@ impl Receipt {
     /// The receipt of a successful report, or [`Unconfirmed`] when the
     /// report gives no offset (librdkafka's `RD_KAFKA_OFFSET_INVALID`,
     /// -1001, or any other negative value) or no partition.
-    pub fn from_report(partition: i32, offset: i64) -> Result<Receipt, Unconfirmed> {
+    pub(crate) fn from_report(partition: i32, offset: i64) -> Result<Receipt, Unconfirmed> {
         if partition < 0 || offset < 0 {
             return Err(Unconfirmed { partition, offset });
         }

@@ -85,18 +85,18 @@ const DEFAULT_KNOWN: &[&str] = &[
 ];
 
 /// Metric label of deliveries that match no configured event type.
-pub const OTHER_LABEL: &str = "other";
+pub(crate) const OTHER_LABEL: &str = "other";
 
 /// The metric label of deliveries written to the dead-letter topic: their
 /// own series, not `other` (an event type no route knows).
-pub const DEAD_LETTER_LABEL: &str = "dead_letter";
+pub(crate) const DEAD_LETTER_LABEL: &str = "dead_letter";
 
 /// Kafka's own limit on topic-name length.
 const MAX_TOPIC_LEN: usize = 249;
 
 /// A configured `WEBHOOK.TYPE:EventType` pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteKey {
+pub(crate) struct RouteKey {
     pub webhook_type: String,
     pub event_type: String,
 }
@@ -125,7 +125,7 @@ impl fmt::Display for RouteKey {
 
 /// Lower case, and every character outside `[a-z0-9._-]` becomes `-`.
 /// Only ever applied to configured names, never to request input.
-pub fn normalise(part: &str) -> String {
+pub(crate) fn normalise(part: &str) -> String {
     part.chars()
         .map(|c| {
             let c = c.to_ascii_lowercase();
@@ -138,7 +138,7 @@ pub fn normalise(part: &str) -> String {
         .collect()
 }
 
-pub fn render_template(template: &str, key: &RouteKey) -> String {
+pub(crate) fn render_template(template: &str, key: &RouteKey) -> String {
     template
         .replace("{type}", &normalise(&key.webhook_type))
         .replace("{event}", &normalise(&key.event_type))
@@ -218,17 +218,10 @@ pub enum RouteKind {
     DeadLetter,
 }
 
-impl Route {
-    /// Not a configured pair: the fallback or the dead-letter route.
-    pub fn is_fallback(&self) -> bool {
-        self.kind != RouteKind::Known
-    }
-}
-
 /// One route per topic, numbered as the router numbers them: the unit
 /// tests' routing.
 #[cfg(test)]
-pub fn numbered(topics: &[&str]) -> Vec<Route> {
+pub(crate) fn numbered(topics: &[&str]) -> Vec<Route> {
     topics
         .iter()
         .enumerate()

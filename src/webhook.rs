@@ -41,10 +41,10 @@ pub struct App {
     pub auth: Arc<Auth>,
     /// One slot per delivery being published (`limits.max_inflight`), and
     /// room for the bodies held (`limits.max_body_buffer_bytes`).
-    pub capacity: Capacity,
+    pub(crate) capacity: Capacity,
     pub router: Router,
     pub topics: Arc<Topics>,
-    pub publisher: Publisher,
+    pub(crate) publisher: Publisher,
     /// Duplicate detection, with its memory and ledger (on or off).
     pub dedup: Arc<Dedup>,
     pub metrics: Arc<Metrics>,

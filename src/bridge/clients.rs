@@ -26,7 +26,7 @@ pub struct KafkaClients {
     pub events: Arc<ClientEvents>,
     pub producer: Producer,
     /// Records, as the webhook writes them.
-    pub publisher: Publisher,
+    pub(crate) publisher: Publisher,
     /// Every topic a delivery can go to, made or checked before use.
     pub topics: Arc<Topics>,
     /// Duplicate detection, with its ledger writer when it is on.

@@ -18,7 +18,7 @@ pub struct Sample {
     /// The exact body text, sent byte for byte.
     pub body: String,
     #[serde(default)]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 impl Sample {

@@ -27,7 +27,7 @@ pub struct DedupConfig {
     /// Create the ledger topic (`cleanup.policy=delete`,
     /// `retention.ms` = twice the window) if it is missing. When false, a
     /// missing ledger fails readiness.
-    pub create_ledger: bool,
+    pub(crate) create_ledger: bool,
 }
 
 impl DedupConfig {
@@ -61,7 +61,7 @@ impl DedupConfig {
     /// consumers of a delivery topic, and malformed bodies written as dead
     /// letters would corrupt the ledger's lines. Checked against the
     /// routes as the router resolved them.
-    pub fn check_topic(&self, router: &Router) -> Vec<String> {
+    pub(crate) fn check_topic(&self, router: &Router) -> Vec<String> {
         let mut errs = Vec::new();
         if !self.enabled {
             return errs;

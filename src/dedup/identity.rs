@@ -93,7 +93,7 @@ impl<'a> Identity<'a> {
     /// Only the `ce_id` ([`Identity::id`]), for when duplicate detection
     /// is off: with a MID that is the MID itself, and nothing is hashed
     /// (the body's SHA-256 was a fifth of the bridge's instructions).
-    pub fn id_of(d: &Delivery<'a>, ns: Namespace, topic: &str) -> Cow<'a, str> {
+    pub(crate) fn id_of(d: &Delivery<'a>, ns: Namespace, topic: &str) -> Cow<'a, str> {
         Self::identify(d, ns, topic, None).2
     }
 

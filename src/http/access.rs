@@ -53,7 +53,7 @@ impl Default for AccessConfig {
 }
 
 /// POPBiLL's documented source addresses (`send` names them too).
-pub const POPBILL_SOURCES: &[&str] = &["54.180.62.221", "13.124.72.158"];
+pub(crate) const POPBILL_SOURCES: &[&str] = &["54.180.62.221", "13.124.72.158"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceCheck {
@@ -136,10 +136,6 @@ impl Access {
         }
     }
 
-    pub fn is_configured(&self) -> bool {
-        !self.allow.is_empty()
-    }
-
     fn trusted(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.trusted_proxies.iter().any(|n| n.contains(&ip))
@@ -167,7 +163,7 @@ impl Access {
     /// any header is read: always, unless the peer is a trusted proxy
     /// (whose client is only known from the request). `None`: decide per
     /// request.
-    pub fn verdict_at_accept(&self, peer: SocketAddr) -> Option<SourceCheck> {
+    pub(crate) fn verdict_at_accept(&self, peer: SocketAddr) -> Option<SourceCheck> {
         if self.trusted(peer.ip()) {
             None
         } else {

@@ -14,7 +14,7 @@ use crate::telemetry::metrics::Metrics;
 
 pub struct Admin {
     pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
+    pub(crate) health: Arc<Health>,
 }
 
 pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Body> {

@@ -18,7 +18,7 @@ use crate::http::OkBody;
 
 pub type Body = Full<Bytes>;
 
-pub const PLAIN: &str = "text/plain; charset=utf-8";
+pub(crate) const PLAIN: &str = "text/plain; charset=utf-8";
 
 pub fn ok(body: OkBody) -> Response<Body> {
     let ct = match body {

@@ -47,7 +47,7 @@ pub struct AuthConfig {
     pub basic: Vec<String>,
     /// Files with one `user:password` per line (Kubernetes Secret mounts);
     /// re-read when they change.
-    pub basic_files: Vec<PathBuf>,
+    pub(crate) basic_files: Vec<PathBuf>,
     /// Valid `X-Api-Key` values.
     #[serde(deserialize_with = "crate::deserialize::string_or_list")]
     pub api_keys: Vec<String>,
@@ -57,7 +57,7 @@ pub struct AuthConfig {
 
 impl AuthConfig {
     /// True when any credential setting is given.
-    pub fn is_configured(&self) -> bool {
+    pub(crate) fn is_configured(&self) -> bool {
         !(self.basic.is_empty()
             && self.basic_files.is_empty()
             && self.api_keys.is_empty()
@@ -186,7 +186,7 @@ impl Auth {
     }
 
     /// Counts failed reloads on `counter`.
-    pub fn counting_reload_failures(mut self, counter: IntCounter) -> Auth {
+    pub(crate) fn counting_reload_failures(mut self, counter: IntCounter) -> Auth {
         self.reload_failures = counter;
         self
     }
@@ -244,7 +244,7 @@ impl Auth {
     }
 
     /// Re-reads the credential files if any changed. Called periodically.
-    pub fn reload_if_changed(&self) {
+    pub(crate) fn reload_if_changed(&self) {
         // By content: a file replaced with its old modification time
         // (`cp -p`, `rsync -t`, `tar`) is a change too.
         let now = file_digests(self.files().map(PathBuf::as_path));
@@ -266,7 +266,7 @@ impl Auth {
         }
     }
 
-    pub fn has_files(&self) -> bool {
+    pub(crate) fn has_files(&self) -> bool {
         self.files().next().is_some()
     }
 

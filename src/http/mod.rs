@@ -39,10 +39,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Value of the `Retry-After` header on 503 answers.
     #[serde(with = "humantime_serde")]
-    pub retry_after: Duration,
+    pub(crate) retry_after: Duration,
     /// Body of the success answer: `"plain"` sends `OK`, `"json"` sends
     /// `{"result":"OK"}`. POPBiLL accepts both.
-    pub ok_body: OkBody,
+    pub(crate) ok_body: OkBody,
     /// How long to keep serving after SIGTERM with /readyz failing, so
     /// load balancers stop sending before the listener closes.
     #[serde(with = "humantime_serde")]

@@ -56,11 +56,11 @@ pub struct LimitsConfig {
     /// sender holds only what it has sent, so many slow senders cannot
     /// take it all; a body that finds no room within `inflight_wait` gets
     /// 503 `overloaded`. Must be at least `server.max_body_bytes`.
-    pub max_body_buffer_bytes: usize,
+    pub(crate) max_body_buffer_bytes: usize,
     /// Request headers at most.
     pub max_headers: usize,
     /// Bytes of the request line and headers at most.
-    pub max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
     /// Time a client has to send a request's headers, counted from when
     /// the connection is ready for the next request — so it is also how
     /// long an idle keep-alive connection stays open. (The body has until
@@ -80,7 +80,7 @@ impl LimitsConfig {
 
     /// The slots for deliveries in flight (checked with the rest in
     /// [`LimitsConfig::limits`]).
-    pub fn capacity(&self) -> Capacity {
+    pub(crate) fn capacity(&self) -> Capacity {
         Capacity {
             slots: Semaphore::new(self.max_inflight),
             body_bytes: Semaphore::new(self.body_budget()),
@@ -131,7 +131,7 @@ impl Default for LimitsConfig {
 
 /// The slots for deliveries in flight: `limits.max_inflight` of them, and
 /// how long a delivery waits for one when all are taken.
-pub struct Capacity {
+pub(crate) struct Capacity {
     slots: Semaphore,
     /// One permit per byte of request body held (`limits.max_body_buffer_bytes`).
     body_bytes: Semaphore,
@@ -142,7 +142,7 @@ pub struct Capacity {
 
 impl Capacity {
     /// A free slot now, or none.
-    pub fn try_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    pub(crate) fn try_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         self.slots.try_acquire().ok()
     }
 
@@ -199,7 +199,7 @@ impl Capacity {
     }
 
     /// Bytes of request bodies held right now.
-    pub fn body_bytes_held(&self) -> usize {
+    pub(crate) fn body_bytes_held(&self) -> usize {
         self.body_budget
             .saturating_sub(self.body_bytes.available_permits())
     }
@@ -210,7 +210,7 @@ impl Capacity {
 pub struct Limits {
     pub max_connections: usize,
     pub max_headers: usize,
-    pub max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
     /// For the request headers (and the TLS handshake); also closes idle
     /// keep-alive connections.
     pub header_read_timeout: Duration,
@@ -218,7 +218,7 @@ pub struct Limits {
 
 /// How one listener serves: its name in logs, its limits, and what guards
 /// it.
-pub struct Listener {
+pub(crate) struct Listener {
     pub name: &'static str,
     pub limits: Limits,
     /// TLS on this port, when configured.
@@ -234,7 +234,7 @@ pub struct Listener {
 /// Serves `handler` on `listener` until `shutdown` fires, then waits for
 /// open connections to finish their current request (at most
 /// `how.drain`). Returns whether every connection finished in time.
-pub async fn serve<H, F>(
+pub(crate) async fn serve<H, F>(
     listener: TcpListener,
     how: Listener,
     handler: H,

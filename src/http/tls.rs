@@ -97,11 +97,11 @@ impl Tls {
         })
     }
 
-    pub fn acceptor(&self) -> Option<TlsAcceptor> {
+    pub(crate) fn acceptor(&self) -> Option<TlsAcceptor> {
         self.acceptor.read().ok().map(|a| a.clone())
     }
 
-    pub fn reload_if_changed(&self) {
+    pub(crate) fn reload_if_changed(&self) {
         let now = file_digests([self.cert.as_path(), self.key.as_path()]);
         if self.seen.read().map(|s| *s == now).unwrap_or(true) {
             return;

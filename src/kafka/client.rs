@@ -71,7 +71,7 @@ impl ClientEvents {
 
     /// The producer reports statistics: readiness waits until they say it
     /// has its producer ID.
-    pub fn watch_producer_id(&self) {
+    pub(crate) fn watch_producer_id(&self) {
         if let Ok(mut p) = self.producer_id.lock() {
             *p = ProducerId::NoReportYet;
         }
@@ -80,7 +80,7 @@ impl ClientEvents {
     /// Why the producer cannot write yet for want of a producer ID, if so.
     /// `None` when it has one, or when statistics are off (then it is not
     /// known, and readiness does not wait).
-    pub fn producer_id_problem(&self) -> Option<String> {
+    pub(crate) fn producer_id_problem(&self) -> Option<String> {
         let p = self.producer_id.lock().ok()?;
         match &*p {
             ProducerId::NotWatched => None,
@@ -110,7 +110,7 @@ impl ClientEvents {
     }
 
     /// Resolves with the reason once a client hit a fatal error.
-    pub async fn wait_fatal(&self) -> String {
+    pub(crate) async fn wait_fatal(&self) -> String {
         let mut rx = self.fatal.subscribe();
         match rx.wait_for(Option::is_some).await {
             Ok(v) => v.clone().unwrap_or_default(),
@@ -122,7 +122,7 @@ impl ClientEvents {
 
     /// Kafka answered: ends a bout of trouble. Returns how many librdkafka
     /// lines were suppressed since the last one logged, if there was one.
-    pub fn kafka_answered(&self) -> Option<u64> {
+    pub(crate) fn kafka_answered(&self) -> Option<u64> {
         self.throttle.clear()
     }
 
@@ -150,7 +150,7 @@ impl ClientEvents {
 
     /// A fatal error: the client can never work again. Logged once, and
     /// published to readiness and to the owner of the bridge.
-    pub fn set_fatal(&self, reason: &str) {
+    pub(crate) fn set_fatal(&self, reason: &str) {
         let first = self.fatal.send_if_modified(|f| {
             if f.is_none() {
                 *f = Some(reason.to_string());
@@ -190,7 +190,7 @@ pub struct KafkaContext {
 impl KafkaContext {
     /// The context of a client other than the producer (admin, consumer):
     /// same log throttle and fatal signal, no statistics.
-    pub fn other_client(events: Arc<ClientEvents>) -> KafkaContext {
+    pub(crate) fn other_client(events: Arc<ClientEvents>) -> KafkaContext {
         KafkaContext {
             metrics: None,
             events,
@@ -202,7 +202,10 @@ impl KafkaContext {
     /// The context of the idempotent producer: its statistics feed the
     /// gauges and tell readiness whether it has its producer ID; a fatal
     /// error stops the bridge.
-    pub fn idempotent_producer(metrics: Arc<Metrics>, events: Arc<ClientEvents>) -> KafkaContext {
+    pub(crate) fn idempotent_producer(
+        metrics: Arc<Metrics>,
+        events: Arc<ClientEvents>,
+    ) -> KafkaContext {
         KafkaContext {
             metrics: Some(metrics),
             events,
@@ -269,7 +272,7 @@ pub type Producer = FutureProducer<KafkaContext>;
 
 /// The librdkafka settings shared by every client the bridge makes: the
 /// brokers, the pass-through properties (SASL, TLS, ...).
-pub fn base_client_config(cfg: &KafkaConfig) -> ClientConfig {
+pub(crate) fn base_client_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.brokers);
     c.set("client.id", &cfg.client_id);

@@ -43,7 +43,7 @@ pub fn create_topic(cluster: &Cluster, name: &str, partitions: i32) -> KafkaResu
 /// A one-broker mock cluster holding `topics`, one partition each: the
 /// unit tests' Kafka.
 #[cfg(test)]
-pub fn with_topics(topics: &[&str]) -> Cluster {
+pub(crate) fn with_topics(topics: &[&str]) -> Cluster {
     let cluster = MockCluster::new(1).expect("mock cluster");
     for t in topics {
         create_topic(&cluster, t, 1).expect("topic");

@@ -146,7 +146,7 @@ impl KafkaConfig {
     /// is a secret whatever its property is called: a mistyped
     /// `sasl.passwrd` carries the password. Short values are replaced only
     /// where they stand alone, so that `"1"` does not garble every number.
-    pub fn redact(&self, message: &str) -> String {
+    pub(crate) fn redact(&self, message: &str) -> String {
         let mut values: Vec<&str> = self
             .properties
             .values()
@@ -167,7 +167,7 @@ impl KafkaConfig {
 
     /// A Kafka client error fit to print: the property it concerns, and
     /// librdkafka's reason without any property value.
-    pub fn describe_client_error(&self, e: &rdkafka::error::KafkaError) -> String {
+    pub(crate) fn describe_client_error(&self, e: &rdkafka::error::KafkaError) -> String {
         match e {
             rdkafka::error::KafkaError::ClientConfig(_, reason, property, value) => {
                 let reason = self.redact(reason);
@@ -187,7 +187,7 @@ impl KafkaConfig {
     /// servers, so librdkafka checks every property (names, values, and
     /// combinations such as idempotence limits) without connecting to
     /// anything. For `--check-config`.
-    pub fn check_client(&self, max_record_bytes: usize) -> Result<(), String> {
+    pub(crate) fn check_client(&self, max_record_bytes: usize) -> Result<(), String> {
         let offline = KafkaConfig {
             brokers: String::new(),
             ..self.clone()

@@ -34,7 +34,7 @@ use crate::telemetry::metrics::Metrics;
 /// bytes; a longer one (its parts come from the body) is replaced by its
 /// digest, which keeps one document's events on one partition and the
 /// record's size bounded.
-pub const MAX_KEY_BYTES: usize = 256;
+pub(crate) const MAX_KEY_BYTES: usize = 256;
 
 /// Framing and the bridge's own fixed headers: record batch header (61),
 /// record framing (< 40), the names and values of `ce_specversion`,
@@ -50,7 +50,7 @@ const OWN_HEADERS: usize = 9;
 #[derive(Debug, Clone, Copy)]
 pub struct RecordBounds {
     pub max_body_bytes: usize,
-    pub max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
     pub max_headers: usize,
 }
 
@@ -89,7 +89,7 @@ fn bounded_key(key: Cow<'_, str>) -> Cow<'_, str> {
 
 /// The producer: `acks=all`, idempotent, `message.max.bytes` at least
 /// `max_record_bytes` (see [`max_record_bytes`]).
-pub fn create_producer(
+pub(crate) fn create_producer(
     cfg: &KafkaConfig,
     max_record_bytes: usize,
     metrics: Arc<Metrics>,
@@ -130,7 +130,7 @@ fn millis(d: Duration) -> String {
     d.as_millis().to_string()
 }
 
-pub struct Publisher {
+pub(crate) struct Publisher {
     producer: Producer,
     /// With `kafka.transactions` on: the writers every record goes through.
     transactions: Option<Arc<GroupCommit>>,
@@ -164,7 +164,7 @@ impl Publisher {
     /// queue is an answer (503), not a hang while POPBiLL's connection
     /// times out.
     #[allow(clippy::too_many_arguments)]
-    pub fn enqueue(
+    pub(crate) fn enqueue(
         &self,
         topic: &Arc<str>,
         delivery: &Delivery<'_>,
@@ -220,7 +220,7 @@ impl Publisher {
 /// future; see [`crate::dedup::Lead::confirm`] for who awaits it, and how a
 /// client that hangs up does not stop the bridge from learning — and
 /// remembering — how the write ended).
-pub struct Pending {
+pub(crate) struct Pending {
     report: Report,
     topic: Arc<str>,
     started: Instant,

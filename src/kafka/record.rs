@@ -23,7 +23,7 @@ pub struct CloudEventsConfig {
     /// `ce_source` attribute of every record.
     pub source: String,
     /// Prefix of the `ce_type` attribute; the webhook and event types follow.
-    pub type_prefix: String,
+    pub(crate) type_prefix: String,
 }
 
 impl Default for CloudEventsConfig {
@@ -40,13 +40,13 @@ pub const RECEIVED_AT: &str = "popbill-bridge-received-at";
 
 /// On a record `popbill-bridge redrive` wrote: where the delivery was
 /// before, `<topic>/<partition>/<offset>`.
-pub const REDRIVEN_FROM: &str = "popbill-bridge-redriven-from";
+pub(crate) const REDRIVEN_FROM: &str = "popbill-bridge-redriven-from";
 
 /// Longest `itemKey` carried as `ce_subject`. POPBiLL's are 18 characters;
 /// a longer one (it comes from the body) is left out rather than copied,
 /// so a record's size stays bounded by what `publish::max_record_bytes`
 /// reckons with.
-pub const MAX_SUBJECT_BYTES: usize = 256;
+pub(crate) const MAX_SUBJECT_BYTES: usize = 256;
 
 /// Request headers that are never copied to Kafka.
 const NOT_FORWARDED: &[&str] = &[
@@ -83,7 +83,7 @@ fn forwarded(name: &str) -> bool {
 /// A header name that belongs to the bridge (CloudEvents attributes, its
 /// own `popbill-bridge-*`): never taken from a request, and not part of
 /// the request a record carries.
-pub fn is_bridge_header(name: &str) -> bool {
+pub(crate) fn is_bridge_header(name: &str) -> bool {
     name.starts_with("ce_") || name.starts_with("ce-") || name.starts_with("popbill-bridge-")
 }
 
@@ -199,7 +199,7 @@ fn ce_type(ce: &CloudEventsConfig, d: &Delivery<'_>) -> String {
 /// `[A-Za-z0-9._:-]` replaced: the event type may come from the body, and a
 /// consumer may route on this attribute. The AsyncAPI contract states the
 /// same value from the routing table.
-pub fn ce_type_of(ce: &CloudEventsConfig, webhook_type: &str, event: &str) -> String {
+pub(crate) fn ce_type_of(ce: &CloudEventsConfig, webhook_type: &str, event: &str) -> String {
     let mut out =
         String::with_capacity(ce.type_prefix.len() + webhook_type.len() + event.len() + 2);
     out.push_str(&ce.type_prefix);

@@ -42,21 +42,21 @@ pub struct ShutdownReport {
 }
 
 /// Everything a running bridge must stop, and how long it may take.
-pub struct Shutdown {
-    pub health: std::sync::Arc<Health>,
+pub(crate) struct Shutdown {
+    pub(crate) health: std::sync::Arc<Health>,
     pub dedup: std::sync::Arc<Dedup>,
     pub producer: Producer,
     /// The transactional writers: the last group is committed before the
     /// ledger phase.
     pub(crate) transactions: Option<std::sync::Arc<GroupCommit>>,
     /// Stops the webhook listener.
-    pub intake: Trigger,
+    pub(crate) intake: Trigger,
     pub webhook: JoinHandle<bool>,
     /// Stops the admin listener and every background loop.
-    pub background: Trigger,
+    pub(crate) background: Trigger,
     pub admin: JoinHandle<bool>,
     /// Loops that may sit in a blocking Kafka call: aborted, not awaited.
-    pub loops: Vec<JoinHandle<()>>,
+    pub(crate) loops: Vec<JoinHandle<()>>,
     pub delay: Duration,
     pub budget: Duration,
 }

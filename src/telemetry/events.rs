@@ -124,7 +124,7 @@ pub fn rejected(
 /// dead-letter topic instead of refused. Counted as a rejection with its
 /// reason (the delivery itself is still broken); its publish is then
 /// logged like any other, and `dead_letters_total` counts it once written.
-pub fn dead_lettered(metrics: &Metrics, headers: &HeaderMap, error: &BridgeError) {
+pub(crate) fn dead_lettered(metrics: &Metrics, headers: &HeaderMap, error: &BridgeError) {
     let Some(reason) = error.reject_reason() else {
         return;
     };
@@ -140,7 +140,7 @@ pub fn dead_lettered(metrics: &Metrics, headers: &HeaderMap, error: &BridgeError
 }
 
 /// A dead-lettered delivery Kafka confirmed: counted once written.
-pub fn dead_letter_written(metrics: &Metrics, reason: crate::labels::RejectReason) {
+pub(crate) fn dead_letter_written(metrics: &Metrics, reason: crate::labels::RejectReason) {
     metrics.dead_letter(reason).inc();
 }
 
@@ -148,7 +148,7 @@ pub fn dead_letter_written(metrics: &Metrics, reason: crate::labels::RejectReaso
 
 /// A connection closed at accept because its source is not on
 /// `access.allow`; counted with the other refusals of the HTTP layer.
-pub fn refused_at_accept(metrics: &Metrics, listener: &str, peer: std::net::SocketAddr) {
+pub(crate) fn refused_at_accept(metrics: &Metrics, listener: &str, peer: std::net::SocketAddr) {
     let kind = HttpErrorKind::ForbiddenAtAccept;
     metrics.http_error(kind).inc();
     info!(listener, %peer, kind = kind.as_str(), "connection closed at accept: source address is not on access.allow");
@@ -158,7 +158,7 @@ pub fn refused_at_accept(metrics: &Metrics, listener: &str, peer: std::net::Sock
 /// (`got` tells whether a slot freed up in time; if not, it is rejected as
 /// overloaded and logged as such). Debug only: under overload this is
 /// every delivery, and the rejection has its own line.
-pub fn waited_for_slot(metrics: &Metrics, waited: Duration, got: bool) {
+pub(crate) fn waited_for_slot(metrics: &Metrics, waited: Duration, got: bool) {
     metrics.slot_waits.inc();
     debug!(
         waited_ms = millis(waited),
@@ -168,19 +168,23 @@ pub fn waited_for_slot(metrics: &Metrics, waited: Duration, got: bool) {
 
 /// A connection closed at once because `limits.max_connections` are open:
 /// the cheapest answer to a flood; POPBiLL retries a refused connection.
-pub fn connection_limit_reached(metrics: &Metrics, listener: &str, peer: std::net::SocketAddr) {
+pub(crate) fn connection_limit_reached(
+    metrics: &Metrics,
+    listener: &str,
+    peer: std::net::SocketAddr,
+) {
     metrics.connections_rejected.inc();
     debug!(listener, %peer, "connection limit reached; closing");
 }
 
-pub fn tls_handshake_failed(metrics: &Metrics, listener: &str, peer: std::net::SocketAddr) {
+pub(crate) fn tls_handshake_failed(metrics: &Metrics, listener: &str, peer: std::net::SocketAddr) {
     metrics.tls_handshake_failures.inc();
     debug!(listener, %peer, "TLS handshake failed or timed out");
 }
 
 /// hyper answered (431, 400) or dropped the connection before the
 /// handler saw a request.
-pub fn http_refused(
+pub(crate) fn http_refused(
     metrics: &Metrics,
     listener: &str,
     peer: std::net::SocketAddr,
@@ -204,7 +208,7 @@ pub fn http_refused(
 /// implicit acknowledgement, which can stand for a record that was never
 /// stored. Never trusted: the writer treats it as a failure (a delivery is
 /// answered 503; a ledger batch counts as not written).
-pub fn unconfirmed_report(
+pub(crate) fn unconfirmed_report(
     metrics: &Metrics,
     writer: RecordWriter,
     topic: &str,
@@ -222,20 +226,20 @@ pub fn unconfirmed_report(
 
 /// Kafka stopped answering metadata requests (said on the change only:
 /// while Kafka is down this would repeat every round).
-pub fn kafka_unreachable(metrics: &Metrics, error: &dyn std::fmt::Display) {
+pub(crate) fn kafka_unreachable(metrics: &Metrics, error: &dyn std::fmt::Display) {
     metrics.kafka_up.set(0);
     warn!(error = %error, "Kafka is not reachable (metadata request failed): readiness fails until it is");
 }
 
 /// Kafka answers again; `suppressed` librdkafka lines were held back
 /// since the last summary.
-pub fn kafka_reachable(metrics: &Metrics, suppressed: u64) {
+pub(crate) fn kafka_reachable(metrics: &Metrics, suppressed: u64) {
     metrics.kafka_up.set(1);
     info!(suppressed_kafka_lines = suppressed, "Kafka is reachable");
 }
 
 /// A bout of librdkafka trouble lines ended while Kafka stayed reachable.
-pub fn kafka_trouble_over(suppressed: u64) {
+pub(crate) fn kafka_trouble_over(suppressed: u64) {
     info!(
         suppressed_kafka_lines = suppressed,
         "Kafka client trouble is over"
@@ -246,7 +250,13 @@ pub fn kafka_trouble_over(suppressed: u64) {
 
 /// A delivery claims an identity remembered with another body: a forged
 /// or corrupted copy, or the genuine event after a forgery. It is published.
-pub fn dedup_conflict(metrics: &Metrics, id: &str, identity: u128, remembered: u64, received: u64) {
+pub(crate) fn dedup_conflict(
+    metrics: &Metrics,
+    id: &str,
+    identity: u128,
+    remembered: u64,
+    received: u64,
+) {
     metrics.dedup_conflicts.inc();
     warn!(
         ce_id = logged(id),
@@ -258,13 +268,13 @@ pub fn dedup_conflict(metrics: &Metrics, id: &str, identity: u128, remembered: u
 }
 
 /// Ledger records Kafka confirmed, `events` identities in all.
-pub fn ledger_written(metrics: &Metrics, events: u64) {
+pub(crate) fn ledger_written(metrics: &Metrics, events: u64) {
     metrics.dedup_ledger_writes.inc_by(events);
 }
 
 /// Identities that did not reach the ledger: later copies of those events
 /// would be published again (a duplicate, never a loss).
-pub fn ledger_write_failed(metrics: &Metrics, events: u64, error: &str) {
+pub(crate) fn ledger_write_failed(metrics: &Metrics, events: u64, error: &str) {
     metrics.dedup_ledger_write_failures.inc_by(events);
     warn!(
         events,
@@ -275,7 +285,7 @@ pub fn ledger_write_failed(metrics: &Metrics, events: u64, error: &str) {
 
 /// The ledger was read to the end it had at start-up: the replica knows
 /// what every other replica published, and may be ready.
-pub fn ledger_caught_up(metrics: &Metrics, ledger: &str, records: u64, took: Duration) {
+pub(crate) fn ledger_caught_up(metrics: &Metrics, ledger: &str, records: u64, took: Duration) {
     metrics.dedup_ledger_caught_up.set(1);
     info!(
         ledger,
@@ -318,18 +328,23 @@ mod tests;
 
 /// A transactional writer was initialised (`init_transactions`): any open
 /// transaction a former holder of its id left is now settled.
-pub fn transactional_writer_ready(writer: &str) {
+pub(crate) fn transactional_writer_ready(writer: &str) {
     info!(writer, "transactional writer ready");
 }
 
 /// A transactional writer could not be initialised; `problem` names the
 /// fix, and readiness shows it until a writer is ready.
-pub fn transactional_writer_refused(writer: &str, problem: &str) {
+pub(crate) fn transactional_writer_refused(writer: &str, problem: &str) {
     warn!(writer, problem, "transactional writer not ready; retrying");
 }
 
 /// A group of `deliveries` committed: every one of them is answered `OK`.
-pub fn transaction_committed(metrics: &Metrics, writer: &str, deliveries: u64, took: Duration) {
+pub(crate) fn transaction_committed(
+    metrics: &Metrics,
+    writer: &str,
+    deliveries: u64,
+    took: Duration,
+) {
     transaction_ended(metrics, TransactionOutcome::Committed, deliveries, took);
     debug!(
         writer,
@@ -341,7 +356,7 @@ pub fn transaction_committed(metrics: &Metrics, writer: &str, deliveries: u64, t
 
 /// A group aborted (or never asked to commit): none of its records is
 /// visible, each delivery is answered 503.
-pub fn transaction_aborted(
+pub(crate) fn transaction_aborted(
     metrics: &Metrics,
     writer: &str,
     deliveries: u64,
@@ -358,7 +373,7 @@ pub fn transaction_aborted(
 }
 
 /// A group whose commit outcome stayed unknown by the settlement deadline.
-pub fn transaction_unsettled(
+pub(crate) fn transaction_unsettled(
     metrics: &Metrics,
     writer: &str,
     deliveries: u64,

@@ -67,7 +67,7 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
 /// trouble is over ([`Throttle::clear`]); the count left is reported then.
 ///
 /// The clock is a parameter so tests can drive it.
-pub struct Throttle {
+pub(crate) struct Throttle {
     every: Duration,
     bout: Mutex<Option<Bout>>,
 }
@@ -79,7 +79,7 @@ struct Bout {
 
 /// What to do with one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Say {
+pub(crate) enum Say {
     /// The first line of a bout: log it.
     First,
     /// Log it, with how many lines were suppressed since the last one.
@@ -101,7 +101,7 @@ impl Throttle {
     }
 
     /// One more line of trouble at `now`.
-    pub fn hit(&self, now: Instant) -> Say {
+    pub(crate) fn hit(&self, now: Instant) -> Say {
         // A poisoned lock only means another thread panicked mid-count;
         // the count is still usable.
         let mut bout = self.bout.lock().unwrap_or_else(|e| e.into_inner());
@@ -136,7 +136,7 @@ impl Throttle {
 /// A problem that loops re-checking every few seconds say once per change:
 /// when it appears or changes, not every round.
 #[derive(Default)]
-pub struct LastSaid(Mutex<Option<String>>);
+pub(crate) struct LastSaid(Mutex<Option<String>>);
 
 impl LastSaid {
     /// What was kept last.
@@ -146,7 +146,7 @@ impl LastSaid {
 
     /// Keeps `now`; gives it back when it is a problem that was not the
     /// one kept before (the caller logs it). Cleared or unchanged: none.
-    pub fn update(&self, now: Option<String>) -> Option<String> {
+    pub(crate) fn update(&self, now: Option<String>) -> Option<String> {
         let mut said = self.0.lock().ok()?;
         if *said == now {
             return None;

@@ -19,7 +19,7 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// POPBiLL's, as far as its documentation tells: 4 sends in total,
     /// 5 minutes apart.
-    pub const POPBILL: RetryPolicy = RetryPolicy {
+    pub(crate) const POPBILL: RetryPolicy = RetryPolicy {
         retries: 3,
         interval: Duration::from_secs(300),
     };

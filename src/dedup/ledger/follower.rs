@@ -30,7 +30,7 @@ pub struct LedgerState {
 }
 
 impl LedgerState {
-    pub fn caught_up(&self) -> bool {
+    pub(crate) fn caught_up(&self) -> bool {
         self.caught_up.load(Ordering::Acquire)
     }
 

@@ -29,7 +29,7 @@ pub struct ConfigProblem {
 
 /// What a topic is for: the checks differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// Routed, fallback or dead-letter: takes deliveries.
     Delivery,
     /// The duplicates ledger.
@@ -40,30 +40,30 @@ pub enum Role {
 #[derive(Debug, Clone)]
 pub struct Needs {
     /// `publish::max_record_bytes`.
-    pub record_bytes: usize,
+    pub(crate) record_bytes: usize,
     /// For the message: `server.max_body_bytes`, `limits.max_header_bytes`.
     pub max_body_bytes: usize,
-    pub max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
     /// `topics.settings`' `min.insync.replicas`, when it sets one.
-    pub min_insync_replicas: Option<i64>,
+    pub(crate) min_insync_replicas: Option<i64>,
     /// `dedup.window`, when duplicate detection is on.
-    pub dedup_window: Option<Duration>,
+    pub(crate) dedup_window: Option<Duration>,
 }
 
 /// What Kafka says about one existing topic.
 #[derive(Debug, Clone, Default)]
-pub struct TopicFacts {
+pub(crate) struct TopicFacts {
     pub name: String,
     /// Fewest replicas of any partition (metadata).
     pub replicas: usize,
     /// `max.message.bytes`, `min.insync.replicas`, `retention.ms`, as
     /// DescribeConfigs gave them (absent when it did not).
-    pub max_message_bytes: Option<i64>,
-    pub min_insync_replicas: Option<i64>,
-    pub retention_ms: Option<i64>,
+    pub(crate) max_message_bytes: Option<i64>,
+    pub(crate) min_insync_replicas: Option<i64>,
+    pub(crate) retention_ms: Option<i64>,
 }
 
-pub fn check_topic(role: Role, t: &TopicFacts, needs: &Needs) -> Vec<ConfigProblem> {
+pub(crate) fn check_topic(role: Role, t: &TopicFacts, needs: &Needs) -> Vec<ConfigProblem> {
     let mut out = Vec::new();
     let name = &t.name;
     if role == Role::Delivery
@@ -146,7 +146,7 @@ pub fn check_topic(role: Role, t: &TopicFacts, needs: &Needs) -> Vec<ConfigProbl
 /// The broker's default record limit. Not a readiness problem — topics the
 /// bridge creates carry their own `max.message.bytes`, and existing topics
 /// are checked one by one — but topics created elsewhere inherit it.
-pub fn check_broker(broker: i32, message_max_bytes: i64, needs: &Needs) -> Option<String> {
+pub(crate) fn check_broker(broker: i32, message_max_bytes: i64, needs: &Needs) -> Option<String> {
     (message_max_bytes < needs.record_bytes as i64).then(|| {
         format!(
             "broker {broker} has message.max.bytes = {message_max_bytes}, below the {} bytes a \

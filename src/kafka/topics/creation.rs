@@ -68,7 +68,11 @@ impl Topics {
 
     /// Makes sure a topic outside the routes (the duplicates ledger)
     /// exists, creating it with its own spec when `create` is set.
-    pub async fn ensure_special(&self, spec: &TopicSpec, create: bool) -> Result<(), String> {
+    pub(crate) async fn ensure_special(
+        &self,
+        spec: &TopicSpec,
+        create: bool,
+    ) -> Result<(), String> {
         let metadata = self
             .fetch_metadata(self.admin_timeout)
             .await

@@ -148,7 +148,7 @@ impl Topics {
 
     /// Whether the producer hit a fatal error; if so, tells everyone (see
     /// [`ClientEvents::set_fatal`]). A cheap local call, no network.
-    pub fn check_fatal(&self) {
+    pub(crate) fn check_fatal(&self) {
         if self.events.fatal().is_none()
             && let Some((code, reason)) = self.producer.client().fatal_error()
         {
@@ -158,14 +158,14 @@ impl Topics {
 
     /// The librdkafka context for another client of the bridge (the
     /// duplicates ledger's consumer): same log throttle, same fatal signal.
-    pub fn client_context(&self) -> KafkaContext {
+    pub(crate) fn client_context(&self) -> KafkaContext {
         KafkaContext::other_client(self.events.clone())
     }
 
     /// Returns once the route's topic is known to exist, creating it if
     /// configured to; fails with the topic's name otherwise, and with the
     /// cause when Kafka refused to create it.
-    pub async fn ensure(&self, route: &Route, deadline: Instant) -> Result<(), BridgeError> {
+    pub(crate) async fn ensure(&self, route: &Route, deadline: Instant) -> Result<(), BridgeError> {
         let st = &self.by_route[route.id];
         if st.state.load(Ordering::Acquire) == PRESENT {
             return Ok(());

@@ -8,7 +8,7 @@ use super::*;
 impl Topics {
     /// Settings of existing topics that break a promise of the bridge, as
     /// of the last settings check.
-    pub fn config_problems(&self) -> Vec<ConfigProblem> {
+    pub(crate) fn config_problems(&self) -> Vec<ConfigProblem> {
         self.problems.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
@@ -18,7 +18,7 @@ impl Topics {
     /// DescribeConfigs (no permission, librdkafka's mock cluster) must not
     /// slow readiness down. When the settings cannot be read the last
     /// verdict stays, that is said once, and the next try waits a minute.
-    pub async fn check_settings(&self) {
+    pub(crate) async fn check_settings(&self) {
         let due = self.settings_retry_at.lock().map(|t| *t).unwrap_or(None);
         if due.is_some_and(|t| Instant::now() < t) {
             return;

@@ -46,12 +46,12 @@ pub struct TransactionsConfig {
     pub id: String,
     /// Transactional producers in this process. One transaction is open
     /// on each at a time: while one commits, another takes deliveries.
-    pub producers: usize,
+    pub(crate) producers: usize,
     /// With more than two producers: how long a group may wait for a
     /// commit in progress before it commits beside it. With two, a group
     /// commits as soon as the previous commit ends.
     #[serde(with = "humantime_serde")]
-    pub commit_interval: Duration,
+    pub(crate) commit_interval: Duration,
     /// librdkafka `transaction.timeout.ms`: how long the coordinator waits
     /// for a silent writer before it aborts the open transaction. Bounds
     /// how long a replica that died mid-transaction holds back

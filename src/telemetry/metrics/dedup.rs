@@ -67,7 +67,7 @@ impl DedupMetrics {
 
 impl Metrics {
     /// The size of the duplicate memory, and identities evicted early.
-    pub fn set_dedup_memory(&self, remembered: usize, bytes: usize, evicted: usize) {
+    pub(crate) fn set_dedup_memory(&self, remembered: usize, bytes: usize, evicted: usize) {
         self.dedup_remembered.set(clamp(remembered as u64));
         self.dedup_memory_bytes.set(clamp(bytes as u64));
         if evicted > 0 {

@@ -133,11 +133,11 @@ impl Metrics {
         &self.publish_failures[reason as usize]
     }
 
-    pub fn observe_request(&self, took: std::time::Duration) {
+    pub(crate) fn observe_request(&self, took: std::time::Duration) {
         self.request_duration.observe(took.as_secs_f64());
     }
 
-    pub fn observe_publish(&self, took: std::time::Duration) {
+    pub(crate) fn observe_publish(&self, took: std::time::Duration) {
         self.publish_duration.observe(took.as_secs_f64());
     }
 }

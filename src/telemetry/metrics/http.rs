@@ -81,23 +81,23 @@ impl Metrics {
     }
 
     /// Counts a webhook request as in flight while the guard lives.
-    pub fn request_in_flight(&self) -> GaugeGuard<'_> {
+    pub(crate) fn request_in_flight(&self) -> GaugeGuard<'_> {
         GaugeGuard::new(&self.inflight)
     }
 
     /// Counts an open webhook connection while the guard lives.
-    pub fn connection_open(&self) -> GaugeGuard<'_> {
+    pub(crate) fn connection_open(&self) -> GaugeGuard<'_> {
         GaugeGuard::new(&self.open_connections)
     }
 
     /// Bytes of request bodies held in memory right now.
-    pub fn set_body_buffer_bytes(&self, n: usize) {
+    pub(crate) fn set_body_buffer_bytes(&self, n: usize) {
         self.body_buffer_bytes.set(clamp(n as u64));
     }
 
     /// The counter credential reloads that failed are counted on (kept by
     /// the credential store itself, which reloads on its own schedule).
-    pub fn auth_reload_failures(&self) -> IntCounter {
+    pub(crate) fn auth_reload_failures(&self) -> IntCounter {
         self.auth_reload_failures.clone()
     }
 }

@@ -114,12 +114,12 @@ impl KafkaMetrics {
 impl Metrics {
     /// Topics a delivery can go to that are not known to exist, as of the
     /// last readiness round.
-    pub fn set_topics_missing(&self, n: usize) {
+    pub(crate) fn set_topics_missing(&self, n: usize) {
         self.topics_missing.set(clamp(n as u64));
     }
 
     /// Topic settings that break a promise, as of the last check.
-    pub fn set_kafka_config_problems(&self, n: usize) {
+    pub(crate) fn set_kafka_config_problems(&self, n: usize) {
         self.kafka_config_problems.set(clamp(n as u64));
     }
 
@@ -128,7 +128,7 @@ impl Metrics {
     /// topic checks use): the queue gauges are their sum, the per-broker
     /// figures the latest any of them saw, the error and retry counters
     /// the sum of what is new in each.
-    pub fn record_kafka_stats(&self, stats: &rdkafka::Statistics) {
+    pub(crate) fn record_kafka_stats(&self, stats: &rdkafka::Statistics) {
         let Ok(mut clients) = self.brokers.lock() else {
             return;
         };

@@ -228,7 +228,7 @@ fn clamp(v: u64) -> i64 {
 }
 
 /// Holds a gauge one higher for as long as it lives.
-pub struct GaugeGuard<'a>(&'a IntGauge);
+pub(crate) struct GaugeGuard<'a>(&'a IntGauge);
 
 impl<'a> GaugeGuard<'a> {
     fn new(g: &'a IntGauge) -> Self {
