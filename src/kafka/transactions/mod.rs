@@ -138,6 +138,12 @@ pub(crate) fn writer_config(
     let mut c = producer.clone();
     c.set("transactional.id", id)
         .set("transaction.timeout.ms", timeout.as_millis().to_string());
+    // A group is already a batch, and its commit waits for every report:
+    // librdkafka's default linger (5 ms) would only add to each commit.
+    // A linger.ms from kafka.properties is kept.
+    if c.get("linger.ms").is_none() {
+        c.set("linger.ms", "0");
+    }
     c
 }
 
