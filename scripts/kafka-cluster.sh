@@ -125,7 +125,10 @@ answers() {
 started() {
   local from
   from=$(cat "$state/node-$1/log.start" 2>/dev/null || echo 0)
-  tail -c +$((from + 1)) "$state/node-$1/kafka.log" 2>/dev/null | grep -q "Kafka Server started"
+  # grep reads to the end (no -q): quitting at the first match would kill
+  # tail with SIGPIPE once the new part outgrows a pipe's buffer, and under
+  # pipefail a started broker would then never count as started.
+  tail -c +$((from + 1)) "$state/node-$1/kafka.log" 2>/dev/null | grep "Kafka Server started" >/dev/null
 }
 
 # The namespace and its veth pair: created when missing, checked when there.
@@ -219,6 +222,9 @@ offsets.topic.replication.factor=3
 offsets.topic.num.partitions=3
 transaction.state.log.replication.factor=3
 transaction.state.log.min.isr=2
+# The bridge writes in transactions; a writer that dies mid-transaction has
+# it aborted at its timeout, looked for every second (default 10 s).
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 share.coordinator.state.topic.replication.factor=3
 share.coordinator.state.topic.min.isr=2
 group.initial.rebalance.delay.ms=0

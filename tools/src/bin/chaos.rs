@@ -6,11 +6,15 @@
 //! replicas, each retried on a non-`OK` answer (up to 5 attempts, 5 s apart,
 //! alternating replicas, as POPBiLL retries and a Service balances). It
 //! injects faults in turn, polls both replicas' `/readyz` all along, then
-//! reads every topic back with an independent consumer and prints a table
-//! per fault. Exits 1 if any delivery that was answered `OK` is missing from
-//! Kafka, or if any answer came after the bridge's deadline.
+//! reads every topic back twice and prints a table per fault: once
+//! `read_committed`, as consumers read (records of aborted transactions
+//! are invisible), and once `read_uncommitted`, everything in the log.
+//! Exits 1 if any delivery that was answered `OK` is not visible
+//! `read_committed`, if any answer came after the bridge's deadline, or —
+//! with the bridge's transactions on — if any event has more than one
+//! record visible `read_committed`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,7 +25,8 @@ use clap::Parser;
 use popbill_bridge::commands::send;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -135,6 +140,17 @@ struct Args {
     partitions: u32,
     #[arg(long, default_value_t = 4)]
     startup_seconds: u64,
+    /// The bridge's `kafka.transactions.enabled`, given to both replicas
+    /// (`--transactions false`: the idempotent producer alone). On, no
+    /// event may have two records visible `read_committed`; off, such
+    /// duplicates are only counted.
+    #[arg(
+        long,
+        env = "POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ENABLED",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    transactions: bool,
 }
 
 const ATTEMPTS: usize = 5;
@@ -178,20 +194,63 @@ struct Sent {
 struct Replica {
     webhook: SocketAddr,
     admin: SocketAddr,
-    child: Option<Child>,
+    child: Mutex<Option<Child>>,
+    /// When its process was started.
+    started: Mutex<Instant>,
+    /// Set while the driver itself stops this replica (a fault, the end of
+    /// a start-up round): the supervisor leaves it down.
+    stopping: AtomicBool,
+}
+
+impl Replica {
+    fn new(webhook: SocketAddr, admin: SocketAddr) -> Self {
+        Replica {
+            webhook,
+            admin,
+            child: Mutex::new(None),
+            started: Mutex::new(Instant::now()),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    fn child(&self) -> std::sync::MutexGuard<'_, Option<Child>> {
+        self.child.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A replica that exited by itself and was started again.
+struct Restart {
+    at: Instant,
+    replica: usize,
+    status: Option<i32>,
 }
 
 struct Bridges {
     args: Args,
     prefix: String,
     replicas: Vec<Replica>,
-    /// The replicas' log level: `warn`, or `info` where each delivery's
-    /// line is read back (the start-up rounds).
-    log_level: &'static str,
+    restarts: Mutex<Vec<Restart>>,
 }
 
+/// A replica that exits sooner than this after its start is started
+/// again only this long after its start (Kubernetes' first crash-loop
+/// back-off): one that cannot start does not spin.
+const CRASH_LOOP: Duration = Duration::from_secs(10);
+
 impl Bridges {
-    fn start_replica(&mut self, i: usize) {
+    fn start_replica(&self, i: usize) {
+        let child = self.spawn_replica(i);
+        *self.replicas[i].child() = Some(child);
+        self.started(i);
+    }
+
+    fn started(&self, i: usize) {
+        let r = &self.replicas[i];
+        *r.started.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        r.stopping.store(false, Ordering::Relaxed);
+    }
+
+    fn spawn_replica(&self, i: usize) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -200,7 +259,7 @@ impl Bridges {
                 self.args.log_dir, self.prefix
             ))
             .expect("replica log file");
-        let r = &mut self.replicas[i];
+        let r = &self.replicas[i];
         let mut cmd = Command::new(&self.args.bridge);
         cmd.args([
             "--brokers",
@@ -231,7 +290,14 @@ impl Bridges {
         .env("POPBILL_BRIDGE_KAFKA__HEALTH_INTERVAL", "1s")
         .env("POPBILL_BRIDGE_KAFKA__STATISTICS_INTERVAL", "1s")
         .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "2s")
-        .env("POPBILL_BRIDGE_LOG__LEVEL", self.log_level)
+        .env(
+            "POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ENABLED",
+            self.args.transactions.to_string(),
+        )
+        // `info`: a line per delivery, with the partition and offset of
+        // what was acknowledged (the start-up rounds count them; a
+        // duplicate or a missing event is shown with its lines).
+        .env("POPBILL_BRIDGE_LOG__LEVEL", "info")
         .stdout(log)
         .stderr(Stdio::inherit());
         if !self.args.cluster {
@@ -240,7 +306,7 @@ impl Bridges {
             cmd.env("POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR", "1")
                 .env("POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS", "1");
         }
-        r.child = Some(cmd.spawn().expect("start a bridge replica"));
+        cmd.spawn().expect("start a bridge replica")
     }
 
     async fn wait_ready(&self, i: usize, within: Duration) -> bool {
@@ -254,25 +320,129 @@ impl Bridges {
         false
     }
 
-    fn signal(&mut self, i: usize, sig: &str) {
-        if let Some(c) = &self.replicas[i].child {
+    /// Sends `sig` to replica `i`, which the supervisor then leaves down
+    /// until [`Bridges::start_replica`].
+    fn signal(&self, i: usize, sig: &str) {
+        let r = &self.replicas[i];
+        r.stopping.store(true, Ordering::Relaxed);
+        if let Some(c) = &*r.child() {
             let _ = Command::new("kill")
                 .args([sig, &c.id().to_string()])
                 .status();
         }
     }
 
-    fn reap(&mut self, i: usize, within: Duration) -> Option<i32> {
+    fn reap(&self, i: usize, within: Duration) -> Option<i32> {
         let until = Instant::now() + within;
-        let c = self.replicas[i].child.as_mut()?;
         while Instant::now() < until {
-            if let Ok(Some(s)) = c.try_wait() {
-                self.replicas[i].child = None;
+            let mut child = self.replicas[i].child();
+            if let Ok(Some(s)) = child.as_mut()?.try_wait() {
+                *child = None;
                 return s.code().or(Some(-1));
             }
+            drop(child);
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+
+    /// Plays the replicas' supervisor (Kubernetes, systemd): a replica
+    /// that exits by itself is started again, at once unless it ran for
+    /// less than [`CRASH_LOOP`]. The bridge exits with status 3 on a fatal
+    /// Kafka error (a transactional writer in an unknown state, for one) so
+    /// as to be restarted with a new producer. Runs until aborted.
+    async fn supervise(&self) {
+        let mut due: Vec<Option<Instant>> = vec![None; self.replicas.len()];
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            for (i, due) in due.iter_mut().enumerate() {
+                if due.is_none()
+                    && let Some((status, ran)) = self.exited_by_itself(i)
+                {
+                    let wait = CRASH_LOOP.saturating_sub(ran);
+                    eprintln!(
+                        "chaos: replica {} exited by itself (status {}) after {} s; starting it again{}, as its supervisor would",
+                        ["A", "B"][i],
+                        status.map(|c| c.to_string()).unwrap_or("signal".into()),
+                        secs(ran),
+                        if wait.is_zero() {
+                            String::new()
+                        } else {
+                            format!(" in {} s", secs(wait))
+                        }
+                    );
+                    if let Ok(mut l) = self.restarts.lock() {
+                        l.push(Restart {
+                            at: Instant::now(),
+                            replica: i,
+                            status,
+                        });
+                    }
+                    *due = Some(Instant::now() + wait);
+                }
+                if due.is_some_and(|t| Instant::now() >= t) {
+                    *due = None;
+                    self.start_if_down(i);
+                }
+            }
+        }
+    }
+
+    /// Replica `i`'s process ended without the driver stopping it: its
+    /// exit status (None: a signal) and how long it ran.
+    fn exited_by_itself(&self, i: usize) -> Option<(Option<i32>, Duration)> {
+        let r = &self.replicas[i];
+        let mut child = r.child();
+        if r.stopping.load(Ordering::Relaxed) {
+            return None;
+        }
+        let status = child.as_mut()?.try_wait().ok()??;
+        *child = None;
+        let ran = r
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        Some((status.code(), ran))
+    }
+
+    /// Starts replica `i` unless the driver started or stopped it since.
+    fn start_if_down(&self, i: usize) {
+        let r = &self.replicas[i];
+        let mut child = r.child();
+        if child.is_none() && !r.stopping.load(Ordering::Relaxed) {
+            *child = Some(self.spawn_replica(i));
+            drop(child);
+            self.started(i);
+        }
+    }
+
+    /// Kills every replica and waits for it: nothing is left listening
+    /// when the driver exits, whatever its status.
+    fn stop_all(&self) {
+        for r in &self.replicas {
+            r.stopping.store(true, Ordering::Relaxed);
+            if let Some(c) = r.child().as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+
+    /// The restarts within [from, to], as notes for a fault's details.
+    fn restarts_between(&self, from: Instant, to: Instant) -> Vec<String> {
+        let l = self.restarts.lock().unwrap_or_else(|e| e.into_inner());
+        l.iter()
+            .filter(|r| r.at >= from && r.at <= to)
+            .map(|r| {
+                format!(
+                    "replica {} exited by itself (status {}) {} s into the window; the driver started it again",
+                    ["A", "B"][r.replica],
+                    r.status.map(|c| c.to_string()).unwrap_or("signal".into()),
+                    secs(r.at - from)
+                )
+            })
+            .collect()
     }
 
     /// kafka.sh / kafka-cluster.sh with these arguments; true on success.
@@ -312,12 +482,7 @@ impl Bridges {
 
 impl Drop for Bridges {
     fn drop(&mut self) {
-        for r in &mut self.replicas {
-            if let Some(c) = r.child.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
+        self.stop_all();
     }
 }
 
@@ -522,43 +687,426 @@ async fn wait_replicated(brokers: &str, prefix: &str, within: Duration) -> Optio
     None
 }
 
-/// ce_id → (number of records, partition), over every topic of the run.
-fn records_by_id(brokers: &str, prefix: &str) -> HashMap<String, (usize, i32)> {
-    let consumer = client(brokers, &format!("{prefix}-verifier"));
+/// How a verifier reads. `read_committed` sees what consumers see (the
+/// docs tell them to set it): records of committed transactions and
+/// records written outside any. `read_uncommitted` sees every record in
+/// the log, aborted transactions' too.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Isolation {
+    Committed,
+    Uncommitted,
+}
+
+impl Isolation {
+    fn level(self) -> &'static str {
+        match self {
+            Isolation::Committed => "read_committed",
+            Isolation::Uncommitted => "read_uncommitted",
+        }
+    }
+}
+
+/// Where one record of an event is.
+#[derive(Clone, Debug)]
+struct Place {
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
+/// ce_id → its records, over every delivery topic of the run.
+type Records = HashMap<String, Vec<Place>>;
+
+/// Every delivery topic of the run, read back at both isolation levels.
+#[derive(Default)]
+struct ReadBack {
+    committed: Records,
+    uncommitted: Records,
+}
+
+impl ReadBack {
+    fn records(&self, iso: Isolation, mid: &str) -> &[Place] {
+        let r = match iso {
+            Isolation::Committed => &self.committed,
+            Isolation::Uncommitted => &self.uncommitted,
+        };
+        r.get(mid).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    fn count(&self, iso: Isolation, mid: &str) -> usize {
+        self.records(iso, mid).len()
+    }
+
+    /// The partition an event landed in (a committed record's first).
+    fn partition(&self, mid: &str) -> Option<i32> {
+        [Isolation::Committed, Isolation::Uncommitted]
+            .iter()
+            .find_map(|&iso| self.records(iso, mid).first())
+            .map(|p| p.partition)
+    }
+}
+
+/// A consumer that reads at `iso` and reports each partition's end
+/// (read_committed: its last stable offset).
+fn verifier(brokers: &str, group: &str, iso: Isolation) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", iso.level())
+        .create()
+        .expect("Kafka client")
+}
+
+/// Partitions of the run's delivery topics whose last stable offset is
+/// behind the high watermark (a transaction still open on them), as
+/// `topic-partition (LSO x, HW y)`; None when Kafka did not answer.
+fn open_transactions(brokers: &str, prefix: &str) -> Option<Vec<String>> {
+    let rc = verifier(brokers, &format!("{prefix}-lso"), Isolation::Committed);
+    let ru = verifier(brokers, &format!("{prefix}-hw"), Isolation::Uncommitted);
+    let md = ru.fetch_metadata(None, Duration::from_secs(10)).ok()?;
+    let mut open = Vec::new();
+    for (t, parts) in run_topics(&md, prefix, false) {
+        for (p, _, _, _) in parts {
+            let (_, lso) = rc.fetch_watermarks(&t, p, Duration::from_secs(10)).ok()?;
+            let (_, hw) = ru.fetch_watermarks(&t, p, Duration::from_secs(10)).ok()?;
+            if lso < hw {
+                open.push(format!("{t}-{p} (LSO {lso}, HW {hw})"));
+            }
+        }
+    }
+    Some(open)
+}
+
+/// Waits until no transaction is open on the run's topics, so that
+/// read_committed reads to the end. A replica killed mid-transaction
+/// leaves one open until it restarts under the same id or the
+/// coordinator aborts it (kafka.transactions.timeout).
+fn wait_transactions_settled(brokers: &str, prefix: &str, within: Duration) {
+    let start = Instant::now();
+    let mut last = None;
+    while start.elapsed() < within {
+        match open_transactions(brokers, prefix) {
+            Some(open) if open.is_empty() => {
+                if start.elapsed() > Duration::from_secs(1) {
+                    eprintln!(
+                        "chaos: verifier: open transactions settled after {} s",
+                        secs(start.elapsed())
+                    );
+                }
+                return;
+            }
+            open => last = open,
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!(
+        "chaos: verifier: transactions still open after {} s, read_committed stops at their LSO: {}",
+        secs(within),
+        last.map(|o| o.join(", "))
+            .unwrap_or("Kafka did not answer".into())
+    );
+}
+
+fn ce_id(m: &BorrowedMessage<'_>) -> Option<String> {
+    m.headers()
+        .and_then(|h| h.iter().find(|h| h.key == "ce_id"))
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Every delivery topic of the run (not the ledger), from the beginning
+/// to its end as of now, at `iso`.
+fn read_topics(brokers: &str, prefix: &str, iso: Isolation) -> Records {
+    let consumer = verifier(brokers, &format!("{prefix}-verifier-{}", iso.level()), iso);
     let md = consumer
         .fetch_metadata(None, Duration::from_secs(30))
         .expect("metadata");
-    let mut tpl = TopicPartitionList::new();
-    let mut expected = 0i64;
-    for (t, parts) in run_topics(&md, prefix, false) {
-        for (p, _, _, _) in parts {
-            let _ = tpl.add_partition_offset(&t, p, Offset::Beginning);
-            if let Ok((lo, hi)) = consumer.fetch_watermarks(&t, p, Duration::from_secs(10)) {
-                expected += hi - lo;
-            }
+    let until = Instant::now() + Duration::from_secs(180);
+    let (mut records, mut read, mut unfinished) = (Records::new(), 0usize, Vec::new());
+    for (topic, parts) in run_topics(&md, prefix, false) {
+        // Empty partitions are at their end already.
+        let parts: Vec<i32> = parts
+            .iter()
+            .map(|p| p.0)
+            .filter(|&p| {
+                consumer
+                    .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                    .map(|(lo, hi)| hi > lo)
+                    .unwrap_or(true)
+            })
+            .collect();
+        if parts.is_empty() {
+            continue;
         }
+        let (n, left) = read_partitions(&consumer, &topic, &parts, until, &mut records);
+        read += n;
+        unfinished.extend(left.into_iter().map(|p| format!("{topic}-{p}")));
+    }
+    eprintln!(
+        "chaos: verifier ({}) read {read} records of {} events{}",
+        iso.level(),
+        records.len(),
+        if unfinished.is_empty() {
+            String::new()
+        } else {
+            format!("; NOT to the end: {}", unfinished.join(", "))
+        }
+    );
+    records
+}
+
+/// Reads `parts` of `topic` from the beginning until each reports its
+/// end, or until `until`: how many records were read, and the partitions
+/// not read to the end.
+fn read_partitions(
+    consumer: &BaseConsumer,
+    topic: &str,
+    parts: &[i32],
+    until: Instant,
+    into: &mut Records,
+) -> (usize, Vec<i32>) {
+    let mut tpl = TopicPartitionList::new();
+    for &p in parts {
+        let _ = tpl.add_partition_offset(topic, p, Offset::Beginning);
     }
     consumer.assign(&tpl).expect("assign");
-    let mut counts: HashMap<String, (usize, i32)> = HashMap::new();
-    let mut read = 0i64;
-    let until = Instant::now() + Duration::from_secs(180);
-    while read < expected && Instant::now() < until {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            read += 1;
-            if let Some(id) = m
-                .headers()
-                .and_then(|h| h.iter().find(|h| h.key == "ce_id"))
-                .and_then(|h| h.value)
-            {
-                let e = counts
-                    .entry(String::from_utf8_lossy(id).into_owned())
-                    .or_insert((0, m.partition()));
-                e.0 += 1;
+    let mut left: BTreeSet<i32> = parts.iter().copied().collect();
+    let mut read = 0;
+    while !left.is_empty() && Instant::now() < until {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                read += 1;
+                if let Some(id) = ce_id(&m) {
+                    into.entry(id).or_default().push(Place {
+                        topic: m.topic().to_string(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    });
+                }
             }
+            // One topic at a time: the partition number names it.
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                left.remove(&p);
+            }
+            _ => {}
         }
     }
-    eprintln!("chaos: verifier read {read} of {expected} records");
-    counts
+    let _ = consumer.unassign();
+    (read, left.into_iter().collect())
+}
+
+/// Every delivery topic of the run read back `read_committed` (once no
+/// transaction is open on them) and `read_uncommitted`.
+fn read_back(brokers: &str, prefix: &str) -> ReadBack {
+    wait_transactions_settled(brokers, prefix, Duration::from_secs(60));
+    ReadBack {
+        committed: read_topics(brokers, prefix, Isolation::Committed),
+        uncommitted: read_topics(brokers, prefix, Isolation::Uncommitted),
+    }
+}
+
+/// One fault's deliveries against the read-back.
+struct Verdict<'a> {
+    acked: usize,
+    /// Answered `OK`, yet no record visible `read_committed`.
+    missing: Vec<&'a Sent>,
+    /// More than one record visible `read_committed`: consumers see it twice.
+    dup_committed: Vec<&'a Sent>,
+    /// More than one record in the log, aborted transactions' included.
+    dup_uncommitted: Vec<&'a Sent>,
+}
+
+fn verdict<'a>(mine: &[&'a Sent], back: &ReadBack) -> Verdict<'a> {
+    let many = |iso| -> Vec<&'a Sent> {
+        mine.iter()
+            .copied()
+            .filter(|s| back.count(iso, &s.mid) > 1)
+            .collect()
+    };
+    Verdict {
+        acked: mine.iter().filter(|s| s.acked).count(),
+        missing: mine
+            .iter()
+            .copied()
+            .filter(|s| s.acked && back.count(Isolation::Committed, &s.mid) == 0)
+            .collect(),
+        dup_committed: many(Isolation::Committed),
+        dup_uncommitted: many(Isolation::Uncommitted),
+    }
+}
+
+/// The per-fault lines on duplicates and aborted records.
+fn duplicate_lines(v: &Verdict<'_>, mine: &[&Sent], back: &ReadBack) -> Vec<String> {
+    let extra =
+        |dups: &[&Sent], iso| -> usize { dups.iter().map(|s| back.count(iso, &s.mid) - 1).sum() };
+    let mut lines = Vec::new();
+    if !v.dup_committed.is_empty() {
+        let mids: Vec<&str> = v
+            .dup_committed
+            .iter()
+            .take(5)
+            .map(|s| s.mid.as_str())
+            .collect();
+        lines.push(format!(
+            "VISIBLE duplicates (read_committed): {} events have {} extra records (e.g. {})",
+            v.dup_committed.len(),
+            extra(&v.dup_committed, Isolation::Committed),
+            mids.join(", ")
+        ));
+    }
+    let dups = &v.dup_uncommitted;
+    if !dups.is_empty() {
+        // Several records for one attempt: the producer wrote them
+        // (retries under a new epoch); otherwise a failed attempt's record
+        // landed and the retry published again.
+        let by_producer = dups.iter().filter(|s| s.attempts.len() == 1).count();
+        lines.push(format!(
+            "duplicates in the log (read_uncommitted): {} events have {} extra records; {by_producer} of them were answered OK at the first attempt (the producer wrote the copies), {} were retried after a failed attempt",
+            dups.len(),
+            extra(dups, Isolation::Uncommitted),
+            dups.len() - by_producer
+        ));
+    }
+    // Records in the log that read_committed does not show: aborted.
+    let hidden: Vec<(&Sent, usize)> = mine
+        .iter()
+        .map(|s| {
+            let (ru, rc) = (
+                back.count(Isolation::Uncommitted, &s.mid),
+                back.count(Isolation::Committed, &s.mid),
+            );
+            (*s, ru.saturating_sub(rc))
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    if !hidden.is_empty() {
+        lines.push(format!(
+            "aborted: {} records of {} events are in the log but not visible read_committed ({} of those events were never acknowledged)",
+            hidden.iter().map(|h| h.1).sum::<usize>(),
+            hidden.len(),
+            hidden.iter().filter(|h| !h.0.acked).count()
+        ));
+    }
+    lines
+}
+
+fn outcome_name(outcome: i32) -> String {
+    match outcome {
+        200 => "OK".into(),
+        0 => "200 without OK".into(),
+        REFUSED => "refused".into(),
+        CUT => "cut off".into(),
+        TIMED_OUT => "no answer".into(),
+        status => status.to_string(),
+    }
+}
+
+/// A delivery the verdict flags, on stderr: its attempts (on which
+/// replica, with what answer), where its records are at both isolation
+/// levels, and what the replicas logged about it.
+fn show_evidence(kind: &str, s: &Sent, back: &ReadBack, logs: &mut ReplicaLogs) {
+    let t0 = s.attempts.first().map(|a| a.at);
+    let attempts: Vec<String> = s
+        .attempts
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            format!(
+                "+{} ms to {}: {} after {} ms",
+                t0.map(|t| (a.at - t).as_millis()).unwrap_or(0),
+                ["A", "B"][(s.n as usize + k) % 2],
+                outcome_name(a.outcome),
+                a.latency.as_millis()
+            )
+        })
+        .collect();
+    let places = |iso| -> String {
+        let r: Vec<String> = back
+            .records(iso, &s.mid)
+            .iter()
+            .map(|p| format!("{}-{}@{}", p.topic, p.partition, p.offset))
+            .collect();
+        if r.is_empty() {
+            "none".into()
+        } else {
+            r.join(" ")
+        }
+    };
+    eprintln!("chaos: {kind}: {}", s.mid);
+    eprintln!("chaos:   attempts: {}", attempts.join("; "));
+    eprintln!(
+        "chaos:   records read_committed: {}; read_uncommitted: {}",
+        places(Isolation::Committed),
+        places(Isolation::Uncommitted)
+    );
+    for line in logs.about(&s.mid) {
+        eprintln!("chaos:   {line}");
+    }
+}
+
+/// The replicas' JSON logs, read once, when evidence is first shown.
+struct ReplicaLogs {
+    dir: String,
+    prefix: String,
+    lines: Option<Vec<Vec<String>>>,
+}
+
+impl ReplicaLogs {
+    fn new(dir: &str, prefix: &str) -> Self {
+        ReplicaLogs {
+            dir: dir.to_string(),
+            prefix: prefix.to_string(),
+            lines: None,
+        }
+    }
+
+    /// Lines naming `mid`, each followed by that replica's other warnings
+    /// and errors within 1 s of it (at most 8), as `A| line`.
+    fn about(&mut self, mid: &str) -> Vec<String> {
+        let (dir, prefix) = (&self.dir, &self.prefix);
+        let lines = self.lines.get_or_insert_with(|| {
+            (0..2)
+                .map(|i| {
+                    std::fs::read_to_string(format!("{dir}/{prefix}-replica-{i}.log"))
+                        .map(|t| t.lines().map(String::from).collect())
+                        .unwrap_or_default()
+                })
+                .collect()
+        });
+        let quoted = format!("\"{mid}\"");
+        let mut out = Vec::new();
+        for (i, replica) in lines.iter().enumerate() {
+            let tag = ["A", "B"][i];
+            for line in replica.iter().filter(|l| l.contains(&quoted)) {
+                out.push(format!("{tag}| {line}"));
+                let Some(at) = log_time(line) else { continue };
+                let near = replica
+                    .iter()
+                    .filter(|l| {
+                        (l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+                            && !l.contains("popbill_bridge::delivery")
+                    })
+                    .filter(|l| {
+                        log_time(l).is_some_and(|t| {
+                            t.duration_since(at)
+                                .or_else(|_| at.duration_since(t))
+                                .is_ok_and(|d| d <= Duration::from_secs(1))
+                        })
+                    })
+                    .take(8);
+                out.extend(near.map(|l| format!("{tag}|   near: {l}")));
+            }
+        }
+        out
+    }
+}
+
+/// A JSON log line's timestamp.
+fn log_time(line: &str) -> Option<SystemTime> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    humantime::parse_rfc3339_weak(v["timestamp"].as_str()?.trim_end_matches('Z')).ok()
 }
 
 /// Sum of a metric's samples over both replicas, by one label's value.
@@ -777,6 +1325,44 @@ async fn alerts(
     out
 }
 
+/// `--dump`: a line per delivery: MID, phase, records visible
+/// read_committed, records read_uncommitted, partition (-1: none), and
+/// each attempt as start ms:latency ms:outcome.
+fn write_dump(path: &str, log: &[Sent], back: &ReadBack) {
+    let t0 = log
+        .iter()
+        .filter_map(|s| s.attempts.first())
+        .map(|a| a.at)
+        .min();
+    let mut out = String::new();
+    for s in log {
+        let attempts: Vec<String> = s
+            .attempts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}:{}:{}",
+                    t0.map(|t| (a.at - t).as_millis()).unwrap_or(0),
+                    a.latency.as_millis(),
+                    a.outcome
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\n",
+            s.mid,
+            s.phase,
+            back.count(Isolation::Committed, &s.mid),
+            back.count(Isolation::Uncommitted, &s.mid),
+            back.partition(&s.mid).unwrap_or(-1),
+            attempts.join(",")
+        ));
+    }
+    if let Err(e) = std::fs::write(path, out) {
+        eprintln!("chaos: cannot write {path}: {e}");
+    }
+}
+
 /// Issue #19's reproduction (`--startup-rounds`): rounds of a fresh
 /// broker, both replicas started on it, and senders posting flat out from
 /// the moment the replicas listen. Prints a row per round and the totals;
@@ -862,10 +1448,13 @@ async fn startup_rounds(bridges: &mut Bridges, rounds: usize, base: &str) -> usi
             let _ = bridges.reap(i, Duration::from_secs(5));
         }
         let (brokers, prefix) = (bridges.args.brokers.clone(), bridges.prefix.clone());
-        let counts = tokio::task::spawn_blocking(move || records_by_id(&brokers, &prefix))
+        let back = tokio::task::spawn_blocking(move || read_back(&brokers, &prefix))
             .await
             .unwrap_or_default();
-        let missing = acked.iter().filter(|m| !counts.contains_key(*m)).count();
+        let missing = acked
+            .iter()
+            .filter(|m| back.count(Isolation::Committed, m) == 0)
+            .count();
         let implicit = implicit_acks(&bridges.args.log_dir, &bridges.prefix);
         if missing > 0 {
             rounds_with_loss += 1;
@@ -917,16 +1506,8 @@ async fn main() {
     let port = args.base_port;
     let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
     let replicas = vec![
-        Replica {
-            webhook: addr(port),
-            admin: addr(port + 1),
-            child: None,
-        },
-        Replica {
-            webhook: addr(port + 2),
-            admin: addr(port + 3),
-            child: None,
-        },
+        Replica::new(addr(port), addr(port + 1)),
+        Replica::new(addr(port + 2), addr(port + 3)),
     ];
     let faults: Vec<String> = args.faults.split_whitespace().map(String::from).collect();
     let (rate, steady, spread) = (args.rate, Duration::from_secs(args.steady), args.cluster);
@@ -936,14 +1517,20 @@ async fn main() {
         args,
         prefix: prefix.clone(),
         replicas,
-        log_level: if rounds > 0 { "info" } else { "warn" },
+        restarts: Mutex::new(Vec::new()),
     };
     if rounds > 0 {
         let missing = startup_rounds(&mut bridges, rounds, &prefix).await;
+        bridges.stop_all();
         std::process::exit(i32::from(missing > 0));
     }
+    let bridges = Arc::new(bridges);
     bridges.start_replica(0);
     bridges.start_replica(1);
+    let supervisor = {
+        let b = bridges.clone();
+        tokio::spawn(async move { b.supervise().await })
+    };
     // `startup` first: the sender starts as soon as the replicas listen,
     // on a broker chaos.sh has just started afresh, while they create
     // their topics; readiness is waited for in the fault's window.
@@ -1243,6 +1830,7 @@ async fn main() {
             .filter(|(_, v)| *v > 0.0)
             .collect();
         let end = Instant::now();
+        notes.extend(bridges.restarts_between(start, end));
         windows.push(Window {
             phase: i,
             name,
@@ -1271,68 +1859,45 @@ async fn main() {
     stop.store(true, Ordering::Relaxed);
     let _ = sender.await;
     let _ = poller.await;
+    supervisor.abort();
+    let _ = supervisor.await;
 
     let (b, p) = (brokers.clone(), prefix.clone());
-    let counts = tokio::task::spawn_blocking(move || records_by_id(&b, &p))
+    let back = tokio::task::spawn_blocking(move || read_back(&b, &p))
         .await
         .unwrap_or_default();
     let log = std::mem::take(&mut *log.lock().expect("log"));
     if let Some(path) = &bridges.args.dump {
-        let t0 = log
-            .iter()
-            .filter_map(|s| s.attempts.first())
-            .map(|a| a.at)
-            .min();
-        let mut out = String::new();
-        for s in &log {
-            let (records, part) = counts.get(&s.mid).copied().unwrap_or((0, -1));
-            let attempts: Vec<String> = s
-                .attempts
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{}:{}:{}",
-                        t0.map(|t| (a.at - t).as_millis()).unwrap_or(0),
-                        a.latency.as_millis(),
-                        a.outcome
-                    )
-                })
-                .collect();
-            out.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{}\n",
-                s.mid,
-                s.phase,
-                records,
-                part,
-                attempts.join(",")
-            ));
-        }
-        if let Err(e) = std::fs::write(path, out) {
-            eprintln!("chaos: cannot write {path}: {e}");
-        }
+        write_dump(path, &log, &back);
     }
     let readiness = std::mem::take(&mut *readiness.lock().expect("readiness"));
 
     // Which partition each key lands in (from the records that landed).
     let mut key_partition: HashMap<u64, i32> = HashMap::new();
     for s in &log {
-        if let Some((_, part)) = counts.get(&s.mid) {
-            key_partition.insert(if spread { s.n % KEYS } else { 1 }, *part);
+        if let Some(part) = back.partition(&s.mid) {
+            key_partition.insert(if spread { s.n % KEYS } else { 1 }, part);
         }
     }
 
     println!(
-        "# popbill-bridge chaos: run {prefix}, {} Kafka, {rate} deliveries/s over 2 replicas, POPBiLL-like retries ({ATTEMPTS} attempts, {} s apart)",
+        "# popbill-bridge chaos: run {prefix}, {} Kafka, {rate} deliveries/s over 2 replicas, POPBiLL-like retries ({ATTEMPTS} attempts, {} s apart), transactions {}",
         if spread { "3-broker" } else { "1-broker" },
-        RETRY_PAUSE.as_secs()
+        RETRY_PAUSE.as_secs(),
+        if bridges.args.transactions {
+            "on"
+        } else {
+            "off"
+        }
     );
     println!(
-        "{:<28} | {:>5} {:>5} {:>7} {:>4} {:>5} | {:>4} {:>5} {:>5} {:>6} | {:>7} {:>7} {:>8}",
+        "{:<28} | {:>5} {:>5} {:>7} {:>6} {:>6} {:>5} | {:>4} {:>5} {:>5} {:>6} | {:>7} {:>7} {:>8}",
         "fault",
         "sent",
         "acked",
         "missing",
-        "dups",
+        "dup-rc",
+        "dup-ru",
         "never",
         "late",
         "503s",
@@ -1344,6 +1909,9 @@ async fn main() {
     );
     let mut missing_total = 0;
     let mut late_total = 0;
+    let mut visible_dups_total = 0;
+    // Deliveries to show with their evidence, after the table.
+    let mut flagged: Vec<(String, &Sent)> = Vec::new();
     let mut details = Vec::new();
     for (k, w) in windows.iter().enumerate() {
         // Recovery is looked for until the next fault (or the end of the run).
@@ -1352,29 +1920,19 @@ async fn main() {
             .map(|n| n.fault_start)
             .unwrap_or(stopped_at);
         let mine: Vec<&Sent> = log.iter().filter(|s| s.phase == w.phase).collect();
-        let acked: Vec<&&Sent> = mine.iter().filter(|s| s.acked).collect();
-        let missing: Vec<&&&Sent> = acked
-            .iter()
-            .filter(|s| counts.get(&s.mid).map(|c| c.0).unwrap_or(0) == 0)
-            .collect();
-        missing_total += missing.len();
-        for s in missing.iter().take(5) {
-            eprintln!("chaos: MISSING {} (attempts {:?})", s.mid, s.attempts);
+        let v = verdict(&mine, &back);
+        missing_total += v.missing.len();
+        visible_dups_total += v.dup_committed.len();
+        for s in v.missing.iter().take(5) {
+            flagged.push((
+                "MISSING (acknowledged, not visible read_committed)".into(),
+                s,
+            ));
         }
-        let never = mine.len() - acked.len();
-        let duplicated: Vec<&&Sent> = mine
-            .iter()
-            .filter(|s| counts.get(&s.mid).map(|c| c.0).unwrap_or(0) > 1)
-            .collect();
-        let dups = duplicated.len();
-        // Several records for one attempt: the producer wrote them (retries
-        // under a new epoch); otherwise a failed attempt's record landed
-        // and the retry published again.
-        let by_producer = duplicated.iter().filter(|s| s.attempts.len() == 1).count();
-        let extra_records: usize = duplicated
-            .iter()
-            .map(|s| counts.get(&s.mid).map(|c| c.0).unwrap_or(1) - 1)
-            .sum();
+        for s in v.dup_committed.iter().take(5) {
+            flagged.push(("DUPLICATE visible read_committed".into(), s));
+        }
+        let never = mine.len() - v.acked;
         // Every attempt made in the window, whichever delivery it belongs to.
         let during: Vec<(&Sent, &Attempt)> = log
             .iter()
@@ -1383,11 +1941,20 @@ async fn main() {
             .collect();
         let shed = during.iter().filter(|(_, a)| a.outcome == 503).count();
         let unanswered = during.iter().filter(|(_, a)| a.outcome < 0).count();
-        let late = during
+        let late_ones: Vec<&(&Sent, &Attempt)> = during
             .iter()
             .filter(|(_, a)| a.outcome == TIMED_OUT || (a.outcome >= 0 && a.latency > deadline))
-            .count();
+            .collect();
+        let late = late_ones.len();
         late_total += late;
+        for (s, a) in late_ones.iter().take(5) {
+            let kind = format!(
+                "LATE answer ({} after {} ms)",
+                outcome_name(a.outcome),
+                a.latency.as_millis()
+            );
+            flagged.push((kind, s));
+        }
         let max = during
             .iter()
             .map(|(_, a)| a.latency)
@@ -1423,12 +1990,13 @@ async fn main() {
             .map(secs)
             .unwrap_or("-".into());
         println!(
-            "{:<28} | {:>5} {:>5} {:>7} {:>4} {:>5} | {:>4} {:>5} {:>5} {:>6.0} | {:>7} {:>7} {:>8}",
+            "{:<28} | {:>5} {:>5} {:>7} {:>6} {:>6} {:>5} | {:>4} {:>5} {:>5} {:>6.0} | {:>7} {:>7} {:>8}",
             w.name,
             mine.len(),
-            acked.len(),
-            missing.len(),
-            dups,
+            v.acked,
+            v.missing.len(),
+            v.dup_committed.len(),
+            v.dup_uncommitted.len(),
             never,
             late,
             shed,
@@ -1481,24 +2049,20 @@ async fn main() {
                 "while one broker ran: {oks} OK (copies of events already in Kafka), {fails} not OK"
             );
         }
-        let dupline = if dups > 0 {
-            format!(
-                "duplicates: {dups} events have {extra_records} extra records; {by_producer} of them were answered OK at the first attempt (the producer wrote the copies), {} were retried after a failed attempt",
-                dups - by_producer
-            )
-        } else {
-            String::new()
-        };
-        details.push((w, ready, twodown, dupline));
+        details.push((w, ready, twodown, duplicate_lines(&v, &mine, &back)));
     }
     println!(
-        "# missing: answered OK but not in Kafka (must be 0); late: answered more than {} ms after the request, or not within {} s (must be 0)",
+        "# missing: answered OK but no record visible read_committed (must be 0); dup-rc: events with more than one record visible read_committed, as consumers see them (must be 0 with transactions on); dup-ru: the same read_uncommitted, aborted records included (for information); late: answered more than {} ms after the request, or not within {} s (must be 0)",
         bridges.args.deadline_ms + bridges.args.grace_ms,
         ATTEMPT_TIMEOUT.as_secs()
     );
+    let mut logs = ReplicaLogs::new(&bridges.args.log_dir, &prefix);
+    for (kind, s) in &flagged {
+        show_evidence(kind, s, &back, &mut logs);
+    }
 
     println!("\n# per fault: readiness, the 503s' reasons, alerts");
-    for (w, ready, twodown, dupline) in details {
+    for (w, ready, twodown, duplines) in details {
         println!("## {}", w.name);
         println!(
             "  fault {} s (from {} s into the window); /readyz: {}",
@@ -1534,8 +2098,8 @@ async fn main() {
         if !twodown.is_empty() {
             println!("  {twodown}");
         }
-        if !dupline.is_empty() {
-            println!("  {dupline}");
+        for d in duplines {
+            println!("  {d}");
         }
         if w.not_enough_replicas > 0 {
             println!(
@@ -1574,7 +2138,10 @@ async fn main() {
             );
         }
     }
-    if missing_total > 0 || late_total > 0 {
+    let visible_dups_fail = bridges.args.transactions && visible_dups_total > 0;
+    if missing_total > 0 || late_total > 0 || visible_dups_fail {
+        // exit() skips Drop: the replicas would outlive the driver.
+        bridges.stop_all();
         std::process::exit(1);
     }
 }

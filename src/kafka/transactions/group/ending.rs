@@ -5,6 +5,9 @@
 
 use super::*;
 
+/// Between two attempts of a commit or an abort that may succeed later.
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl GroupCommit {
     /// Commits one sealed group and answers each of its deliveries.
     pub(super) async fn commit(
@@ -104,13 +107,16 @@ impl GroupCommit {
         self.commit_ended.notify_waiters();
     }
 
-    /// `commit_transaction`, retried while librdkafka says a retry may
-    /// succeed, within the transaction timeout.
+    /// `commit_transaction`, retried for as long as librdkafka says a retry
+    /// may succeed. A cluster out of reach makes every attempt time out
+    /// ("retry call to resume"): the commit waits for it to come back
+    /// (its deliveries are answered at their deadline, and remembered if
+    /// it commits) rather than giving the writer up and stopping the
+    /// bridge, which is what chaos runs showed bounded retries did.
     async fn try_commit(&self, writer: &Arc<Writer>) -> Ended {
-        let until = Instant::now() + self.timeout;
         loop {
             let w = writer.clone();
-            let left = until.saturating_duration_since(Instant::now());
+            let left = self.timeout;
             let result =
                 tokio::task::spawn_blocking(move || w.producer.commit_transaction(left)).await;
             let e = match result {
@@ -138,7 +144,8 @@ impl GroupCommit {
                 KafkaError::Transaction(t) if t.txn_requires_abort() => {
                     return self.abort(writer, cause).await;
                 }
-                KafkaError::Transaction(t) if t.is_retriable() && Instant::now() < until => {
+                KafkaError::Transaction(t) if t.is_retriable() => {
+                    tokio::time::sleep(RETRY_PAUSE).await;
                     continue;
                 }
                 _ => {
@@ -153,10 +160,9 @@ impl GroupCommit {
     /// failed in a way that says it did not happen. The group's records
     /// can then never become visible, whatever `abort_transaction` says.
     async fn abort(&self, writer: &Arc<Writer>, cause: Arc<BridgeError>) -> Ended {
-        let until = Instant::now() + self.timeout;
         loop {
             let w = writer.clone();
-            let left = until.saturating_duration_since(Instant::now());
+            let left = self.timeout;
             let result =
                 tokio::task::spawn_blocking(move || w.producer.abort_transaction(left)).await;
             match result {
@@ -164,9 +170,9 @@ impl GroupCommit {
                     let _ = self.free_tx.send(writer.clone());
                     break;
                 }
-                Ok(Err(KafkaError::Transaction(t)))
-                    if t.is_retriable() && Instant::now() < until =>
-                {
+                // As for the commit: wait for the cluster to come back.
+                Ok(Err(KafkaError::Transaction(t))) if t.is_retriable() => {
+                    tokio::time::sleep(RETRY_PAUSE).await;
                     continue;
                 }
                 Ok(Err(e)) => {
