@@ -3,14 +3,11 @@
 //! - [`bridge`]: test configurations, a bridge started in-process (on a
 //!   real broker or on librdkafka's mock cluster), the binary as a process;
 //! - [`http`]: the HTTP client, requests written by hand, a TLS client;
-//! - [`kafka`]: the real broker ([`real_broker`], which skips a test that
-//!   needs one when none is given), reading topics back, creating and
-//!   writing to them;
+//! - [`kafka`]: the real broker ([`real_broker`], [`kafka_sh_broker`],
+//!   held shared or alone), reading topics back, creating and writing to
+//!   them;
 //! - [`samples`]: the sample deliveries of `tests/fixtures`;
 //! - [`metrics`]: reading the bridge's Prometheus text.
-//!
-//! Every test binary includes all of it and uses a part.
-#![allow(dead_code, unused_imports)]
 
 pub mod bridge;
 pub mod http;

@@ -1,56 +1,112 @@
-//! Kafka from the test's side: the real broker a test needs (or its skip),
-//! reading topics back from the beginning, topic checks, creating a topic
-//! and writing a record.
+//! Kafka from the test's side: the real broker a test needs (held shared
+//! with the other tests, or alone), reading topics back from the
+//! beginning, topic checks, creating a topic and writing a record.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::bridge::unique;
 
-/// What a test that needs a real broker says when there is none.
-pub const NEEDS_A_BROKER: &str =
-    "needs a real Kafka broker — run scripts/test.sh, or set KAFKA_BOOTSTRAP_SERVERS";
+/// The real broker, as one test holds it.
+///
+/// The tests of this binary run in parallel (libtest, one thread each),
+/// and most of those that need the broker only write their own topics:
+/// they share it. One stops and restarts it (`outage`): while it runs, no
+/// other test may be using the broker, or that test would fail for want
+/// of it. So every broker test holds [`BROKER`] for as long as it runs —
+/// read (shared) by [`real_broker`] and [`kafka_sh_broker`], write (alone)
+/// by [`kafka_sh_broker_alone`]. Tokio's lock is fair: once the test that
+/// wants the broker alone waits, tests that ask later wait behind it, so
+/// it gets its turn as soon as the running ones end. It is a static, so
+/// one lock for the whole process, whichever runtime each test has; it
+/// does not reach the other test binaries of the workspace, which cargo
+/// runs one after another anyway.
+///
+/// A test that needs no broker takes nothing, and runs at any time.
+pub struct Broker {
+    servers: String,
+    _shared: Option<RwLockReadGuard<'static, ()>>,
+    _alone: Option<RwLockWriteGuard<'static, ()>>,
+}
 
-/// The real broker (`KAFKA_BOOTSTRAP_SERVERS`, which `scripts/test.sh`
-/// sets) for a test whose point is Kafka itself. Without one the test
-/// says it is skipped, and returns:
-///
-/// ```ignore
-/// let Some(brokers) = real_broker() else { return };
-/// ```
-///
-/// With `POPBILL_REQUIRE_BROKER=1` (as `scripts/test.sh` sets) a missing
-/// broker fails the test instead, so CI never skips one silently.
-pub fn real_broker() -> Option<String> {
-    match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
-        Ok(b) if !b.trim().is_empty() => Some(b),
-        _ => {
-            assert!(
-                std::env::var("POPBILL_REQUIRE_BROKER").as_deref() != Ok("1"),
-                "POPBILL_REQUIRE_BROKER=1 but KAFKA_BOOTSTRAP_SERVERS is not set: this test {NEEDS_A_BROKER}"
-            );
-            skip(NEEDS_A_BROKER);
-            None
-        }
+static BROKER: RwLock<()> = RwLock::const_new(());
+
+impl Broker {
+    /// The bootstrap servers (`KAFKA_BOOTSTRAP_SERVERS`).
+    pub fn servers(&self) -> String {
+        self.servers.clone()
     }
 }
 
-/// Says, in cargo test's output even when it captures the test's, that
-/// the running test is skipped and why: `skipped: <why> (<test>)`.
-pub fn skip(why: &str) {
-    let test = std::thread::current()
-        .name()
-        .filter(|n| *n != "main")
-        .map(|n| format!(" ({}::{n})", env!("CARGO_CRATE_NAME")))
-        .unwrap_or_default();
-    // Straight to the process's stderr: libtest captures only what the
-    // print macros write.
-    let _ = std::io::stderr().write_all(format!("skipped: {why}{test}\n").as_bytes());
+/// The real broker (`KAFKA_BOOTSTRAP_SERVERS`, which `scripts/test.sh`
+/// sets), shared with the other tests, for a test whose point is Kafka
+/// itself. Such a test is `#[ignore = "needs a Kafka broker"]`, so it runs
+/// only when asked to (`--include-ignored`); without a broker it fails,
+/// saying how to give it one. Keep the value for as long as the test runs:
+///
+/// ```ignore
+/// let broker = real_broker().await;
+/// let brokers = broker.servers();
+/// ```
+pub async fn real_broker() -> Broker {
+    let servers = servers();
+    Broker {
+        servers,
+        _shared: Some(BROKER.read().await),
+        _alone: None,
+    }
+}
+
+/// As [`real_broker`], for a test that also needs the broker to be the one
+/// `scripts/kafka.sh` runs, because it uses that script (`why` says
+/// what for): `#[ignore = "needs the Kafka broker of scripts/kafka.sh"]`.
+/// `scripts/test.sh` says so with `POPBILL_TEST_KAFKA_SCRIPT=1`; without
+/// it the test fails.
+pub async fn kafka_sh_broker(why: &str) -> Broker {
+    let servers = kafka_sh_servers(why);
+    Broker {
+        servers,
+        _shared: Some(BROKER.read().await),
+        _alone: None,
+    }
+}
+
+/// As [`kafka_sh_broker`], with no other test using the broker until the
+/// value is dropped: for a test that stops it.
+pub async fn kafka_sh_broker_alone(why: &str) -> Broker {
+    let servers = kafka_sh_servers(why);
+    Broker {
+        servers,
+        _shared: None,
+        _alone: Some(BROKER.write().await),
+    }
+}
+
+fn servers() -> String {
+    match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
+        Ok(b) if !b.trim().is_empty() => b,
+        _ => panic!(
+            "this test needs a Kafka broker and KAFKA_BOOTSTRAP_SERVERS is not set: \
+             run scripts/test.sh, or start one with scripts/kafka.sh start and set \
+             KAFKA_BOOTSTRAP_SERVERS to the address it prints"
+        ),
+    }
+}
+
+fn kafka_sh_servers(why: &str) -> String {
+    let servers = servers();
+    assert!(
+        std::env::var("POPBILL_TEST_KAFKA_SCRIPT").as_deref() == Ok("1"),
+        "this test needs the Kafka broker of scripts/kafka.sh ({why}), and \
+         POPBILL_TEST_KAFKA_SCRIPT is not 1: run scripts/test.sh, or set \
+         KAFKA_BOOTSTRAP_SERVERS=$(scripts/kafka.sh start) POPBILL_TEST_KAFKA_SCRIPT=1"
+    );
+    servers
 }
 
 /// Reads every record of `topics` from the beginning until `expected`

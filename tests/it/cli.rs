@@ -1,14 +1,12 @@
 //! The binary as a user runs it: `--help`, configuration errors,
 //! `--check-config`, and `--dev` from start to SIGTERM.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 
-use common::*;
+use crate::common::*;
 
 /// Two distinct free ports (both held until both are known).
 fn free_ports() -> (u16, u16) {
@@ -206,7 +204,7 @@ fn all_output(out: &std::process::Output) -> String {
 }
 
 #[test]
-fn item9_a_mistyped_or_invalid_kafka_property_is_named_without_its_value() {
+fn a_mistyped_or_invalid_kafka_property_is_named_without_its_value() {
     let runs: [&[&str]; 2] = [
         &["--check-config"],
         &["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
@@ -243,7 +241,7 @@ fn item9_a_mistyped_or_invalid_kafka_property_is_named_without_its_value() {
 const OPEN_WARNING: &str = "neither credentials nor a source allow-list";
 
 #[test]
-fn item7_check_config_warns_when_anyone_may_deliver() {
+fn check_config_warns_when_anyone_may_deliver() {
     let out = bridge_command()
         .args(["--brokers", "k1:9092", "--check-config"])
         .output()
@@ -276,7 +274,7 @@ fn item7_check_config_warns_when_anyone_may_deliver() {
 }
 
 #[test]
-fn item7_a_bridge_open_to_anyone_logs_one_warning_at_start() {
+fn a_bridge_open_to_anyone_logs_one_warning_at_start() {
     use std::io::BufRead;
     let mut child = bridge_command()
         .args([

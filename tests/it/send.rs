@@ -4,8 +4,6 @@
 //! retried, refused connections and missing answers are named, and the
 //! CLI lists its samples and explains its flags.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +21,7 @@ use popbill_bridge::commands::send::{
     Delivery, Failure, Phase, RetryPolicy, Sender, SenderOptions, deliver, fresh_mid,
 };
 
-use common::*;
+use crate::common::*;
 
 fn sender(url: &str, timeout: Duration, ca_files: Vec<std::path::PathBuf>) -> Sender {
     Sender::new(url, SenderOptions { timeout, ca_files }).expect("sender")

@@ -7,14 +7,12 @@
 //! produce, a broker that stops answering mid-run, a slow broker) use
 //! librdkafka's mock cluster with its error injection.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
-use common::*;
+use crate::common::*;
 
 fn fail_headers() -> Vec<(String, String)> {
     vec![
@@ -69,7 +67,7 @@ async fn mock_bridge(request_timeout: Duration) -> (MockKafka, popbill_bridge::R
 /// As [`mock_bridge`], with Kafka transactions on or off: the tests of the
 /// idempotent producer's own faults run with them off (with them on, the
 /// group commit turns those faults into aborted transactions; see
-/// tests/transactions.rs and kafka::transactions).
+/// the `transactions` tests and kafka::transactions).
 async fn mock_bridge_with(
     request_timeout: Duration,
     transactions: bool,
@@ -184,7 +182,7 @@ async fn produce_requests_that_time_out_give_503_and_one_timeout_is_retried_once
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn item14_an_idempotent_producer_fatal_error_fails_readiness_and_every_answer_says_why() {
+async fn an_idempotent_producer_fatal_error_fails_readiness_and_every_answer_says_why() {
     let (kafka, bridge) = mock_bridge_with(Duration::from_secs(3), false).await;
     let a = post(&bridge, &fail_headers(), BODY.to_vec()).await;
     assert_eq!(a.status, StatusCode::OK, "healthy mock first: {}", a.body);
@@ -218,7 +216,7 @@ async fn item14_an_idempotent_producer_fatal_error_fails_readiness_and_every_ans
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn item14_an_authorization_failure_makes_the_process_exit_non_zero() {
+async fn an_authorization_failure_makes_the_process_exit_non_zero() {
     let kafka = MockKafka::new();
     let prefix = unique("mock-fatal-");
     let mut cfg = kafka.config(&prefix);

@@ -7,8 +7,6 @@
 //! consumers to; the log's raw content (`read_uncommitted`) is printed for
 //! information.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::Arc;
@@ -17,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 
-use common::*;
+use crate::common::*;
 
 fn issue_topic(prefix: &str) -> String {
     format!("{prefix}.taxinvoice.state.issue")
@@ -94,8 +92,10 @@ fn signal(p: &BridgeProcess, sig: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker"]
 async fn a_replica_killed_mid_transaction_loses_nothing_and_shows_no_duplicate() {
-    let Some(brokers) = real_broker() else { return };
+    let broker = real_broker().await;
+    let brokers = broker.servers();
     let prefix = unique("it-txkill-");
     let id = format!("{prefix}-writer");
     let env = [("POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ID", id.as_str())];
@@ -150,8 +150,10 @@ async fn a_replica_killed_mid_transaction_loses_nothing_and_shows_no_duplicate()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker"]
 async fn a_zombie_fenced_by_a_second_process_with_the_same_id_gets_no_ok() {
-    let Some(brokers) = real_broker() else { return };
+    let broker = real_broker().await;
+    let brokers = broker.servers();
     let prefix = unique("it-txzombie-");
     let id = format!("{prefix}-writer");
     let env = [("POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ID", id.as_str())];
@@ -196,8 +198,10 @@ async fn a_zombie_fenced_by_a_second_process_with_the_same_id_gets_no_ok() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker"]
 async fn a_transaction_that_times_out_answers_503_for_each_delivery_and_shows_none() {
-    let Some(brokers) = real_broker() else { return };
+    let broker = real_broker().await;
+    let brokers = broker.servers();
     let prefix = unique("it-txtimeout-");
     let id = format!("{prefix}-writer");
     let env = [
@@ -359,12 +363,10 @@ impl Drop for DenyAcl {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
 async fn a_cluster_that_refuses_transactional_ids_makes_readiness_name_the_acl() {
-    let Some(brokers) = real_broker() else { return };
-    if std::env::var("POPBILL_TEST_KAFKA_SCRIPT").as_deref() != Ok("1") {
-        skip("the broker is not run by scripts/kafka.sh, so its authorizer is not known");
-        return;
-    }
+    let broker = kafka_sh_broker("its authorizer, and its ACLs set through the script").await;
+    let brokers = broker.servers();
     let prefix = unique("it-txacl-");
     let id = format!("{prefix}-writer");
     kafka_acls(&[
@@ -421,8 +423,10 @@ where
 /// the first was answered). The bound asserted: a copy sent 250 ms after
 /// the first was answered is never published again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker"]
 async fn copies_on_two_replicas_both_commit_only_within_the_ledgers_propagation_delay() {
-    let Some(brokers) = real_broker() else { return };
+    let broker = real_broker().await;
+    let brokers = broker.servers();
     let prefix = unique("it-txrace-");
     let a = start(test_config(&brokers, &prefix)).await;
     let b = start(test_config(&brokers, &prefix)).await;

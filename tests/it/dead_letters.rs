@@ -2,20 +2,20 @@
 //! delivery from a verified sender is kept byte for byte on the
 //! dead-letter topic, once per event, with its reason; without credentials
 //! it is refused. (The rest of the HTTP edge — credentials, allow-list,
-//! limits, TLS — is `tests/http_edge.rs`, on the mock cluster.)
-
-mod common;
+//! limits, TLS — is `http_edge`, on the mock cluster.)
 
 use std::time::Duration;
 
 use hyper::StatusCode;
 use rdkafka::Message;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker"]
 async fn malformed_deliveries_from_a_verified_sender_go_to_the_dead_letter_topic() {
-    let Some(brokers) = real_broker() else { return };
+    let broker = real_broker().await;
+    let brokers = broker.servers();
     let prefix = unique("it-dlq-");
     let mut cfg = test_config(&brokers, &prefix);
     cfg.auth.api_keys = vec!["k".into()];

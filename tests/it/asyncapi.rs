@@ -5,8 +5,6 @@
 //! (scripts/check-asyncapi.sh validates the documents with the official
 //! AsyncAPI parser.)
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use serde_json::Value;
@@ -16,7 +14,7 @@ use popbill_bridge::commands::samples;
 use popbill_bridge::config::Config;
 use popbill_bridge::route::Router;
 
-use common::bridge_command;
+use crate::common::bridge_command;
 
 const COMMITTED: &str = "docs/asyncapi.json";
 
@@ -69,7 +67,7 @@ fn the_committed_document_is_the_generators_for_the_default_configuration() {
     assert!(
         committed == generated,
         "{COMMITTED} is out of date. Regenerate it with\n  \
-         UPDATE_ASYNCAPI=1 cargo test --test asyncapi\n\
+         UPDATE_ASYNCAPI=1 cargo test --test it asyncapi::\n\
          (or, with no POPBILL_BRIDGE_* variable set: cargo run -- asyncapi -o {COMMITTED}) \
          and commit it."
     );

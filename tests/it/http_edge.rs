@@ -6,14 +6,12 @@
 //! Kafka is not the point here, so it is librdkafka's mock cluster in this
 //! process: these run with a plain `cargo test`, no broker, no JVM.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::*;
+use crate::common::*;
 
 fn bump_mtime(path: &std::path::Path, secs: u64) {
     let f = std::fs::File::options()
@@ -130,7 +128,7 @@ async fn credentials_right_wrong_missing_and_rotated() {
         0.0
     );
 
-    // Item 7: the file emptied by mistake does not let everyone in; the
+    // The file emptied by mistake does not let everyone in; the
     // last good key stays valid and the failure is counted.
     std::fs::write(&keys, "# emptied by mistake\n").expect("write");
     bump_mtime(&keys, 15);
@@ -168,7 +166,7 @@ async fn the_allow_list_believes_forwarded_headers_only_from_trusted_proxies() {
 
     // POPBiLL's preset only; loopback is no proxy of ours: a spoofed
     // X-Forwarded-For is never even read — the connection is closed at
-    // accept (item 8).
+    // accept.
     let mut cfg = kafka.config(&prefix);
     cfg.access.allow = vec!["popbill".into()];
     let strict = kafka.start(cfg).await;
@@ -211,7 +209,7 @@ async fn the_allow_list_believes_forwarded_headers_only_from_trusted_proxies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn item6_only_the_configured_client_ip_header_is_believed() {
+async fn only_the_configured_client_ip_header_is_believed() {
     let kafka = MockKafka::new();
     let prefix = unique("it-ipheader-");
     // Loopback plays the ingress.
@@ -252,7 +250,7 @@ async fn item6_only_the_configured_client_ip_header_is_believed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn item8_a_source_off_the_allow_list_is_closed_at_accept_before_its_headers() {
+async fn a_source_off_the_allow_list_is_closed_at_accept_before_its_headers() {
     let kafka = MockKafka::new();
     let mut cfg = kafka.config(&unique("it-accept-"));
     // Loopback is neither allowed nor a trusted proxy: the verdict is

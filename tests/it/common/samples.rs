@@ -11,8 +11,6 @@ pub struct Sample {
     pub name: String,
     pub headers: BTreeMap<String, String>,
     pub body: String,
-    #[serde(default)]
-    pub expect: Option<String>,
 }
 
 impl Sample {

@@ -3,19 +3,19 @@
 //! request in flight gets its real answer, every `OK` is in Kafka, and the
 //! process exits 0 within its budget.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker"]
 async fn sigterm_under_load_answers_everything_in_flight_and_loses_no_ok() {
-    let Some(brokers) = real_broker() else { return };
+    let broker = real_broker().await;
+    let brokers = broker.servers();
     let prefix = unique("it-term-");
     let mut bridge = BridgeProcess::start_with(
         &brokers,
@@ -158,12 +158,12 @@ async fn try_post(
     StatusCode::from_u16(code).ok()
 }
 
-/// Item 17: an event Kafka confirms only during shutdown — its sender
+/// An event Kafka confirms only during shutdown — its sender
 /// hung up before the answer, so nothing waits for it in the drain — must
 /// still get its ledger entry. Librdkafka's mock cluster makes Kafka slow
 /// on demand (a real broker cannot be slowed without stopping it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn item17_an_event_confirmed_during_shutdown_still_gets_its_ledger_entry() {
+async fn an_event_confirmed_during_shutdown_still_gets_its_ledger_entry() {
     use tokio::io::AsyncWriteExt;
 
     let kafka = MockKafka::new();

@@ -1,24 +1,29 @@
 //! Kafka down during the first copy: the copy gets 503, Kafka comes back,
 //! POPBiLL's retry is published — exactly one record. And what the log and
 //! readiness say about Kafka: librdkafka's errors while it is unreachable
-//! (once, then summaries), and topic settings that break a promise. This
-//! binary captures the log with a process-wide subscriber.
+//! (once, then summaries), and topic settings that break a promise.
 //!
-//! This test stops and restarts the shared broker, so it lives alone in its
-//! own test binary (cargo runs test binaries one after another) and runs
-//! only where `scripts/kafka.sh` owns the broker (`scripts/test.sh` says so
-//! with POPBILL_TEST_KAFKA_SCRIPT=1); against any other broker it says it
-//! was skipped and why. The topic-settings test needs the real broker too;
-//! the one about an unreachable broker needs none.
-
-mod common;
+//! The first test stops and restarts the shared broker, so it holds the
+//! broker alone ([`kafka_sh_broker_alone`]: no other test uses it
+//! meanwhile) and runs only where `scripts/kafka.sh` owns the broker
+//! (`scripts/test.sh` says so with POPBILL_TEST_KAFKA_SCRIPT=1). The
+//! topic-settings test needs the real broker too; the one about an
+//! unreachable broker needs none.
+//!
+//! The two tests that read the log capture it with a process-wide
+//! subscriber (librdkafka's callbacks run on its own threads, which a
+//! thread-local one would miss). In this binary the other tests' bridges
+//! and Kafka clients log at the same time, and the count of librdkafka
+//! lines would be theirs too; so each of these runs in a child process of
+//! its own ([`alone_in_a_child_process`]), where its lines are the only
+//! ones.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 
-use common::*;
+use crate::common::*;
 
 fn kafka_script(arg: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
@@ -31,13 +36,10 @@ fn kafka_script(arg: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
 async fn kafka_down_during_the_first_copy_then_back_gives_exactly_one_record() {
-    let _alone = LOG_TESTS.lock().await;
-    let Some(brokers) = real_broker() else { return };
-    if std::env::var("POPBILL_TEST_KAFKA_SCRIPT").as_deref() != Ok("1") {
-        skip("the broker is not run by scripts/kafka.sh, so this test may not stop it");
-        return;
-    }
+    let broker = kafka_sh_broker_alone("it stops and restarts the broker").await;
+    let brokers = broker.servers();
     let prefix = unique("it-outage-");
     let mut cfg = test_config(&brokers, &prefix);
     cfg.server.request_timeout = Duration::from_secs(3);
@@ -84,11 +86,35 @@ async fn kafka_down_during_the_first_copy_then_back_gives_exactly_one_record() {
     bridge.shutdown().await;
 }
 
-/// The tests of this binary run one at a time: those that count log lines
-/// share the process-wide log, and the one that stops the broker fills it
-/// with its own clients' lines (they made item13 count 6 lines, 5 of
-/// them another test's) and takes the broker from the others.
-static LOG_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Names, in the child process [`alone_in_a_child_process`] starts, the
+/// test that runs there.
+const ALONE: &str = "POPBILL_IT_ALONE";
+
+/// Runs the test `name` (its path in this binary, as `cargo test --test it
+/// -- --list` shows it) again in a child process of this test binary, with
+/// no other test, and asserts that it passed there: `true` (the test is
+/// done). In that child it returns `false`: run the test.
+async fn alone_in_a_child_process(name: &str) -> bool {
+    if std::env::var(ALONE).as_deref() == Ok(name) {
+        return false;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = tokio::process::Command::new(exe)
+        .args([name, "--exact", "--include-ignored", "--nocapture"])
+        .env(ALONE, name)
+        .output()
+        .await
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // "1 passed": the filter found the test, and it ran.
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed;"),
+        "{name}, alone in a child process: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    true
+}
 
 /// Formatted log lines, kept in memory for the test to count.
 #[derive(Clone, Default)]
@@ -127,7 +153,7 @@ impl Captured {
                     .with_ansi(false)
                     .with_max_level(tracing::Level::INFO)
                     .try_init()
-                    .expect("the only subscriber of this test binary");
+                    .expect("the only subscriber of this process");
                 c
             })
             .clone()
@@ -143,8 +169,14 @@ impl Captured {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn item13_kafka_client_errors_while_unreachable_are_logged_once_not_30_a_second() {
-    let _alone = LOG_TESTS.lock().await;
+async fn kafka_client_errors_while_unreachable_are_logged_once_not_30_a_second() {
+    if alone_in_a_child_process(
+        "outage::kafka_client_errors_while_unreachable_are_logged_once_not_30_a_second",
+    )
+    .await
+    {
+        return;
+    }
     let logs = Captured::install();
     let mut cfg = test_config(
         &format!("127.0.0.1:{}", closed_port()),
@@ -173,10 +205,20 @@ async fn item13_kafka_client_errors_while_unreachable_are_logged_once_not_30_a_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn item5_topic_settings_that_break_a_promise_are_named_in_the_log_and_readyz() {
-    let _alone = LOG_TESTS.lock().await;
+#[ignore = "needs a Kafka broker"]
+async fn topic_settings_that_break_a_promise_are_named_in_the_log_and_readyz() {
+    // Held while the child runs the test, too: the broker is not stopped
+    // under it.
+    let broker = real_broker().await;
+    if alone_in_a_child_process(
+        "outage::topic_settings_that_break_a_promise_are_named_in_the_log_and_readyz",
+    )
+    .await
+    {
+        return;
+    }
     let logs = Captured::install();
-    let Some(brokers) = real_broker() else { return };
+    let brokers = broker.servers();
     let prefix = unique("it-settings-");
     // Made elsewhere, before the bridge starts (topic-level configs, so
     // the shared broker is untouched): a routed topic that can never take
