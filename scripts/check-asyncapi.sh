@@ -6,7 +6,7 @@
 # every sample delivery (tests/fixtures/deliveries.jsonl) against its
 # payload schema. Documents checked:
 #   - docs/asyncapi.json, the committed document of the default
-#     configuration (tests/asyncapi.rs keeps it equal to the generator's);
+#     configuration (tests/it/asyncapi.rs keeps it equal to the generator's);
 #   - the generator's output, JSON and YAML, for a configuration with an
 #     override, an extra route, another CloudEvents source, no dead-letter
 #     topic and topics.create = false.
