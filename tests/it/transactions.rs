@@ -21,24 +21,22 @@ fn issue_topic(prefix: &str) -> String {
     format!("{prefix}.taxinvoice.state.issue")
 }
 
-/// How each delivery of `mids` was answered (`None`: no answer), posted
-/// `concurrency` at a time to `webhook`; `answered` counts the answers as
-/// they come, so that the caller can act in the middle.
-async fn send_all(
+/// How each delivery was answered (`None`: no answer): `concurrency`
+/// senders post, one after another, the MIDs `next` gives until it gives
+/// none; `answered` counts the answers as they come, so that the caller
+/// can act in the middle.
+async fn post_each(
     webhook: std::net::SocketAddr,
-    mids: Vec<String>,
     concurrency: usize,
+    next: Arc<dyn Fn() -> Option<String> + Send + Sync>,
     answered: Arc<AtomicUsize>,
 ) -> BTreeMap<String, Option<(StatusCode, String)>> {
-    let queue = Arc::new(std::sync::Mutex::new(mids));
     let mut senders = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let (queue, answered) = (queue.clone(), answered.clone());
+        let (next, answered) = (next.clone(), answered.clone());
         senders.spawn(async move {
             let mut out = Vec::new();
-            loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop());
-                let Some(mid) = next else { break };
+            while let Some(mid) = next() {
                 let a = try_post(webhook, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
                 answered.fetch_add(1, Ordering::Relaxed);
                 out.push((mid, a.ok().map(|a| (a.status, a.body))));
@@ -51,6 +49,18 @@ async fn send_all(
         all.extend(part.expect("sender task"));
     }
     all
+}
+
+/// Each of `mids` posted once, `concurrency` at a time.
+async fn send_all(
+    webhook: std::net::SocketAddr,
+    mids: Vec<String>,
+    concurrency: usize,
+    answered: Arc<AtomicUsize>,
+) -> BTreeMap<String, Option<(StatusCode, String)>> {
+    let queue = std::sync::Mutex::new(mids);
+    let next = Arc::new(move || queue.lock().ok().and_then(|mut q| q.pop()));
+    post_each(webhook, concurrency, next, answered).await
 }
 
 fn ok(answer: &Option<(StatusCode, String)>) -> bool {
@@ -296,35 +306,20 @@ async fn a_transaction_that_times_out_answers_503_for_each_delivery_and_shows_no
     );
 }
 
-/// Posts deliveries with fresh MIDs under `prefix`, `concurrency` at a
-/// time, each sender its next once answered, until `stop`; how each was
-/// answered (`None`: no answer).
+/// Deliveries with fresh MIDs under `prefix`, `concurrency` at a time,
+/// until `stop`.
 async fn send_until(
     webhook: std::net::SocketAddr,
     prefix: String,
     concurrency: usize,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> BTreeMap<String, Option<(StatusCode, String)>> {
-    let mut senders = tokio::task::JoinSet::new();
-    for s in 0..concurrency {
-        let (stop, prefix) = (stop.clone(), prefix.clone());
-        senders.spawn(async move {
-            let mut out = Vec::new();
-            let mut n = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let mid = format!("{prefix}-{s}-{n}");
-                n += 1;
-                let a = try_post(webhook, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
-                out.push((mid, a.ok().map(|a| (a.status, a.body))));
-            }
-            out
-        });
-    }
-    let mut all = BTreeMap::new();
-    while let Some(part) = senders.join_next().await {
-        all.extend(part.expect("sender task"));
-    }
-    all
+    let n = AtomicUsize::new(0);
+    let next = Arc::new(move || {
+        (!stop.load(Ordering::Relaxed))
+            .then(|| format!("{prefix}-{}", n.fetch_add(1, Ordering::Relaxed)))
+    });
+    post_each(webhook, concurrency, next, Arc::new(AtomicUsize::new(0))).await
 }
 
 /// Kafka's ACL tool against the test broker (`scripts/kafka.sh acls`).
