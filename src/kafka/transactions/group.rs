@@ -206,7 +206,10 @@ impl GroupCommit {
 
     /// Why deliveries cannot be written now, for readiness.
     pub(crate) fn problem(&self) -> Option<String> {
-        if self.ready_writers.load(Ordering::Acquire) > 0 {
+        // Every writer, not the first: with one ready, its group is sealed
+        // with no successor, and deliveries meanwhile find no open
+        // transaction (seen: a redrive's first window got 503s).
+        if self.ready_writers.load(Ordering::Acquire) >= self.producers {
             return None;
         }
         let p = self
