@@ -4,7 +4,7 @@
 //! back up. Unit tests (`tests.rs` files and inline `mod tests`) may use
 //! anything and are not counted.
 //!
-//! The same rule as `../shared/tools/folder-pairs.py`, extended to circles
+//! The same rule as `scripts/architecture/folder-pairs.py`, extended to circles
 //! of any length; it reads the source text, as that tool does.
 
 use std::collections::{BTreeMap, BTreeSet};
