@@ -28,6 +28,7 @@ use crate::http::auth::{self, Auth};
 use crate::http::server::Capacity;
 use crate::kafka::publish::Publisher;
 use crate::kafka::topics::Topics;
+use crate::kafka::transactions::LineWriter;
 use crate::labels::RejectReason;
 use crate::receipt::Receipt;
 use crate::route::{Route, Router};
@@ -240,11 +241,7 @@ async fn publish(
     lead: Lead,
 ) -> Verdict {
     let route = rec.route;
-    let line = app
-        .publisher
-        .transactional()
-        .then(|| lead.ledger_line(rec.id, &route.topic))
-        .flatten();
+    let line = lead.ledger_line(rec.id, &route.topic);
     let pending = match app
         .topics
         .ensure(route, timer.deadline())
@@ -257,7 +254,7 @@ async fn publish(
                 rec.headers,
                 rec.extra_header,
                 rec.received_at,
-                line.as_deref(),
+                line.as_ref().map(|l| l as &LineWriter<'_>),
             )
         }) {
         Ok(p) => p,

@@ -89,10 +89,15 @@ impl Lead {
         }
     }
 
-    /// This event's ledger line, to write in the same Kafka transaction as
-    /// its record; `None` without a ledger, or when the ledger writer
+    /// What writes this event's ledger line into the buffer of the Kafka
+    /// transaction that carries its record (no line of its own is
+    /// allocated); `None` without a ledger, or when the ledger writer
     /// records it after confirmation instead.
-    pub(crate) fn ledger_line(&self, id: &str, topic: &str) -> Option<Vec<u8>> {
+    pub(crate) fn ledger_line<'a>(
+        &self,
+        id: &'a str,
+        topic: &'a str,
+    ) -> Option<impl Fn(&mut Vec<u8>) + use<'a>> {
         if !self
             .dedup
             .ledger
@@ -101,9 +106,8 @@ impl Lead {
         {
             return None;
         }
-        let mut line = Vec::with_capacity(96 + topic.len() + id.len().min(128));
-        ledger::line_of(&mut line, self.claim, id, topic, None);
-        Some(line)
+        let claim = self.claim;
+        Some(move |out: &mut Vec<u8>| ledger::line_of(out, claim, id, topic, None))
     }
 
     /// Waits for Kafka's verdict on this lead's write (its delivery

@@ -24,7 +24,7 @@ use crate::kafka::KafkaConfig;
 use crate::kafka::client::{ClientEvents, KafkaContext, Producer, base_client_config};
 use crate::kafka::record;
 use crate::kafka::record::CloudEventsConfig;
-use crate::kafka::transactions::GroupCommit;
+use crate::kafka::transactions::{GroupCommit, LineWriter};
 use crate::labels::RecordWriter;
 use crate::receipt::Receipt;
 use crate::telemetry::events;
@@ -153,12 +153,6 @@ impl Publisher {
         }
     }
 
-    /// Whether records go through Kafka transactions (their ledger lines
-    /// with them).
-    pub fn transactional(&self) -> bool {
-        self.transactions.is_some()
-    }
-
     /// Hands the delivery to the producer (into the open transaction,
     /// with its ledger line, when transactions are on). Never waits: a full
     /// queue is an answer (503), not a hang while POPBiLL's connection
@@ -172,7 +166,7 @@ impl Publisher {
         request_headers: &hyper::HeaderMap,
         extra_header: Option<(&str, &str)>,
         received_at: SystemTime,
-        ledger_line: Option<&[u8]>,
+        ledger_line: Option<&LineWriter<'_>>,
     ) -> Result<Pending, BridgeError> {
         let mut headers = record::headers(
             request_headers,

@@ -16,6 +16,7 @@ use crate::delivery::Delivery;
 use crate::kafka::publish::Publisher;
 use crate::kafka::record::{RECEIVED_AT, REDRIVEN_FROM, is_bridge_header};
 use crate::kafka::topics::Topics;
+use crate::kafka::transactions::LineWriter;
 
 /// Where a record can go: the routes, their topics, the duplicate
 /// detection and the producer.
@@ -83,10 +84,7 @@ pub(super) async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
     }
     let received_at = received_at(msg);
     let deadline = tokio::time::Instant::now() + to.deadline;
-    let line = publisher
-        .transactional()
-        .then(|| lead.ledger_line(&id, &route.topic))
-        .flatten();
+    let line = lead.ledger_line(&id, &route.topic);
     let enqueued = match to.topics.ensure(route, deadline).await {
         Ok(()) => publisher.enqueue(
             &route.topic,
@@ -95,7 +93,7 @@ pub(super) async fn redrive_one(msg: &OwnedMessage, to: &Target) -> Fate {
             &headers,
             Some((REDRIVEN_FROM, &from)),
             received_at,
-            line.as_deref(),
+            line.as_ref().map(|l| l as &LineWriter<'_>),
         ),
         Err(e) => Err(e),
     };

@@ -40,6 +40,9 @@ use crate::telemetry::metrics::Metrics;
 /// landed), or why not.
 pub(crate) type Verdict = Result<Receipt, Arc<BridgeError>>;
 
+/// Writes one delivery's ledger line at the end of a buffer.
+pub(crate) type LineWriter<'a> = dyn Fn(&mut Vec<u8>) + 'a;
+
 /// Where the ledger lines of a group go, in the group's transaction.
 pub(crate) struct LedgerRecords {
     pub(crate) topic: Arc<str>,
@@ -168,16 +171,17 @@ impl GroupCommit {
     }
 
     /// Produces `record` into the open transaction; the receiver gets the
-    /// verdict once the transaction has committed or aborted. `line` is
-    /// the delivery's ledger line, written in the same transaction.
+    /// verdict once the transaction has committed or aborted. `line`
+    /// writes the delivery's ledger line into the same transaction's
+    /// buffer.
     pub(crate) fn send(
         &self,
         record: FutureRecord<'_, str, [u8]>,
         topic: &Arc<str>,
-        line: Option<&[u8]>,
+        line: Option<&LineWriter<'_>>,
     ) -> Result<oneshot::Receiver<Verdict>, BridgeError> {
         let mut open = self.lock_open();
-        let Some(writer) = open.writer.clone() else {
+        let Some(writer) = open.writer.as_ref() else {
             return Err(if self.is_closing() {
                 BridgeError::ShuttingDown
             } else {
@@ -198,8 +202,8 @@ impl GroupCommit {
             topic: topic.clone(),
             answer,
         });
-        if let (Some(line), Some(_)) = (line, &self.ledger) {
-            open.lines.extend_from_slice(line);
+        if let (Some(write_line), Some(_)) = (line, &self.ledger) {
+            write_line(&mut open.lines);
         }
         Ok(verdict)
     }

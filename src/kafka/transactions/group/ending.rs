@@ -87,19 +87,23 @@ impl GroupCommit {
                 events::transaction_unsettled(&self.metrics, &writer.id, n, &cause_of(cause), took)
             }
         }
+        // One error for every member the group's end refused: the cause is
+        // the group's, not theirs.
+        let refused = match &outcome {
+            Ended::Committed => None,
+            Ended::Aborted(cause) => Some(Arc::new(BridgeError::TransactionAborted {
+                cause: cause_of(cause),
+            })),
+            Ended::Unknown(cause) => Some(Arc::new(BridgeError::TransactionUnsettled {
+                cause: cause_of(cause),
+            })),
+        };
         for (m, v) in members.into_iter().zip(verdicts) {
-            let answer = match (&outcome, v) {
-                (Ended::Committed, v) => v,
+            let answer = match (v, &refused) {
+                (v, None) => v,
                 // Its own failure says the most.
-                (_, Err(own)) => Err(own),
-                (Ended::Aborted(cause), Ok(_)) => Err(Arc::new(BridgeError::TransactionAborted {
-                    cause: cause_of(cause),
-                })),
-                (Ended::Unknown(cause), Ok(_)) => {
-                    Err(Arc::new(BridgeError::TransactionUnsettled {
-                        cause: cause_of(cause),
-                    }))
-                }
+                (Err(own), Some(_)) => Err(own),
+                (Ok(_), Some(e)) => Err(e.clone()),
             };
             let _ = m.answer.send(answer);
         }
@@ -107,51 +111,56 @@ impl GroupCommit {
         self.commit_ended.notify_waiters();
     }
 
-    /// `commit_transaction`, retried for as long as librdkafka says a retry
+    /// Ends the writer's transaction — `commit_transaction`, or
+    /// `abort_transaction` — retried for as long as librdkafka says a retry
     /// may succeed. A cluster out of reach makes every attempt time out
-    /// ("retry call to resume"): the commit waits for it to come back
+    /// ("retry call to resume"): the transaction waits for it to come back
     /// (its deliveries are answered at their deadline, and remembered if
     /// it commits) rather than giving the writer up and stopping the
     /// bridge, which is what chaos runs showed bounded retries did.
-    async fn try_commit(&self, writer: &Arc<Writer>) -> Ended {
+    async fn end_transaction(&self, writer: &Arc<Writer>, commit: bool) -> Result<(), KafkaError> {
         loop {
-            let w = writer.clone();
-            let left = self.timeout;
-            let result =
-                tokio::task::spawn_blocking(move || w.producer.commit_transaction(left)).await;
-            let e = match result {
-                Ok(Ok(())) => {
-                    let _ = self.free_tx.send(writer.clone());
-                    return Ended::Committed;
-                }
-                Ok(Err(e)) => e,
-                Err(join) => {
-                    self.writer_lost(writer, &format!("commit task failed: {join}"));
-                    return Ended::Unknown(Arc::new(BridgeError::ProducerFatal));
-                }
-            };
-            // The transaction's own error says more than a delivery's.
-            let cause = Arc::new(BridgeError::Kafka(e.clone()));
-            match &e {
-                // A fatal error (fenced, most often) does not say whether an
-                // earlier attempt of this commit reached the coordinator:
-                // only reading back settles it.
-                KafkaError::Transaction(t) if t.is_fatal() => {
-                    self.writer_lost(writer, &format!("commit_transaction failed: {e}"));
-                    return Ended::Unknown(cause);
-                }
-                // librdkafka: the commit did not happen; abort and go on.
-                KafkaError::Transaction(t) if t.txn_requires_abort() => {
-                    return self.abort(writer, cause).await;
-                }
-                KafkaError::Transaction(t) if t.is_retriable() => {
+            let (w, timeout) = (writer.clone(), self.timeout);
+            let result = tokio::task::spawn_blocking(move || match commit {
+                true => w.producer.commit_transaction(timeout),
+                false => w.producer.abort_transaction(timeout),
+            })
+            .await
+            // The blocking task itself failed: the writer's state is lost.
+            .unwrap_or(Err(KafkaError::Canceled));
+            match result {
+                Err(KafkaError::Transaction(t))
+                    if t.is_retriable() && !t.is_fatal() && !t.txn_requires_abort() =>
+                {
                     tokio::time::sleep(RETRY_PAUSE).await;
-                    continue;
                 }
-                _ => {
-                    self.writer_lost(writer, &format!("commit_transaction failed: {e}"));
-                    return Ended::Unknown(cause);
-                }
+                ended => return ended,
+            }
+        }
+    }
+
+    /// Commits the writer's transaction; see [`GroupCommit::end_transaction`].
+    async fn try_commit(&self, writer: &Arc<Writer>) -> Ended {
+        let e = match self.end_transaction(writer, true).await {
+            Ok(()) => {
+                let _ = self.free_tx.send(writer.clone());
+                return Ended::Committed;
+            }
+            Err(e) => e,
+        };
+        // The transaction's own error says more than a delivery's.
+        let cause = Arc::new(BridgeError::Kafka(e.clone()));
+        match &e {
+            // librdkafka: the commit did not happen; abort and go on.
+            KafkaError::Transaction(t) if t.txn_requires_abort() && !t.is_fatal() => {
+                self.abort(writer, cause).await
+            }
+            // A fatal error (fenced, most often) does not say whether an
+            // earlier attempt of this commit reached the coordinator: only
+            // reading back settles it.
+            _ => {
+                self.writer_lost(writer, &format!("commit_transaction failed: {e}"));
+                Ended::Unknown(cause)
             }
         }
     }
@@ -160,30 +169,11 @@ impl GroupCommit {
     /// failed in a way that says it did not happen. The group's records
     /// can then never become visible, whatever `abort_transaction` says.
     async fn abort(&self, writer: &Arc<Writer>, cause: Arc<BridgeError>) -> Ended {
-        loop {
-            let w = writer.clone();
-            let left = self.timeout;
-            let result =
-                tokio::task::spawn_blocking(move || w.producer.abort_transaction(left)).await;
-            match result {
-                Ok(Ok(())) => {
-                    let _ = self.free_tx.send(writer.clone());
-                    break;
-                }
-                // As for the commit: wait for the cluster to come back.
-                Ok(Err(KafkaError::Transaction(t))) if t.is_retriable() => {
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                    continue;
-                }
-                Ok(Err(e)) => {
-                    self.writer_lost(writer, &format!("abort_transaction failed: {e}"));
-                    break;
-                }
-                Err(join) => {
-                    self.writer_lost(writer, &format!("abort task failed: {join}"));
-                    break;
-                }
+        match self.end_transaction(writer, false).await {
+            Ok(()) => {
+                let _ = self.free_tx.send(writer.clone());
             }
+            Err(e) => self.writer_lost(writer, &format!("abort_transaction failed: {e}")),
         }
         Ended::Aborted(cause)
     }

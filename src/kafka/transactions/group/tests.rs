@@ -90,8 +90,9 @@ mod on_the_mock_cluster {
         let record: FutureRecord<'_, str, [u8]> =
             FutureRecord::to("events").payload(body.as_bytes());
         let line = format!("line-{n}\n");
+        let write_line = |out: &mut Vec<u8>| out.extend_from_slice(line.as_bytes());
         group
-            .send(record, &topic, Some(line.as_bytes()))
+            .send(record, &topic, Some(&write_line))
             .expect("sent into the open transaction")
     }
 
