@@ -7,7 +7,8 @@
 //!   a key); value = one line per event saying what was published and
 //!   where it landed, `<identity hex32> <body hex16> <partition> <offset>
 //!   <topic> <id>`; timestamp = when the batch was written. With Kafka
-//!   transactions a batch is a group's lines, written in the group's own
+//!   transactions a batch is a group's lines (the first member's at once,
+//!   the rest at the seal, under one key), written in the group's own
 //!   transaction before Kafka said where each record landed (partition and
 //!   offset are then `-`). Without them a batch gathers the events
 //!   confirmed within a couple of milliseconds (up to 512), written only
@@ -19,7 +20,8 @@
 //!   window. Deletion bounds the topic to the window. (Compaction would
 //!   buy nothing — every key is unique — and on a topic keyed by a batch's
 //!   first identity, as earlier versions wrote, it deleted unrelated
-//!   batches that happened to start with the same identity.)
+//!   batches that happened to start with the same identity; a group's two
+//!   records share their key, unique to the group.)
 //! - **Following:** every replica reads every partition from the start
 //!   (no consumer group: each needs all of it), then keeps following. It
 //!   is not ready until it has read up to the end offsets it saw on boot.

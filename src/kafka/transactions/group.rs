@@ -8,10 +8,17 @@
 //! commit starts when the previous one has finished), and a task commits
 //! the sealed group:
 //!
-//! 1. its ledger lines go into the same transaction, as one record (or a
-//!    few, each at most `LedgerRecords::max_bytes`);
-//! 2. everything is sent, and every delivery report must carry an offset
-//!    (a report without one proves nothing: see `kafka::receipt`);
+//! 1. its ledger lines go into the same transaction: the first member's
+//!    line at once, as a record of its own, so that the ledger partition
+//!    is registered with the transaction while the group gathers; the
+//!    rest, as one record (or a few, each at most
+//!    `LedgerRecords::max_bytes`) under the same key, so the same
+//!    partition, at the seal. A seal then costs no round trip the last
+//!    member's own record does not already take (a ledger partition first
+//!    met at the seal cost two, and a record per line a third of the CPU:
+//!    measured in docs/performance.md);
+//! 2. every delivery report must carry an offset (a report without one
+//!    proves nothing: see `kafka::receipt`);
 //! 3. commit. A failure before the commit was asked for aborts: nothing
 //!    of the group can become visible, each delivery gets 503. A commit
 //!    whose outcome is unknown is settled by reading (see
@@ -46,7 +53,7 @@ pub(crate) type LineWriter<'a> = dyn Fn(&mut Vec<u8>) + 'a;
 /// Where the ledger lines of a group go, in the group's transaction.
 pub(crate) struct LedgerRecords {
     pub(crate) topic: Arc<str>,
-    /// A key no other ledger record has (see `dedup::ledger`).
+    /// A key no other group's ledger records have (see `dedup::ledger`).
     pub(crate) next_key: Box<dyn Fn() -> [u8; 16] + Send + Sync>,
     /// Bytes of one record's value at most; lines are never split.
     pub(crate) max_bytes: usize,
@@ -72,10 +79,44 @@ struct Member {
 struct OpenGroup {
     writer: Option<Arc<Writer>>,
     members: Vec<Member>,
-    /// The members' ledger lines, one after another.
+    /// The members' ledger records sent so far.
+    ledger: GroupLedger,
+    /// The ledger lines not sent yet, one after another.
     lines: Vec<u8>,
     /// When the first member of this group arrived.
     since: Instant,
+}
+
+/// A group's ledger records: their key, their reports, and the first
+/// failure to send one (the group must then abort: a record of it would be
+/// visible with no ledger line to recognise its retry by).
+#[derive(Default)]
+struct GroupLedger {
+    key: [u8; 16],
+    reports: Vec<DeliveryFuture>,
+    /// Lines in the records sent.
+    lines: u64,
+    refused: Option<Arc<BridgeError>>,
+}
+
+impl GroupLedger {
+    /// Sends `lines` as one ledger record of this group, in `writer`'s
+    /// transaction.
+    fn send(&mut self, writer: &Writer, records: &LedgerRecords, lines: &[u8]) {
+        let rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&records.topic)
+            .key(&self.key[..])
+            .payload(lines);
+        match writer.producer.send_result(rec) {
+            Ok(r) => {
+                self.reports.push(r);
+                self.lines += lines.iter().filter(|&&b| b == b'\n').count() as u64;
+            }
+            Err((e, _)) => {
+                let refused = Arc::new(BridgeError::from_kafka(e, &records.topic));
+                self.refused.get_or_insert(refused);
+            }
+        }
+    }
 }
 
 /// The writers, the open group, and the committer's state.
@@ -137,6 +178,7 @@ impl GroupCommit {
             open: Mutex::new(OpenGroup {
                 writer: None,
                 members: Vec::new(),
+                ledger: GroupLedger::default(),
                 lines: Vec::new(),
                 since: Instant::now(),
             }),
@@ -172,8 +214,8 @@ impl GroupCommit {
 
     /// Produces `record` into the open transaction; the receiver gets the
     /// verdict once the transaction has committed or aborted. `line`
-    /// writes the delivery's ledger line into the same transaction's
-    /// buffer.
+    /// writes the delivery's ledger line, which goes into the same
+    /// transaction after the record.
     pub(crate) fn send(
         &self,
         record: FutureRecord<'_, str, [u8]>,
@@ -181,7 +223,14 @@ impl GroupCommit {
         line: Option<&LineWriter<'_>>,
     ) -> Result<oneshot::Receiver<Verdict>, BridgeError> {
         let mut open = self.lock_open();
-        let Some(writer) = open.writer.as_ref() else {
+        let OpenGroup {
+            writer,
+            members,
+            ledger: group_ledger,
+            lines,
+            since,
+        } = &mut *open;
+        let Some(writer) = writer.as_ref() else {
             return Err(if self.is_closing() {
                 BridgeError::ShuttingDown
             } else {
@@ -193,17 +242,24 @@ impl GroupCommit {
             .send_result(record)
             .map_err(|(e, _)| BridgeError::from_kafka(e, topic))?;
         let (answer, verdict) = oneshot::channel();
-        if open.members.is_empty() {
-            open.since = Instant::now();
+        if members.is_empty() {
+            *since = Instant::now();
             self.has_members.notify_one();
         }
-        open.members.push(Member {
+        members.push(Member {
             report,
             topic: topic.clone(),
             answer,
         });
-        if let (Some(write_line), Some(_)) = (line, &self.ledger) {
-            write_line(&mut open.lines);
+        // After the record, never before: a line whose record was refused
+        // would make POPBiLL's retry look like a duplicate.
+        if let (Some(write_line), Some(records)) = (line, &self.ledger) {
+            write_line(lines);
+            if members.len() == 1 {
+                group_ledger.key = (records.next_key)();
+                group_ledger.send(writer, records, lines);
+                lines.clear();
+            }
         }
         Ok(verdict)
     }
@@ -291,18 +347,19 @@ impl GroupCommit {
                 }
             });
             self.linger().await;
-            let (sealed, members, lines) = {
+            let (sealed, members, ledger, lines) = {
                 let mut open = self.lock_open();
                 let members = std::mem::take(&mut open.members);
+                let ledger = std::mem::take(&mut open.ledger);
                 let lines = std::mem::take(&mut open.lines);
                 let sealed = std::mem::replace(&mut open.writer, next);
-                (sealed, members, lines)
+                (sealed, members, ledger, lines)
             };
             if let Some(sealed) = sealed
                 && !members.is_empty()
             {
                 self.committing.fetch_add(1, Ordering::AcqRel);
-                tokio::spawn(self.clone().commit(sealed, members, lines));
+                tokio::spawn(self.clone().commit(sealed, members, ledger, lines));
             }
             if stopping {
                 self.commit_ended.notify_waiters();

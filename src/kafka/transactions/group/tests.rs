@@ -174,4 +174,91 @@ mod on_the_mock_cluster {
         );
         assert!(count(&metrics, "committed") >= 1.0);
     }
+
+    /// Every ledger record of `LEDGER` (three partitions): partition,
+    /// key, offset, value; read until `lines` lines were seen.
+    async fn ledger_records(
+        cluster: &mock::Cluster,
+        lines: usize,
+    ) -> Vec<(i32, Vec<u8>, i64, String)> {
+        use rdkafka::consumer::{BaseConsumer, Consumer as _};
+        use rdkafka::message::Message as _;
+        use rdkafka::{Offset, TopicPartitionList};
+        let brokers = cluster.bootstrap_servers();
+        tokio::task::spawn_blocking(move || {
+            let c: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .set("group.id", "ut-ledger-reader")
+                .set("fetch.wait.max.ms", "10")
+                .create()
+                .expect("consumer");
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..3 {
+                tpl.add_partition_offset(LEDGER, p, Offset::Offset(0))
+                    .expect("partition");
+            }
+            c.assign(&tpl).expect("assign");
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            let mut out = Vec::new();
+            let mut seen = 0;
+            while seen < lines && std::time::Instant::now() < until {
+                let Some(m) = c.poll(Duration::from_millis(100)) else {
+                    continue;
+                };
+                let m = m.expect("consume");
+                let value =
+                    String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf-8");
+                seen += value.lines().count();
+                out.push((
+                    m.partition(),
+                    m.key().unwrap_or_default().to_vec(),
+                    m.offset(),
+                    value,
+                ));
+            }
+            out
+        })
+        .await
+        .expect("consumer thread")
+    }
+
+    #[tokio::test]
+    async fn a_groups_first_ledger_line_goes_alone_at_once_and_the_rest_follow_under_its_key_into_its_partition()
+     {
+        let cluster = mock::with_topics(&["events"]);
+        mock::create_topic(&cluster, LEDGER, 3).expect("ledger topic");
+        let (group, _) = group(&cluster);
+        ready(&group).await;
+        let answers: Vec<_> = (0..20).map(|n| send(&group, n)).collect();
+        for a in answers {
+            verdict(a).await.expect("committed");
+        }
+        let records = ledger_records(&cluster, 20).await;
+        let mut groups: std::collections::BTreeMap<Vec<u8>, Vec<(i32, i64, String)>> =
+            Default::default();
+        for (partition, key, offset, value) in records {
+            groups
+                .entry(key)
+                .or_default()
+                .push((partition, offset, value));
+        }
+        let mut lines = BTreeSet::new();
+        for (key, mut records) in groups {
+            records.sort_by_key(|r| r.1);
+            let partitions: BTreeSet<i32> = records.iter().map(|r| r.0).collect();
+            assert_eq!(
+                partitions.len(),
+                1,
+                "one partition per group: {key:?} {records:?}"
+            );
+            assert_eq!(
+                records[0].2.lines().count(),
+                1,
+                "the first line alone: {records:?}"
+            );
+            lines.extend(records.iter().flat_map(|r| r.2.lines().map(str::to_string)));
+        }
+        let expected: BTreeSet<String> = (0..20).map(|n| format!("line-{n}")).collect();
+        assert_eq!(lines, expected, "every line once, none lost");
+    }
 }
