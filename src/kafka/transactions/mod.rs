@@ -66,7 +66,7 @@ impl Default for TransactionsConfig {
         TransactionsConfig {
             enabled: true,
             id: String::new(),
-            producers: 2,
+            producers: 4,
             commit_interval: Duration::from_millis(5),
             timeout: Duration::from_secs(10),
         }
