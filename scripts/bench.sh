@@ -239,7 +239,7 @@ fi
 say "building popbill-bridge and its tools from $src (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
 (cd "$src" && cargo build --release -p popbill-bridge -p popbill-bridge-tools --bins >&2) ||
   die "build failed (to bench the last commit instead of the work tree: BENCH_REV=HEAD)"
-fixture="$src/tests/fixtures/deliveries.jsonl"
+fixture="$src/src/commands/samples/deliveries.jsonl"
 rdkafka_sys=$(awk '/^name = "rdkafka-sys"$/ {getline; gsub(/"/, "", $3); print $3; exit}' "$src/Cargo.lock")
 
 # Whether this build knows kafka.transactions: a revision before them (a

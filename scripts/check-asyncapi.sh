@@ -3,7 +3,7 @@
 # official parser (@asyncapi/parser from npm, the versions pinned by
 # scripts/asyncapi/package-lock.json), failing on any error-severity
 # diagnostic; also checks every message example against its schemas and
-# every sample delivery (tests/fixtures/deliveries.jsonl) against its
+# every sample delivery (src/commands/samples/deliveries.jsonl) against its
 # payload schema. Documents checked:
 #   - docs/asyncapi.json, the committed document of the default
 #     configuration (tests/it/asyncapi.rs keeps it equal to the generator's);
@@ -46,6 +46,6 @@ TOML
 env -u POPBILL_BRIDGE_CONFIG "$bin" asyncapi --config "$work/custom.toml" --output "$work/custom.json"
 env -u POPBILL_BRIDGE_CONFIG "$bin" asyncapi --config "$work/custom.toml" --format yaml --output "$work/custom.yaml"
 
-node scripts/asyncapi-validate.mjs "$cache/node_modules" --fixtures tests/fixtures/deliveries.jsonl \
+node scripts/asyncapi-validate.mjs "$cache/node_modules" --fixtures src/commands/samples/deliveries.jsonl \
   docs/asyncapi.json "$work/custom.json" "$work/custom.yaml"
 echo "check-asyncapi: ok   docs/asyncapi.json and generated documents pass @asyncapi/parser"

@@ -21,7 +21,7 @@ mkdir -p "$corpus"
 python3 - "$corpus" <<'PY'
 import hashlib, json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
-for f in ["tests/fixtures/deliveries.jsonl", "tests/fixtures/bad-deliveries.jsonl"]:
+for f in ["src/commands/samples/deliveries.jsonl", "tests/fixtures/bad-deliveries.jsonl"]:
     for line in open(f, encoding="utf-8"):
         if not line.strip():
             continue

@@ -156,3 +156,52 @@ fn the_check_sees_a_circle_when_there_is_one() {
         BTreeSet::from(["error".to_string(), "kafka".to_string()])
     );
 }
+
+/// Paths that production code builds into the binary with `include_str!`
+/// or `include_bytes!` (tests excluded), as written.
+fn embedded_paths() -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut out = Vec::new();
+    for f in files {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name == "tests.rs"
+            || name.ends_with("_tests.rs")
+            || f.components().any(|c| c.as_os_str() == "tests")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let code = code_of(&text);
+        for macro_call in ["include_str!(\"", "include_bytes!(\""] {
+            for (i, _) in code.match_indices(macro_call) {
+                let rest = &code[i + macro_call.len()..];
+                let path = rest.split('"').next().unwrap_or_default();
+                out.push((f.clone(), path.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_binary_embeds_no_test_fixture() {
+    let embedded = embedded_paths();
+    assert!(
+        embedded
+            .iter()
+            .any(|(_, p)| p.ends_with("deliveries.jsonl")),
+        "the sample deliveries are found as embedded: {embedded:?}"
+    );
+    let from_tests: Vec<_> = embedded
+        .iter()
+        .filter(|(_, p)| p.split('/').any(|segment| segment == "tests"))
+        .collect();
+    assert!(
+        from_tests.is_empty(),
+        "production code builds test files into the binary (move the data beside the code that uses it): {from_tests:?}"
+    );
+}

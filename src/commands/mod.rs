@@ -10,7 +10,7 @@
 //!   a corrected setting now accepts from the fallback or dead-letter topic
 //!   to their routed topic;
 //! - [`samples`]: the sample deliveries both use, built in from
-//!   `tests/fixtures/deliveries.jsonl`.
+//!   `src/commands/samples/deliveries.jsonl`.
 
 pub mod asyncapi;
 pub mod redrive;

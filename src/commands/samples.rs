@@ -1,12 +1,12 @@
-//! The sample deliveries of `tests/fixtures/deliveries.jsonl`, built into
-//! the binary: what `send` sends and what the AsyncAPI document shows as
+//! The sample deliveries of `samples/deliveries.jsonl` (beside this file),
+//! built into the binary: what `send` sends and what the AsyncAPI document shows as
 //! examples. One file serves the tests, the sender and the documentation,
 //! so they cannot drift apart.
 
 use serde::Deserialize;
 
 /// The fixture file, one JSON object a line.
-const DELIVERIES: &str = include_str!("../../tests/fixtures/deliveries.jsonl");
+const DELIVERIES: &str = include_str!("samples/deliveries.jsonl");
 
 /// One realistic POPBiLL delivery.
 #[derive(Debug, Clone, Deserialize)]

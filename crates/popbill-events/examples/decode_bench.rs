@@ -20,7 +20,7 @@ struct Record {
 fn records() -> Result<Vec<(String, Record)>, Box<dyn std::error::Error>> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/deliveries.jsonl"
+        "/../../src/commands/samples/deliveries.jsonl"
     );
     let mut out = Vec::new();
     for line in std::fs::read_to_string(path)?.lines() {

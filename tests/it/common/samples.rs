@@ -1,4 +1,5 @@
-//! The sample deliveries (`tests/fixtures/*.jsonl`), a tax-invoice Issue
+//! The sample deliveries (`src/commands/samples/deliveries.jsonl`, the
+//! bridge's own, and `tests/fixtures/bad-deliveries.jsonl`), a tax-invoice Issue
 //! delivery to post, and credentials to add to one.
 
 use std::collections::BTreeMap;
@@ -40,7 +41,13 @@ impl Sample {
 }
 
 pub fn samples(file: &str) -> Vec<Sample> {
-    let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
+    // The bridge's own samples are product data (built into `send`);
+    // the hostile ones are test fixtures.
+    let dir = match file {
+        "deliveries.jsonl" => "src/commands/samples",
+        _ => "tests/fixtures",
+    };
+    let path = format!("{}/{dir}/{file}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{path}: {e}"))
         .lines()

@@ -36,7 +36,7 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     seconds: u64,
     /// The sample deliveries file.
-    #[arg(long, default_value = "tests/fixtures/deliveries.jsonl")]
+    #[arg(long, default_value = "src/commands/samples/deliveries.jsonl")]
     fixture: String,
     /// Which sample of the file.
     #[arg(long, default_value = "taxinvoice-issue")]

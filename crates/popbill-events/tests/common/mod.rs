@@ -42,13 +42,19 @@ impl Record {
     }
 }
 
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+/// Where `file` lives: the bridge's own samples (`send`, the AsyncAPI
+/// examples) are product data; the hostile ones are test fixtures.
+fn sample_path(file: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match file {
+        "deliveries.jsonl" => root.join("src/commands/samples").join(file),
+        _ => root.join("tests/fixtures").join(file),
+    }
 }
 
 /// Every line of `file` (`deliveries.jsonl` or `bad-deliveries.jsonl`).
 pub fn samples(file: &str) -> Vec<Sample> {
-    let path = fixtures_dir().join(file);
+    let path = sample_path(file);
     let text = std::fs::read_to_string(&path).expect("fixture file");
     text.lines()
         .filter(|l| !l.trim().is_empty())
