@@ -192,6 +192,22 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
         stdout.contains(sample.header("Pb-Webhook-MID").expect("mid")),
         "{stdout}"
     );
+    // Shutdown logs every phase it goes through, in order (issue #21:
+    // only the first and the last were written).
+    let mut at = 0;
+    for line in [
+        "shutting down: readiness fails",
+        "shutting down, phase 2: stop intake",
+        "shutting down, phase 3: drain",
+        "shutting down, phase 4: stop background work",
+        "shutting down, phase 5: flush the ledger",
+        "shutting down, phase 6: flush the producer",
+        "popbill-bridge stopped",
+    ] {
+        let found = stdout[at..].find(line);
+        assert!(found.is_some(), "no {line:?} after the previous phase:\n{stdout}");
+        at += found.unwrap_or_default();
+    }
 }
 
 /// stdout and stderr together: where a message lands is not the point.
