@@ -187,17 +187,18 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
     let auth = Arc::new(auth);
     let tls = tls.map(Arc::new);
     let access = Arc::new(access);
-    let app = Arc::new(webhook::App {
-        server: config.server.clone(),
-        access: access.clone(),
-        auth: auth.clone(),
-        capacity: config.limits.capacity(),
-        router,
-        topics: topics.clone(),
-        publisher,
-        dedup: dedup.clone(),
-        metrics: metrics.clone(),
-    });
+    let app = Arc::new(webhook::App::new(
+        &config,
+        webhook::AppParts {
+            access: access.clone(),
+            auth: auth.clone(),
+            router,
+            topics: topics.clone(),
+            publisher,
+            dedup: dedup.clone(),
+            metrics: metrics.clone(),
+        },
+    ));
     let admin = Arc::new(admin::Admin {
         metrics: metrics.clone(),
         health: health.clone(),

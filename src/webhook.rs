@@ -17,6 +17,7 @@ use hyper::body::{Body as _, Incoming};
 use hyper::{HeaderMap, Method, Request, Response};
 use tokio::time::{Instant, Sleep};
 
+use crate::config::Config;
 use crate::dedup::identity::Namespace;
 use crate::dedup::{Admission, Dedup, InFlight, Lead, Verdict};
 use crate::delivery::Delivery;
@@ -49,6 +50,46 @@ pub struct App {
     /// Duplicate detection, with its memory and ledger (on or off).
     pub dedup: Arc<Dedup>,
     pub metrics: Arc<Metrics>,
+}
+
+/// The parts an [`App`] is made of, each built (and checked) by start-up
+/// from its own section of the configuration.
+pub(crate) struct AppParts {
+    pub(crate) access: Arc<Access>,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) router: Router,
+    pub(crate) topics: Arc<Topics>,
+    pub(crate) publisher: Publisher,
+    pub(crate) dedup: Arc<Dedup>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl App {
+    /// The endpoint's shared state: the request settings and the slots
+    /// from `config` (`server`, `limits`), and the parts. Start-up and the
+    /// tests build it the same way.
+    pub(crate) fn new(config: &Config, parts: AppParts) -> App {
+        let AppParts {
+            access,
+            auth,
+            router,
+            topics,
+            publisher,
+            dedup,
+            metrics,
+        } = parts;
+        App {
+            server: config.server.clone(),
+            access,
+            auth,
+            capacity: config.limits.capacity(),
+            router,
+            topics,
+            publisher,
+            dedup,
+            metrics,
+        }
+    }
 }
 
 pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {

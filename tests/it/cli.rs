@@ -205,7 +205,10 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
         "popbill-bridge stopped",
     ] {
         let found = stdout[at..].find(line);
-        assert!(found.is_some(), "no {line:?} after the previous phase:\n{stdout}");
+        assert!(
+            found.is_some(),
+            "no {line:?} after the previous phase:\n{stdout}"
+        );
         at += found.unwrap_or_default();
     }
 }

@@ -91,17 +91,18 @@ fn fixture(tweak: impl FnOnce(&mut Config), absent: &[&str]) -> Fixture {
         events,
     )
     .expect("topics");
-    let app = Arc::new(App {
-        server: cfg.server.clone(),
-        access: Arc::new(access),
-        auth: Arc::new(auth),
-        capacity: cfg.limits.capacity(),
-        router,
-        topics: Arc::new(topics),
-        publisher: Publisher::new(producer, None, cfg.cloudevents.clone(), metrics.clone()),
-        dedup: Arc::new(Dedup::new(&cfg.dedup, metrics.clone())),
-        metrics,
-    });
+    let app = Arc::new(App::new(
+        &cfg,
+        AppParts {
+            access: Arc::new(access),
+            auth: Arc::new(auth),
+            router,
+            topics: Arc::new(topics),
+            publisher: Publisher::new(producer, None, cfg.cloudevents.clone(), metrics.clone()),
+            dedup: Arc::new(Dedup::new(&cfg.dedup, metrics.clone())),
+            metrics,
+        },
+    ));
     Fixture { app, cluster }
 }
 
