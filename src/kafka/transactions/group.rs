@@ -307,115 +307,8 @@ impl GroupCommit {
         }
     }
 
-    /// The committer. It keeps a writer open for deliveries; once the open
-    /// group has members it takes a free writer (waiting for one only while
-    /// a commit runs, which frees one), begins its transaction, swaps it in
-    /// and hands the sealed group to a task that commits it.
-    async fn run(self: Arc<Self>) {
-        let mut free = self.free_rx.lock().await;
-        let mut closing = self.closing_rx.clone();
-        loop {
-            // A. A writer open for deliveries.
-            if self.lock_open().writer.is_none() {
-                let w = tokio::select! {
-                    w = free.recv() => w,
-                    _ = closing.wait_for(|c| *c) => None,
-                };
-                let Some(w) = w else { return };
-                if let Err(e) = w.producer.begin_transaction() {
-                    self.writer_lost(&w, &format!("begin_transaction failed: {e}"));
-                    continue;
-                }
-                self.lock_open().writer = Some(w);
-                continue;
-            }
-            // B. A group to seal.
-            self.wait_for_members().await;
-            let stopping = self.is_closing();
-            // C. Its successor: none when stopping, or when no writer is
-            //    free and no commit runs (others still initialising).
-            let next = if stopping {
-                None
-            } else {
-                self.next_free(&mut free).await
-            };
-            let next = next.and_then(|w| match w.producer.begin_transaction() {
-                Ok(()) => Some(w),
-                Err(e) => {
-                    self.writer_lost(&w, &format!("begin_transaction failed: {e}"));
-                    None
-                }
-            });
-            self.linger().await;
-            let (sealed, members, ledger, lines) = {
-                let mut open = self.lock_open();
-                let members = std::mem::take(&mut open.members);
-                let ledger = std::mem::take(&mut open.ledger);
-                let lines = std::mem::take(&mut open.lines);
-                let sealed = std::mem::replace(&mut open.writer, next);
-                (sealed, members, ledger, lines)
-            };
-            if let Some(sealed) = sealed
-                && !members.is_empty()
-            {
-                self.committing.fetch_add(1, Ordering::AcqRel);
-                tokio::spawn(self.clone().commit(sealed, members, ledger, lines));
-            }
-            if stopping {
-                self.commit_ended.notify_waiters();
-                return;
-            }
-        }
-    }
-
     fn is_closing(&self) -> bool {
         *self.closing_rx.borrow()
-    }
-
-    /// A free writer: one at hand, or the one a running commit frees.
-    async fn next_free(
-        &self,
-        free: &mut mpsc::UnboundedReceiver<Arc<Writer>>,
-    ) -> Option<Arc<Writer>> {
-        loop {
-            let ended = self.commit_ended.notified();
-            tokio::pin!(ended);
-            ended.as_mut().enable();
-            if let Ok(w) = free.try_recv() {
-                return Some(w);
-            }
-            if self.committing.load(Ordering::Acquire) == 0 {
-                return None;
-            }
-            ended.await;
-        }
-    }
-
-    async fn wait_for_members(&self) {
-        loop {
-            let woken = self.has_members.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            if !self.lock_open().members.is_empty() || self.is_closing() {
-                return;
-            }
-            woken.await;
-        }
-    }
-
-    /// With more than two writers a free one is often at hand while
-    /// another commits: the group then gathers for up to
-    /// `commit_interval`, or until that commit ends.
-    async fn linger(&self) {
-        if self.producers <= 2 || self.committing.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        let until = self.lock_open().since + self.commit_interval;
-        let ended = self.commit_ended.notified();
-        tokio::select! {
-            () = ended => {}
-            () = tokio::time::sleep_until(until) => {}
-        }
     }
 
     /// A writer that can take no more transactions. The bridge cannot
@@ -427,6 +320,7 @@ impl GroupCommit {
     }
 }
 
+mod committer;
 mod ending;
 mod initialisation;
 
