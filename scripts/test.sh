@@ -40,6 +40,9 @@ test_args=(--include-ignored)
 kafka_sh_tests=(
   outage::kafka_down_during_the_first_copy_then_back_gives_exactly_one_record
   transactions::a_cluster_that_refuses_transactional_ids_makes_readiness_name_the_acl
+  secured::a_wrong_scram_password_keeps_the_bridge_up_and_readiness_names_the_refused_login
+  secured::over_mutual_tls_with_only_the_documented_acls_a_delivery_is_ok_and_in_kafka
+  secured::over_sasl_ssl_with_scram_and_only_the_documented_acls_a_delivery_is_ok_and_in_kafka
 )
 if [ "${POPBILL_TEST_KAFKA_SCRIPT:-}" != 1 ]; then
   echo "test.sh: the broker is not run by scripts/kafka.sh: skipping ${kafka_sh_tests[*]}" >&2

@@ -35,6 +35,7 @@ mod http_edge;
 mod outage;
 mod prometheus;
 mod redrive;
+mod secured;
 mod send;
 mod shutdown;
 mod test_sh;

@@ -266,6 +266,14 @@ impl BridgeProcess {
 
     /// As `start`, with extra `POPBILL_BRIDGE_*` settings.
     pub async fn start_with(brokers: &str, prefix: &str, env: &[(&str, &str)]) -> BridgeProcess {
+        let p = Self::spawn_with(brokers, prefix, env);
+        wait_ready(&p, Duration::from_secs(30)).await;
+        p
+    }
+
+    /// As `start_with`, not waiting for readiness: for a test of a bridge
+    /// that does not become ready.
+    pub fn spawn_with(brokers: &str, prefix: &str, env: &[(&str, &str)]) -> BridgeProcess {
         let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let webhook = a.local_addr().expect("addr");
@@ -283,13 +291,11 @@ impl BridgeProcess {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("spawn bridge");
-        let p = BridgeProcess {
+        BridgeProcess {
             child,
             webhook,
             admin,
-        };
-        wait_ready(&p, Duration::from_secs(30)).await;
-        p
+        }
     }
 
     /// Waits for the process to exit, at most `within`.
