@@ -143,8 +143,10 @@ const PRINCIPAL: &str = "User:bridge";
 
 /// The least-privilege ACLs of docs/deploy.md for a bridge whose topics
 /// start with `<prefix>.`, whose `kafka.client_id` is `prefix` (its groups
-/// `<prefix>-ledger`, `<prefix>-settle`, …) and whose transactional ids
+/// `<prefix>-ledger` and `<prefix>-settle`) and whose transactional ids
 /// start with `prefix`: granted while the value lives, revoked at drop.
+/// Not granted, so proven unneeded: IdempotentWrite on the Cluster (Kafka
+/// 2.8 and later, KIP-679), Read on the groups.
 struct LeastPrivilege {
     grants: Vec<Vec<String>>,
 }
@@ -170,7 +172,18 @@ impl LeastPrivilege {
                 prefixed("--topic", format!("{prefix}.")),
             ]
             .concat(),
-            [ops(&["Read"]), prefixed("--group", format!("{prefix}-"))].concat(),
+            // Both readers assign their partitions and commit nothing:
+            // Describe (FindCoordinator) is all their groups need.
+            [
+                ops(&["Describe"]),
+                vec![
+                    "--group".to_string(),
+                    format!("{prefix}-ledger"),
+                    "--group".to_string(),
+                    format!("{prefix}-settle"),
+                ],
+            ]
+            .concat(),
             [
                 ops(&["Write", "Describe"]),
                 prefixed("--transactional-id", prefix.to_string()),
@@ -281,15 +294,42 @@ fn mtls_env(s: &Secured) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The bridge binary on `brokers` with `env`, not waited for.
-fn spawn_bridge(brokers: &str, prefix: &str, env: &[(String, String)]) -> BridgeProcess {
-    BridgeProcess::spawn_with(
+/// The bridge binary on `brokers` with `env`, not waited for, its log
+/// (warnings and errors) going to the file `log`.
+fn spawn_bridge(
+    brokers: &str,
+    prefix: &str,
+    env: &[(String, String)],
+    log: &Path,
+) -> BridgeProcess {
+    let file = std::fs::File::create(log).expect("the bridge's log file");
+    BridgeProcess::spawn_logging_to(
         brokers,
         prefix,
         &env.iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect::<Vec<_>>(),
+        file.into(),
     )
+}
+
+/// A file for a bridge's log, removed when dropped.
+struct LogFile(PathBuf);
+
+impl LogFile {
+    fn new(prefix: &str) -> LogFile {
+        LogFile(std::env::temp_dir().join(format!("{prefix}.log")))
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.0).unwrap_or_default()
+    }
+}
+
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The records of `topic` (read_committed, from the beginning) as the
@@ -347,7 +387,8 @@ async fn a_sample_delivery_lands_with_only_the_documented_acls(
     let acls = tokio::task::spawn_blocking(move || LeastPrivilege::grant(&p))
         .await
         .expect("granting ACLs");
-    let mut bridge = spawn_bridge(brokers, prefix, &bridge_env(prefix, &env));
+    let log = LogFile::new(prefix);
+    let mut bridge = spawn_bridge(brokers, prefix, &bridge_env(prefix, &env), &log.0);
     // Not ready names what is missing (an ACL, a topic) in the panic.
     wait_ready(&bridge, Duration::from_secs(60)).await;
     let sample = samples("deliveries.jsonl").remove(0);
@@ -373,6 +414,10 @@ async fn a_sample_delivery_lands_with_only_the_documented_acls(
     assert_eq!(found.len(), 1, "records of {mid} in {topic}: {records:?}");
     assert_eq!(found[0].topic(), topic);
     bridge.kill9();
+    // Nothing it tried was refused: no Topic-, Group-, TransactionalId- or
+    // ClusterAuthorizationFailed in its log.
+    let text = log.text();
+    assert!(!text.contains("AuthorizationFailed"), "{text}");
     drop(acls);
 }
 
@@ -400,7 +445,8 @@ async fn a_wrong_scram_password_keeps_the_bridge_up_and_readiness_names_the_refu
     let s = Secured::get().await;
     let prefix = unique("it-badpw-");
     let env = sasl_env(&s, Some("not-the-password"));
-    let mut bridge = spawn_bridge(SASL_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env));
+    let log = LogFile::new(&prefix);
+    let mut bridge = spawn_bridge(SASL_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
     let body = wait_unready_with(
         &bridge,
         "SASL authentication error",
@@ -410,6 +456,10 @@ async fn a_wrong_scram_password_keeps_the_bridge_up_and_readiness_names_the_refu
     assert!(body.contains("Kafka metadata not reachable"), "{body}");
     assert!(body.contains("invalid credentials"), "{body}");
     assert!(!body.contains("not-the-password"), "{body}");
+    // The log names it too, and never holds the password.
+    let text = log.text();
+    assert!(text.contains("SASL authentication error"), "{text}");
+    assert!(!text.contains("not-the-password"), "{text}");
     // Up all along: it waits for a right password, it does not exit.
     assert_eq!(bridge.child.try_wait().expect("try_wait"), None);
     let (status, _) = get(bridge.admin, "/healthz").await;

@@ -274,6 +274,17 @@ impl BridgeProcess {
     /// As `start_with`, not waiting for readiness: for a test of a bridge
     /// that does not become ready.
     pub fn spawn_with(brokers: &str, prefix: &str, env: &[(&str, &str)]) -> BridgeProcess {
+        Self::spawn_logging_to(brokers, prefix, env, std::process::Stdio::null())
+    }
+
+    /// As `spawn_with`, its log (stdout) going to `log`: for a test that
+    /// reads what it said.
+    pub fn spawn_logging_to(
+        brokers: &str,
+        prefix: &str,
+        env: &[(&str, &str)],
+        log: std::process::Stdio,
+    ) -> BridgeProcess {
         let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let webhook = a.local_addr().expect("addr");
@@ -288,7 +299,7 @@ impl BridgeProcess {
             ])
             .env("POPBILL_BRIDGE_LOG__LEVEL", "warn")
             .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
+            .stdout(log)
             .spawn()
             .expect("spawn bridge");
         BridgeProcess {
