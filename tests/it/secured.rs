@@ -72,26 +72,29 @@ struct Secured {
 
 impl Secured {
     async fn get() -> Secured {
-        let running = Command::new(script())
-            .args(["secured", "status"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        let ours = std::env::var("POPBILL_TEST_KAFKA_SCRIPT").as_deref() == Ok("1");
-        assert!(
-            running || ours,
-            "this test needs {MARK_WHY}: start it (scripts/kafka.sh secured start), or set \
-             POPBILL_TEST_KAFKA_SCRIPT=1 to let the test start it"
-        );
-        // Starting is done under the lock: two tests never start it twice.
-        let start = tokio::task::spawn_blocking(move || {
+        // Found or started under the lock: two tests never start it twice,
+        // and none finds it "running" just before the last user stops it.
+        tokio::task::spawn_blocking(|| {
             let mut users = USERS.lock().unwrap_or_else(|p| p.into_inner());
-            if !running && users.count == 0 {
-                secured_sh(&["start"]);
-                users.started_here = true;
+            if users.count == 0 {
+                let running = Command::new(script())
+                    .args(["secured", "status"])
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+                if !running {
+                    assert!(
+                        std::env::var("POPBILL_TEST_KAFKA_SCRIPT").as_deref() == Ok("1"),
+                        "this test needs {MARK_WHY}: start it (scripts/kafka.sh secured start), \
+                         or set POPBILL_TEST_KAFKA_SCRIPT=1 to let the test start it"
+                    );
+                    secured_sh(&["start"]);
+                    users.started_here = true;
+                }
             }
             users.count += 1;
-        });
-        start.await.expect("starting the secured broker");
+        })
+        .await
+        .expect("finding or starting the secured broker");
         Secured {
             dir: PathBuf::from(secured_sh(&["dir"])),
         }
