@@ -3,8 +3,8 @@
 //! mutual TLS, the StandardAuthorizer denying whatever no ACL allows).
 //! Through each listener, with only the ACLs docs/deploy.md lists, a sample
 //! delivery is answered `200 OK` and its record is then read back as the
-//! admin; with a wrong password the bridge stays up, not ready, and
-//! `/readyz` names the refused login.
+//! admin; with a wrong password, or a broker certificate it cannot verify,
+//! the bridge stays up, not ready, and `/readyz` names the refusal.
 //!
 //! The secured broker is found running (then left running), or started by
 //! the script when `POPBILL_TEST_KAFKA_SCRIPT=1` says the tests may use it
@@ -467,5 +467,32 @@ async fn a_wrong_scram_password_keeps_the_bridge_up_and_readiness_names_the_refu
     assert_eq!(bridge.child.try_wait().expect("try_wait"), None);
     let (status, _) = get(bridge.admin, "/healthz").await;
     assert_eq!(status, StatusCode::OK);
+    bridge.kill9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
+async fn an_untrusted_broker_certificate_keeps_the_bridge_up_and_readiness_names_the_tls_failure() {
+    let s = Secured::get().await;
+    let prefix = unique("it-badca-");
+    // Trusting the client's own certificate instead of the CA: the
+    // broker's certificate cannot be verified.
+    let mut env = mtls_env(&s);
+    for (k, v) in &mut env {
+        if *k == "POPBILL_BRIDGE_KAFKA__PROPERTIES__SSL_CA_LOCATION" {
+            *v = s.file("client.pem");
+        }
+    }
+    let log = LogFile::new(&prefix);
+    let mut bridge = spawn_bridge(MTLS_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+    let body = wait_unready_with(
+        &bridge,
+        "certificate verify failed",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(body.contains("Kafka metadata not reachable"), "{body}");
+    assert!(body.contains("SSL handshake failed"), "{body}");
+    assert_eq!(bridge.child.try_wait().expect("try_wait"), None);
     bridge.kill9();
 }
