@@ -45,11 +45,17 @@ fn readiness_names_the_authentication_or_tls_failure_librdkafka_reported() {
     let ev = events();
     let h = Health::new(None, ev.clone());
     let ctx = KafkaContext::other_client(ev.clone());
-    ctx.error(
-        KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
-        "sasl_ssl://127.0.0.1:19192/bootstrap: Connection refused",
-    );
-    assert_eq!(reasons(&h), ["Kafka metadata not reachable"]);
+    for transport in [
+        "sasl_ssl://127.0.0.1:19192/bootstrap: Connect to ipv4#127.0.0.1:19192 failed: Connection refused",
+        // A broker that died mid-handshake: no refusal.
+        "ssl://127.0.0.1:19193/bootstrap: Receive failed: error:0A000126:SSL routines::unexpected eof while reading",
+    ] {
+        ctx.error(
+            KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+            transport,
+        );
+        assert_eq!(reasons(&h), ["Kafka metadata not reachable"]);
+    }
     let sasl = "sasl_ssl://127.0.0.1:19192/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512";
     ctx.error(KafkaError::Global(RDKafkaErrorCode::Authentication), sasl);
     assert_eq!(
@@ -61,6 +67,17 @@ fn readiness_names_the_authentication_or_tls_failure_librdkafka_reported() {
     assert_eq!(
         reasons(&h),
         [format!("Kafka metadata not reachable: librdkafka: {tls}")]
+    );
+    // The broker refusing the client's certificate: a TLS alert, which
+    // librdkafka reports as a transport failure.
+    let alert = "ssl://127.0.0.1:19193/bootstrap: Receive failed: error:0A000412:SSL routines::sslv3 alert bad certificate: SSL alert number 42";
+    ctx.error(
+        KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+        alert,
+    );
+    assert_eq!(
+        reasons(&h),
+        [format!("Kafka metadata not reachable: librdkafka: {alert}")]
     );
     // Kafka answered: the refusal is history.
     ev.kafka_answered();

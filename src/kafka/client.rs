@@ -83,12 +83,19 @@ impl ClientEvents {
     }
 
     /// A librdkafka error: kept when it says a connection was refused by
-    /// authentication or TLS.
+    /// authentication or TLS. A broker refusing the client's certificate
+    /// sends a TLS alert, which librdkafka reports as a mere transport
+    /// failure ("Receive failed: …SSL routines::sslv3 alert bad
+    /// certificate"); only the alert (OpenSSL's "… alert …" reasons) is
+    /// taken from those, not an EOF of a broker that died mid-handshake.
     fn record_refusal(&self, error: &KafkaError, reason: &str) {
-        let refused = matches!(
-            error.rdkafka_error_code(),
-            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)
-        );
+        let refused = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL) => true,
+            Some(RDKafkaErrorCode::BrokerTransportFailure) => {
+                reason.contains("SSL routines") && reason.contains(" alert ")
+            }
+            _ => false,
+        };
         if refused && let Ok(mut r) = self.connection_refused.lock() {
             *r = Some(reason.to_string());
         }

@@ -496,3 +496,25 @@ async fn an_untrusted_broker_certificate_keeps_the_bridge_up_and_readiness_names
     assert_eq!(bridge.child.try_wait().expect("try_wait"), None);
     bridge.kill9();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
+async fn no_client_certificate_on_the_mutual_tls_listener_keeps_the_bridge_up_and_readiness_names_the_refusal()
+ {
+    let s = Secured::get().await;
+    let prefix = unique("it-nocert-");
+    let env: Vec<(&str, String)> = mtls_env(&s)
+        .into_iter()
+        .filter(|(k, _)| !k.contains("SSL_CERTIFICATE_LOCATION") && !k.contains("SSL_KEY_LOCATION"))
+        .collect();
+    let log = LogFile::new(&prefix);
+    let mut bridge = spawn_bridge(MTLS_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+    let body = wait_unready_with(&bridge, "alert", Duration::from_secs(30)).await;
+    assert!(body.contains("Kafka metadata not reachable"), "{body}");
+    assert!(
+        body.contains("bad certificate") || body.contains("certificate required"),
+        "{body}"
+    );
+    assert_eq!(bridge.child.try_wait().expect("try_wait"), None);
+    bridge.kill9();
+}
