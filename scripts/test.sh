@@ -5,7 +5,9 @@
 # KAFKA_BOOTSTRAP_SERVERS set, the tests use that broker instead and nothing
 # is started or stopped; then the tests that need the broker of
 # scripts/kafka.sh (they stop it, or change its ACLs) are skipped, unless
-# POPBILL_TEST_KAFKA_SCRIPT=1 says that it is that broker.
+# POPBILL_TEST_KAFKA_SCRIPT=1 says that it is that broker. The secured tests
+# (tests/it/secured.rs) start the secured broker of `scripts/kafka.sh
+# secured` themselves under POPBILL_TEST_KAFKA_SCRIPT=1, and stop it after.
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail

@@ -266,19 +266,14 @@ impl BridgeProcess {
 
     /// As `start`, with extra `POPBILL_BRIDGE_*` settings.
     pub async fn start_with(brokers: &str, prefix: &str, env: &[(&str, &str)]) -> BridgeProcess {
-        let p = Self::spawn_with(brokers, prefix, env);
+        let p = Self::spawn_logging_to(brokers, prefix, env, std::process::Stdio::null());
         wait_ready(&p, Duration::from_secs(30)).await;
         p
     }
 
-    /// As `start_with`, not waiting for readiness: for a test of a bridge
-    /// that does not become ready.
-    pub fn spawn_with(brokers: &str, prefix: &str, env: &[(&str, &str)]) -> BridgeProcess {
-        Self::spawn_logging_to(brokers, prefix, env, std::process::Stdio::null())
-    }
-
-    /// As `spawn_with`, its log (stdout) going to `log`: for a test that
-    /// reads what it said.
+    /// As `start_with`, not waiting for readiness (for a test of a bridge
+    /// that does not become ready), its log (stdout) going to `log` (for a
+    /// test that reads what it said).
     pub fn spawn_logging_to(
         brokers: &str,
         prefix: &str,
