@@ -17,6 +17,9 @@
 #   scripts/kafka.sh acls ARGS  Kafka's ACL tool (AclCommand) against the broker
 #   scripts/kafka.sh CMD [N] --brokers 3   the three-broker cluster instead:
 #                               scripts/kafka-cluster.sh CMD [N] (see there)
+#   scripts/kafka.sh secured start|stop|status|dir|acls ARGS   the secured
+#                               broker instead (TLS, SCRAM-SHA-512, mutual
+#                               TLS, ACLs enforced): scripts/kafka-secured.sh
 #
 # Environment: KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (19093) — below
 # Linux's ephemeral range (32768-60999), so a client socket left in
@@ -26,6 +29,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# The secured broker is another broker, with its own script.
+if [ "${1:-}" = secured ]; then
+  shift
+  exec "$here/kafka-secured.sh" "$@"
+fi
 # shellcheck source=lib/process.sh
 . "$here/lib/process.sh"
 # shellcheck source=lib/kafka.sh
@@ -235,7 +243,7 @@ case "$cmd" in
     run_java "$state" exec kafka.Kafka "$state/server.properties"
     ;;
   *)
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

@@ -5,7 +5,9 @@
 # KAFKA_BOOTSTRAP_SERVERS set, the tests use that broker instead and nothing
 # is started or stopped; then the tests that need the broker of
 # scripts/kafka.sh (they stop it, or change its ACLs) are skipped, unless
-# POPBILL_TEST_KAFKA_SCRIPT=1 says that it is that broker.
+# POPBILL_TEST_KAFKA_SCRIPT=1 says that it is that broker. The secured tests
+# (tests/it/secured.rs) start the secured broker of `scripts/kafka.sh
+# secured` themselves under POPBILL_TEST_KAFKA_SCRIPT=1, and stop it after.
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
@@ -40,6 +42,11 @@ test_args=(--include-ignored)
 kafka_sh_tests=(
   outage::kafka_down_during_the_first_copy_then_back_gives_exactly_one_record
   transactions::a_cluster_that_refuses_transactional_ids_makes_readiness_name_the_acl
+  secured::a_wrong_scram_password_keeps_the_bridge_up_and_readiness_names_the_refused_login
+  secured::an_untrusted_broker_certificate_keeps_the_bridge_up_and_readiness_names_the_tls_failure
+  secured::no_client_certificate_on_the_mutual_tls_listener_keeps_the_bridge_up_and_readiness_names_the_refusal
+  secured::over_mutual_tls_with_only_the_documented_acls_a_delivery_is_ok_and_in_kafka
+  secured::over_sasl_ssl_with_scram_and_only_the_documented_acls_a_delivery_is_ok_and_in_kafka
 )
 if [ "${POPBILL_TEST_KAFKA_SCRIPT:-}" != 1 ]; then
   echo "test.sh: the broker is not run by scripts/kafka.sh: skipping ${kafka_sh_tests[*]}" >&2

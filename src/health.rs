@@ -76,7 +76,12 @@ impl Health {
             ));
         }
         if !self.kafka_up.load(Ordering::Acquire) {
-            reasons.push("Kafka metadata not reachable".to_string());
+            // The metadata error itself says only "transport failure";
+            // a refused login or certificate is what the operator must fix.
+            reasons.push(match self.events.connection_refused() {
+                Some(why) => format!("Kafka metadata not reachable: librdkafka: {why}"),
+                None => "Kafka metadata not reachable".to_string(),
+            });
         }
         if let Some(problem) = self.events.producer_id_problem() {
             reasons.push(problem);

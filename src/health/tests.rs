@@ -33,6 +33,57 @@ fn readiness_fails_until_kafka_answered_a_metadata_request() {
     assert_eq!(reasons(&h), ["Kafka metadata not reachable"]);
 }
 
+/// Issue #22: a wrong SASL password (or a certificate refused) makes the
+/// metadata request fail with only "BrokerTransportFailure"; readiness
+/// names what librdkafka's error callback said instead, until Kafka
+/// answers. A mere transport error (broker down) adds nothing.
+#[test]
+fn readiness_names_the_authentication_or_tls_failure_librdkafka_reported() {
+    use crate::kafka::client::KafkaContext;
+    use rdkafka::ClientContext;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    let ev = events();
+    let h = Health::new(None, ev.clone());
+    let ctx = KafkaContext::other_client(ev.clone());
+    for transport in [
+        "sasl_ssl://127.0.0.1:19192/bootstrap: Connect to ipv4#127.0.0.1:19192 failed: Connection refused",
+        // A broker that died mid-handshake: no refusal.
+        "ssl://127.0.0.1:19193/bootstrap: Receive failed: error:0A000126:SSL routines::unexpected eof while reading",
+    ] {
+        ctx.error(
+            KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+            transport,
+        );
+        assert_eq!(reasons(&h), ["Kafka metadata not reachable"]);
+    }
+    let sasl = "sasl_ssl://127.0.0.1:19192/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512";
+    ctx.error(KafkaError::Global(RDKafkaErrorCode::Authentication), sasl);
+    assert_eq!(
+        reasons(&h),
+        [format!("Kafka metadata not reachable: librdkafka: {sasl}")]
+    );
+    let tls = "ssl://127.0.0.1:19193/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed";
+    ctx.error(KafkaError::Global(RDKafkaErrorCode::SSL), tls);
+    assert_eq!(
+        reasons(&h),
+        [format!("Kafka metadata not reachable: librdkafka: {tls}")]
+    );
+    // The broker refusing the client's certificate: a TLS alert, which
+    // librdkafka reports as a transport failure.
+    let alert = "ssl://127.0.0.1:19193/bootstrap: Receive failed: error:0A000412:SSL routines::sslv3 alert bad certificate: SSL alert number 42";
+    ctx.error(
+        KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure),
+        alert,
+    );
+    assert_eq!(
+        reasons(&h),
+        [format!("Kafka metadata not reachable: librdkafka: {alert}")]
+    );
+    // Kafka answered: the refusal is history.
+    ev.kafka_answered();
+    assert_eq!(reasons(&h), ["Kafka metadata not reachable"]);
+}
+
 /// Issue #19: with statistics on, readiness waits for the idempotent
 /// producer's ID, and fails again while librdkafka asks for a new one.
 #[test]

@@ -31,6 +31,12 @@ pub struct ClientEvents {
     pub errors: Notify,
     /// What the producer's statistics last said of its producer ID.
     producer_id: std::sync::Mutex<ProducerId>,
+    /// librdkafka's last word on a connection that was opened but refused
+    /// (SASL authentication, TLS handshake or certificate): a metadata
+    /// request then fails with only "BrokerTransportFailure", so readiness
+    /// names this instead of pointing at the network. Cleared once Kafka
+    /// answers.
+    connection_refused: std::sync::Mutex<Option<String>>,
 }
 
 /// The idempotent producer's ID, as its statistics report it: until
@@ -66,6 +72,32 @@ impl ClientEvents {
             fatal: watch::Sender::new(None),
             errors: Notify::new(),
             producer_id: std::sync::Mutex::new(ProducerId::NotWatched),
+            connection_refused: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Why librdkafka's last connection failed, when it was refused by
+    /// authentication or TLS, not merely unreachable (see the field).
+    pub(crate) fn connection_refused(&self) -> Option<String> {
+        self.connection_refused.lock().ok()?.clone()
+    }
+
+    /// A librdkafka error: kept when it says a connection was refused by
+    /// authentication or TLS. A broker refusing the client's certificate
+    /// sends a TLS alert, which librdkafka reports as a mere transport
+    /// failure ("Receive failed: …SSL routines::sslv3 alert bad
+    /// certificate"); only the alert (OpenSSL's "… alert …" reasons) is
+    /// taken from those, not an EOF of a broker that died mid-handshake.
+    fn record_refusal(&self, error: &KafkaError, reason: &str) {
+        let refused = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL) => true,
+            Some(RDKafkaErrorCode::BrokerTransportFailure) => {
+                reason.contains("SSL routines") && reason.contains(" alert ")
+            }
+            _ => false,
+        };
+        if refused && let Ok(mut r) = self.connection_refused.lock() {
+            *r = Some(reason.to_string());
         }
     }
 
@@ -123,6 +155,9 @@ impl ClientEvents {
     /// Kafka answered: ends a bout of trouble. Returns how many librdkafka
     /// lines were suppressed since the last one logged, if there was one.
     pub(crate) fn kafka_answered(&self) -> Option<u64> {
+        if let Ok(mut r) = self.connection_refused.lock() {
+            *r = None;
+        }
         self.throttle.clear()
     }
 
@@ -254,6 +289,7 @@ impl ClientContext for KafkaContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        self.events.record_refusal(&error, reason);
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) && self.fatal_stops_bridge {
             self.events.set_fatal(reason);
         } else {

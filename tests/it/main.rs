@@ -16,6 +16,9 @@
 //!   `scripts/test.sh` sets when it starts the broker;
 //!   [`common::kafka_sh_broker`]). Given another broker, `scripts/test.sh`
 //!   skips these by name (`test_sh` keeps its list equal to the marks).
+//!   The tests of [`secured`] carry this mark too: they need the secured
+//!   broker of `scripts/kafka.sh secured` and change its ACLs; they find it
+//!   running, or start (and then stop) it when `POPBILL_TEST_KAFKA_SCRIPT=1`.
 //!
 //! libtest runs the tests of one binary in parallel. The test that stops
 //! the broker therefore holds it alone, the others sharing it (the lock in
@@ -35,6 +38,7 @@ mod http_edge;
 mod outage;
 mod prometheus;
 mod redrive;
+mod secured;
 mod send;
 mod shutdown;
 mod test_sh;

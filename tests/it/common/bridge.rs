@@ -266,6 +266,20 @@ impl BridgeProcess {
 
     /// As `start`, with extra `POPBILL_BRIDGE_*` settings.
     pub async fn start_with(brokers: &str, prefix: &str, env: &[(&str, &str)]) -> BridgeProcess {
+        let p = Self::spawn_logging_to(brokers, prefix, env, std::process::Stdio::null());
+        wait_ready(&p, Duration::from_secs(30)).await;
+        p
+    }
+
+    /// As `start_with`, not waiting for readiness (for a test of a bridge
+    /// that does not become ready), its log (stdout) going to `log` (for a
+    /// test that reads what it said).
+    pub fn spawn_logging_to(
+        brokers: &str,
+        prefix: &str,
+        env: &[(&str, &str)],
+        log: std::process::Stdio,
+    ) -> BridgeProcess {
         let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let webhook = a.local_addr().expect("addr");
@@ -280,16 +294,14 @@ impl BridgeProcess {
             ])
             .env("POPBILL_BRIDGE_LOG__LEVEL", "warn")
             .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
+            .stdout(log)
             .spawn()
             .expect("spawn bridge");
-        let p = BridgeProcess {
+        BridgeProcess {
             child,
             webhook,
             admin,
-        };
-        wait_ready(&p, Duration::from_secs(30)).await;
-        p
+        }
     }
 
     /// Waits for the process to exit, at most `within`.

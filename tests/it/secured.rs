@@ -1,0 +1,520 @@
+//! The bridge against a secured Kafka (issue #22): the broker of
+//! `scripts/kafka.sh secured` (TLS with a private CA, SASL/SCRAM-SHA-512,
+//! mutual TLS, the StandardAuthorizer denying whatever no ACL allows).
+//! Through each listener, with only the ACLs docs/deploy.md lists, a sample
+//! delivery is answered `200 OK` and its record is then read back as the
+//! admin; with a wrong password, or a broker certificate it cannot verify,
+//! the bridge stays up, not ready, and `/readyz` names the refusal.
+//!
+//! The secured broker is found running (then left running), or started by
+//! the script when `POPBILL_TEST_KAFKA_SCRIPT=1` says the tests may use it
+//! (then stopped once the last test using it ends). Without either the
+//! test fails, saying how to give it one: it never passes without having
+//! run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hyper::StatusCode;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::Mutex;
+
+use crate::common::*;
+
+const MARK_WHY: &str = "the secured broker of scripts/kafka.sh secured";
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka.sh")
+}
+
+/// `scripts/kafka.sh secured ARGS`: its stdout, or a panic with its stderr.
+fn secured_sh(args: &[&str]) -> String {
+    let out = Command::new(script())
+        .arg("secured")
+        .args(args)
+        .output()
+        .expect("run scripts/kafka.sh secured");
+    assert!(
+        out.status.success(),
+        "scripts/kafka.sh secured {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// How many tests use the secured broker now, and whether this process
+/// started it (then the last one to end stops it).
+struct Users {
+    count: usize,
+    started_here: bool,
+}
+
+static USERS: std::sync::Mutex<Users> = std::sync::Mutex::new(Users {
+    count: 0,
+    started_here: false,
+});
+
+/// The cluster-wide ACL (DescribeConfigs on the Cluster) is one for every
+/// test granting it: the least-privilege tests run one at a time, so that
+/// one's revoking it never takes it from the other.
+static CLUSTER_ACL: Mutex<()> = Mutex::const_new(());
+
+/// The secured broker as one test holds it.
+struct Secured {
+    /// Its directory: CA, client certificate, password files.
+    dir: PathBuf,
+}
+
+impl Secured {
+    async fn get() -> Secured {
+        // Found or started under the lock: two tests never start it twice,
+        // and none finds it "running" just before the last user stops it.
+        tokio::task::spawn_blocking(|| {
+            let mut users = USERS.lock().unwrap_or_else(|p| p.into_inner());
+            if users.count == 0 {
+                let running = Command::new(script())
+                    .args(["secured", "status"])
+                    .output()
+                    .is_ok_and(|o| o.status.success());
+                if !running {
+                    assert!(
+                        std::env::var("POPBILL_TEST_KAFKA_SCRIPT").as_deref() == Ok("1"),
+                        "this test needs {MARK_WHY}: start it (scripts/kafka.sh secured start), \
+                         or set POPBILL_TEST_KAFKA_SCRIPT=1 to let the test start it"
+                    );
+                    secured_sh(&["start"]);
+                    users.started_here = true;
+                }
+            }
+            users.count += 1;
+        })
+        .await
+        .expect("finding or starting the secured broker");
+        Secured {
+            dir: PathBuf::from(secured_sh(&["dir"])),
+        }
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+
+    fn password(&self, user: &str) -> String {
+        let path = self.dir.join(format!("{user}.password"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .to_string()
+    }
+
+    /// The admin's client settings (SASL_SSL, SCRAM-SHA-512, the CA).
+    fn admin_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", SASL_BOOTSTRAP)
+            .set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanisms", "SCRAM-SHA-512")
+            .set("sasl.username", "admin")
+            .set("sasl.password", self.password("admin"))
+            .set("ssl.ca.location", self.file("ca.pem"));
+        c
+    }
+}
+
+impl Drop for Secured {
+    fn drop(&mut self) {
+        let mut users = USERS.lock().unwrap_or_else(|p| p.into_inner());
+        users.count = users.count.saturating_sub(1);
+        if users.count == 0 && users.started_here {
+            users.started_here = false;
+            let _ = Command::new(script()).args(["secured", "stop"]).status();
+        }
+    }
+}
+
+/// The listeners of `scripts/kafka.sh secured`.
+const SASL_BOOTSTRAP: &str = "127.0.0.1:19192";
+const MTLS_BOOTSTRAP: &str = "127.0.0.1:19193";
+
+/// The principal of both the SCRAM user `bridge` and the client
+/// certificate (CN=bridge).
+const PRINCIPAL: &str = "User:bridge";
+
+/// The least-privilege ACLs of docs/deploy.md for a bridge whose topics
+/// start with `<prefix>.`, whose `kafka.client_id` is `prefix` (its groups
+/// `<prefix>-ledger` and `<prefix>-settle`) and whose transactional ids
+/// start with `prefix`: granted while the value lives, revoked at drop.
+/// Not granted, so proven unneeded: IdempotentWrite on the Cluster (Kafka
+/// 2.8 and later, KIP-679), Read on the groups.
+struct LeastPrivilege {
+    grants: Vec<Vec<String>>,
+}
+
+impl LeastPrivilege {
+    fn grant(prefix: &str) -> LeastPrivilege {
+        let ops = |ops: &[&str]| -> Vec<String> {
+            ops.iter()
+                .flat_map(|o| ["--operation".to_string(), o.to_string()])
+                .collect()
+        };
+        let prefixed = |kind: &str, name: String| -> Vec<String> {
+            vec![
+                kind.to_string(),
+                name,
+                "--resource-pattern-type".to_string(),
+                "prefixed".to_string(),
+            ]
+        };
+        let grants: Vec<Vec<String>> = vec![
+            [
+                ops(&["Write", "Describe", "Create", "Read", "DescribeConfigs"]),
+                prefixed("--topic", format!("{prefix}.")),
+            ]
+            .concat(),
+            // Both readers assign their partitions and commit nothing:
+            // Describe (FindCoordinator) is all their groups need.
+            [
+                ops(&["Describe"]),
+                vec![
+                    "--group".to_string(),
+                    format!("{prefix}-ledger"),
+                    "--group".to_string(),
+                    format!("{prefix}-settle"),
+                ],
+            ]
+            .concat(),
+            [
+                ops(&["Write", "Describe"]),
+                prefixed("--transactional-id", prefix.to_string()),
+            ]
+            .concat(),
+            [ops(&["DescribeConfigs"]), vec!["--cluster".to_string()]].concat(),
+        ];
+        // One JVM per grant: run them side by side.
+        std::thread::scope(|s| {
+            for g in &grants {
+                s.spawn(move || {
+                    let mut args = vec!["acls", "--add", "--allow-principal", PRINCIPAL];
+                    args.extend(g.iter().map(String::as_str));
+                    secured_sh(&args);
+                });
+            }
+        });
+        LeastPrivilege { grants }
+    }
+}
+
+impl Drop for LeastPrivilege {
+    fn drop(&mut self) {
+        std::thread::scope(|s| {
+            for g in &self.grants {
+                s.spawn(move || {
+                    let mut c = Command::new(script());
+                    c.args([
+                        "secured",
+                        "acls",
+                        "--remove",
+                        "--force",
+                        "--allow-principal",
+                        PRINCIPAL,
+                    ])
+                    .args(g);
+                    let _ = c.output();
+                });
+            }
+        });
+    }
+}
+
+/// The bridge's environment for the secured broker, as an operator gives
+/// it: librdkafka properties through `kafka.properties`, the topics and
+/// transactional ids under `prefix`, `kafka.client_id` = `prefix`.
+fn bridge_env(prefix: &str, extra: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "POPBILL_BRIDGE_KAFKA__CLIENT_ID".to_string(),
+            prefix.to_string(),
+        ),
+        (
+            "POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ID".to_string(),
+            format!("{prefix}-writer"),
+        ),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    env
+}
+
+/// The SASL_SSL settings, the password as a file would give it (read from
+/// the secured broker's password file; `password` overrides it).
+fn sasl_env(s: &Secured, password: Option<&str>) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "POPBILL_BRIDGE_KAFKA__PROPERTIES__SECURITY_PROTOCOL",
+            "SASL_SSL".to_string(),
+        ),
+        (
+            "POPBILL_BRIDGE_KAFKA__PROPERTIES__SASL_MECHANISMS",
+            "SCRAM-SHA-512".to_string(),
+        ),
+        (
+            "POPBILL_BRIDGE_KAFKA__PROPERTIES__SASL_USERNAME",
+            "bridge".to_string(),
+        ),
+        (
+            "POPBILL_BRIDGE_KAFKA__PROPERTIES__SASL_PASSWORD",
+            password.map_or_else(|| s.password("bridge"), str::to_string),
+        ),
+        (
+            "POPBILL_BRIDGE_KAFKA__PROPERTIES__SSL_CA_LOCATION",
+            s.file("ca.pem"),
+        ),
+    ]
+}
+
+/// The mutual-TLS settings: the client certificate and key, the CA.
+fn mtls_env(s: &Secured) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "POPBILL_BRIDGE_KAFKA__PROPERTIES__SECURITY_PROTOCOL",
+            "SSL".to_string(),
+        ),
+        (
+            "POPBILL_BRIDGE_KAFKA__PROPERTIES__SSL_CA_LOCATION",
+            s.file("ca.pem"),
+        ),
+        (
+            "POPBILL_BRIDGE_KAFKA__PROPERTIES__SSL_CERTIFICATE_LOCATION",
+            s.file("client.pem"),
+        ),
+        (
+            "POPBILL_BRIDGE_KAFKA__PROPERTIES__SSL_KEY_LOCATION",
+            s.file("client.key"),
+        ),
+    ]
+}
+
+/// The bridge binary on `brokers` with `env`, not waited for, its log
+/// (warnings and errors) going to the file `log`.
+fn spawn_bridge(
+    brokers: &str,
+    prefix: &str,
+    env: &[(String, String)],
+    log: &Path,
+) -> BridgeProcess {
+    let file = std::fs::File::create(log).expect("the bridge's log file");
+    BridgeProcess::spawn_logging_to(
+        brokers,
+        prefix,
+        &env.iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+        file.into(),
+    )
+}
+
+/// A file for a bridge's log, removed when dropped.
+struct LogFile(PathBuf);
+
+impl LogFile {
+    fn new(prefix: &str) -> LogFile {
+        LogFile(std::env::temp_dir().join(format!("{prefix}.log")))
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.0).unwrap_or_default()
+    }
+}
+
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The records of `topic` (read_committed, from the beginning) as the
+/// admin reads them, until one has `ce_id` = `id` or `within` passed.
+fn read_as_admin(
+    mut admin: ClientConfig,
+    topic: &str,
+    id: &str,
+    within: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = admin
+        .set("group.id", unique("it-secured-reader-"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("admin consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata as the admin");
+    let mut tpl = TopicPartitionList::new();
+    for t in md.topics().iter().filter(|t| t.name() == topic) {
+        for p in t.partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                .expect("partition");
+        }
+    }
+    assert!(tpl.count() > 0, "{topic} has no partitions");
+    consumer.assign(&tpl).expect("assign");
+    let mut out: Vec<OwnedMessage> = Vec::new();
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        if out
+            .iter()
+            .any(|m| record_header(m, "ce_id").as_deref() == Some(id))
+        {
+            break;
+        }
+        if let Some(r) = consumer.poll(Duration::from_millis(100)) {
+            out.push(r.expect("consume as the admin").detach());
+        }
+    }
+    out
+}
+
+/// A sample delivery through a bridge on `brokers` (with `env`), holding
+/// only the least-privilege ACLs: `200 OK`, then the record in Kafka.
+async fn a_sample_delivery_lands_with_only_the_documented_acls(
+    s: &Secured,
+    brokers: &str,
+    prefix: &str,
+    env: Vec<(&'static str, String)>,
+) {
+    let _cluster = CLUSTER_ACL.lock().await;
+    let p = prefix.to_string();
+    let acls = tokio::task::spawn_blocking(move || LeastPrivilege::grant(&p))
+        .await
+        .expect("granting ACLs");
+    let log = LogFile::new(prefix);
+    let mut bridge = spawn_bridge(brokers, prefix, &bridge_env(prefix, &env), &log.0);
+    // Not ready names what is missing (an ACL, a topic) in the panic.
+    wait_ready(&bridge, Duration::from_secs(60)).await;
+    let sample = samples("deliveries.jsonl").remove(0);
+    let mid = sample.header("Pb-Webhook-MID").expect("MID").to_string();
+    let a = post(
+        &bridge,
+        &sample.header_list(),
+        sample.body.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}: {}", sample.name, a.body);
+    let topic = format!("{prefix}.taxinvoice.state.issue");
+    let (t, m) = (topic.clone(), mid.clone());
+    let admin = s.admin_config();
+    let records =
+        tokio::task::spawn_blocking(move || read_as_admin(admin, &t, &m, Duration::from_secs(30)))
+            .await
+            .expect("reader thread");
+    let found: Vec<&OwnedMessage> = records
+        .iter()
+        .filter(|r| record_header(r, "ce_id").as_deref() == Some(mid.as_str()))
+        .collect();
+    assert_eq!(found.len(), 1, "records of {mid} in {topic}: {records:?}");
+    assert_eq!(found[0].topic(), topic);
+    bridge.kill9();
+    // Nothing it tried was refused: no Topic-, Group-, TransactionalId- or
+    // ClusterAuthorizationFailed in its log.
+    let text = log.text();
+    assert!(!text.contains("AuthorizationFailed"), "{text}");
+    drop(acls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
+async fn over_sasl_ssl_with_scram_and_only_the_documented_acls_a_delivery_is_ok_and_in_kafka() {
+    let s = Secured::get().await;
+    let prefix = unique("it-sasl-");
+    let env = sasl_env(&s, None);
+    a_sample_delivery_lands_with_only_the_documented_acls(&s, SASL_BOOTSTRAP, &prefix, env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
+async fn over_mutual_tls_with_only_the_documented_acls_a_delivery_is_ok_and_in_kafka() {
+    let s = Secured::get().await;
+    let prefix = unique("it-mtls-");
+    let env = mtls_env(&s);
+    a_sample_delivery_lands_with_only_the_documented_acls(&s, MTLS_BOOTSTRAP, &prefix, env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
+async fn a_wrong_scram_password_keeps_the_bridge_up_and_readiness_names_the_refused_login() {
+    let s = Secured::get().await;
+    let prefix = unique("it-badpw-");
+    let env = sasl_env(&s, Some("not-the-password"));
+    let log = LogFile::new(&prefix);
+    let mut bridge = spawn_bridge(SASL_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+    let body = wait_unready_with(
+        &bridge,
+        "SASL authentication error",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(body.contains("Kafka metadata not reachable"), "{body}");
+    assert!(body.contains("invalid credentials"), "{body}");
+    assert!(!body.contains("not-the-password"), "{body}");
+    // The log names it too, and never holds the password.
+    let text = log.text();
+    assert!(text.contains("SASL authentication error"), "{text}");
+    assert!(!text.contains("not-the-password"), "{text}");
+    // Up all along: it waits for a right password, it does not exit.
+    assert_eq!(bridge.child.try_wait().expect("try_wait"), None);
+    let (status, _) = get(bridge.admin, "/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    bridge.kill9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
+async fn an_untrusted_broker_certificate_keeps_the_bridge_up_and_readiness_names_the_tls_failure() {
+    let s = Secured::get().await;
+    let prefix = unique("it-badca-");
+    // Trusting the client's own certificate instead of the CA: the
+    // broker's certificate cannot be verified.
+    let mut env = mtls_env(&s);
+    for (k, v) in &mut env {
+        if *k == "POPBILL_BRIDGE_KAFKA__PROPERTIES__SSL_CA_LOCATION" {
+            *v = s.file("client.pem");
+        }
+    }
+    let log = LogFile::new(&prefix);
+    let mut bridge = spawn_bridge(MTLS_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+    let body = wait_unready_with(
+        &bridge,
+        "certificate verify failed",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(body.contains("Kafka metadata not reachable"), "{body}");
+    assert!(body.contains("SSL handshake failed"), "{body}");
+    assert_eq!(bridge.child.try_wait().expect("try_wait"), None);
+    bridge.kill9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
+async fn no_client_certificate_on_the_mutual_tls_listener_keeps_the_bridge_up_and_readiness_names_the_refusal()
+ {
+    let s = Secured::get().await;
+    let prefix = unique("it-nocert-");
+    let env: Vec<(&str, String)> = mtls_env(&s)
+        .into_iter()
+        .filter(|(k, _)| !k.contains("SSL_CERTIFICATE_LOCATION") && !k.contains("SSL_KEY_LOCATION"))
+        .collect();
+    let log = LogFile::new(&prefix);
+    let mut bridge = spawn_bridge(MTLS_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+    let body = wait_unready_with(&bridge, "alert", Duration::from_secs(30)).await;
+    assert!(body.contains("Kafka metadata not reachable"), "{body}");
+    assert!(
+        body.contains("bad certificate") || body.contains("certificate required"),
+        "{body}"
+    );
+    assert_eq!(bridge.child.try_wait().expect("try_wait"), None);
+    bridge.kill9();
+}
