@@ -283,7 +283,7 @@ async fn publish(
 ) -> Verdict {
     let route = rec.route;
     let line = lead.ledger_line(rec.id, &route.topic);
-    let pending = match app
+    let mut pending = match app
         .topics
         .ensure(route, timer.deadline())
         .await
@@ -305,6 +305,11 @@ async fn publish(
             return Err(e);
         }
     };
+    // Held by this request, not by the report (which outlives a 503 in a
+    // task of its own): dropped when the request stops waiting, so that a
+    // transaction not yet committing cannot make a delivery answered 503
+    // visible.
+    let _waiting = pending.take_withdrawal();
     lead.confirm(pending, rec.id, &route.topic, timer).await
 }
 

@@ -24,7 +24,7 @@ use crate::kafka::KafkaConfig;
 use crate::kafka::client::{ClientEvents, KafkaContext, Producer, base_client_config};
 use crate::kafka::record;
 use crate::kafka::record::CloudEventsConfig;
-use crate::kafka::transactions::{GroupCommit, LineWriter};
+use crate::kafka::transactions::{GroupCommit, LineWriter, Withdrawal};
 use crate::labels::RecordWriter;
 use crate::receipt::Receipt;
 use crate::telemetry::events;
@@ -193,16 +193,23 @@ impl Publisher {
         if let Some(k) = key.as_deref() {
             rec = rec.key(k);
         }
-        let report = match &self.transactions {
-            Some(group) => Report::Transaction(group.send(rec, topic, ledger_line)?),
-            None => Report::Record(
-                self.producer
-                    .send_result(rec)
-                    .map_err(|(e, _)| BridgeError::from_kafka(e, topic))?,
+        let (report, withdrawal) = match &self.transactions {
+            Some(group) => {
+                let (verdict, withdrawal) = group.send(rec, topic, ledger_line)?;
+                (Report::Transaction(verdict), Some(withdrawal))
+            }
+            None => (
+                Report::Record(
+                    self.producer
+                        .send_result(rec)
+                        .map_err(|(e, _)| BridgeError::from_kafka(e, topic))?,
+                ),
+                None,
             ),
         };
         Ok(Pending {
             report,
+            withdrawal,
             topic: topic.clone(),
             started: Instant::now(),
             metrics: self.metrics.clone(),
@@ -216,6 +223,8 @@ impl Publisher {
 /// remembering — how the write ended).
 pub(crate) struct Pending {
     report: Report,
+    /// With transactions: dropped by the request when it stops waiting.
+    withdrawal: Option<Withdrawal>,
     topic: Arc<str>,
     started: Instant,
     metrics: Arc<Metrics>,
@@ -223,6 +232,15 @@ pub(crate) struct Pending {
 
 /// Resolves with Kafka's verdict. librdkafka always reports within
 /// `message.timeout.ms`, so this ends without a timer of its own.
+impl Pending {
+    /// The request's hold on its place in a transaction: kept while the
+    /// request waits; a request that stops waiting drops it (see
+    /// [`Withdrawal`]). None without transactions.
+    pub(crate) fn take_withdrawal(&mut self) -> Option<Withdrawal> {
+        self.withdrawal.take()
+    }
+}
+
 impl std::future::Future for Pending {
     type Output = Result<Receipt, Arc<BridgeError>>;
 

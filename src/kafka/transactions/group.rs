@@ -24,7 +24,7 @@
 //!    whose outcome is unknown is settled by reading (see
 //!    [`super::outcome`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -72,6 +72,52 @@ struct Member {
     report: DeliveryFuture,
     topic: Arc<str>,
     answer: oneshot::Sender<Verdict>,
+    /// Whether its request still waits for this answer (see [`Withdrawal`]).
+    claim: Arc<AtomicU8>,
+}
+
+/// A member's request still waits for the group's verdict.
+const WAITING: u8 = 0;
+/// The group's commit was asked for with this member in it.
+const COMMITTING: u8 = 1;
+/// Its request was answered without the verdict (503 at its deadline, or
+/// the client went away): the group must not commit.
+const WITHDRAWN: u8 = 2;
+
+impl Member {
+    /// Takes the member into the commit; false if its request was already
+    /// answered, and the group must then abort.
+    fn commit_claimed(&self) -> bool {
+        match self
+            .claim
+            .compare_exchange(WAITING, COMMITTING, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(state) => state == COMMITTING,
+        }
+    }
+}
+
+/// Held by the request that sent a delivery into a group; dropping it
+/// says the request no longer waits. A request answered 503 at its deadline
+/// (or whose client went away) while its group had not asked for the commit
+/// yet makes the group abort: a 503 then means "not written", and POPBiLL's
+/// retry cannot meet a copy that a commit finishing after the 503 made
+/// visible (seen in the chaos suite: Kafka stopped while groups waited for
+/// their reports; the reports came after the deadlines, the groups
+/// committed, and the retries, on another replica whose ledger had not seen
+/// those commits yet, were published again). Once the commit has been
+/// asked for, it is too late to withdraw: only the ledger recognises the
+/// retry then.
+pub(crate) struct Withdrawal(Arc<AtomicU8>);
+
+impl Drop for Withdrawal {
+    fn drop(&mut self) {
+        // Fails, harmlessly, once the commit was asked for.
+        let _ = self
+            .0
+            .compare_exchange(WAITING, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire);
+    }
 }
 
 /// The group taking deliveries now, on the writer whose transaction is
@@ -213,7 +259,8 @@ impl GroupCommit {
     }
 
     /// Produces `record` into the open transaction; the receiver gets the
-    /// verdict once the transaction has committed or aborted. `line`
+    /// verdict once the transaction has committed or aborted; drop the
+    /// [`Withdrawal`] when the request no longer waits for it. `line`
     /// writes the delivery's ledger line, which goes into the same
     /// transaction after the record.
     pub(crate) fn send(
@@ -221,7 +268,7 @@ impl GroupCommit {
         record: FutureRecord<'_, str, [u8]>,
         topic: &Arc<str>,
         line: Option<&LineWriter<'_>>,
-    ) -> Result<oneshot::Receiver<Verdict>, BridgeError> {
+    ) -> Result<(oneshot::Receiver<Verdict>, Withdrawal), BridgeError> {
         let mut open = self.lock_open();
         let OpenGroup {
             writer,
@@ -242,6 +289,7 @@ impl GroupCommit {
             .send_result(record)
             .map_err(|(e, _)| BridgeError::from_kafka(e, topic))?;
         let (answer, verdict) = oneshot::channel();
+        let claim = Arc::new(AtomicU8::new(WAITING));
         if members.is_empty() {
             *since = Instant::now();
             self.has_members.notify_one();
@@ -250,6 +298,7 @@ impl GroupCommit {
             report,
             topic: topic.clone(),
             answer,
+            claim: claim.clone(),
         });
         // After the record, never before: a line whose record was refused
         // would make POPBiLL's retry look like a duplicate.
@@ -261,7 +310,7 @@ impl GroupCommit {
                 lines.clear();
             }
         }
-        Ok(verdict)
+        Ok((verdict, Withdrawal(claim)))
     }
 
     /// Why deliveries cannot be written now, for readiness.

@@ -29,7 +29,7 @@ use std::time::Duration;
 pub(crate) mod group;
 pub(crate) mod outcome;
 
-pub(crate) use group::{GroupCommit, LedgerRecords, LineWriter};
+pub(crate) use group::{GroupCommit, LedgerRecords, LineWriter, Withdrawal};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

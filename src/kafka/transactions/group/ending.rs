@@ -49,6 +49,14 @@ impl GroupCommit {
         if failure.is_none() {
             failure = verdicts.iter().find_map(|v| v.as_ref().err().cloned());
         }
+        // Every member's request must still wait for the verdict: one
+        // already answered 503 must not become visible (see `Withdrawal`).
+        // All are claimed (no short cut), so none withdraws after this.
+        if failure.is_none()
+            && members.iter().filter(|m| m.commit_claimed()).count() < members.len()
+        {
+            failure = Some(Arc::new(BridgeError::PublishTimeout));
+        }
         // 3. Commit — or abort what can then never be visible.
         let outcome = match failure {
             Some(cause) => self.abort(&writer, cause).await,

@@ -84,7 +84,10 @@ mod on_the_mock_cluster {
         }
     }
 
-    fn send(group: &GroupCommit, n: usize) -> oneshot::Receiver<Verdict> {
+    /// A delivery sent into the open group, and its request's hold on it.
+    type Sent = (oneshot::Receiver<Verdict>, Withdrawal);
+
+    fn send(group: &GroupCommit, n: usize) -> Sent {
         let topic: Arc<str> = "events".into();
         let body = format!("{{\"n\":{n}}}");
         let record: FutureRecord<'_, str, [u8]> =
@@ -96,7 +99,8 @@ mod on_the_mock_cluster {
             .expect("sent into the open transaction")
     }
 
-    async fn verdict(rx: oneshot::Receiver<Verdict>) -> Verdict {
+    /// Waits for the verdict, the request holding on all the while.
+    async fn verdict((rx, _waiting): Sent) -> Verdict {
         tokio::time::timeout(Duration::from_secs(10), rx)
             .await
             .expect("answered in time")
@@ -260,5 +264,47 @@ mod on_the_mock_cluster {
         }
         let expected: BTreeSet<String> = (0..20).map(|n| format!("line-{n}")).collect();
         assert_eq!(lines, expected, "every line once, none lost");
+    }
+
+    #[tokio::test]
+    async fn a_group_whose_delivery_was_answered_before_the_commit_aborts_so_the_503_means_not_written()
+     {
+        let cluster = mock::with_topics(&["events", LEDGER]);
+        let (group, metrics) = group(&cluster);
+        ready(&group).await;
+        // Reports slow enough that the request gives up first, as when
+        // Kafka was away past the request's deadline.
+        cluster
+            .broker_round_trip_time(1, Duration::from_millis(400))
+            .expect("rtt");
+        let (gave_up, waiting) = send(&group, 1);
+        let waited = send(&group, 2);
+        drop(waiting); // its request answered 503 at its deadline
+        let e = verdict((gave_up, withdrawal_kept(&group))).await;
+        assert!(
+            e.is_err(),
+            "the group of a withdrawn delivery must not commit: {e:?}"
+        );
+        let e = verdict(waited).await.expect_err("aborted with it");
+        assert_eq!(e.status(), hyper::StatusCode::SERVICE_UNAVAILABLE, "{e}");
+        assert!(count(&metrics, "aborted") >= 1.0);
+        assert_eq!(count(&metrics, "committed"), 0.0);
+        // A group whose requests all wait still commits.
+        cluster
+            .broker_round_trip_time(1, Duration::ZERO)
+            .expect("rtt");
+        let mut committed = false;
+        for n in 10..13 {
+            if verdict(send(&group, n)).await.is_ok() {
+                committed = true;
+                break;
+            }
+        }
+        assert!(committed, "no later group committed");
+    }
+
+    /// A hold on nothing: for a receiver whose own hold was dropped.
+    fn withdrawal_kept(_group: &GroupCommit) -> Withdrawal {
+        Withdrawal(Arc::new(AtomicU8::new(COMMITTING)))
     }
 }
