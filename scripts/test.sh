@@ -47,6 +47,8 @@ kafka_sh_tests=(
   secured::no_client_certificate_on_the_mutual_tls_listener_keeps_the_bridge_up_and_readiness_names_the_refusal
   secured::over_mutual_tls_with_only_the_documented_acls_a_delivery_is_ok_and_in_kafka
   secured::over_sasl_ssl_with_scram_and_only_the_documented_acls_a_delivery_is_ok_and_in_kafka
+  secured::without_read_on_an_empty_ledger_the_bridge_is_not_ready_and_names_the_read_acl
+  secured::without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_the_acl
 )
 if [ "${POPBILL_TEST_KAFKA_SCRIPT:-}" != 1 ]; then
   echo "test.sh: the broker is not run by scripts/kafka.sh: skipping ${kafka_sh_tests[*]}" >&2

@@ -66,6 +66,13 @@ pub enum BridgeError {
     QueueFull,
     #[error("Kafka refused the write")]
     Kafka(#[source] KafkaError),
+    /// The cluster's authorizer denies the bridge's principal `Write` on
+    /// the topic (`TopicAuthorizationFailed`). A 503: POPBiLL's retries
+    /// succeed once the ACL is granted; `/readyz` lists the topic.
+    #[error(
+        "Kafka denies the bridge Write on topic {topic} (TopicAuthorizationFailed): grant its principal Write on topic {topic} (docs/deploy.md, ACLs); retry"
+    )]
+    WriteDenied { topic: String },
     /// The topic's record limit is below what the bridge accepts (the
     /// bridge's own topics are created large enough; `/readyz` names the
     /// others). A 503, not a 4xx: the delivery is valid and POPBiLL's
@@ -105,6 +112,15 @@ pub enum BridgeError {
     /// is recognised as a duplicate.
     #[error("Kafka transaction outcome not settled in time ({cause}); retry")]
     TransactionUnsettled { cause: String },
+    /// The request's deadline passed while its transaction's commit was
+    /// in progress: the record may yet become visible. A 503 (the bridge
+    /// cannot say `OK` for a commit it has not seen), with its own reason
+    /// so that it is told apart from a write that cannot appear: once the
+    /// commit lands, its ledger line makes the retry a duplicate; a retry
+    /// that reaches another replica before that can be published again
+    /// (docs/duplicates.md, "Limits").
+    #[error("Kafka transaction still committing at the deadline; the write may yet appear; retry")]
+    CommitPending,
     /// A copy waited for the first copy of its event, which was given up
     /// before reaching Kafka (its client hung up).
     #[error("first copy of this event was abandoned; retry")]
@@ -144,6 +160,7 @@ impl BridgeError {
             E::PublishTimeout => Kind::Failed(FailReason::Timeout),
             E::QueueFull => Kind::Failed(FailReason::QueueFull),
             E::Kafka(_) => Kind::Failed(FailReason::KafkaError),
+            E::WriteDenied { .. } => Kind::Failed(FailReason::WriteDenied),
             E::RecordTooLarge { .. } => Kind::Failed(FailReason::RecordTooLarge),
             E::Unconfirmed { .. } => Kind::Failed(FailReason::Unconfirmed),
             E::ShuttingDown => Kind::Failed(FailReason::ShuttingDown),
@@ -152,6 +169,7 @@ impl BridgeError {
             E::TransactionsNotReady => Kind::Failed(FailReason::TransactionsNotReady),
             E::TransactionAborted { .. } => Kind::Failed(FailReason::TransactionAborted),
             E::TransactionUnsettled { .. } => Kind::Failed(FailReason::TransactionUnsettled),
+            E::CommitPending => Kind::Failed(FailReason::CommitPending),
         }
     }
 
@@ -210,6 +228,9 @@ impl BridgeError {
                 BridgeError::KafkaUnavailable
             }
             Some(RDKafkaErrorCode::Fatal) => BridgeError::ProducerFatal,
+            Some(RDKafkaErrorCode::TopicAuthorizationFailed) => BridgeError::WriteDenied {
+                topic: topic.to_string(),
+            },
             // Local (librdkafka's message.max.bytes) or the broker's
             // (the topic's max.message.bytes): same code, same fix.
             Some(

@@ -34,6 +34,9 @@ pub(crate) struct Health {
     /// ledger retention): blocking ones fail readiness, the others are
     /// listed as warnings.
     config_problems: Mutex<Vec<ConfigProblem>>,
+    /// Topics a write was lately denied on (an ACL), as of the last round:
+    /// warnings, since the other topics still take deliveries.
+    write_denials: Mutex<Vec<String>>,
     /// The duplicates ledger, when duplicate detection is on.
     ledger: Option<Arc<LedgerState>>,
     /// The Kafka clients' shared events: a fatal error fails readiness for
@@ -52,6 +55,7 @@ impl Health {
             shutting_down: AtomicBool::new(false),
             missing: Mutex::new(Vec::new()),
             config_problems: Mutex::new(Vec::new()),
+            write_denials: Mutex::new(Vec::new()),
             ledger,
             events,
             transactions: None,
@@ -112,9 +116,11 @@ impl Health {
 
     /// What is wrong but does not stop deliveries now (a topic too small
     /// for the largest body, too few in-sync replicas, a ledger kept too
-    /// short): `/readyz` lists them whether ready or not.
+    /// short, a topic the authorizer denies writes on): `/readyz` lists
+    /// them whether ready or not.
     pub fn warnings(&self) -> Vec<String> {
-        self.config_problems
+        let mut warnings: Vec<String> = self
+            .config_problems
             .lock()
             .map(|p| {
                 p.iter()
@@ -122,7 +128,11 @@ impl Health {
                     .map(|p| p.text.clone())
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Ok(denials) = self.write_denials.lock() {
+            warnings.extend(denials.iter().cloned());
+        }
+        warnings
     }
 
     pub(crate) fn set_shutting_down(&self) {
@@ -159,6 +169,9 @@ impl Health {
         metrics.set_topics_missing(missing.len());
         if let Ok(mut m) = self.missing.lock() {
             *m = missing;
+        }
+        if let Ok(mut d) = self.write_denials.lock() {
+            *d = topics.write_denials();
         }
     }
 

@@ -92,6 +92,8 @@ labels! {
         Timeout => "timeout",
         QueueFull => "queue_full",
         KafkaError => "kafka_error",
+        /// The authorizer denies Write on the topic.
+        WriteDenied => "write_denied",
         RecordTooLarge => "record_too_large",
         /// A report that said "delivered" without an offset.
         Unconfirmed => "unconfirmed",
@@ -105,6 +107,9 @@ labels! {
         TransactionAborted => "transaction_aborted",
         /// The commit's outcome was not settled by the deadline.
         TransactionUnsettled => "transaction_unsettled",
+        /// The deadline passed while the delivery's commit was in
+        /// progress: the write may yet appear.
+        CommitPending => "commit_pending",
     }
 }
 

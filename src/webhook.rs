@@ -236,6 +236,9 @@ fn finish(
             answer::ok(app.server.ok_body)
         }
         End::Failed(e) => {
+            if let BridgeError::WriteDenied { topic } = &*e {
+                app.topics.note_write_denied(topic);
+            }
             events::failed(metrics, route, delivery, id, &e, latency);
             answer::failure(&e, app.server.retry_after)
         }
@@ -309,8 +312,19 @@ async fn publish(
     // task of its own): dropped when the request stops waiting, so that a
     // transaction not yet committing cannot make a delivery answered 503
     // visible.
-    let _waiting = pending.take_withdrawal();
-    lead.confirm(pending, rec.id, &route.topic, timer).await
+    let waiting = pending.take_withdrawal();
+    let verdict = lead.confirm(pending, rec.id, &route.topic, timer).await;
+    match (verdict, waiting) {
+        (Err(e), Some(w)) if matches!(*e, BridgeError::PublishTimeout) => {
+            // At the deadline with the commit asked for: not "not written".
+            if w.withdraw() {
+                Err(e)
+            } else {
+                Err(Arc::new(BridgeError::CommitPending))
+            }
+        }
+        (verdict, _) => verdict,
+    }
 }
 
 /// Waits for the first copy's verdict until the deadline.

@@ -40,6 +40,19 @@ fn shedding_load_is_a_rejection_answered_503() {
 }
 
 #[test]
+fn a_write_the_authorizer_denies_is_a_503_naming_the_topic_and_the_acl() {
+    let denied = KafkaError::MessageProduction(RDKafkaErrorCode::TopicAuthorizationFailed);
+    let e = BridgeError::from_kafka(denied, "popbill.taxinvoice");
+    assert_eq!(e.kind(), Kind::Failed(FailReason::WriteDenied));
+    assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let said = e.to_string();
+    assert!(
+        said.contains("Write on topic popbill.taxinvoice") && said.contains("docs/deploy.md"),
+        "{said}"
+    );
+}
+
+#[test]
 fn kafka_errors_map_to_failures() {
     let timeout = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
     assert!(matches!(

@@ -37,6 +37,10 @@ pub struct ClientEvents {
     /// names this instead of pointing at the network. Cleared once Kafka
     /// answers.
     connection_refused: std::sync::Mutex<Option<String>>,
+    /// Topics the authorizer lately refused a transactional writer
+    /// (librdkafka's `ADDPARTS` line names the topic; the records
+    /// themselves only say "purged"), each with when.
+    write_denied: std::sync::Mutex<Vec<(String, std::time::Instant)>>,
 }
 
 /// The idempotent producer's ID, as its statistics report it: until
@@ -73,6 +77,7 @@ impl ClientEvents {
             errors: Notify::new(),
             producer_id: std::sync::Mutex::new(ProducerId::NotWatched),
             connection_refused: std::sync::Mutex::new(None),
+            write_denied: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -99,6 +104,28 @@ impl ClientEvents {
         if refused && let Ok(mut r) = self.connection_refused.lock() {
             *r = Some(reason.to_string());
         }
+    }
+
+    /// A librdkafka log line: kept when it says the authorizer refused to
+    /// add a topic's partition to a transaction.
+    fn record_denial(&self, fac: &str, message: &str) {
+        if let Some(topic) = denied_topic(fac, message)
+            && let Ok(mut denied) = self.write_denied.lock()
+        {
+            let now = std::time::Instant::now();
+            denied.retain(|(t, at)| t != topic && now.duration_since(*at) < DENIAL_KEPT);
+            denied.push((topic.to_string(), now));
+        }
+    }
+
+    /// Whether the authorizer refused a transactional write to `topic`
+    /// within `within`.
+    pub(crate) fn write_denied_within(&self, topic: &str, within: Duration) -> bool {
+        self.write_denied.lock().is_ok_and(|denied| {
+            denied
+                .iter()
+                .any(|(t, at)| t == topic && at.elapsed() <= within)
+        })
     }
 
     /// The producer reports statistics: readiness waits until they say it
@@ -278,6 +305,7 @@ impl ClientContext for KafkaContext {
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         use RDKafkaLogLevel as L;
+        self.events.record_denial(fac, message);
         match level {
             L::Emerg | L::Alert | L::Critical | L::Error => {
                 self.events.trouble(true, format_args!("{fac}: {message}"))
@@ -289,6 +317,12 @@ impl ClientContext for KafkaContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        // The ledger follower asks for these (enable.partition.eof) and
+        // takes them from its own queue; librdkafka also hands some to this
+        // callback. The end of a partition is not trouble.
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
         self.events.record_refusal(&error, reason);
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) && self.fatal_stops_bridge {
             self.events.set_fatal(reason);
@@ -304,6 +338,21 @@ impl ClientContext for KafkaContext {
 
 impl ConsumerContext for KafkaContext {}
 
+/// How long a refused transactional write is remembered.
+const DENIAL_KEPT: Duration = Duration::from_secs(600);
+
+/// The topic of librdkafka's line saying the authorizer refused to add one
+/// of its partitions to a transaction (`ADDPARTS`: `Failed to add partition
+/// "<topic>" [<n>] to transaction: Broker: Topic authorization failed`).
+fn denied_topic<'a>(fac: &str, message: &'a str) -> Option<&'a str> {
+    if fac != "ADDPARTS" || !message.ends_with("Topic authorization failed") {
+        return None;
+    }
+    let (_, rest) = message.split_once("Failed to add partition \"")?;
+    let (topic, _) = rest.split_once("\" [")?;
+    Some(topic)
+}
+
 pub type Producer = FutureProducer<KafkaContext>;
 
 /// The librdkafka settings shared by every client the bridge makes: the
@@ -317,3 +366,6 @@ pub(crate) fn base_client_config(cfg: &KafkaConfig) -> ClientConfig {
     }
     c
 }
+
+#[cfg(test)]
+mod tests;

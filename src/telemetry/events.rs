@@ -295,6 +295,18 @@ pub(crate) fn ledger_caught_up(metrics: &Metrics, ledger: &str, records: u64, to
     );
 }
 
+/// Kafka refused to let this replica read the ledger (`why` names the
+/// right to grant): not ready, since duplicates published by other
+/// replicas would go unrecognised.
+pub(crate) fn ledger_read_refused(metrics: &Metrics, ledger: &str, why: &str) {
+    metrics.dedup_ledger_caught_up.set(0);
+    warn!(
+        ledger,
+        reason = why,
+        "Kafka refuses to let the bridge read the duplicates ledger; not ready"
+    );
+}
+
 fn mid_of(headers: Option<&HeaderMap>) -> &str {
     headers
         .and_then(|h| h.get(&PB_WEBHOOK_MID))
@@ -327,7 +339,7 @@ mod transactions;
 
 pub(crate) use transactions::{
     transaction_aborted, transaction_committed, transaction_unsettled, transactional_writer_ready,
-    transactional_writer_refused,
+    transactional_writer_refused, transactional_writer_replaced,
 };
 
 #[cfg(test)]

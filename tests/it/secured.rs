@@ -154,8 +154,22 @@ struct LeastPrivilege {
     grants: Vec<Vec<String>>,
 }
 
+/// A right of the least-privilege set a test leaves out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LeaveOut {
+    Nothing,
+    /// `Read` on the topics (the ledger among them).
+    TopicRead,
+    /// `Write` on the topics but the ledger (`<prefix>.ledger`).
+    RoutedTopicWrite,
+}
+
 impl LeastPrivilege {
     fn grant(prefix: &str) -> LeastPrivilege {
+        LeastPrivilege::grant_but(prefix, LeaveOut::Nothing)
+    }
+
+    fn grant_but(prefix: &str, leave_out: LeaveOut) -> LeastPrivilege {
         let ops = |ops: &[&str]| -> Vec<String> {
             ops.iter()
                 .flat_map(|o| ["--operation".to_string(), o.to_string()])
@@ -169,12 +183,16 @@ impl LeastPrivilege {
                 "prefixed".to_string(),
             ]
         };
-        let grants: Vec<Vec<String>> = vec![
-            [
-                ops(&["Write", "Describe", "Create", "Read", "DescribeConfigs"]),
-                prefixed("--topic", format!("{prefix}.")),
-            ]
-            .concat(),
+        let topic_ops: Vec<&str> = ["Write", "Describe", "Create", "Read", "DescribeConfigs"]
+            .into_iter()
+            .filter(|op| match leave_out {
+                LeaveOut::Nothing => true,
+                LeaveOut::TopicRead => *op != "Read",
+                LeaveOut::RoutedTopicWrite => *op != "Write",
+            })
+            .collect();
+        let mut grants: Vec<Vec<String>> = vec![
+            [ops(&topic_ops), prefixed("--topic", format!("{prefix}."))].concat(),
             // Both readers assign their partitions and commit nothing:
             // Describe (FindCoordinator) is all their groups need.
             [
@@ -194,6 +212,15 @@ impl LeastPrivilege {
             .concat(),
             [ops(&["DescribeConfigs"]), vec!["--cluster".to_string()]].concat(),
         ];
+        if leave_out == LeaveOut::RoutedTopicWrite {
+            grants.push(
+                [
+                    ops(&["Write"]),
+                    vec!["--topic".to_string(), format!("{prefix}.ledger")],
+                ]
+                .concat(),
+            );
+        }
         // One JVM per grant: run them side by side.
         std::thread::scope(|s| {
             for g in &grants {
@@ -517,4 +544,109 @@ async fn no_client_certificate_on_the_mutual_tls_listener_keeps_the_bridge_up_an
     );
     assert_eq!(bridge.child.try_wait().expect("try_wait"), None);
     bridge.kill9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
+async fn without_read_on_an_empty_ledger_the_bridge_is_not_ready_and_names_the_read_acl() {
+    // Before: an empty ledger counted as read from its end offset, which
+    // Describe gives: the replica became ready with cross-replica
+    // duplicate detection off, and never again once the ledger had records.
+    let s = Secured::get().await;
+    let _cluster = CLUSTER_ACL.lock().await;
+    let prefix = unique("it-noread-");
+    let p = prefix.clone();
+    let acls =
+        tokio::task::spawn_blocking(move || LeastPrivilege::grant_but(&p, LeaveOut::TopicRead))
+            .await
+            .expect("granting ACLs");
+    let log = LogFile::new(&prefix);
+    let env = sasl_env(&s, None);
+    let mut bridge = spawn_bridge(SASL_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+    let ledger = format!("{prefix}.ledger");
+    let body = wait_unready_with(
+        &bridge,
+        &format!("grant the bridge's principal Read on topic {ledger}"),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(body.contains("TopicAuthorizationFailed"), "{body}");
+    // It stays so: the refusal is not read as an empty ledger.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, body) = get(bridge.admin, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let text = log.text();
+    assert!(
+        text.contains("Kafka refuses to let the bridge read the duplicates ledger"),
+        "{text}"
+    );
+    bridge.kill9();
+    drop(acls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
+async fn without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_the_acl() {
+    // Before: every delivery got 503 "Kafka refused the write", /readyz
+    // said "ready", and only the log named TopicAuthorizationFailed.
+    let s = Secured::get().await;
+    let _cluster = CLUSTER_ACL.lock().await;
+    let prefix = unique("it-nowrite-");
+    let p = prefix.clone();
+    let acls = tokio::task::spawn_blocking(move || {
+        LeastPrivilege::grant_but(&p, LeaveOut::RoutedTopicWrite)
+    })
+    .await
+    .expect("granting ACLs");
+    let log = LogFile::new(&prefix);
+    let env = sasl_env(&s, None);
+    let mut bridge = spawn_bridge(SASL_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+    wait_ready(&bridge, Duration::from_secs(60)).await;
+    let topic = format!("{prefix}.taxinvoice.state.issue");
+    let sample = samples("deliveries.jsonl").remove(0);
+    let a = post(
+        &bridge,
+        &sample.header_list(),
+        sample.body.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    let named = format!("Write on topic {topic}");
+    assert!(
+        a.body.contains(&named) && a.body.contains("TopicAuthorizationFailed"),
+        "{}\nthe bridge's log:\n{}",
+        a.body,
+        log.text()
+    );
+    // /readyz names it as a warning, and stays 200: the other topics
+    // still take deliveries.
+    let until = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = get(bridge.admin, "/readyz").await;
+        if body.contains(&named) {
+            assert_eq!(status, StatusCode::OK, "{body}");
+            break body;
+        }
+        assert!(
+            Instant::now() < until,
+            "/readyz never named {named:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        body.contains("warning: Kafka denied the bridge Write"),
+        "{body}"
+    );
+    let (_, metrics) = get(bridge.admin, "/metrics").await;
+    assert!(
+        metrics.contains(r#"popbill_bridge_publish_failures_total{reason="write_denied"} 1"#),
+        "{metrics}"
+    );
+    let text = log.text();
+    assert!(
+        text.contains("Kafka denies the bridge Write on this topic"),
+        "{text}"
+    );
+    bridge.kill9();
+    drop(acls);
 }

@@ -8,11 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::dedup::ledger::catch_up::CatchUp;
 use crate::dedup::ledger::parse_entries;
 use crate::dedup::{Dedup, DedupConfig};
 use crate::kafka::client::{KafkaContext, base_client_config};
@@ -41,6 +43,13 @@ impl LedgerState {
         }
         let p = self.problem.lock().ok().and_then(|p| p.clone());
         Some(p.unwrap_or_else(|| "duplicates ledger not caught up".into()))
+    }
+
+    /// The ledger cannot be read now (`why`): not ready until it is read
+    /// to the end again.
+    fn not_caught_up(&self, why: Option<String>) {
+        self.caught_up.store(false, Ordering::Release);
+        self.set_problem(why);
     }
 
     fn set_problem(&self, p: Option<String>) {
@@ -100,7 +109,7 @@ impl Follower {
         self.state.set_problem(None);
 
         // 2. Where it ends now, and a consumer on all of it.
-        let (consumer, mut behind) = loop {
+        let (consumer, ends) = loop {
             match self.assign(&topic).await {
                 Ok(x) => break x,
                 Err(e) => {
@@ -113,13 +122,13 @@ impl Follower {
                 return;
             }
         };
+        let mut progress = CatchUp::new(ends);
+        // A refusal is logged when it starts, not at every fetch.
+        let mut refusal_said = false;
         let consumer = Arc::new(consumer);
         let mut assigned = assigned_partitions(&consumer);
         let started = Instant::now();
         let mut read = 0u64;
-        if behind.is_empty() {
-            self.mark_caught_up(&topic, read, started);
-        }
 
         // 3. Read and follow; expire old identities as time passes; pick up
         //    partitions added to the topic.
@@ -144,12 +153,15 @@ impl Follower {
                         {
                             self.dedup.remember_all(parse_entries(value), at);
                         }
-                        if behind.get(&m.partition()).is_some_and(|&end| m.offset() + 1 >= end) {
-                            behind.remove(&m.partition());
+                        progress.record(m.partition(), m.offset());
+                    }
+                    Err(KafkaError::PartitionEOF(p)) => progress.end_reached(p),
+                    Err(e) if progress.refused_by(&e, &topic) => {
+                        if self.state.caught_up() || !refusal_said {
+                            events::ledger_read_refused(&self.metrics, &topic, progress.refused().unwrap_or_default());
+                            refusal_said = true;
                         }
-                        if !behind.is_empty() {
-                            continue;
-                        }
+                        self.state.not_caught_up(progress.refused().map(str::to_string));
                     }
                     Err(e) => {
                         warn!(ledger = %topic, error = %e, "reading the duplicates ledger failed; retrying");
@@ -157,19 +169,6 @@ impl Follower {
                     }
                 },
                 _ = tick.tick() => {
-                    // Records at the end of a partition may have been
-                    // deleted: trust the consumer's position too.
-                    if !behind.is_empty()
-                        && let Ok(pos) = consumer.position()
-                    {
-                        for e in pos.elements() {
-                            if let (Offset::Offset(o), Some(&end)) = (e.offset(), behind.get(&e.partition()))
-                                && o >= end
-                            {
-                                behind.remove(&e.partition());
-                            }
-                        }
-                    }
                     if last_expire.elapsed() >= Duration::from_secs(30) {
                         self.dedup.expire(SystemTime::now());
                         last_expire = Instant::now();
@@ -188,7 +187,8 @@ impl Follower {
                 }
                 _ = shutdown.fired() => return,
             }
-            if behind.is_empty() && !self.state.caught_up() {
+            if progress.caught_up() && !self.state.caught_up() {
+                refusal_said = false;
                 self.mark_caught_up(&topic, read, started);
             }
         }
@@ -252,7 +252,7 @@ impl Follower {
     }
 
     /// A consumer assigned to every ledger partition from the beginning,
-    /// and, per non-empty partition, the end offset to reach.
+    /// and, per partition, the end offset to reach.
     async fn assign(
         &self,
         topic: &str,
@@ -264,7 +264,9 @@ impl Follower {
             .set("isolation.level", "read_committed")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
+            // The end of a partition, reached by a fetch that Kafka
+            // allowed, is what says it was read (see `CatchUp`).
+            .set("enable.partition.eof", "true")
             // Ledger records are small; librdkafka's default pre-fetch
             // buffer (64 MiB a partition) would only cost memory.
             .set("queued.max.messages.kbytes", "2048")
@@ -283,9 +285,7 @@ impl Follower {
                 let (low, high) = consumer
                     .fetch_watermarks(&topic_owned, p, timeout)
                     .map_err(|e| e.to_string())?;
-                if high > low {
-                    ends.insert(p, high);
-                }
+                ends.insert(p, high.max(low));
                 tpl.add_partition_offset(&topic_owned, p, Offset::Beginning)
                     .map_err(|e| e.to_string())?;
             }

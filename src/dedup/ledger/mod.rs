@@ -45,6 +45,7 @@
 //! - `line`: the line format, written and parsed;
 //! - `follower`: reading the topic into the memory, and readiness.
 
+mod catch_up;
 mod follower;
 mod line;
 mod writer;

@@ -400,13 +400,16 @@ async fn not_enough_replicas_with_unbounded_retries_fails_as_timeout_at_message_
 }
 
 #[tokio::test]
-async fn a_topic_authorization_refusal_fails_as_kafka_error() {
+async fn a_topic_authorization_refusal_fails_as_write_denied_naming_the_topic() {
     let e = verdict_under(
         RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
         &[],
     )
     .await;
-    assert_eq!(e.kind(), Kind::Failed(FailReason::KafkaError), "{e:?}");
+    assert!(
+        matches!(&*e, BridgeError::WriteDenied { topic } if topic == "t"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]

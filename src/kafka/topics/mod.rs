@@ -115,6 +115,7 @@ impl Topics {
                     said_missing: AtomicBool::new(false),
                     serving: AtomicUsize::new(0),
                     not_serving: LastSaid::default(),
+                    write_denied: std::sync::Mutex::new(None),
                 })
             });
         }
@@ -295,6 +296,24 @@ impl Topics {
 
     /// Topics not (yet) known to exist, each with why when Kafka refused to
     /// create it: the readiness verdict.
+    /// Kafka denied a write to `topic` (see `BridgeError::WriteDenied`).
+    pub(crate) fn note_write_denied(&self, topic: &str) {
+        if let Some(st) = self.all.iter().find(|st| &*st.name == topic) {
+            st.set_write_denied(Instant::now());
+        }
+    }
+
+    /// The topics a write was lately denied on, each saying which ACL to
+    /// grant: `/readyz` warnings (not failures: the other topics still
+    /// take deliveries).
+    pub(crate) fn write_denials(&self) -> Vec<String> {
+        let now = Instant::now();
+        self.all
+            .iter()
+            .filter_map(|st| st.write_denial(now))
+            .collect()
+    }
+
     pub fn missing(&self) -> Vec<String> {
         self.all
             .iter()

@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tracing::warn;
 
@@ -31,9 +34,45 @@ pub(super) struct TopicState {
     /// Why a listed topic does not serve yet (the partition and Kafka's
     /// answer); cleared once it does.
     pub(super) not_serving: LastSaid,
+    /// When Kafka last denied the bridge Write on it (an ACL), if within
+    /// [`DENIAL_KEPT`].
+    pub(super) write_denied: std::sync::Mutex<Option<Instant>>,
 }
 
+/// How long `/readyz` lists a topic after a write to it was denied: the
+/// denial is only seen when a delivery is routed there, and POPBiLL's
+/// retries may come minutes apart.
+pub(super) const DENIAL_KEPT: Duration = Duration::from_secs(600);
+
 impl TopicState {
+    /// A write to it was denied (`at`); logged when a bout of denials
+    /// starts.
+    pub(super) fn set_write_denied(&self, at: Instant) {
+        let Ok(mut last) = self.write_denied.lock() else {
+            return;
+        };
+        let new_bout = last.is_none_or(|l| at.saturating_duration_since(l) > DENIAL_KEPT);
+        *last = Some(at);
+        if new_bout {
+            warn!(topic = %self.name, "Kafka denies the bridge Write on this topic (TopicAuthorizationFailed): deliveries routed to it get 503 until its principal is granted Write (docs/deploy.md, ACLs)");
+        }
+    }
+
+    /// Why writes to it fail, if one was denied within [`DENIAL_KEPT`] of
+    /// `now`.
+    pub(super) fn write_denial(&self, now: Instant) -> Option<String> {
+        let last = (*self.write_denied.lock().ok()?)?;
+        let ago = now.saturating_duration_since(last);
+        (ago <= DENIAL_KEPT).then(|| {
+            format!(
+                "Kafka denied the bridge Write on topic {} {}s ago (TopicAuthorizationFailed): grant its principal Write on topic {} (docs/deploy.md, ACLs); deliveries routed there get 503",
+                self.name,
+                ago.as_secs(),
+                self.name
+            )
+        })
+    }
+
     pub(super) fn cause(&self) -> Option<String> {
         self.cannot_create.get()
     }
@@ -54,3 +93,6 @@ impl TopicState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

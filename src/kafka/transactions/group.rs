@@ -111,6 +111,18 @@ impl Member {
 /// retry then.
 pub(crate) struct Withdrawal(Arc<AtomicU8>);
 
+impl Withdrawal {
+    /// Stops waiting now: true if the group had not asked for its commit
+    /// (it will abort: the delivery is not written), false if the commit
+    /// was already asked for (its outcome is not known yet).
+    pub(crate) fn withdraw(self) -> bool {
+        // Drop then finds nothing left to change.
+        self.0
+            .compare_exchange(WAITING, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
 impl Drop for Withdrawal {
     fn drop(&mut self) {
         // Fails, harmlessly, once the commit was asked for.

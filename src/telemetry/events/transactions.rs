@@ -20,6 +20,17 @@ pub(crate) fn transactional_writer_refused(writer: &str, problem: &str) {
     warn!(writer, problem, "transactional writer not ready; retrying");
 }
 
+/// Kafka refused to abort a transaction of `writer` (`error`): the writer
+/// is replaced by a new producer under the same id, which aborts what was
+/// left open; readiness waits for it.
+pub(crate) fn transactional_writer_replaced(writer: &str, error: &str) {
+    warn!(
+        writer,
+        error,
+        "aborting a transaction failed; replacing the transactional writer (its successor aborts what was open)"
+    );
+}
+
 /// A group of `deliveries` committed: every one of them is answered `OK`.
 pub(crate) fn transaction_committed(
     metrics: &Metrics,

@@ -20,7 +20,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::config::Config;
 use crate::http::OkBody;
 use crate::kafka::client::ClientEvents;
-use crate::kafka::publish::create_producer;
+use crate::kafka::publish::{create_producer, producer_config};
+use crate::kafka::transactions::GroupCommit;
 
 type Mock = MockCluster<'static, DefaultProducerContext>;
 
@@ -41,10 +42,28 @@ struct Fixture {
     // Declared first, dropped first: a Kafka client that outlives its
     // cluster takes a second to close.
     app: Arc<App>,
+    /// The transactional writers, in a transactional fixture.
+    writers: Option<Arc<GroupCommit>>,
     cluster: Mock,
 }
 
 fn fixture(tweak: impl FnOnce(&mut Config), absent: &[&str]) -> Fixture {
+    build(tweak, absent, false)
+}
+
+/// A fixture whose deliveries go through the group commit (Kafka
+/// transactions, no ledger lines), its writers ready.
+async fn transactional_fixture(tweak: impl FnOnce(&mut Config)) -> Fixture {
+    let f = build(tweak, &[], true);
+    let until = Instant::now() + Duration::from_secs(10);
+    while let Some(p) = f.writers.as_ref().and_then(|w| w.problem()) {
+        assert!(Instant::now() < until, "writers never ready: {p}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f
+}
+
+fn build(tweak: impl FnOnce(&mut Config), absent: &[&str], transactional: bool) -> Fixture {
     let cluster: Mock = MockCluster::new(1).expect("mock cluster");
     let mut cfg = Config::default();
     cfg.kafka.brokers = cluster.bootstrap_servers();
@@ -74,6 +93,17 @@ fn fixture(tweak: impl FnOnce(&mut Config), absent: &[&str]) -> Fixture {
         }
     }
     let events = Arc::new(ClientEvents::default());
+    let transactions = transactional.then(|| {
+        GroupCommit::start(
+            &cfg.kafka,
+            producer_config(&cfg.kafka, cfg.max_record_bytes()),
+            "ut-writer",
+            None,
+            metrics.clone(),
+            events.clone(),
+        )
+        .expect("transactional writers")
+    });
     let producer = create_producer(
         &cfg.kafka,
         cfg.max_record_bytes(),
@@ -98,12 +128,21 @@ fn fixture(tweak: impl FnOnce(&mut Config), absent: &[&str]) -> Fixture {
             auth: Arc::new(auth),
             router,
             topics: Arc::new(topics),
-            publisher: Publisher::new(producer, None, cfg.cloudevents.clone(), metrics.clone()),
+            publisher: Publisher::new(
+                producer,
+                transactions.clone(),
+                cfg.cloudevents.clone(),
+                metrics.clone(),
+            ),
             dedup: Arc::new(Dedup::new(&cfg.dedup, metrics.clone())),
             metrics,
         },
     ));
-    Fixture { app, cluster }
+    Fixture {
+        app,
+        writers: transactions,
+        cluster,
+    }
 }
 
 /// A bridge that checks senders: Basic credentials, or an API key, and

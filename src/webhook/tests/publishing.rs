@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::dedup::InFlight;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 #[tokio::test]
 async fn a_valid_delivery_is_answered_ok_once_kafka_confirmed_it() {
@@ -119,6 +120,45 @@ async fn a_write_kafka_does_not_confirm_by_the_deadline_is_503_timeout() {
             r#"popbill_bridge_publish_failures_total{reason="timeout"}"#
         ),
         1.0
+    );
+}
+
+#[tokio::test]
+async fn a_deadline_that_comes_during_the_commit_is_503_commit_pending_not_timeout() {
+    // Before: 503 `timeout`, the reason that means "not written", for a
+    // delivery whose commit was under way and could still land.
+    let f = transactional_fixture(|c| {
+        c.server.request_timeout = Duration::from_millis(800);
+        c.kafka.message_timeout = Duration::from_millis(500);
+        c.limits.inflight_wait = Duration::ZERO;
+        c.kafka.transactions.timeout = Duration::from_secs(5);
+    })
+    .await;
+    // The coordinator is busy for a while: each EndTxn is retried.
+    f.cluster.request_errors(
+        RDKafkaApiKey::EndTxn,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS; 30],
+    );
+    let r = exchange(&f.app, peer(), post(&issue_headers("mid-c"), ISSUE_BODY)).await;
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(
+        r.body
+            .starts_with("Kafka transaction still committing at the deadline"),
+        "{r:?}"
+    );
+    assert_eq!(
+        metric(
+            &f.app,
+            r#"popbill_bridge_publish_failures_total{reason="commit_pending"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &f.app,
+            r#"popbill_bridge_publish_failures_total{reason="timeout"}"#
+        ),
+        0.0
     );
 }
 

@@ -37,7 +37,8 @@ impl GroupCommit {
         let ledger_lines = ledger.lines;
         let mut verdicts = Vec::with_capacity(members.len());
         for m in &mut members {
-            verdicts.push(verdict_of((&mut m.report).await, &m.topic, &self.metrics));
+            let verdict = verdict_of((&mut m.report).await, &m.topic, &self.metrics);
+            verdicts.push(verdict.map_err(|e| self.denied_or(e, &m.topic)));
         }
         if let Some(ledger_records) = &self.ledger {
             for report in ledger.reports {
@@ -48,6 +49,15 @@ impl GroupCommit {
         }
         if failure.is_none() {
             failure = verdicts.iter().find_map(|v| v.as_ref().err().cloned());
+        }
+        // A denied write is the cause the group's answers should name, not
+        // the purges that followed it.
+        if let Some(denied) = verdicts.iter().find_map(|v| {
+            v.as_ref()
+                .err()
+                .filter(|e| matches!(***e, BridgeError::WriteDenied { .. }))
+        }) {
+            failure = Some(denied.clone());
         }
         // Every member's request must still wait for the verdict: one
         // already answered 503 must not become visible (see `Withdrawal`).
@@ -101,7 +111,10 @@ impl GroupCommit {
         for (m, v) in members.into_iter().zip(verdicts) {
             let answer = match (v, &refused) {
                 (v, None) => v,
-                // Its own failure says the most.
+                // A record purged because its transaction failed says
+                // nothing of why: the group's cause does.
+                (Err(own), Some(e)) if purged(&own) => Err(e.clone()),
+                // Otherwise its own failure says the most.
                 (Err(own), Some(_)) => Err(own),
                 (Ok(_), Some(e)) => Err(e.clone()),
             };
@@ -143,7 +156,7 @@ impl GroupCommit {
     }
 
     /// Commits the writer's transaction; see [`GroupCommit::end_transaction`].
-    async fn try_commit(&self, writer: &Arc<Writer>) -> Ended {
+    async fn try_commit(self: &Arc<Self>, writer: &Arc<Writer>) -> Ended {
         let e = match self.end_transaction(writer, true).await {
             Ok(()) => {
                 let _ = self.free_tx.send(writer.clone());
@@ -171,12 +184,34 @@ impl GroupCommit {
     /// Aborts the writer's transaction; the commit was never asked for, or
     /// failed in a way that says it did not happen. The group's records
     /// can then never become visible, whatever `abort_transaction` says.
-    async fn abort(&self, writer: &Arc<Writer>, cause: Arc<BridgeError>) -> Ended {
+    ///
+    /// An abort that fails leaves the writer in a state librdkafka will not
+    /// take a new transaction in (seen: a topic without the Write ACL
+    /// failed AddPartitionsToTxn, and the abort then got "invalid state").
+    /// The open transaction can still only abort, so the writer is
+    /// replaced in-process: a new producer with the same id, whose
+    /// `init_transactions` fences the old one and aborts what it left
+    /// open. Only a writer fenced by another process stops the bridge
+    /// (replacing it would fence that process back).
+    async fn abort(self: &Arc<Self>, writer: &Arc<Writer>, cause: Arc<BridgeError>) -> Ended {
         match self.end_transaction(writer, false).await {
             Ok(()) => {
                 let _ = self.free_tx.send(writer.clone());
             }
-            Err(e) => self.writer_lost(writer, &format!("abort_transaction failed: {e}")),
+            Err(e) if fenced(&e) => {
+                self.writer_lost(writer, &format!("abort_transaction failed: {e}"))
+            }
+            Err(e) => match self.replacement(writer) {
+                Ok(new) => {
+                    events::transactional_writer_replaced(&writer.id, &e.to_string());
+                    self.ready_writers.fetch_sub(1, Ordering::AcqRel);
+                    tokio::spawn(self.clone().initialise(new));
+                }
+                Err(made) => self.writer_lost(
+                    writer,
+                    &format!("abort_transaction failed: {e}; no new producer: {made}"),
+                ),
+            },
         }
         Ended::Aborted(cause)
     }
@@ -219,6 +254,42 @@ fn wait_for_reports_released(producer: &FutureProducer<KafkaContext>) {
     while producer.in_flight_count() > 0 && std::time::Instant::now() < until {
         std::thread::sleep(Duration::from_micros(100));
     }
+}
+
+impl GroupCommit {
+    /// A record librdkafka purged after the authorizer refused to add its
+    /// topic to the transaction (the refusal is only in librdkafka's log,
+    /// which names the topic): the denial, naming the ACL.
+    fn denied_or(&self, e: Arc<BridgeError>, topic: &str) -> Arc<BridgeError> {
+        if purged(&e) && self.events.write_denied_within(topic, self.timeout) {
+            return Arc::new(BridgeError::WriteDenied {
+                topic: topic.to_string(),
+            });
+        }
+        e
+    }
+}
+
+/// A record librdkafka purged unsent or unanswered (its transaction
+/// failed, or the producer is closing).
+fn purged(e: &BridgeError) -> bool {
+    matches!(e, BridgeError::Kafka(k) if matches!(
+        k.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+    ))
+}
+
+/// Another producer holds the writer's transactional id now (a second
+/// process under the same id): this one must stop, not take it back.
+fn fenced(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::Fenced
+        )
+    )
 }
 
 /// How a group's transaction ended.

@@ -53,7 +53,7 @@ impl GroupCommit {
     }
 
     /// A new producer with the same `transactional.id`.
-    fn replacement(&self, old: &Writer) -> Result<Arc<Writer>, KafkaError> {
+    pub(super) fn replacement(&self, old: &Writer) -> Result<Arc<Writer>, KafkaError> {
         Ok(Arc::new(Writer {
             producer: old.config.create_with_context(self.context.clone())?,
             id: old.id.clone(),

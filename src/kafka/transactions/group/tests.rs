@@ -179,6 +179,44 @@ mod on_the_mock_cluster {
         assert!(count(&metrics, "committed") >= 1.0);
     }
 
+    #[tokio::test]
+    async fn an_abort_kafka_refuses_replaces_the_writer_and_does_not_stop_the_bridge() {
+        // Before: any failed abort was a fatal error, and the bridge
+        // exited (seen on a secured broker: one delivery to a topic without
+        // the Write ACL restarted the replica).
+        let cluster = mock::with_topics(&["events", LEDGER]);
+        let (group, metrics) = group(&cluster);
+        ready(&group).await;
+        cluster.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD; 4],
+        );
+        cluster.request_errors(
+            RDKafkaApiKey::EndTxn,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_TXN_STATE; 4],
+        );
+        let e = verdict(send(&group, 1)).await.expect_err("refused");
+        assert_eq!(e.status(), hyper::StatusCode::SERVICE_UNAVAILABLE, "{e}");
+        assert!(count(&metrics, "aborted") >= 1.0);
+        assert_eq!(
+            group.events.fatal(),
+            None,
+            "a failed abort stopped the bridge"
+        );
+        cluster.clear_request_errors(RDKafkaApiKey::Produce);
+        cluster.clear_request_errors(RDKafkaApiKey::EndTxn);
+        ready(&group).await;
+        let mut committed = false;
+        for n in 10..16 {
+            if verdict(send(&group, n)).await.is_ok() {
+                committed = true;
+                break;
+            }
+        }
+        assert!(committed, "no later group committed");
+        assert_eq!(group.events.fatal(), None);
+    }
+
     /// Every ledger record of `LEDGER` (three partitions): partition,
     /// key, offset, value; read until `lines` lines were seen.
     async fn ledger_records(
