@@ -26,7 +26,7 @@
 #
 # Made at the first start (format time), in the directory, never in git:
 #   ca.pem                     the throwaway CA (its key, ca.key, signs the others)
-#   broker.pem                 the broker's key and certificate (SAN localhost, 127.0.0.1)
+#   broker.pem                 the broker's key and certificate (SAN kafka-0.popbill.test, 127.0.0.1)
 #   client.pem, client.key     the client certificate (CN=bridge) and its key
 #   admin.password, bridge.password   the SCRAM passwords (mode 600)
 #   admin.properties           a Java client's settings as the admin (--command-config)
@@ -93,7 +93,10 @@ make_secrets() {
       [ "$who" = client ] && cn=bridge
       openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/$who.key" 2>/dev/null
       openssl req -new -key "$d/$who.key" -subj "/O=popbill-bridge-test/CN=$cn" -out "$d/$who.csr"
-      printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/$who.ext"
+      # Not "localhost": the name a client connects by must be one the
+      # certificate lists, and tests/it/secured.rs connects by "localhost"
+      # to see a mismatch named.
+      printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:kafka-0.popbill.test,IP:127.0.0.1\n' >"$d/$who.ext"
       openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
         -days 7 -extfile "$d/$who.ext" -out "$d/$who.crt" 2>/dev/null
       rm -f "$d/$who.csr" "$d/$who.ext"

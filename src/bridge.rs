@@ -25,6 +25,7 @@ use crate::http::auth::Auth;
 use crate::http::server::{self, Limits, Listener};
 use crate::http::tls::Tls;
 use crate::http::{admin, reload};
+use crate::kafka::certificate_check::CertificateCheck;
 use crate::kafka::client::ClientEvents;
 use crate::route::Router;
 use crate::shutdown::{Shutdown, ShutdownReport};
@@ -179,7 +180,8 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         .then(|| Arc::new(ledger::LedgerState::default()));
     let health = Arc::new(
         Health::new(ledger_state.clone(), kafka_events.clone())
-            .with_transactions(transactions.clone()),
+            .with_transactions(transactions.clone())
+            .with_certificate_check(CertificateCheck::of(&config.kafka)),
     );
 
     let (intake, intake_signal) = crate::signal::signal();

@@ -15,12 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::dedup::ledger::LedgerState;
+use crate::kafka::certificate_check::CertificateCheck;
 use crate::kafka::client::ClientEvents;
 use crate::kafka::topics::{ConfigProblem, Topics};
 use crate::kafka::transactions::GroupCommit;
 use crate::signal::Signal;
 use crate::telemetry::events;
 use crate::telemetry::metrics::Metrics;
+
+/// At most this long for the bridge's own look at a broker certificate.
+const CERTIFICATE_CHECK_WITHIN: Duration = Duration::from_secs(3);
 
 pub(crate) struct Health {
     kafka_up: AtomicBool,
@@ -45,6 +49,10 @@ pub(crate) struct Health {
     /// The transactional writers, when `kafka.transactions` is on: not
     /// ready until one is initialised (an ACL refusal is named).
     transactions: Option<Arc<GroupCommit>>,
+    /// With TLS to Kafka: the bridge's own look at a broker certificate
+    /// librdkafka refused, and what it found.
+    certificate_check: Option<CertificateCheck>,
+    certificate_refused: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -59,12 +67,21 @@ impl Health {
             ledger,
             events,
             transactions: None,
+            certificate_check: None,
+            certificate_refused: Mutex::new(None),
         }
     }
 
     /// Readiness also waits for a transactional writer.
     pub(crate) fn with_transactions(mut self, transactions: Option<Arc<GroupCommit>>) -> Health {
         self.transactions = transactions;
+        self
+    }
+
+    /// With TLS to Kafka, a refused broker certificate is looked at (see
+    /// `kafka::certificate_check`).
+    pub(crate) fn with_certificate_check(mut self, check: Option<CertificateCheck>) -> Health {
+        self.certificate_check = check;
         self
     }
 
@@ -82,9 +99,15 @@ impl Health {
         if !self.kafka_up.load(Ordering::Acquire) {
             // The metadata error itself says only "transport failure";
             // a refused login or certificate is what the operator must fix.
-            reasons.push(match self.events.connection_refused() {
-                Some(why) => format!("Kafka metadata not reachable: librdkafka: {why}"),
-                None => "Kafka metadata not reachable".to_string(),
+            let certificate = self.certificate_refused.lock().ok().and_then(|c| c.clone());
+            reasons.push(match (certificate, self.events.connection_refused()) {
+                // librdkafka's own hint (ssl.ca.location) is often wrong:
+                // what the bridge found comes first.
+                (Some(found), Some(why)) => {
+                    format!("Kafka metadata not reachable: {found} (librdkafka: {why})")
+                }
+                (_, Some(why)) => format!("Kafka metadata not reachable: librdkafka: {why}"),
+                _ => "Kafka metadata not reachable".to_string(),
             });
         }
         if let Some(problem) = self.events.producer_id_problem() {
@@ -165,6 +188,7 @@ impl Health {
                 }
             }
         }
+        self.look_at_certificate(up).await;
         let missing = if up { topics.missing() } else { Vec::new() };
         metrics.set_topics_missing(missing.len());
         if let Ok(mut m) = self.missing.lock() {
@@ -172,6 +196,28 @@ impl Health {
         }
         if let Ok(mut d) = self.write_denials.lock() {
             *d = topics.write_denials();
+        }
+    }
+
+    /// When librdkafka refused a broker's certificate, finds out why (the
+    /// name, the expiry, the CA); forgets it once Kafka answers.
+    async fn look_at_certificate(&self, up: bool) {
+        let refused = !up
+            && self
+                .events
+                .connection_refused()
+                .is_some_and(|why| why.contains("certificate verify failed"));
+        let found = match (&self.certificate_check, refused) {
+            (Some(check), true) => check.run(CERTIFICATE_CHECK_WITHIN).await,
+            _ => None,
+        };
+        if let Ok(mut said) = self.certificate_refused.lock()
+            && *said != found
+        {
+            if let Some(f) = &found {
+                events::kafka_certificate_refused(f);
+            }
+            *said = found;
         }
     }
 

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+pub(crate) mod certificate_check;
 pub mod client;
 pub mod mock;
 pub mod publish;

@@ -231,6 +231,12 @@ pub(crate) fn kafka_unreachable(metrics: &Metrics, error: &dyn std::fmt::Display
     warn!(error = %error, "Kafka is not reachable (metadata request failed): readiness fails until it is");
 }
 
+/// The bridge's own handshake with a broker librdkafka could not verify
+/// says why (`why`, naming the fix): said when it changes.
+pub(crate) fn kafka_certificate_refused(why: &str) {
+    warn!(reason = why, "Kafka's certificate is refused");
+}
+
 /// Kafka answers again; `suppressed` librdkafka lines were held back
 /// since the last summary.
 pub(crate) fn kafka_reachable(metrics: &Metrics, suppressed: u64) {

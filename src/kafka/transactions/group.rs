@@ -333,6 +333,14 @@ impl GroupCommit {
         if self.ready_writers.load(Ordering::Acquire) >= self.producers {
             return None;
         }
+        // A refused login or certificate stops InitProducerId too, which
+        // then reads as "no transaction coordinator": the cause is the
+        // connection, named beside this.
+        if self.events.connection_refused().is_some() {
+            return Some(
+                "transactional writers not initialised: Kafka refuses the bridge's connection (the reason is given above)".to_string(),
+            );
+        }
         let p = self
             .init_problem
             .lock()
