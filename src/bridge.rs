@@ -223,6 +223,12 @@ pub async fn start(config: Config) -> Result<RunningBridge, StartError> {
         config.kafka.health_interval,
         background_signal.clone(),
     )));
+    crate::kafka::secret_files::spawn_watch(
+        &config.kafka,
+        config.limits.reload_interval,
+        kafka_events.clone(),
+        background_signal.clone(),
+    );
     reload::spawn(
         auth,
         tls.clone(),
@@ -304,6 +310,13 @@ impl RunningBridge {
     /// bridge down and exit non-zero to be restarted with a new producer.
     pub async fn fatal_error(&self) -> String {
         self.kafka_events.wait_fatal().await
+    }
+
+    /// Resolves, with the reason, when the bridge must be started again
+    /// to take a changed Kafka secret (see `kafka::secret_files`): the
+    /// owner stops it in order and exits with status 4.
+    pub async fn restart_requested(&self) -> String {
+        self.kafka_events.wait_restart().await
     }
 
     /// The orderly stop, phase by phase (see [`crate::shutdown`]). Nothing

@@ -27,7 +27,9 @@ Without a command it serves; the commands are tools around it: `send` posts a sa
 to a URL the way POPBiLL does (to check a deployment), `asyncapi` prints the AsyncAPI document \
 of the topics the configuration produces.",
     args_conflicts_with_subcommands = true,
-    after_help = "Endpoints: POST <listen><server.webhook_path> for POPBiLL; GET /metrics, /healthz, /readyz on --admin-listen."
+    after_help = "Endpoints: POST <listen><server.webhook_path> for POPBiLL; GET /metrics, /healthz, /readyz on --admin-listen.\n\
+Exit status: 0 stopped in order; 1 stopped with deliveries left unflushed; 2 configuration or start-up error; \
+3 fatal Kafka client error (restart it); 4 a kafka.secret_files file changed (start it again); 130 a second stop signal."
 )]
 pub struct Cli {
     /// Without a command, the bridge serves.

@@ -192,6 +192,19 @@ impl Config {
     }
 
     fn from_table(table: toml::Table, shown: String) -> Result<Config, ConfigError> {
+        let mut config = Config::parse_table(table, shown)?;
+        // The values of kafka.secret_files become properties here, once:
+        // every later check and client sees them, and every redaction
+        // hides them.
+        let unread = crate::kafka::secret_files::read_into(&mut config.kafka);
+        if unread.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(unread))
+        }
+    }
+
+    fn parse_table(table: toml::Table, shown: String) -> Result<Config, ConfigError> {
         Config::deserialize(table).map_err(|e| ConfigError::Parse {
             path: if shown.is_empty() {
                 "(environment)".into()

@@ -47,6 +47,7 @@ pub mod dedup;
 pub mod delivery;
 pub mod deserialize;
 pub mod error;
+pub(crate) mod file_digest;
 pub mod health;
 pub mod http;
 pub mod kafka;

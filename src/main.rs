@@ -119,22 +119,26 @@ async fn main() -> ExitCode {
     // A fatal Kafka error leaves a producer that can never write: take
     // the orderly way out and exit non-zero, so the orchestrator restarts
     // the process with a new producer.
-    let fatal = tokio::select! {
+    let exit_status = tokio::select! {
         _ = popbill_bridge::signal::stop_requested() => {
             info!("stop signal received; a second one exits at once");
             None
         }
         reason = bridge.fatal_error() => {
             error!(reason, "fatal Kafka error: shutting down, then exiting with status {EXIT_KAFKA_FATAL} to be restarted");
-            Some(reason)
+            Some(EXIT_KAFKA_FATAL)
+        }
+        reason = bridge.restart_requested() => {
+            warn!(reason, "restart asked for: shutting down, then exiting with status {EXIT_RESTART} to be started again");
+            Some(EXIT_RESTART)
         }
     };
     let shutdown = bridge.shutdown();
     tokio::pin!(shutdown);
     tokio::select! {
         report = &mut shutdown => {
-            if fatal.is_some() {
-                ExitCode::from(EXIT_KAFKA_FATAL)
+            if let Some(status) = exit_status {
+                ExitCode::from(status)
             } else if report.drained && report.unflushed == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -151,3 +155,8 @@ async fn main() -> ExitCode {
 /// Exit status after a fatal Kafka client error (1: unclean shutdown,
 /// 2: configuration, 130: second stop signal).
 const EXIT_KAFKA_FATAL: u8 = 3;
+
+/// Exit status after a changed Kafka secret file (`kafka.secret_files`):
+/// an orderly stop, so that the orchestrator starts the bridge again with
+/// the new value.
+const EXIT_RESTART: u8 = 4;

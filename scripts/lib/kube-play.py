@@ -5,7 +5,7 @@ runs here, changing only what a local test must, and saying each change:
 - the image: the one scripts/image.sh built (no registry here);
 - the brokers: the test broker on the host (host network), plain text, so
   the example overlay's SASL_SSL settings are dropped (its secured broker is
-  issue #22's);
+  tests/it/secured.rs's); the SASL password file it mounts is still read;
 - the allow-list: 127.0.0.1/32 added beside what it names, so the test can
   post from the host;
 - a Secret with the keys the Deployment mounts or reads (the manifests
@@ -36,7 +36,8 @@ import sys
 import yaml
 
 PLAYED = {"Deployment", "ConfigMap", "Secret"}
-SECRET = {"basic": "popbill:s3cret\n", "api-keys": "k-play\n", "sasl-password": "unused\n"}
+SECRET = {"basic": "popbill:s3cret\n", "api-keys": "k-play\n", "sasl-password": "unused\n",
+          "ca.crt": "unused\n"}
 
 
 def main():
@@ -70,6 +71,8 @@ def main():
                     name = e["name"]
                     if name.startswith("POPBILL_BRIDGE_KAFKA__PROPERTIES__S"):
                         continue  # SASL_SSL settings: the test broker is plain
+                    # Kept: the password is read from the mounted Secret
+                    # (base64 text here, unused by a plain broker).
                     if name == "POPBILL_BRIDGE_KAFKA__BROKERS":
                         e = {"name": name, "value": brokers}
                     if name == "POPBILL_BRIDGE_ACCESS__ALLOW":

@@ -9,6 +9,7 @@ use super::*;
 /// names such as `sasl.password`).
 const MAP_SETTINGS: &[(&str, &str, bool)] = &[
     ("kafka", "properties", true),
+    ("kafka", "secret_files", true),
     ("topics", "settings", true),
     ("routes", "overrides", false),
 ];

@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::{error, info};
 
-use crate::http::file_digest::{FileDigest, file_digests};
+use crate::file_digest::{FileDigest, file_digests};
 
 /// Credentials POPBiLL must present. Each list may also be given as one
 /// comma-separated string. An empty entry, or a file without a credential,

@@ -15,7 +15,6 @@ pub mod access;
 pub mod admin;
 pub mod answer;
 pub mod auth;
-pub(crate) mod file_digest;
 pub mod reload;
 pub mod server;
 pub mod tls;

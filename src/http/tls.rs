@@ -15,7 +15,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
-use crate::http::file_digest::{FileDigest, file_digests};
+use crate::file_digest::{FileDigest, file_digests};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -56,7 +56,7 @@ pub struct Tls {
     key: PathBuf,
     acceptor: RwLock<TlsAcceptor>,
     /// Content digests of the pair as last loaded (by content: see
-    /// [`crate::http::file_digest`]). A pair that failed to load is not
+    /// [`crate::file_digest`]). A pair that failed to load is not
     /// marked seen, so it is tried again every interval: a key caught
     /// half-written is picked up once complete, even with the same
     /// modification time.

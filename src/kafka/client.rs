@@ -41,6 +41,9 @@ pub struct ClientEvents {
     /// (librdkafka's `ADDPARTS` line names the topic; the records
     /// themselves only say "purged"), each with when.
     write_denied: std::sync::Mutex<Vec<(String, std::time::Instant)>>,
+    /// Set once, when a Kafka secret file changed: every client must be
+    /// made again (see `kafka::secret_files`).
+    restart: watch::Sender<Option<String>>,
 }
 
 /// The idempotent producer's ID, as its statistics report it: until
@@ -78,6 +81,7 @@ impl ClientEvents {
             producer_id: std::sync::Mutex::new(ProducerId::NotWatched),
             connection_refused: std::sync::Mutex::new(None),
             write_denied: std::sync::Mutex::new(Vec::new()),
+            restart: watch::Sender::new(None),
         }
     }
 
@@ -160,6 +164,27 @@ impl ClientEvents {
             && !matches!(&*p, ProducerId::State(s) if s == state)
         {
             *p = ProducerId::State(state.to_string());
+        }
+    }
+
+    /// Asks the bridge's owner for an orderly restart (`reason`), once.
+    pub(crate) fn request_restart(&self, reason: &str) {
+        self.restart.send_if_modified(|r| {
+            let first = r.is_none();
+            if first {
+                *r = Some(reason.to_string());
+            }
+            first
+        });
+    }
+
+    /// Resolves with the reason once a restart was asked for.
+    pub(crate) async fn wait_restart(&self) -> String {
+        let mut rx = self.restart.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_default(),
+            // The sender lives in `self`: never resolve rather than invent.
+            Err(_) => std::future::pending().await,
         }
     }
 

@@ -23,6 +23,7 @@ pub mod client;
 pub mod mock;
 pub mod publish;
 pub mod record;
+pub(crate) mod secret_files;
 pub mod topics;
 pub mod transactions;
 
@@ -56,6 +57,13 @@ pub struct KafkaConfig {
     /// refused at start-up. Numbers and booleans are taken as their text.
     #[serde(deserialize_with = "crate::deserialize::property_map")]
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties whose values are kept in files (mounted
+    /// Secrets): property name → file, e.g. `"sasl.password" =
+    /// "/etc/popbill-bridge/kafka/sasl-password"`. Read at start (a final
+    /// newline is dropped); a changed file makes the bridge restart in
+    /// order (exit status 4), since librdkafka takes credentials when a
+    /// client is made. Watched every `limits.reload_interval`.
+    pub secret_files: BTreeMap<String, std::path::PathBuf>,
     /// Records and their ledger lines in Kafka transactions
     /// (`[kafka.transactions]`).
     pub transactions: transactions::TransactionsConfig,
@@ -71,6 +79,7 @@ impl Default for KafkaConfig {
             statistics_interval: Duration::from_secs(2),
             client_id: "popbill-bridge".into(),
             properties: BTreeMap::new(),
+            secret_files: BTreeMap::new(),
             transactions: Default::default(),
         }
     }
@@ -251,7 +260,7 @@ impl fmt::Debug for KafkaConfig {
             .properties
             .iter()
             .map(|(k, v)| {
-                let shown = if is_secret_property(k) {
+                let shown = if is_secret_property(k) || self.secret_files.contains_key(k) {
                     "<redacted>"
                 } else {
                     v.as_str()
@@ -267,6 +276,7 @@ impl fmt::Debug for KafkaConfig {
             .field("statistics_interval", &self.statistics_interval)
             .field("client_id", &self.client_id)
             .field("properties", &properties)
+            .field("secret_files", &self.secret_files)
             .field("transactions", &self.transactions)
             .finish()
     }

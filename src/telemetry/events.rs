@@ -237,6 +237,16 @@ pub(crate) fn kafka_certificate_refused(why: &str) {
     warn!(reason = why, "Kafka's certificate is refused");
 }
 
+/// A file of `kafka.secret_files` changed: the bridge restarts in order
+/// to make its Kafka clients with the new value.
+pub(crate) fn kafka_secret_changed(property: &str, file: &std::path::Path) {
+    warn!(
+        property,
+        file = %file.display(),
+        "a Kafka secret file changed: librdkafka takes credentials only when a client is made, so the bridge stops in order and exits with status 4 to be started again with it"
+    );
+}
+
 /// Kafka answers again; `suppressed` librdkafka lines were held back
 /// since the last summary.
 pub(crate) fn kafka_reachable(metrics: &Metrics, suppressed: u64) {

@@ -686,3 +686,88 @@ async fn a_broker_certificate_without_the_connected_name_makes_readiness_name_th
     assert_eq!(bridge.child.try_wait().expect("try_wait"), None);
     bridge.kill9();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Kafka broker of scripts/kafka.sh"]
+async fn a_sasl_password_from_a_file_logs_in_never_shows_and_its_rotation_restarts_the_bridge_with_status_4()
+ {
+    let s = Secured::get().await;
+    let _cluster = CLUSTER_ACL.lock().await;
+    let prefix = unique("it-pwfile-");
+    let p = prefix.clone();
+    let acls = tokio::task::spawn_blocking(move || LeastPrivilege::grant(&p))
+        .await
+        .expect("granting ACLs");
+    let password = s.password("bridge");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("sasl-password");
+    // As `kubectl create secret --from-file` or `echo` leaves it.
+    std::fs::write(&file, format!("{password}\n")).expect("password file");
+    let env: Vec<(&'static str, String)> = sasl_env(&s, None)
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with("SASL_PASSWORD"))
+        .chain([
+            (
+                "POPBILL_BRIDGE_KAFKA__SECRET_FILES__SASL_PASSWORD",
+                file.to_string_lossy().into_owned(),
+            ),
+            (
+                "POPBILL_BRIDGE_LIMITS__RELOAD_INTERVAL",
+                "300ms".to_string(),
+            ),
+        ])
+        .collect();
+    let env = bridge_env(&prefix, &env);
+
+    // --check-config names the file, never the password.
+    let checked = configured_command(SASL_BOOTSTRAP, &prefix)
+        .arg("--check-config")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("--check-config");
+    let shown = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        checked.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(shown.contains("sasl-password"), "{shown}");
+    assert!(!shown.contains(&password), "{shown}");
+
+    let log = LogFile::new(&prefix);
+    let mut bridge = spawn_bridge(SASL_BOOTSTRAP, &prefix, &env, &log.0);
+    wait_ready(&bridge, Duration::from_secs(60)).await;
+    let sample = samples("deliveries.jsonl").remove(0);
+    let a = post(
+        &bridge,
+        &sample.header_list(),
+        sample.body.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let (_, metrics) = get(bridge.admin, "/metrics").await;
+    assert!(!metrics.contains(&password), "the password is on /metrics");
+
+    // The Secret is rotated: an orderly stop, status 4, for a new start.
+    std::fs::write(&file, "rotated-password\n").expect("rotate");
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = bridge.child.try_wait().expect("try_wait") {
+            break st;
+        }
+        assert!(
+            Instant::now() < until,
+            "the bridge did not restart on a rotated password"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.code(), Some(4), "{}", log.text());
+    let text = log.text();
+    assert!(text.contains("a Kafka secret file changed"), "{text}");
+    assert!(!text.contains(&password), "the password is in the log");
+    assert!(
+        !text.contains("rotated-password"),
+        "the new password is in the log"
+    );
+    drop(acls);
+}

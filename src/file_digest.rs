@@ -3,7 +3,7 @@
 //! A modification time is not enough: `cp -p`, `rsync -t` and `tar` keep
 //! the old one, and two writes can land within one timestamp tick, so a
 //! replaced credential or certificate file would never be reloaded. The
-//! files watched here are small (keys, certificates), so reading and
+//! files watched here are small (keys, certificates, Kafka secrets), so reading and
 //! hashing them every `limits.reload_interval` costs next to nothing.
 
 use std::path::Path;
