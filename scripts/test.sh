@@ -51,6 +51,7 @@ kafka_sh_tests=(
   secured::over_sasl_ssl_with_scram_and_only_the_documented_acls_a_delivery_is_ok_and_in_kafka
   secured::without_read_on_an_empty_ledger_the_bridge_is_not_ready_and_names_the_read_acl
   secured::without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_the_acl
+  secured::without_describe_configs_readiness_lists_the_unchecked_settings_and_the_acl
 )
 if [ "${POPBILL_TEST_KAFKA_SCRIPT:-}" != 1 ]; then
   echo "test.sh: the broker is not run by scripts/kafka.sh: skipping ${kafka_sh_tests[*]}" >&2

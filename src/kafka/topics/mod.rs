@@ -81,6 +81,8 @@ pub struct Topics {
     /// being able to read settings: said again only when it changes.
     said_broker: LastSaid,
     said_unchecked: LastSaid,
+    /// The same for the brokers' settings (DescribeConfigs on the Cluster).
+    said_broker_unchecked: LastSaid,
     /// After DescribeConfigs failed: no new try before then.
     settings_retry_at: std::sync::Mutex<Option<Instant>>,
     /// Serialises checks and creations so a burst to a new topic makes one
@@ -138,6 +140,7 @@ impl Topics {
             problems: std::sync::Mutex::new(Vec::new()),
             said_broker: LastSaid::default(),
             said_unchecked: LastSaid::default(),
+            said_broker_unchecked: LastSaid::default(),
             settings_retry_at: std::sync::Mutex::new(None),
             ensure_lock: Mutex::new(()),
         })
@@ -294,8 +297,6 @@ impl Topics {
         Ok(())
     }
 
-    /// Topics not (yet) known to exist, each with why when Kafka refused to
-    /// create it: the readiness verdict.
     /// Kafka denied a write to `topic` (see `BridgeError::WriteDenied`).
     pub(crate) fn note_write_denied(&self, topic: &str) {
         if let Some(st) = self.all.iter().find(|st| &*st.name == topic) {
@@ -314,6 +315,8 @@ impl Topics {
             .collect()
     }
 
+    /// Topics not (yet) known to exist, each with why when Kafka refused to
+    /// create it: the readiness verdict.
     pub fn missing(&self) -> Vec<String> {
         self.all
             .iter()

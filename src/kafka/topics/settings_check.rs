@@ -9,7 +9,19 @@ impl Topics {
     /// Settings of existing topics that break a promise of the bridge, as
     /// of the last settings check.
     pub(crate) fn config_problems(&self) -> Vec<ConfigProblem> {
-        self.problems.lock().map(|p| p.clone()).unwrap_or_default()
+        let mut problems = self.problems.lock().map(|p| p.clone()).unwrap_or_default();
+        // Settings that could not be read are not known to be right:
+        // listed (not blocking), with the right that reads them.
+        for unread in [self.said_unchecked.get(), self.said_broker_unchecked.get()]
+            .into_iter()
+            .flatten()
+        {
+            problems.push(ConfigProblem {
+                text: unread,
+                blocking: false,
+            });
+        }
+        problems
     }
 
     /// Reads the settings of every existing topic the bridge uses (and the
@@ -38,13 +50,31 @@ impl Topics {
             let described = match self.admin.describe_configs(specifiers.iter(), &opts).await {
                 Ok(d) => d,
                 Err(e) => {
-                    self.say_unchecked(Some(format!("{e}")));
+                    self.say_unchecked(Some(format!(
+                        "the topics' settings (record size, durability, ledger retention) are not \
+                         checked: DescribeConfigs failed ({e})"
+                    )));
                     if let Ok(mut t) = self.settings_retry_at.lock() {
                         *t = Some(Instant::now() + SETTINGS_RETRY);
                     }
                     return;
                 }
             };
+            // A topic the principal may not describe is not a failed call:
+            // it comes back with no settings at all (rust-rdkafka drops
+            // the per-topic error; an existing topic always has some).
+            let refused = described.iter().filter(|r| unread(r)).count();
+            if refused > 0 {
+                self.say_unchecked(Some(format!(
+                    "Kafka refused DescribeConfigs on {refused} of the bridge's {} topic(s) (no \
+                     settings came back): their settings (record size, durability, ledger \
+                     retention) are not checked; grant the bridge's principal DescribeConfigs on \
+                     its topics (docs/deploy.md, ACLs)",
+                    described.len()
+                )));
+            } else {
+                self.say_unchecked(None);
+            }
             for resource in described.into_iter().flatten() {
                 let OwnedResourceSpecifier::Topic(name) = &resource.specifier else {
                     continue;
@@ -63,7 +93,6 @@ impl Topics {
                 f.retention_ms = number("retention.ms");
             }
         }
-        self.say_unchecked(None);
         let problems: Vec<ConfigProblem> = facts
             .iter()
             .flat_map(|(role, f)| checks::check_topic(*role, f, &self.needs))
@@ -74,7 +103,22 @@ impl Topics {
         // practice, and librdkafka describes one broker per request.
         if let Some(id) = broker {
             let broker = [ResourceSpecifier::Broker(id)];
-            if let Ok(d) = self.admin.describe_configs(broker.iter(), &opts).await {
+            let described = self.admin.describe_configs(broker.iter(), &opts).await;
+            let refused = match &described {
+                Ok(d) => d
+                    .iter()
+                    .any(unread)
+                    .then(|| "no settings came back".to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            self.say_broker_unchecked(refused.map(|why| {
+                format!(
+                    "Kafka refused DescribeConfigs on broker {id} ({why}): the brokers' record limit \
+                     (message.max.bytes) is not checked; grant the bridge's principal DescribeConfigs \
+                     on the Cluster (docs/deploy.md, ACLs)"
+                )
+            }));
+            if let Ok(d) = described {
                 let limit = d
                     .iter()
                     .flatten()
@@ -143,4 +187,16 @@ impl Topics {
             warn!(error = %e, "cannot read topic settings (DescribeConfigs) to check them; grant the bridge's principal DescribeConfigs on its topics");
         }
     }
+
+    fn say_broker_unchecked(&self, error: Option<String>) {
+        if let Some(e) = self.said_broker_unchecked.update(error) {
+            warn!(error = %e, "cannot read the brokers' settings (DescribeConfigs) to check them; grant the bridge's principal DescribeConfigs on the Cluster");
+        }
+    }
+}
+
+/// A resource DescribeConfigs said nothing of: refused (an ACL), since an
+/// existing topic or broker always has settings.
+fn unread(r: &rdkafka::admin::ConfigResourceResult) -> bool {
+    r.as_ref().map_or(true, |c| c.entries.is_empty())
 }
