@@ -63,7 +63,7 @@ if [ "$cluster" = 1 ]; then
     faults="${CHAOS_FAULTS:-startup leader-kill partition}"
     extra=(--steady 5 --kill-seconds 15 --partition-seconds 20)
   else
-    faults="${CHAOS_FAULTS:-startup leader-kill broker-pause two-down latency stall reset bandwidth partition rolling}"
+    faults="${CHAOS_FAULTS:-startup leader-kill broker-pause two-down controller-kill latency stall reset bandwidth loss partition rolling}"
     extra=()
   fi
   # Network faults need iproute2 (ip netns, tc); kafka-cluster.sh installs

@@ -391,15 +391,20 @@ broker_arg() {
   case "${1:-}" in 1 | 2 | 3) echo "$1" ;; *) die "name a broker: 1, 2 or 3" ;; esac
 }
 
+# A broker, or node 0, the KRaft controller (kill and start only).
+node_arg() {
+  case "${1:-}" in 0 | 1 | 2 | 3) echo "$1" ;; *) die "name a node: 0 (the controller), 1, 2 or 3" ;; esac
+}
+
 cmd="${1:-}"
 case "$cmd" in
   start)
-    if [ -n "${2:-}" ]; then start_one "$(broker_arg "$2")"; else start_all; fi
+    if [ -n "${2:-}" ]; then start_one "$(node_arg "$2")"; else start_all; fi
     ;;
   stop)
     if [ -n "${2:-}" ]; then stop_one "$(broker_arg "$2")"; else stop_all; say "stopped"; fi
     ;;
-  kill) kill_one "$(broker_arg "${2:-}")" ;;
+  kill) kill_one "$(node_arg "${2:-}")" ;;
   pause | resume)
     n=$(broker_arg "${2:-}")
     p=$(pid "$n") || die "broker $n is not running"

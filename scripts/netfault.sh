@@ -11,7 +11,11 @@
 #   scripts/netfault.sh reset              Toxiproxy resets (TCP RST) every connection as soon as it
 #                                          carries data, new ones too, until cleared (the chaos
 #                                          driver sets it in short pulses)
-#   scripts/netfault.sh clear              all of the above undone (link up, no qdisc, no toxics)
+#   scripts/netfault.sh loss PERCENT       every packet on that link dropped with this chance, both
+#                                          ways (iptables `statistic --mode random`: this kernel has
+#                                          no netem)
+#   scripts/netfault.sh clear              all of the above undone (link up, no qdisc, no toxics,
+#                                          no drop rules)
 #   scripts/netfault.sh status             what is in effect
 #
 # Partition and bandwidth need the cluster in its namespace (root); the
@@ -52,6 +56,25 @@ tbf() {
   ip netns exec "$ns" tc qdisc replace dev "$in" root tbf rate "$rate" burst 16kb latency 1s
 }
 
+# The drop rules of `loss`, in the root namespace (towards the cluster)
+# and in the cluster's (back): ACTION is -I to add, -D to remove.
+loss_rules() {
+  local action=$1 p=${2:-0}
+  iptables -w "$action" OUTPUT -o "$out" -m statistic --mode random --probability "$p" -j DROP \
+    -m comment --comment pbb-loss
+  ip netns exec "$ns" iptables -w "$action" OUTPUT -o "$in" -m statistic --mode random \
+    --probability "$p" -j DROP -m comment --comment pbb-loss
+}
+
+clear_loss() {
+  local rule
+  # Each rule as iptables -S shows it, turned into its -D.
+  iptables -S OUTPUT 2>/dev/null | grep -- '--comment pbb-loss' | sed 's/^-A/-D/' |
+    while read -r rule; do eval "iptables -w $rule" || true; done
+  ip netns exec "$ns" iptables -S OUTPUT 2>/dev/null | grep -- '--comment pbb-loss' |
+    sed 's/^-A/-D/' | while read -r rule; do eval "ip netns exec $ns iptables -w $rule" || true; done
+}
+
 clear() {
   # Toxiproxy's reset removes every toxic and re-enables every proxy.
   curl -fsS -o /dev/null -X POST "$api/reset" || say "warning: the proxy did not answer"
@@ -60,6 +83,7 @@ clear() {
     ip netns exec "$ns" ip link set "$in" up 2>/dev/null || true
     tc qdisc del dev "$out" root 2>/dev/null || true
     ip netns exec "$ns" tc qdisc del dev "$in" root 2>/dev/null || true
+    clear_loss
   fi
 }
 
@@ -72,6 +96,12 @@ case "${1:-}" in
     need_ns bandwidth
     [ -n "${2:-}" ] || die "give a rate, e.g. 256kbit"
     tbf "$2"
+    ;;
+  loss)
+    need_ns loss
+    [ -n "${2:-}" ] || die "give a percentage, e.g. 10"
+    command -v iptables >/dev/null || die "loss needs iptables (apt-get install iptables)"
+    loss_rules -I "$(awk -v p="$2" 'BEGIN { printf "%.4f", p / 100 }')"
     ;;
   latency)
     [ -n "${2:-}" ] || die "give a latency in ms"

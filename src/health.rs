@@ -189,8 +189,15 @@ impl Health {
             }
         }
         self.look_at_certificate(up).await;
-        let missing = if up { topics.missing() } else { Vec::new() };
+        let mut missing = if up { topics.missing() } else { Vec::new() };
         metrics.set_topics_missing(missing.len());
+        let (starved, partitions) = if up {
+            topics.starved()
+        } else {
+            (Vec::new(), 0)
+        };
+        metrics.set_partitions_under_min_isr(partitions);
+        missing.extend(starved);
         if let Ok(mut m) = self.missing.lock() {
             *m = missing;
         }

@@ -118,6 +118,9 @@ impl Topics {
                     serving: AtomicUsize::new(0),
                     not_serving: LastSaid::default(),
                     write_denied: std::sync::Mutex::new(None),
+                    min_insync: std::sync::atomic::AtomicI64::new(0),
+                    starved: LastSaid::default(),
+                    starved_partitions: AtomicUsize::new(0),
                 })
             });
         }
@@ -315,6 +318,20 @@ impl Topics {
             .collect()
     }
 
+    /// Topics with partitions below their `min.insync.replicas`, each
+    /// saying so, and how many such partitions in all: readiness fails
+    /// while any is (with transactions one such record aborts its whole
+    /// group), and comes back when the metadata shows them in sync again.
+    pub(crate) fn starved(&self) -> (Vec<String>, usize) {
+        let said = self.all.iter().filter_map(|t| t.starved.get()).collect();
+        let partitions = self
+            .all
+            .iter()
+            .map(|t| t.starved_partitions.load(Ordering::Acquire))
+            .sum();
+        (said, partitions)
+    }
+
     /// Topics not (yet) known to exist, each with why when Kafka refused to
     /// create it: the readiness verdict.
     pub fn missing(&self) -> Vec<String> {
@@ -377,6 +394,22 @@ impl Topics {
                 t.set_cause(None);
                 t.said_missing.store(false, Ordering::Release);
             }
+            // The topic's own setting, as the settings check read it: not
+            // checked until then (a topic made elsewhere may differ from
+            // what the bridge creates).
+            let min_insync = t.min_insync.load(Ordering::Acquire);
+            let partitions: Vec<(i32, usize)> = metadata
+                .topics()
+                .iter()
+                .find(|m| m.name() == &*t.name)
+                .map(|m| {
+                    m.partitions()
+                        .iter()
+                        .map(|p| (p.id(), p.isr().len()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            t.set_starved(state::starvation(&t.name, &partitions, min_insync));
         }
     }
 }

@@ -90,6 +90,12 @@ impl Topics {
                 };
                 f.max_message_bytes = number("max.message.bytes");
                 f.min_insync_replicas = number("min.insync.replicas");
+                if let (Some(isr), Some(t)) = (
+                    f.min_insync_replicas,
+                    self.all.iter().find(|t| &*t.name == name.as_str()),
+                ) {
+                    t.min_insync.store(isr, Ordering::Release);
+                }
                 f.retention_ms = number("retention.ms");
             }
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::telemetry::logging::LastSaid;
 
@@ -37,6 +37,13 @@ pub(super) struct TopicState {
     /// When Kafka last denied the bridge Write on it (an ACL), if within
     /// [`DENIAL_KEPT`].
     pub(super) write_denied: std::sync::Mutex<Option<Instant>>,
+    /// Its `min.insync.replicas`, as the settings check last read it (0:
+    /// not read).
+    pub(super) min_insync: std::sync::atomic::AtomicI64,
+    /// Its partitions below `min.insync.replicas`, as the last metadata
+    /// showed them, and why that stops writes; cleared once none is.
+    pub(super) starved: LastSaid,
+    pub(super) starved_partitions: AtomicUsize,
 }
 
 /// How long `/readyz` lists a topic after a write to it was denied: the
@@ -73,6 +80,21 @@ impl TopicState {
         })
     }
 
+    /// Records which partitions have too few in-sync replicas to take a
+    /// write (`starved`, as [`starvation`] says it), logging changes.
+    pub(super) fn set_starved(&self, starved: Option<(usize, String)>) {
+        let (n, text) = starved.map_or((0, None), |(n, t)| (n, Some(t)));
+        self.starved_partitions
+            .store(n, std::sync::atomic::Ordering::Release);
+        let was = self.starved.get().is_some();
+        let cleared = was && text.is_none();
+        if let Some(t) = self.starved.update(text) {
+            warn!(topic = %self.name, problem = %t, "partitions below min.insync.replicas: writes to them fail; not ready");
+        } else if cleared {
+            info!(topic = %self.name, "every partition has its min.insync.replicas in sync again");
+        }
+    }
+
     pub(super) fn cause(&self) -> Option<String> {
         self.cannot_create.get()
     }
@@ -92,6 +114,29 @@ impl TopicState {
             warn!(topic = %self.name, cause = %c, "topic does not exist and Kafka refused to create it: deliveries routed to it get 503 and readiness fails until it exists");
         }
     }
+}
+
+/// The partitions (`(id, in-sync replicas)`) of `topic` that cannot take a
+/// write with `min_insync` replicas required, counted and said; `None`
+/// when every one can.
+pub(super) fn starvation(
+    topic: &str,
+    partitions: &[(i32, usize)],
+    min_insync: i64,
+) -> Option<(usize, String)> {
+    let starved: Vec<&(i32, usize)> = partitions
+        .iter()
+        .filter(|(_, isr)| (*isr as i64) < min_insync)
+        .collect();
+    let (first, isr) = starved.first()?;
+    Some((
+        starved.len(),
+        format!(
+            "{} of {} partition(s) of topic {topic} have fewer in-sync replicas than its min.insync.replicas = {min_insync} (partition {first}: {isr}): every write to them fails (NOT_ENOUGH_REPLICAS) until brokers come back",
+            starved.len(),
+            partitions.len()
+        ),
+    ))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::telemetry::metrics::{Metrics, clamp, counter, gauge, opts, register};
 pub(super) struct KafkaMetrics {
     pub(super) kafka_up: IntGauge,
     pub(super) topics_missing: IntGauge,
+    pub(super) partitions_under_min_isr: IntGauge,
     pub(super) kafka_config_problems: IntGauge,
     pub(super) kafka_queue_messages: IntGauge,
     pub(super) kafka_queue_bytes: IntGauge,
@@ -44,6 +45,11 @@ impl KafkaMetrics {
             registry,
             "topics_missing",
             "Routed topics known not to exist (or not yet confirmed) in Kafka.",
+        );
+        let partitions_under_min_isr = gauge(
+            registry,
+            "kafka_partitions_under_min_isr",
+            "Partitions of the routed topics with fewer in-sync replicas than their min.insync.replicas: every write to them fails (NOT_ENOUGH_REPLICAS).",
         );
         let kafka_config_problems = gauge(
             registry,
@@ -98,6 +104,7 @@ impl KafkaMetrics {
         KafkaMetrics {
             kafka_up,
             topics_missing,
+            partitions_under_min_isr,
             kafka_config_problems,
             kafka_queue_messages,
             kafka_queue_bytes,
@@ -116,6 +123,12 @@ impl Metrics {
     /// last readiness round.
     pub(crate) fn set_topics_missing(&self, n: usize) {
         self.topics_missing.set(clamp(n as u64));
+    }
+
+    /// Partitions of the routed topics below their min.insync.replicas, as
+    /// of the last readiness round.
+    pub(crate) fn set_partitions_under_min_isr(&self, n: usize) {
+        self.partitions_under_min_isr.set(clamp(n as u64));
     }
 
     /// Topic settings that break a promise, as of the last check.

@@ -66,8 +66,8 @@ struct Args {
     /// afresh, while they create their topics. One broker: 1 Kafka
     /// stopped; 2 Kafka frozen (SIGSTOP); 3 replica SIGKILL + restart; 4
     /// replica SIGTERM + restart; 5 network slowdown (see --cluster).
-    /// Cluster: leader-kill, broker-pause, two-down, latency, stall, reset,
-    /// bandwidth, partition, rolling.
+    /// Cluster: leader-kill, broker-pause, two-down, controller-kill,
+    /// latency, stall, reset, bandwidth, loss, partition, rolling.
     #[arg(long, default_value = "1 2 3 4 5")]
     faults: String,
     /// Deliveries per second, over both replicas.
@@ -109,6 +109,10 @@ struct Args {
     reset_every_ms: u64,
     #[arg(long, default_value_t = 250)]
     reset_pulse_ms: u64,
+    /// Packets dropped at random on the link to the cluster, both ways
+    /// (loss), in percent.
+    #[arg(long, default_value_t = 10)]
+    loss_percent: u32,
     /// The bandwidth cap, both ways (tc tbf rate).
     #[arg(long, default_value = "256kbit")]
     bandwidth: String,
@@ -1769,8 +1773,19 @@ async fn main() {
                     }
                 }
             }
-            "latency" | "stall" | "reset" | "bandwidth" | "partition" => {
+            "controller-kill" => {
+                eprintln!(
+                    "chaos: {f}: the KRaft controller (node 0) SIGKILL, {} s",
+                    a.kill_seconds
+                );
+                bridges.kafka(&["kill", "0"]).await;
+                tokio::time::sleep(Duration::from_secs(a.kill_seconds)).await;
+                bridges.kafka(&["start", "0"]).await;
+                format!("controller SIGKILL {}s, restart", a.kill_seconds)
+            }
+            "latency" | "stall" | "reset" | "bandwidth" | "loss" | "partition" => {
                 let (lat, jit) = (a.latency_ms.to_string(), a.jitter_ms.to_string());
+                let loss = a.loss_percent.to_string();
                 let (set, label, secs_): (Vec<&str>, String, u64) = match f.as_str() {
                     "latency" => (
                         vec!["latency", &lat, &jit],
@@ -1792,6 +1807,11 @@ async fn main() {
                             a.reset_every_ms as f64 / 1e3,
                             a.net_seconds
                         ),
+                        a.net_seconds,
+                    ),
+                    "loss" => (
+                        vec!["loss", &loss],
+                        format!("{}% packet loss {}s", a.loss_percent, a.net_seconds),
                         a.net_seconds,
                     ),
                     "bandwidth" => (
