@@ -300,38 +300,6 @@ impl Topics {
         Ok(())
     }
 
-    /// Kafka denied a write to `topic` (see `BridgeError::WriteDenied`).
-    pub(crate) fn note_write_denied(&self, topic: &str) {
-        if let Some(st) = self.all.iter().find(|st| &*st.name == topic) {
-            st.set_write_denied(Instant::now());
-        }
-    }
-
-    /// The topics a write was lately denied on, each saying which ACL to
-    /// grant: `/readyz` warnings (not failures: the other topics still
-    /// take deliveries).
-    pub(crate) fn write_denials(&self) -> Vec<String> {
-        let now = Instant::now();
-        self.all
-            .iter()
-            .filter_map(|st| st.write_denial(now))
-            .collect()
-    }
-
-    /// Topics with partitions below their `min.insync.replicas`, each
-    /// saying so, and how many such partitions in all: readiness fails
-    /// while any is (with transactions one such record aborts its whole
-    /// group), and comes back when the metadata shows them in sync again.
-    pub(crate) fn starved(&self) -> (Vec<String>, usize) {
-        let said = self.all.iter().filter_map(|t| t.starved.get()).collect();
-        let partitions = self
-            .all
-            .iter()
-            .map(|t| t.starved_partitions.load(Ordering::Acquire))
-            .sum();
-        (said, partitions)
-    }
-
     /// Topics not (yet) known to exist, each with why when Kafka refused to
     /// create it: the readiness verdict.
     pub fn missing(&self) -> Vec<String> {

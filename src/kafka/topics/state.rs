@@ -116,6 +116,46 @@ impl TopicState {
     }
 }
 
+/// What the readiness round and the answers learn of the topics beyond
+/// their existence: writes the authorizer denied, partitions too short of
+/// in-sync replicas to take a write.
+impl super::Topics {
+    /// Kafka denied a write to `topic` (see `BridgeError::WriteDenied`).
+    pub(crate) fn note_write_denied(&self, topic: &str) {
+        if let Some(st) = self.all.iter().find(|st| &*st.name == topic) {
+            st.set_write_denied(Instant::now());
+        }
+    }
+
+    /// The topics a write was lately denied on, each saying which ACL to
+    /// grant: `/readyz` warnings (not failures: the other topics still
+    /// take deliveries).
+    pub(crate) fn write_denials(&self) -> Vec<String> {
+        let now = Instant::now();
+        self.all
+            .iter()
+            .filter_map(|st| st.write_denial(now))
+            .collect()
+    }
+
+    /// Topics with partitions below their `min.insync.replicas`, each
+    /// saying so, and how many such partitions in all: readiness fails
+    /// while any is (with transactions one such record aborts its whole
+    /// group), and comes back when the metadata shows them in sync again.
+    pub(crate) fn starved(&self) -> (Vec<String>, usize) {
+        let said = self.all.iter().filter_map(|t| t.starved.get()).collect();
+        let partitions = self
+            .all
+            .iter()
+            .map(|t| {
+                t.starved_partitions
+                    .load(std::sync::atomic::Ordering::Acquire)
+            })
+            .sum();
+        (said, partitions)
+    }
+}
+
 /// The partitions (`(id, in-sync replicas)`) of `topic` that cannot take a
 /// write with `min_insync` replicas required, counted and said; `None`
 /// when every one can.

@@ -24,7 +24,7 @@
 //!    whose outcome is unknown is settled by reading (see
 //!    [`super::outcome`]).
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -73,62 +73,14 @@ struct Member {
     topic: Arc<str>,
     answer: oneshot::Sender<Verdict>,
     /// Whether its request still waits for this answer (see [`Withdrawal`]).
-    claim: Arc<AtomicU8>,
+    claim: Claim,
 }
-
-/// A member's request still waits for the group's verdict.
-const WAITING: u8 = 0;
-/// The group's commit was asked for with this member in it.
-const COMMITTING: u8 = 1;
-/// Its request was answered without the verdict (503 at its deadline, or
-/// the client went away): the group must not commit.
-const WITHDRAWN: u8 = 2;
 
 impl Member {
     /// Takes the member into the commit; false if its request was already
     /// answered, and the group must then abort.
     fn commit_claimed(&self) -> bool {
-        match self
-            .claim
-            .compare_exchange(WAITING, COMMITTING, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => true,
-            Err(state) => state == COMMITTING,
-        }
-    }
-}
-
-/// Held by the request that sent a delivery into a group; dropping it
-/// says the request no longer waits. A request answered 503 at its deadline
-/// (or whose client went away) while its group had not asked for the commit
-/// yet makes the group abort: a 503 then means "not written", and POPBiLL's
-/// retry cannot meet a copy that a commit finishing after the 503 made
-/// visible (seen in the chaos suite: Kafka stopped while groups waited for
-/// their reports; the reports came after the deadlines, the groups
-/// committed, and the retries, on another replica whose ledger had not seen
-/// those commits yet, were published again). Once the commit has been
-/// asked for, it is too late to withdraw: only the ledger recognises the
-/// retry then.
-pub(crate) struct Withdrawal(Arc<AtomicU8>);
-
-impl Withdrawal {
-    /// Stops waiting now: true if the group had not asked for its commit
-    /// (it will abort: the delivery is not written), false if the commit
-    /// was already asked for (its outcome is not known yet).
-    pub(crate) fn withdraw(self) -> bool {
-        // Drop then finds nothing left to change.
-        self.0
-            .compare_exchange(WAITING, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-}
-
-impl Drop for Withdrawal {
-    fn drop(&mut self) {
-        // Fails, harmlessly, once the commit was asked for.
-        let _ = self
-            .0
-            .compare_exchange(WAITING, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire);
+        self.claim.take_for_commit()
     }
 }
 
@@ -301,7 +253,7 @@ impl GroupCommit {
             .send_result(record)
             .map_err(|(e, _)| BridgeError::from_kafka(e, topic))?;
         let (answer, verdict) = oneshot::channel();
-        let claim = Arc::new(AtomicU8::new(WAITING));
+        let claim = Claim::waiting();
         if members.is_empty() {
             *since = Instant::now();
             self.has_members.notify_one();
@@ -322,7 +274,7 @@ impl GroupCommit {
                 lines.clear();
             }
         }
-        Ok((verdict, Withdrawal(claim)))
+        Ok((verdict, Withdrawal::of(claim)))
     }
 
     /// Why deliveries cannot be written now, for readiness.
@@ -389,9 +341,13 @@ impl GroupCommit {
     }
 }
 
+mod claim;
 mod committer;
 mod ending;
 mod initialisation;
+
+use claim::Claim;
+pub(crate) use claim::Withdrawal;
 
 #[cfg(test)]
 use ending::records_of;

@@ -343,6 +343,6 @@ mod on_the_mock_cluster {
 
     /// A hold on nothing: for a receiver whose own hold was dropped.
     fn withdrawal_kept(_group: &GroupCommit) -> Withdrawal {
-        Withdrawal(Arc::new(AtomicU8::new(COMMITTING)))
+        Withdrawal::of(Claim::committing())
     }
 }
