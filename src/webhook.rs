@@ -225,8 +225,9 @@ fn finish(
             receipt,
             dead_letter,
         } => {
-            if let Some(reason) = dead_letter {
-                events::dead_letter_written(metrics, reason);
+            match dead_letter {
+                Some(reason) => events::dead_letter_written(metrics, reason),
+                None => app.topics.note_written(route),
             }
             events::acknowledged(metrics, route, delivery, id, receipt, latency);
             answer::ok(app.server.ok_body)
@@ -236,9 +237,7 @@ fn finish(
             answer::ok(app.server.ok_body)
         }
         End::Failed(e) => {
-            if let BridgeError::WriteDenied { topic } = &*e {
-                app.topics.note_write_denied(topic);
-            }
+            app.topics.note_failure(&e);
             events::failed(metrics, route, delivery, id, &e, latency);
             answer::failure(&e, app.server.retry_after)
         }

@@ -628,6 +628,27 @@ async fn without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_t
         a.body,
         log.text()
     );
+    // The next delivery there is answered at once, without a transaction
+    // (one goes to Kafka again every 10 s).
+    let started = Instant::now();
+    let again = post(
+        &bridge,
+        &sample.header_list(),
+        sample.body.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        again.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        again.body
+    );
+    assert!(again.body.contains(&named), "{}", again.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     // /readyz names it as a warning, and stays 200: the other topics
     // still take deliveries.
     let until = Instant::now() + Duration::from_secs(10);
@@ -649,7 +670,7 @@ async fn without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_t
     );
     let (_, metrics) = get(bridge.admin, "/metrics").await;
     assert!(
-        metrics.contains(r#"popbill_bridge_publish_failures_total{reason="write_denied"} 1"#),
+        metrics.contains(r#"popbill_bridge_publish_failures_total{reason="write_denied"} 2"#),
         "{metrics}"
     );
     let text = log.text();

@@ -118,6 +118,7 @@ impl Topics {
                     serving: AtomicUsize::new(0),
                     not_serving: LastSaid::default(),
                     write_denied: std::sync::Mutex::new(None),
+                    denied_flag: AtomicBool::new(false),
                     min_insync: std::sync::atomic::AtomicI64::new(0),
                     starved: LastSaid::default(),
                     starved_partitions: AtomicUsize::new(0),
@@ -174,6 +175,13 @@ impl Topics {
     /// cause when Kafka refused to create it.
     pub(crate) async fn ensure(&self, route: &Route, deadline: Instant) -> Result<(), BridgeError> {
         let st = &self.by_route[route.id];
+        // Kafka denied the last write lately: answer at once (see
+        // DENIAL_RETRY).
+        if st.denied_lately(Instant::now()) {
+            return Err(BridgeError::WriteDenied {
+                topic: st.name.to_string(),
+            });
+        }
         if st.state.load(Ordering::Acquire) == PRESENT {
             return Ok(());
         }

@@ -37,6 +37,8 @@ pub(super) struct TopicState {
     /// When Kafka last denied the bridge Write on it (an ACL), if within
     /// [`DENIAL_KEPT`].
     pub(super) write_denied: std::sync::Mutex<Option<Instant>>,
+    /// Set with `write_denied`: the hot path looks at this, not the lock.
+    pub(super) denied_flag: AtomicBool,
     /// Its `min.insync.replicas`, as the settings check last read it (0:
     /// not read).
     pub(super) min_insync: std::sync::atomic::AtomicI64,
@@ -51,6 +53,12 @@ pub(super) struct TopicState {
 /// retries may come minutes apart.
 pub(super) const DENIAL_KEPT: Duration = Duration::from_secs(600);
 
+/// After a denied write, deliveries to the topic are answered at once for
+/// this long; then one goes to Kafka again, to see whether the ACL was
+/// granted. Each try costs an aborted transaction (and, when the abort is
+/// refused, a new writer), so not every delivery makes one.
+pub(super) const DENIAL_RETRY: Duration = Duration::from_secs(10);
+
 impl TopicState {
     /// A write to it was denied (`at`); logged when a bout of denials
     /// starts.
@@ -60,8 +68,34 @@ impl TopicState {
         };
         let new_bout = last.is_none_or(|l| at.saturating_duration_since(l) > DENIAL_KEPT);
         *last = Some(at);
+        self.denied_flag
+            .store(true, std::sync::atomic::Ordering::Release);
         if new_bout {
             warn!(topic = %self.name, "Kafka denies the bridge Write on this topic (TopicAuthorizationFailed): deliveries routed to it get 503 until its principal is granted Write (docs/deploy.md, ACLs)");
+        }
+    }
+
+    /// Whether a write to it was denied within [`DENIAL_RETRY`] of `now`:
+    /// answer at once, without a transaction.
+    pub(super) fn denied_lately(&self, now: Instant) -> bool {
+        self.denied_flag.load(std::sync::atomic::Ordering::Acquire)
+            && self
+                .write_denied
+                .lock()
+                .ok()
+                .and_then(|l| *l)
+                .is_some_and(|at| now.saturating_duration_since(at) < DENIAL_RETRY)
+    }
+
+    /// A write to it succeeded: a denial is over.
+    pub(super) fn written(&self) {
+        if self
+            .denied_flag
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+            && let Ok(mut last) = self.write_denied.lock()
+        {
+            *last = None;
+            info!(topic = %self.name, "Kafka takes writes to this topic again");
         }
     }
 
@@ -120,9 +154,18 @@ impl TopicState {
 /// their existence: writes the authorizer denied, partitions too short of
 /// in-sync replicas to take a write.
 impl super::Topics {
-    /// Kafka denied a write to `topic` (see `BridgeError::WriteDenied`).
-    pub(crate) fn note_write_denied(&self, topic: &str) {
-        if let Some(st) = self.all.iter().find(|st| &*st.name == topic) {
+    /// A delivery routed by `route` was written: a denial of its topic,
+    /// if any, is over (an atomic load when there is none).
+    pub(crate) fn note_written(&self, route: &crate::route::Route) {
+        self.by_route[route.id].written();
+    }
+
+    /// A delivery failed with `e`: a denied write is kept for readiness
+    /// and for the next deliveries to the topic.
+    pub(crate) fn note_failure(&self, e: &crate::error::BridgeError) {
+        if let crate::error::BridgeError::WriteDenied { topic } = e
+            && let Some(st) = self.all.iter().find(|st| &*st.name == topic.as_str())
+        {
             st.set_write_denied(Instant::now());
         }
     }

@@ -145,6 +145,9 @@ pub(crate) struct GroupCommit {
     closing_rx: tokio::sync::watch::Receiver<bool>,
     /// Writers initialised so far (readiness: none yet fails it).
     ready_writers: AtomicUsize,
+    /// Every writer was ready once: from then on a writer being replaced
+    /// (see `ending`) does not fail readiness while two others take turns.
+    all_ready_once: std::sync::atomic::AtomicBool,
     /// Why no writer could be initialised, when one could not.
     init_problem: Mutex<Option<String>>,
     producers: usize,
@@ -200,6 +203,7 @@ impl GroupCommit {
             closing_tx,
             closing_rx,
             ready_writers: AtomicUsize::new(0),
+            all_ready_once: std::sync::atomic::AtomicBool::new(false),
             init_problem: Mutex::new(None),
             producers: cfg.producers,
             commit_interval: cfg.commit_interval,
@@ -282,7 +286,8 @@ impl GroupCommit {
         // Every writer, not the first: with one ready, its group is sealed
         // with no successor, and deliveries meanwhile find no open
         // transaction (seen: a redrive's first window got 503s).
-        if self.ready_writers.load(Ordering::Acquire) >= self.producers {
+        let ready = self.ready_writers.load(Ordering::Acquire);
+        if ready >= self.producers || (self.all_ready_once.load(Ordering::Acquire) && ready >= 2) {
             return None;
         }
         // A refused login or certificate stops InitProducerId too, which

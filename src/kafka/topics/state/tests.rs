@@ -9,6 +9,7 @@ fn topic(name: &str) -> TopicState {
         serving: AtomicUsize::new(0),
         not_serving: LastSaid::default(),
         write_denied: std::sync::Mutex::new(None),
+        denied_flag: AtomicBool::new(false),
         min_insync: std::sync::atomic::AtomicI64::new(0),
         starved: LastSaid::default(),
         starved_partitions: AtomicUsize::new(0),

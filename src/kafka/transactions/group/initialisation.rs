@@ -19,7 +19,9 @@ impl GroupCommit {
                 tokio::task::spawn_blocking(move || w.producer.init_transactions(timeout)).await;
             match result {
                 Ok(Ok(())) => {
-                    self.ready_writers.fetch_add(1, Ordering::AcqRel);
+                    if self.ready_writers.fetch_add(1, Ordering::AcqRel) + 1 >= self.producers {
+                        self.all_ready_once.store(true, Ordering::Release);
+                    }
                     if let Ok(mut p) = self.init_problem.lock() {
                         *p = None;
                     }

@@ -203,6 +203,9 @@ mod on_the_mock_cluster {
             None,
             "a failed abort stopped the bridge"
         );
+        // Readiness holds while the writer is replaced: the others take
+        // turns.
+        assert_eq!(group.problem(), None);
         cluster.clear_request_errors(RDKafkaApiKey::Produce);
         cluster.clear_request_errors(RDKafkaApiKey::EndTxn);
         ready(&group).await;
