@@ -262,6 +262,38 @@ impl Drop for LeastPrivilege {
     }
 }
 
+/// A bridge over SASL_SSL whose principal holds the least-privilege ACLs
+/// but `leave_out`, not waited for. Dropped in field order: the bridge is
+/// killed before its ACLs are revoked and the cluster-wide grant is let go.
+struct Unprivileged {
+    bridge: BridgeProcess,
+    log: LogFile,
+    prefix: String,
+    _acls: LeastPrivilege,
+    _cluster: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Unprivileged {
+    async fn start(s: &Secured, name: &str, leave_out: LeaveOut) -> Unprivileged {
+        let cluster = CLUSTER_ACL.lock().await;
+        let prefix = unique(name);
+        let p = prefix.clone();
+        let acls = tokio::task::spawn_blocking(move || LeastPrivilege::grant_but(&p, leave_out))
+            .await
+            .expect("granting ACLs");
+        let log = LogFile::new(&prefix);
+        let env = sasl_env(s, None);
+        let bridge = spawn_bridge(SASL_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+        Unprivileged {
+            bridge,
+            log,
+            prefix,
+            _acls: acls,
+            _cluster: cluster,
+        }
+    }
+}
+
 /// The bridge's environment for the secured broker, as an operator gives
 /// it: librdkafka properties through `kafka.properties`, the topics and
 /// transactional ids under `prefix`, `kafka.client_id` = `prefix`.
@@ -563,16 +595,13 @@ async fn without_read_on_an_empty_ledger_the_bridge_is_not_ready_and_names_the_r
     // Describe gives: the replica became ready with cross-replica
     // duplicate detection off, and never again once the ledger had records.
     let s = Secured::get().await;
-    let _cluster = CLUSTER_ACL.lock().await;
-    let prefix = unique("it-noread-");
-    let p = prefix.clone();
-    let acls =
-        tokio::task::spawn_blocking(move || LeastPrivilege::grant_but(&p, LeaveOut::TopicRead))
-            .await
-            .expect("granting ACLs");
-    let log = LogFile::new(&prefix);
-    let env = sasl_env(&s, None);
-    let mut bridge = spawn_bridge(SASL_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+    let Unprivileged {
+        _cluster,
+        _acls,
+        prefix,
+        log,
+        mut bridge,
+    } = Unprivileged::start(&s, "it-noread-", LeaveOut::TopicRead).await;
     let ledger = format!("{prefix}.ledger");
     let body = wait_unready_with(
         &bridge,
@@ -591,7 +620,6 @@ async fn without_read_on_an_empty_ledger_the_bridge_is_not_ready_and_names_the_r
         "{text}"
     );
     bridge.kill9();
-    drop(acls);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -600,17 +628,13 @@ async fn without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_t
     // Before: every delivery got 503 "Kafka refused the write", /readyz
     // said "ready", and only the log named TopicAuthorizationFailed.
     let s = Secured::get().await;
-    let _cluster = CLUSTER_ACL.lock().await;
-    let prefix = unique("it-nowrite-");
-    let p = prefix.clone();
-    let acls = tokio::task::spawn_blocking(move || {
-        LeastPrivilege::grant_but(&p, LeaveOut::RoutedTopicWrite)
-    })
-    .await
-    .expect("granting ACLs");
-    let log = LogFile::new(&prefix);
-    let env = sasl_env(&s, None);
-    let mut bridge = spawn_bridge(SASL_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+    let Unprivileged {
+        _cluster,
+        _acls,
+        prefix,
+        log,
+        mut bridge,
+    } = Unprivileged::start(&s, "it-nowrite-", LeaveOut::RoutedTopicWrite).await;
     wait_ready(&bridge, Duration::from_secs(60)).await;
     let topic = format!("{prefix}.taxinvoice.state.issue");
     let sample = samples("deliveries.jsonl").remove(0);
@@ -679,7 +703,6 @@ async fn without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_t
         "{text}"
     );
     bridge.kill9();
-    drop(acls);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -804,17 +827,13 @@ async fn without_describe_configs_readiness_lists_the_unchecked_settings_and_the
     // Before: the settings checks were skipped without a word on /readyz
     // (a refused topic comes back with no settings, not as an error).
     let s = Secured::get().await;
-    let _cluster = CLUSTER_ACL.lock().await;
-    let prefix = unique("it-nodescribe-");
-    let p = prefix.clone();
-    let acls = tokio::task::spawn_blocking(move || {
-        LeastPrivilege::grant_but(&p, LeaveOut::DescribeConfigs)
-    })
-    .await
-    .expect("granting ACLs");
-    let log = LogFile::new(&prefix);
-    let env = sasl_env(&s, None);
-    let bridge = spawn_bridge(SASL_BOOTSTRAP, &prefix, &bridge_env(&prefix, &env), &log.0);
+    let Unprivileged {
+        _cluster,
+        _acls,
+        prefix: _,
+        log,
+        bridge,
+    } = Unprivileged::start(&s, "it-nodescribe-", LeaveOut::DescribeConfigs).await;
     wait_ready(&bridge, Duration::from_secs(60)).await;
     let until = Instant::now() + Duration::from_secs(20);
     let body = loop {
@@ -836,6 +855,4 @@ async fn without_describe_configs_readiness_lists_the_unchecked_settings_and_the
         body.contains("warning: Kafka refused DescribeConfigs on"),
         "{body}"
     );
-    drop(bridge);
-    drop(acls);
 }

@@ -24,14 +24,14 @@ mod serving;
 mod settings_check;
 mod state;
 
-use state::{MISSING, NOT_SERVING, PRESENT, TopicState, UNKNOWN};
+use state::{MISSING, NOT_SERVING, PRESENT, TopicState};
 
 pub use checks::{ConfigProblem, Needs};
 pub use config::{TopicSpec, TopicsConfig};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rdkafka::admin::{
@@ -109,21 +109,9 @@ impl Topics {
         // cannot be created must fail readiness before a delivery needs it.
         let mut by_name: BTreeMap<Arc<str>, Arc<TopicState>> = BTreeMap::new();
         for r in routes {
-            by_name.entry(r.topic.clone()).or_insert_with(|| {
-                Arc::new(TopicState {
-                    name: r.topic.clone(),
-                    state: AtomicU8::new(UNKNOWN),
-                    cannot_create: LastSaid::default(),
-                    said_missing: AtomicBool::new(false),
-                    serving: AtomicUsize::new(0),
-                    not_serving: LastSaid::default(),
-                    write_denied: std::sync::Mutex::new(None),
-                    denied_flag: AtomicBool::new(false),
-                    min_insync: std::sync::atomic::AtomicI64::new(0),
-                    starved: LastSaid::default(),
-                    starved_partitions: AtomicUsize::new(0),
-                })
-            });
+            by_name
+                .entry(r.topic.clone())
+                .or_insert_with(|| Arc::new(TopicState::new(r.topic.clone())));
         }
         let by_route = routes
             .iter()

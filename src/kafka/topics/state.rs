@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::telemetry::logging::LastSaid;
 
-pub(super) const UNKNOWN: u8 = 0;
+const UNKNOWN: u8 = 0;
 /// Listed, and every partition's leader answered (see [`serving`]).
 pub(super) const PRESENT: u8 = 1;
 pub(super) const MISSING: u8 = 2;
@@ -60,6 +60,23 @@ pub(super) const DENIAL_KEPT: Duration = Duration::from_secs(600);
 pub(super) const DENIAL_RETRY: Duration = Duration::from_secs(10);
 
 impl TopicState {
+    /// A topic nothing is known of yet.
+    pub(super) fn new(name: Arc<str>) -> TopicState {
+        TopicState {
+            name,
+            state: AtomicU8::new(UNKNOWN),
+            cannot_create: LastSaid::default(),
+            said_missing: AtomicBool::new(false),
+            serving: AtomicUsize::new(0),
+            not_serving: LastSaid::default(),
+            write_denied: std::sync::Mutex::new(None),
+            denied_flag: AtomicBool::new(false),
+            min_insync: std::sync::atomic::AtomicI64::new(0),
+            starved: LastSaid::default(),
+            starved_partitions: AtomicUsize::new(0),
+        }
+    }
+
     /// A write to it was denied (`at`); logged when a bout of denials
     /// starts.
     pub(super) fn set_write_denied(&self, at: Instant) {

@@ -1,19 +1,7 @@
 use super::*;
 
 fn topic(name: &str) -> TopicState {
-    TopicState {
-        name: Arc::from(name),
-        state: AtomicU8::new(UNKNOWN),
-        cannot_create: LastSaid::default(),
-        said_missing: AtomicBool::new(false),
-        serving: AtomicUsize::new(0),
-        not_serving: LastSaid::default(),
-        write_denied: std::sync::Mutex::new(None),
-        denied_flag: AtomicBool::new(false),
-        min_insync: std::sync::atomic::AtomicI64::new(0),
-        starved: LastSaid::default(),
-        starved_partitions: AtomicUsize::new(0),
-    }
+    TopicState::new(Arc::from(name))
 }
 
 #[test]

@@ -107,6 +107,27 @@ mod on_the_mock_cluster {
             .expect("answered")
     }
 
+    /// Kafka refuses the next few records (the group must abort).
+    fn refuse_records(cluster: &mock::Cluster) {
+        cluster.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD; 4],
+        );
+    }
+
+    /// Deliveries `ns`, one at a time, until one commits: its receipt.
+    /// librdkafka may hand a failed group's error to the writer's next
+    /// transaction (it purges that one too: another 503, nothing
+    /// written), so a delivery is retried as POPBiLL would.
+    async fn first_committed(group: &GroupCommit, ns: std::ops::Range<usize>) -> Option<Receipt> {
+        for n in ns {
+            if let Ok(receipt) = verdict(send(group, n)).await {
+                return Some(receipt);
+            }
+        }
+        None
+    }
+
     fn count(metrics: &Metrics, outcome: &str) -> f64 {
         let text = String::from_utf8(metrics.render()).expect("utf-8");
         let series = format!("popbill_bridge_transactions_total{{outcome=\"{outcome}\"}} ");
@@ -149,10 +170,7 @@ mod on_the_mock_cluster {
         let cluster = mock::with_topics(&["events", LEDGER]);
         let (group, metrics) = group(&cluster);
         ready(&group).await;
-        cluster.request_errors(
-            RDKafkaApiKey::Produce,
-            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD; 4],
-        );
+        refuse_records(&cluster);
         let answers: Vec<_> = (0..3).map(|n| send(&group, n)).collect();
         for a in answers {
             let e = verdict(a).await.expect_err("refused");
@@ -165,13 +183,7 @@ mod on_the_mock_cluster {
         // purges that one too: another 503, nothing written), so the
         // delivery is retried as POPBiLL would.
         cluster.clear_request_errors(RDKafkaApiKey::Produce);
-        let mut committed = None;
-        for n in 9..12 {
-            if let Ok(receipt) = verdict(send(&group, n)).await {
-                committed = Some(receipt);
-                break;
-            }
-        }
+        let committed = first_committed(&group, 9..12).await;
         assert!(
             committed.is_some_and(|r| r.offset() >= 0),
             "no later group committed"
@@ -187,10 +199,7 @@ mod on_the_mock_cluster {
         let cluster = mock::with_topics(&["events", LEDGER]);
         let (group, metrics) = group(&cluster);
         ready(&group).await;
-        cluster.request_errors(
-            RDKafkaApiKey::Produce,
-            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD; 4],
-        );
+        refuse_records(&cluster);
         cluster.request_errors(
             RDKafkaApiKey::EndTxn,
             &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_TXN_STATE; 4],
@@ -209,14 +218,10 @@ mod on_the_mock_cluster {
         cluster.clear_request_errors(RDKafkaApiKey::Produce);
         cluster.clear_request_errors(RDKafkaApiKey::EndTxn);
         ready(&group).await;
-        let mut committed = false;
-        for n in 10..16 {
-            if verdict(send(&group, n)).await.is_ok() {
-                committed = true;
-                break;
-            }
-        }
-        assert!(committed, "no later group committed");
+        assert!(
+            first_committed(&group, 10..16).await.is_some(),
+            "no later group committed"
+        );
         assert_eq!(group.events.fatal(), None);
     }
 
@@ -334,14 +339,10 @@ mod on_the_mock_cluster {
         cluster
             .broker_round_trip_time(1, Duration::ZERO)
             .expect("rtt");
-        let mut committed = false;
-        for n in 10..13 {
-            if verdict(send(&group, n)).await.is_ok() {
-                committed = true;
-                break;
-            }
-        }
-        assert!(committed, "no later group committed");
+        assert!(
+            first_committed(&group, 10..13).await.is_some(),
+            "no later group committed"
+        );
     }
 
     /// A hold on nothing: for a receiver whose own hold was dropped.
