@@ -110,20 +110,21 @@ impl Topics {
         if let Some(id) = broker {
             let broker = [ResourceSpecifier::Broker(id)];
             let described = self.admin.describe_configs(broker.iter(), &opts).await;
-            let refused = match &described {
-                Ok(d) => d
-                    .iter()
-                    .any(unread)
-                    .then(|| "no settings came back".to_string()),
-                Err(e) => Some(e.to_string()),
+            // Refused (no settings came back) names the right to grant; a
+            // call that failed (Kafka away, a timeout) says only that.
+            let unchecked = match &described {
+                Ok(d) if d.iter().any(unread) => Some(format!(
+                    "Kafka refused DescribeConfigs on broker {id} (no settings came back): the \
+                     brokers' record limit (message.max.bytes) is not checked; grant the bridge's \
+                     principal DescribeConfigs on the Cluster (docs/deploy.md, ACLs)"
+                )),
+                Ok(_) => None,
+                Err(e) => Some(format!(
+                    "the brokers' record limit (message.max.bytes) is not checked: DescribeConfigs \
+                     on broker {id} failed ({e})"
+                )),
             };
-            self.say_broker_unchecked(refused.map(|why| {
-                format!(
-                    "Kafka refused DescribeConfigs on broker {id} ({why}): the brokers' record limit \
-                     (message.max.bytes) is not checked; grant the bridge's principal DescribeConfigs \
-                     on the Cluster (docs/deploy.md, ACLs)"
-                )
-            }));
+            self.say_broker_unchecked(unchecked);
             if let Ok(d) = described {
                 let limit = d
                     .iter()
