@@ -264,3 +264,6 @@ impl Config {
 mod env;
 
 use env::apply_env;
+
+#[cfg(test)]
+pub(crate) mod tests;
