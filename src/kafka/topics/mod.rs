@@ -165,7 +165,7 @@ impl Topics {
         let st = &self.by_route[route.id];
         // Kafka denied the last write lately: answer at once (see
         // DENIAL_RETRY).
-        if st.denied_lately(Instant::now()) {
+        if st.denied_lately() {
             return Err(BridgeError::WriteDenied {
                 topic: st.name.to_string(),
             });

@@ -92,23 +92,27 @@ impl TopicState {
         }
     }
 
-    /// Whether a write to it was denied within [`DENIAL_RETRY`] of `now`:
-    /// answer at once, without a transaction.
-    pub(super) fn denied_lately(&self, now: Instant) -> bool {
+    /// Whether a write to it was denied within [`DENIAL_RETRY`] of now:
+    /// answer at once, without a transaction. The clock is read only when
+    /// there is a denial.
+    pub(super) fn denied_lately(&self) -> bool {
         self.denied_flag.load(std::sync::atomic::Ordering::Acquire)
             && self
                 .write_denied
                 .lock()
                 .ok()
                 .and_then(|l| *l)
-                .is_some_and(|at| now.saturating_duration_since(at) < DENIAL_RETRY)
+                .is_some_and(|at| at.elapsed() < DENIAL_RETRY)
     }
 
     /// A write to it succeeded: a denial is over.
     pub(super) fn written(&self) {
-        if self
-            .denied_flag
-            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        // A load, not a swap, on every delivery: a write to the shared
+        // cache line only when there is a denial to end.
+        if self.denied_flag.load(std::sync::atomic::Ordering::Relaxed)
+            && self
+                .denied_flag
+                .swap(false, std::sync::atomic::Ordering::AcqRel)
             && let Ok(mut last) = self.write_denied.lock()
         {
             *last = None;
