@@ -117,7 +117,9 @@ impl ClientEvents {
             && let Ok(mut denied) = self.write_denied.lock()
         {
             let now = std::time::Instant::now();
-            denied.retain(|(t, at)| t != topic && now.duration_since(*at) < DENIAL_KEPT);
+            // The latest denial of each topic: bounded by the topics the
+            // bridge writes.
+            denied.retain(|(t, _)| t != topic);
             denied.push((topic.to_string(), now));
         }
     }
@@ -362,9 +364,6 @@ impl ClientContext for KafkaContext {
 }
 
 impl ConsumerContext for KafkaContext {}
-
-/// How long a refused transactional write is remembered.
-const DENIAL_KEPT: Duration = Duration::from_secs(600);
 
 /// The topic of librdkafka's line saying the authorizer refused to add one
 /// of its partitions to a transaction (`ADDPARTS`: `Failed to add partition

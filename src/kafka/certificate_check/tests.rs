@@ -59,14 +59,21 @@ fn check(host: &str, port: u16, ca: &Path) -> CertificateCheck {
     }
 }
 
+/// What the check says, connecting as `host`, of a broker presenting
+/// `presented` (certificate, key) to a bridge whose CA file holds `trusted`.
+async fn check_says(presented: &(String, String), trusted: &str, host: &str) -> Option<String> {
+    let dir = tempfile::tempdir().expect("dir");
+    let addr = broker_presenting(&presented.0, &presented.1).await;
+    let ca = ca_file(dir.path(), trusted);
+    check(host, addr.port(), &ca)
+        .run(Duration::from_secs(5))
+        .await
+}
+
 #[tokio::test]
 async fn a_certificate_without_the_connected_name_is_named_with_the_names_it_has() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (cert, key) = certificate(&["localhost", "kafka-0.internal"], 2020, 2090);
-    let addr = broker_presenting(&cert, &key).await;
-    let ca = ca_file(dir.path(), &cert);
-    let said = check("127.0.0.1", addr.port(), &ca)
-        .run(Duration::from_secs(5))
+    let broker = certificate(&["localhost", "kafka-0.internal"], 2020, 2090);
+    let said = check_says(&broker, &broker.0, "127.0.0.1")
         .await
         .expect("refused");
     assert!(said.contains("does not name \"127.0.0.1\""), "{said}");
@@ -79,12 +86,8 @@ async fn a_certificate_without_the_connected_name_is_named_with_the_names_it_has
 
 #[tokio::test]
 async fn an_expired_certificate_is_named_as_expired() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (cert, key) = certificate(&["localhost"], 2019, 2020);
-    let addr = broker_presenting(&cert, &key).await;
-    let ca = ca_file(dir.path(), &cert);
-    let said = check("localhost", addr.port(), &ca)
-        .run(Duration::from_secs(5))
+    let broker = certificate(&["localhost"], 2019, 2020);
+    let said = check_says(&broker, &broker.0, "localhost")
         .await
         .expect("refused");
     assert!(said.contains("has expired"), "{said}");
@@ -92,13 +95,9 @@ async fn an_expired_certificate_is_named_as_expired() {
 
 #[tokio::test]
 async fn a_certificate_from_another_ca_names_ssl_ca_location() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (cert, key) = certificate(&["localhost"], 2020, 2090);
+    let broker = certificate(&["localhost"], 2020, 2090);
     let (other, _) = certificate(&["localhost"], 2020, 2090);
-    let addr = broker_presenting(&cert, &key).await;
-    let ca = ca_file(dir.path(), &other);
-    let said = check("localhost", addr.port(), &ca)
-        .run(Duration::from_secs(5))
+    let said = check_says(&broker, &other, "localhost")
         .await
         .expect("refused");
     assert!(
@@ -109,16 +108,8 @@ async fn a_certificate_from_another_ca_names_ssl_ca_location() {
 
 #[tokio::test]
 async fn a_good_certificate_says_nothing() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (cert, key) = certificate(&["localhost"], 2020, 2090);
-    let addr = broker_presenting(&cert, &key).await;
-    let ca = ca_file(dir.path(), &cert);
-    assert_eq!(
-        check("localhost", addr.port(), &ca)
-            .run(Duration::from_secs(5))
-            .await,
-        None
-    );
+    let broker = certificate(&["localhost"], 2020, 2090);
+    assert_eq!(check_says(&broker, &broker.0, "localhost").await, None);
 }
 
 #[test]

@@ -48,21 +48,24 @@ async fn startup(bridges: &Bridges) -> String {
     "0 start-up, fresh broker".to_string()
 }
 
+/// The Kafka script's `on` (kill, pause, ...), `seconds` later its `off`.
+async fn hold(bridges: &Bridges, on: &[&str], off: &[&str], seconds: u64) {
+    bridges.kafka(on).await;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    bridges.kafka(off).await;
+}
+
 async fn kafka_stopped(bridges: &Bridges) -> String {
     let a = &bridges.args;
     eprintln!("chaos: fault 1: Kafka stopped for {} s", a.stop_seconds);
-    bridges.kafka(&["kill"]).await;
-    tokio::time::sleep(Duration::from_secs(a.stop_seconds)).await;
-    bridges.kafka(&["start"]).await;
+    hold(bridges, &["kill"], &["start"], a.stop_seconds).await;
     "1 Kafka stopped, restarted".to_string()
 }
 
 async fn kafka_frozen(bridges: &Bridges) -> String {
     let a = &bridges.args;
     eprintln!("chaos: fault 2: Kafka frozen for {} s", a.freeze_seconds);
-    bridges.kafka(&["pause"]).await;
-    tokio::time::sleep(Duration::from_secs(a.freeze_seconds)).await;
-    bridges.kafka(&["resume"]).await;
+    hold(bridges, &["pause"], &["resume"], a.freeze_seconds).await;
     "2 Kafka frozen (SIGSTOP)".to_string()
 }
 
@@ -113,9 +116,7 @@ async fn broker_fault(
                 "chaos: {f}: broker {leader} (leads {part_name}) SIGKILL, {} s",
                 a.kill_seconds
             );
-            bridges.kafka(&["kill", &id]).await;
-            tokio::time::sleep(Duration::from_secs(a.kill_seconds)).await;
-            bridges.kafka(&["start", &id]).await;
+            hold(bridges, &["kill", &id], &["start", &id], a.kill_seconds).await;
             format!("leader SIGKILL {}s, restart", a.kill_seconds)
         }
         "broker-pause" => {
@@ -123,9 +124,7 @@ async fn broker_fault(
                 "chaos: {f}: broker {leader} (leads {part_name}) SIGSTOP, {} s",
                 a.pause_seconds
             );
-            bridges.kafka(&["pause", &id]).await;
-            tokio::time::sleep(Duration::from_secs(a.pause_seconds)).await;
-            bridges.kafka(&["resume", &id]).await;
+            hold(bridges, &["pause", &id], &["resume", &id], a.pause_seconds).await;
             format!("leader SIGSTOP {}s", a.pause_seconds)
         }
         _ => {
@@ -154,9 +153,7 @@ async fn controller_killed(bridges: &Bridges) -> String {
         "chaos: controller-kill: the KRaft controller (node 0) SIGKILL, {} s",
         a.kill_seconds
     );
-    bridges.kafka(&["kill", "0"]).await;
-    tokio::time::sleep(Duration::from_secs(a.kill_seconds)).await;
-    bridges.kafka(&["start", "0"]).await;
+    hold(bridges, &["kill", "0"], &["start", "0"], a.kill_seconds).await;
     format!("controller SIGKILL {}s, restart", a.kill_seconds)
 }
 

@@ -976,34 +976,27 @@ fn duplicate_lines(v: &Verdict<'_>, mine: &[&Sent], back: &ReadBack) -> Vec<Stri
     let extra =
         |dups: &[&Sent], iso| -> usize { dups.iter().map(|s| back.count(iso, &s.mid) - 1).sum() };
     let mut lines = Vec::new();
-    if !v.dup_after_pending.is_empty() {
-        let mids: Vec<&str> = v
-            .dup_after_pending
-            .iter()
-            .take(5)
-            .map(|s| s.mid.as_str())
-            .collect();
-        lines.push(format!(
-            "visible duplicates after a 503 commit_pending (the documented limit, not in dup-rc): {} events have {} extra records (e.g. {})",
-            v.dup_after_pending.len(),
-            extra(&v.dup_after_pending, Isolation::Committed),
-            mids.join(", ")
-        ));
-    }
-    if !v.dup_committed.is_empty() {
-        let mids: Vec<&str> = v
-            .dup_committed
-            .iter()
-            .take(5)
-            .map(|s| s.mid.as_str())
-            .collect();
-        lines.push(format!(
-            "VISIBLE duplicates (read_committed): {} events have {} extra records (e.g. {})",
-            v.dup_committed.len(),
-            extra(&v.dup_committed, Isolation::Committed),
-            mids.join(", ")
-        ));
-    }
+    // Events visible twice read_committed: how many, their extra records,
+    // the first few MIDs.
+    let visible = |what: &str, dups: &[&Sent]| -> Option<String> {
+        let mids: Vec<&str> = dups.iter().take(5).map(|s| s.mid.as_str()).collect();
+        (!dups.is_empty()).then(|| {
+            format!(
+                "{what}: {} events have {} extra records (e.g. {})",
+                dups.len(),
+                extra(dups, Isolation::Committed),
+                mids.join(", ")
+            )
+        })
+    };
+    lines.extend(visible(
+        "visible duplicates after a 503 commit_pending (the documented limit, not in dup-rc)",
+        &v.dup_after_pending,
+    ));
+    lines.extend(visible(
+        "VISIBLE duplicates (read_committed)",
+        &v.dup_committed,
+    ));
     let dups = &v.dup_uncommitted;
     if !dups.is_empty() {
         // Several records for one attempt: the producer wrote them
