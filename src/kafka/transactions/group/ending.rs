@@ -27,7 +27,9 @@ impl GroupCommit {
                 ledger.send(&writer, records, chunk);
             }
         }
-        // 2. Every report read: each must prove its write. Not through
+        // 2. What still lingers in the writer's queue sent now.
+        self.send_lingering(&writer).await;
+        // 3. Every report read: each must prove its write. Not through
         //    `flush`: rust-rdkafka's flush polls in steps of 100 ms while
         //    anything is outstanding, and the producer's own thread takes
         //    the reports, so every transaction waited ~100 ms (measured:
@@ -67,7 +69,7 @@ impl GroupCommit {
         {
             failure = Some(Arc::new(BridgeError::PublishTimeout));
         }
-        // 3. Commit — or abort what can then never be visible.
+        // 4. Commit — or abort what can then never be visible.
         let outcome = match failure {
             Some(cause) => self.abort(&writer, cause).await,
             None => self.try_commit(&writer).await,
@@ -234,6 +236,29 @@ impl GroupCommit {
                 Ended::Unknown(cause)
             }
         }
+    }
+}
+
+impl GroupCommit {
+    /// Sends the sealed writer's records that wait out `linger.ms`, and
+    /// waits (in a blocking thread, at most the transaction timeout) until
+    /// their reports are out. librdkafka's own `rd_kafka_flush`, called
+    /// directly, treats the linger as zero while it runs and waits on a
+    /// condition variable; rust-rdkafka's `flush` polls in 100 ms steps
+    /// instead (see `wait_for_reports_released`). No new record reaches a
+    /// sealed writer, so this is the group's last batch.
+    async fn send_lingering(&self, writer: &Arc<Writer>) {
+        let (w, timeout) = (writer.clone(), self.timeout);
+        let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // A failed blocking task only loses the early send: the reports
+        // are awaited next either way.
+        let _ = tokio::task::spawn_blocking(move || {
+            // SAFETY: the pointer is the producer's own, alive while `w`
+            // holds it; rd_kafka_flush may be called from any thread. Its
+            // result (timed out) says nothing the reports do not.
+            unsafe { rdkafka::bindings::rd_kafka_flush(w.producer.client().native_ptr(), millis) };
+        })
+        .await;
     }
 }
 

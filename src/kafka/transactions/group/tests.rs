@@ -47,11 +47,21 @@ mod on_the_mock_cluster {
     const LEDGER: &str = "ledger";
 
     fn group(cluster: &mock::Cluster) -> (Arc<GroupCommit>, Arc<Metrics>) {
+        group_with(
+            cluster,
+            KafkaConfig {
+                message_timeout: Duration::from_secs(3),
+                ..KafkaConfig::default()
+            },
+        )
+    }
+
+    /// The group on `cluster`, with `kafka`'s settings otherwise.
+    fn group_with(cluster: &mock::Cluster, kafka: KafkaConfig) -> (Arc<GroupCommit>, Arc<Metrics>) {
         let kafka = KafkaConfig {
             brokers: cluster.bootstrap_servers(),
-            message_timeout: Duration::from_secs(3),
             statistics_interval: Duration::ZERO,
-            ..KafkaConfig::default()
+            ..kafka
         };
         let metrics = Arc::new(Metrics::new(&[]));
         let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -163,6 +173,30 @@ mod on_the_mock_cluster {
             .fetch_watermarks(LEDGER, 0, Duration::from_secs(5))
             .expect("ledger watermarks");
         assert!(ledger_end >= 1, "the ledger lines were written");
+    }
+
+    #[tokio::test]
+    async fn the_seal_sends_what_lingers_so_a_commit_never_waits_out_linger_ms() {
+        // Before: a group's commit awaited its reports while its last
+        // records waited out the writer's linger.ms (the writers then ran
+        // with 0 ms, a produce request a record). Records now linger
+        // while the group gathers, and the seal sends them at once.
+        let cluster = mock::with_topics(&["events", LEDGER]);
+        let mut kafka = KafkaConfig {
+            message_timeout: Duration::from_secs(60),
+            ..KafkaConfig::default()
+        };
+        kafka.transactions.timeout = Duration::from_secs(90);
+        kafka.properties.insert("linger.ms".into(), "50000".into());
+        let (group, _) = group_with(&cluster, kafka);
+        ready(&group).await;
+        let answers: Vec<_> = (0..5).map(|n| send(&group, n)).collect();
+        for a in answers {
+            // `verdict` waits 10 s, a fifth of the linger.
+            verdict(a)
+                .await
+                .expect("committed before the linger ran out");
+        }
     }
 
     #[tokio::test]
