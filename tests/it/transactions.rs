@@ -306,6 +306,80 @@ async fn a_transaction_that_times_out_answers_503_for_each_delivery_and_shows_no
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Kafka broker"]
+async fn a_transaction_the_coordinator_timed_out_does_not_stop_the_bridge_and_shows_only_what_was_acknowledged()
+ {
+    // The coordinator aborts a transaction open longer than
+    // kafka.transactions.timeout and bumps the writer's epoch: the writer
+    // must not take that for a second process under its id (which stops
+    // the bridge, status 3), and nothing of the aborted transaction may
+    // become visible.
+    let broker = real_broker().await;
+    let brokers = broker.servers();
+    let prefix = unique("it-txrenew-");
+    let id = format!("{prefix}-writer");
+    let env = [
+        ("POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ID", id.as_str()),
+        ("POPBILL_BRIDGE_KAFKA__MESSAGE_TIMEOUT", "1s"),
+        ("POPBILL_BRIDGE_KAFKA__TRANSACTIONS__TIMEOUT", "2s"),
+        ("POPBILL_BRIDGE_SERVER__REQUEST_TIMEOUT", "30s"),
+    ];
+    let mut bridge = BridgeProcess::start_with(&brokers, &prefix, &env).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sending = tokio::spawn(send_until(
+        bridge.webhook,
+        format!("{prefix}-flow"),
+        8,
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&bridge, "-STOP");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    signal(&bridge, "-CONT");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let answers = sending.await.expect("senders");
+    assert!(
+        bridge.wait_exit(Duration::from_secs(5)).is_none(),
+        "the bridge exited after its transaction timed out"
+    );
+    // It takes deliveries again, as a retry would find it.
+    let mut after = Vec::new();
+    for i in 0..20 {
+        let mid = format!("{prefix}-after-{i}");
+        let a = try_post(bridge.webhook, &issue_headers(&mid), ISSUE_BODY.to_vec()).await;
+        if a.as_ref().is_ok_and(|a| a.status == StatusCode::OK) {
+            after.push(mid);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        after.len(),
+        1,
+        "no delivery was acknowledged after the freeze"
+    );
+    // And only what it acknowledged is visible, once.
+    let acknowledged: BTreeMap<String, usize> = answers
+        .iter()
+        .filter(|(_, a)| ok(a))
+        .map(|(m, _)| (m.clone(), 1))
+        .chain(after.iter().map(|m| (m.clone(), 1)))
+        .collect();
+    let seen = records_per_id(
+        &brokers,
+        &prefix,
+        acknowledged.len(),
+        Isolation::ReadCommitted,
+    )
+    .await;
+    assert_eq!(
+        seen, acknowledged,
+        "only what was acknowledged is visible, once"
+    );
+}
+
 /// Deliveries with fresh MIDs under `prefix`, `concurrency` at a time,
 /// until `stop`.
 async fn send_until(

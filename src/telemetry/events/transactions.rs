@@ -20,14 +20,15 @@ pub(crate) fn transactional_writer_refused(writer: &str, problem: &str) {
     warn!(writer, problem, "transactional writer not ready; retrying");
 }
 
-/// Kafka refused to abort a transaction of `writer` (`error`): the writer
-/// is replaced by a new producer under the same id, which aborts what was
+/// A transaction of `writer` could not be ended (`error`: an abort Kafka
+/// refused, or a commit that failed fatally without a fence): the writer
+/// is replaced by a new producer under the same id, which ends what was
 /// left open; readiness waits for it.
 pub(crate) fn transactional_writer_replaced(writer: &str, error: &str) {
     warn!(
         writer,
         error,
-        "aborting a transaction failed; replacing the transactional writer (its successor aborts what was open)"
+        "a transactional writer failed (not fenced by another process); replacing it (its successor ends what was open)"
     );
 }
 

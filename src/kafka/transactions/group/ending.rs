@@ -173,11 +173,19 @@ impl GroupCommit {
             KafkaError::Transaction(t) if t.txn_requires_abort() && !t.is_fatal() => {
                 self.abort(writer, cause).await
             }
-            // A fatal error (fenced, most often) does not say whether an
-            // earlier attempt of this commit reached the coordinator: only
-            // reading back settles it.
+            // A fatal error does not say whether an earlier attempt of
+            // this commit reached the coordinator: only reading back
+            // settles it. Fenced, another process holds the id: stop.
+            // Otherwise (seen: INVALID_TXN_STATE after Kafka was away past
+            // the transaction timeout) a new producer under the same id
+            // settles the transaction as a restart would, without one.
             _ => {
-                self.writer_lost(writer, &format!("commit_transaction failed: {e}"));
+                let why = format!("commit_transaction failed: {e}");
+                if fenced(&e) {
+                    self.writer_lost(writer, &why);
+                } else {
+                    self.replace_writer(writer, &why);
+                }
                 Ended::Unknown(cause)
             }
         }
@@ -203,19 +211,24 @@ impl GroupCommit {
             Err(e) if fenced(&e) => {
                 self.writer_lost(writer, &format!("abort_transaction failed: {e}"))
             }
-            Err(e) => match self.replacement(writer) {
-                Ok(new) => {
-                    events::transactional_writer_replaced(&writer.id, &e.to_string());
-                    self.ready_writers.fetch_sub(1, Ordering::AcqRel);
-                    tokio::spawn(self.clone().initialise(new));
-                }
-                Err(made) => self.writer_lost(
-                    writer,
-                    &format!("abort_transaction failed: {e}; no new producer: {made}"),
-                ),
-            },
+            Err(e) => self.replace_writer(writer, &format!("abort_transaction failed: {e}")),
         }
         Ended::Aborted(cause)
+    }
+
+    /// A writer librdkafka will take no new transaction on, but which no
+    /// other process fenced: a new producer under the same id takes its
+    /// place (its `init_transactions` fences this one and ends what it
+    /// left open). `why` is the failure that made it unusable.
+    fn replace_writer(self: &Arc<Self>, writer: &Arc<Writer>, why: &str) {
+        match self.replacement(writer) {
+            Ok(new) => {
+                events::transactional_writer_replaced(&writer.id, why);
+                self.ready_writers.fetch_sub(1, Ordering::AcqRel);
+                tokio::spawn(self.clone().initialise(new));
+            }
+            Err(made) => self.writer_lost(writer, &format!("{why}; no new producer: {made}")),
+        }
     }
 
     /// The commit's outcome is unknown: read the group's first record back,

@@ -259,6 +259,37 @@ mod on_the_mock_cluster {
         assert_eq!(group.events.fatal(), None);
     }
 
+    #[tokio::test]
+    async fn a_commit_that_fails_fatally_without_a_fence_replaces_the_writer_and_does_not_stop_the_bridge()
+     {
+        // Before: any fatal commit error stopped the bridge (exit status
+        // 3, seen after Kafka was away past the transaction timeout:
+        // "Failed to end transaction: INVALID_TXN_STATE"), as if another
+        // process held the id. Only a fence means that.
+        let cluster = mock::with_topics(&["events", LEDGER]);
+        let (group, _) = group(&cluster);
+        ready(&group).await;
+        cluster.request_errors(
+            RDKafkaApiKey::EndTxn,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_TXN_STATE; 4],
+        );
+        // Its verdict is the read-back's, which the mock cannot give
+        // truly (it shows aborted records): only that it came is checked.
+        let _ = verdict(send(&group, 1)).await;
+        assert_eq!(
+            group.events.fatal(),
+            None,
+            "a fatal commit error without a fence stopped the bridge"
+        );
+        cluster.clear_request_errors(RDKafkaApiKey::EndTxn);
+        ready(&group).await;
+        assert!(
+            first_committed(&group, 10..16).await.is_some(),
+            "no later group committed"
+        );
+        assert_eq!(group.events.fatal(), None);
+    }
+
     /// Every ledger record of `LEDGER` (three partitions): partition,
     /// key, offset, value; read until `lines` lines were seen.
     async fn ledger_records(
