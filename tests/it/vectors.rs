@@ -375,6 +375,18 @@ fn every_decoded_vector_is_what_popbill_events_gives() {
         n += 1;
     }
     assert!(n >= 30, "{n} vectors: some are missing");
+    // The docs state the count; they follow the files.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (doc, says) in [
+        ("tests/vectors/README.md", format!("{n} vectors")),
+        (
+            "docs/consumers.md",
+            format!("{n} records as the running bridge writes them"),
+        ),
+    ] {
+        let text = std::fs::read_to_string(root.join(doc)).expect("doc");
+        assert!(text.contains(&says), "{doc} does not say {says:?}");
+    }
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
