@@ -41,7 +41,8 @@ public class InvoiceListener {
             return;
         } catch (DecodeException e) {
             // A dead letter (not JSON, not an object): retrying cannot help. The error handler
-            // (KafkaConfig) publishes it to <topic>.DLT for a person, then commits past it.
+            // (KafkaConfig) publishes it to the service's dead-letter topic for a person,
+            // then commits past it.
             throw new UndecodableRecord(e);
         }
         Verdict verdict = gate.check(delivery);
