@@ -32,8 +32,9 @@ skip() {
 
 if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] && [ -z "${POPBILL_BRIDGE_BIN:-}" ]; then
   cargo build --quiet --locked --bin popbill-bridge
+  # Where cargo put it (CARGO_TARGET_DIR or target/), without needing python3.
   POPBILL_BRIDGE_BIN="$(cargo metadata --format-version 1 --no-deps --locked |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/popbill-bridge"
+    grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)/debug/popbill-bridge"
   export POPBILL_BRIDGE_BIN
 fi
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
