@@ -30,10 +30,12 @@ def record_of(vector: dict) -> RawRecord:
     )
 
 
-def vectors() -> Iterator[Tuple[str, dict, str]]:
-    """(name, record, canonical text with its newline), in name order."""
-    for path in sorted(VECTORS.glob("*.record.json")):
+def vectors(synthetic: bool = False) -> Iterator[Tuple[str, dict, str]]:
+    """(name, record, canonical text with its newline), in name order: the
+    records the bridge wrote, or (``synthetic``) those of synthetic/."""
+    directory = VECTORS / "synthetic" if synthetic else VECTORS
+    for path in sorted(directory.glob("*.record.json")):
         name = path.name[: -len(".record.json")]
         record = json.loads(path.read_text(encoding="utf-8"))
-        decoded = (VECTORS / f"{name}.decoded.json").read_text(encoding="utf-8")
-        yield name, record, decoded
+        decoded = (directory / f"{name}.decoded.json").read_text(encoding="utf-8")
+        yield ("synthetic/" if synthetic else "") + name, record, decoded

@@ -51,10 +51,20 @@ final class Vectors {
         }
     }
 
-    @SuppressWarnings("unchecked")
+    /** The records the bridge wrote. */
     static List<Vector> all() throws IOException {
+        return in(dir(), "");
+    }
+
+    /** The records of synthetic/, written by hand. */
+    static List<Vector> synthetic() throws IOException {
+        return in(dir().resolve("synthetic"), "synthetic/");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<Vector> in(Path directory, String prefix) throws IOException {
         List<Vector> out = new ArrayList<>();
-        try (Stream<Path> files = Files.list(dir())) {
+        try (Stream<Path> files = Files.list(directory)) {
             for (Path p : files.sorted().toList()) {
                 String file = p.getFileName().toString();
                 if (!file.endsWith(".record.json")) {
@@ -69,8 +79,8 @@ final class Vectors {
                 }
                 RawRecord record = new RawRecord(bytes(r.get("key")), bytes(r.get("value")), headers,
                         (Long) r.get("timestamp"));
-                String decoded = Files.readString(dir().resolve(name + ".decoded.json"));
-                out.add(new Vector(name, record, decoded));
+                String decoded = Files.readString(directory.resolve(name + ".decoded.json"));
+                out.add(new Vector(prefix + name, record, decoded));
             }
         }
         return out;
