@@ -50,7 +50,7 @@ java_part() {
     skip "clients/java and examples/java-spring" "no JDK 17 or later"
     return
   fi
-  local start=$SECONDS mvn=(mvn -B -q -Dmaven.repo.local="$cache/m2")
+  local start=$SECONDS mvn=(mvn -B -q -Dstyle.color=never -Dmaven.repo.local="$cache/m2")
   echo "clients: Java: clients/java (JUnit: vectors, AsyncAPI, gate, real broker), then examples/java-spring" >&2
   # Reports of an earlier run would be counted again.
   rm -rf clients/java/target/surefire-reports
