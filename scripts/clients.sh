@@ -54,12 +54,13 @@ java_part() {
   echo "clients: Java: clients/java (JUnit: vectors, AsyncAPI, gate, real broker), then examples/java-spring" >&2
   # Reports of an earlier run would be counted again.
   rm -rf clients/java/target/surefire-reports
-  # Maven 3.8 writes colour resets even in batch mode; pipefail keeps its status.
-  "${mvn[@]}" -f clients/java install | sed 's/\x1b\[[0-9;]*m//g'
+  # Maven 3.8 writes colour resets (to both streams) even in batch mode; pipefail
+  # keeps its status.
+  "${mvn[@]}" -f clients/java install 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2
   # Surefire is quiet with -q: say what ran, and what was skipped and why.
   cat clients/java/target/surefire-reports/*.txt | grep -h "Tests run" >&2
   grep -ho 'Assumption failed: [^]]*' clients/java/target/surefire-reports/TEST-*.xml | sed 's/^/clients: Java skipped: /' >&2 || true
-  "${mvn[@]}" -f examples/java-spring package | sed 's/\x1b\[[0-9;]*m//g'
+  "${mvn[@]}" -f examples/java-spring package 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2
   echo "clients: Java ok in $((SECONDS - start)) s" >&2
 }
 
