@@ -64,6 +64,11 @@ case " $* " in
   *) cargo test --locked --workspace "$@" -- "${test_args[@]}" ;;
 esac
 
+# The Java and Python consumer libraries: the vectors of tests/vectors/
+# decoded byte for byte as the Rust crate does, the AsyncAPI contract against
+# their types, and each one's real-broker test on this broker.
+scripts/clients.sh
+
 # deploy/: manifests against the Kubernetes schemas, alert rules with
 # promtool, metric names of the dashboard and alerts against /metrics.
 scripts/check-deploy.sh

@@ -43,3 +43,4 @@ mod send;
 mod shutdown;
 mod test_sh;
 mod transactions;
+mod vectors;

@@ -40,6 +40,7 @@
 //! | its body, typed by product | [`Event`]: [`TaxInvoiceEvent`], [`StatementEvent`], [`CashReceiptEvent`], [`HometaxTaxInvoiceEvent`], [`HometaxCashReceiptEvent`], [`KakaoEvent`], [`UnknownEvent`] |
 //! | Korean-time dates (`yyyyMMddHHmmss`, `yyyyMMdd`) | [`PbDateTime`], [`PbDate`], module [`time`] |
 //! | duplicates and per-document order | [`Gate`], [`Verdict`] |
+//! | one text per decoded record, the same in Rust, Java and Python | [`canonical_json`] |
 //!
 //! It is tolerant where POPBiLL varies: `stateCode` as a number or a
 //! string, `ntsConfirmNum` or `ntsconfirmNum`, fields absent, empty or
@@ -89,10 +90,12 @@
 //! - `record`: [`RawRecord`], [`Envelope`], [`Delivery`], [`DecodeError`];
 //! - [`time`]: Korean-time dates;
 //! - `gate`: [`Gate`];
+//! - `canonical`: [`canonical_json`], the form `tests/vectors/` holds;
 //! - `fields` (private): tolerant field reading.
 
 #![warn(missing_docs)]
 
+mod canonical;
 mod event;
 mod fields;
 mod gate;
@@ -101,6 +104,7 @@ mod kafka;
 mod record;
 pub mod time;
 
+pub use canonical::canonical_json;
 pub use event::{
     BodyError, CashReceiptEvent, DocumentKey, Event, EventType, HometaxCashReceiptEvent,
     HometaxTaxInvoiceEvent, KakaoEvent, StatementEvent, TaxInvoiceEvent, TaxInvoiceState,
