@@ -31,7 +31,7 @@ if ! cmp -s scripts/asyncapi/package-lock.json "$cache/package-lock.json" ||
 fi
 
 cargo build --quiet --locked --bin popbill-bridge
-bin=target/debug/popbill-bridge
+bin="${CARGO_TARGET_DIR:-target}/debug/popbill-bridge"
 cat >"$work/custom.toml" <<'TOML'
 [routes]
 overrides = { "TAXINVOICE.STATE:Issue" = "invoices.issued", "FAX.STATE:RESULT" = "fax.results" }

@@ -115,9 +115,7 @@ impl<'a> Identity<'a> {
             return (digest, Source::Mid, Cow::Borrowed(mid));
         }
         if let (Some(corp), Some(item), Some(state_dt)) = (&d.corp_num, &d.item_key, &d.state_dt) {
-            let digest = digest(&[
-                ns.tag(),
-                topic.as_bytes(),
+            let key: [&[u8]; 7] = [
                 b"content",
                 ty,
                 corp.as_bytes(),
@@ -125,11 +123,12 @@ impl<'a> Identity<'a> {
                 d.event_type.as_deref().unwrap_or("").as_bytes(),
                 d.state_code.as_deref().unwrap_or("").as_bytes(),
                 state_dt.as_bytes(),
-            ]);
+            ];
+            let (claim, id) = claim_and_id(ns, topic, &key);
             return (
-                digest,
+                claim,
                 Source::Content,
-                Cow::Owned(format!("content:{digest:032x}")),
+                Cow::Owned(format!("content:{id:032x}")),
             );
         }
         let computed;
@@ -140,13 +139,22 @@ impl<'a> Identity<'a> {
                 &computed
             }
         };
-        let digest = digest(&[ns.tag(), topic.as_bytes(), b"body", ty, body_sha]);
-        (
-            digest,
-            Source::Body,
-            Cow::Owned(format!("sha256:{digest:032x}")),
-        )
+        let (claim, id) = claim_and_id(ns, topic, &[b"body", ty, body_sha]);
+        (claim, Source::Body, Cow::Owned(format!("sha256:{id:032x}")))
     }
+}
+
+/// The identity's two digests of an event without a MID: the claim, of
+/// the event on its topic in its namespace (what duplicates are told by:
+/// see [`Identity::of`]), and the `ce_id`'s, of the event alone, so that
+/// the event keeps its `ce_id` wherever it is written — re-driven from
+/// the fallback or the dead-letter topic, consumers of both still see one
+/// event, as they do with a MID.
+fn claim_and_id(ns: Namespace, topic: &str, key: &[&[u8]]) -> (u128, u128) {
+    let mut claimed: Vec<&[u8]> = Vec::with_capacity(key.len() + 2);
+    claimed.extend([ns.tag(), topic.as_bytes()]);
+    claimed.extend_from_slice(key);
+    (digest(&claimed), digest(key))
 }
 
 /// First 128 bits of SHA-256 over the parts, each preceded by its length:

@@ -145,25 +145,6 @@ fn with_receive_time_of(mut fresh: Value, stored: &Value, name: &str) -> Value {
         }
     }
     fresh["timestamp"] = stored["timestamp"].clone();
-    // Without a MID, ce_id is a digest that includes the topic's name,
-    // which has the per-run prefix: its form is compared, not its digits.
-    let digest_id = |r: &Value| -> Option<(usize, String)> {
-        r["headers"]
-            .as_array()?
-            .iter()
-            .enumerate()
-            .find_map(|(i, h)| {
-                let v = h[1].as_str()?;
-                let hex = v
-                    .strip_prefix("content:")
-                    .or_else(|| v.strip_prefix("sha256:"))?;
-                (h[0] == "ce_id" && hex.len() == 32 && hex.bytes().all(|c| c.is_ascii_hexdigit()))
-                    .then(|| (i, v.to_owned()))
-            })
-    };
-    if let (Some((i, _)), Some((_, stored_id))) = (digest_id(&fresh), digest_id(stored)) {
-        fresh["headers"][i][1] = Value::from(stored_id);
-    }
     fresh
 }
 

@@ -219,3 +219,28 @@ fn a_dead_letter_identity_never_equals_a_routed_one() {
     assert_ne!(routed.digest, dead.digest);
     assert_eq!(routed.id, dead.id, "the record's ce_id is still the MID");
 }
+
+#[test]
+fn an_event_without_a_mid_keeps_its_ce_id_on_every_topic_and_in_the_dead_letters() {
+    // Before: the ce_id of an event without a MID was its claim's digest,
+    // which holds the topic and namespace: re-driven from the fallback to
+    // its route, the same event got a second ce_id, and consumers that
+    // deduplicate by ce_id saw two events.
+    for (pairs, body) in [
+        (&[("pb-webhook-type", "TAXINVOICE.STATE")][..], BODY),
+        (
+            &[("pb-webhook-type", "KAKAO.STATE")][..],
+            &br#"{"receiptNum":"1"}"#[..],
+        ),
+    ] {
+        let h = headers(pairs);
+        let d = Delivery::parse(&h, body).expect("valid");
+        let fallback = Identity::of(&d, Namespace::Routed, "popbill.unrouted");
+        let routed = Identity::of(&d, Namespace::Routed, "popbill.kakao.state.result");
+        let dead = Identity::of(&d, Namespace::DeadLetter, "popbill.dead-letter");
+        assert_eq!(fallback.id, routed.id);
+        assert_eq!(fallback.id, dead.id);
+        // Still one claim per topic, so that a re-drive publishes it again.
+        assert_ne!(fallback.digest, routed.digest);
+    }
+}
