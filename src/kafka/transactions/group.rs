@@ -350,6 +350,9 @@ mod claim;
 mod committer;
 mod ending;
 mod initialisation;
+mod reports;
+
+use reports::wait_for_reports_released;
 
 use claim::Claim;
 pub(crate) use claim::Withdrawal;

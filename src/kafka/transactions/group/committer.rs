@@ -6,8 +6,9 @@ use super::*;
 impl GroupCommit {
     /// The committer. It keeps a writer open for deliveries; once the open
     /// group has members it takes a free writer (waiting for one only while
-    /// a commit runs, which frees one), begins its transaction, swaps it in
-    /// and hands the sealed group to a task that commits it.
+    /// a commit runs, which frees one; a free writer's transaction is
+    /// begun already, see `requeue`), swaps it in and hands the sealed
+    /// group to a task that commits it.
     pub(super) async fn run(self: Arc<Self>) {
         let mut free = self.free_rx.lock().await;
         let mut closing = self.closing_rx.clone();
@@ -19,10 +20,6 @@ impl GroupCommit {
                     _ = closing.wait_for(|c| *c) => None,
                 };
                 let Some(w) = w else { return };
-                if let Err(e) = w.producer.begin_transaction() {
-                    self.writer_lost(&w, &format!("begin_transaction failed: {e}"));
-                    continue;
-                }
                 self.lock_open().writer = Some(w);
                 continue;
             }
@@ -36,13 +33,6 @@ impl GroupCommit {
             } else {
                 self.next_free(&mut free).await
             };
-            let next = next.and_then(|w| match w.producer.begin_transaction() {
-                Ok(()) => Some(w),
-                Err(e) => {
-                    self.writer_lost(&w, &format!("begin_transaction failed: {e}"));
-                    None
-                }
-            });
             self.linger().await;
             let (sealed, members, ledger, lines) = {
                 let mut open = self.lock_open();

@@ -15,8 +15,14 @@ impl GroupCommit {
             }
             let w = writer.clone();
             let timeout = self.kafka.admin_timeout.max(Duration::from_secs(5));
-            let result =
-                tokio::task::spawn_blocking(move || w.producer.init_transactions(timeout)).await;
+            // Its first transaction begun too: free writers have theirs
+            // begun (see `requeue`).
+            let result = tokio::task::spawn_blocking(move || {
+                w.producer
+                    .init_transactions(timeout)
+                    .and_then(|()| w.producer.begin_transaction())
+            })
+            .await;
             match result {
                 Ok(Ok(())) => {
                     if self.ready_writers.fetch_add(1, Ordering::AcqRel) + 1 >= self.producers {
