@@ -34,19 +34,19 @@ impl GroupCommit {
                 self.next_free(&mut free).await
             };
             self.linger().await;
-            let (sealed, members, ledger, lines) = {
+            let (sealed, members, ledger, lines, opened) = {
                 let mut open = self.lock_open();
                 let members = std::mem::take(&mut open.members);
                 let ledger = std::mem::take(&mut open.ledger);
                 let lines = std::mem::take(&mut open.lines);
                 let sealed = std::mem::replace(&mut open.writer, next);
-                (sealed, members, ledger, lines)
+                (sealed, members, ledger, lines, open.since)
             };
             if let Some(sealed) = sealed
                 && !members.is_empty()
             {
                 self.committing.fetch_add(1, Ordering::AcqRel);
-                tokio::spawn(self.clone().commit(sealed, members, ledger, lines));
+                tokio::spawn(self.clone().commit(sealed, members, ledger, lines, opened));
             }
             if stopping {
                 self.commit_ended.notify_waiters();

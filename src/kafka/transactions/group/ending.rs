@@ -18,6 +18,7 @@ impl GroupCommit {
         mut members: Vec<Member>,
         mut ledger: GroupLedger,
         lines: Vec<u8>,
+        opened: Instant,
     ) {
         let started = Instant::now();
         let n = members.len() as u64;
@@ -71,8 +72,8 @@ impl GroupCommit {
         }
         // 4. Commit — or abort what can then never be visible.
         let outcome = match failure {
-            Some(cause) => self.abort(&writer, cause).await,
-            None => self.try_commit(&writer).await,
+            Some(cause) => self.abort(&writer, cause, opened).await,
+            None => self.try_commit(&writer, opened).await,
         };
         let outcome = match outcome {
             Ended::Unknown(cause) => {
@@ -170,8 +171,9 @@ impl GroupCommit {
         }
     }
 
-    /// Commits the writer's transaction; see [`GroupCommit::end_transaction`].
-    async fn try_commit(self: &Arc<Self>, writer: &Arc<Writer>) -> Ended {
+    /// Commits the writer's transaction, opened (its first member
+    /// arrived) at `opened`; see [`GroupCommit::end_transaction`].
+    async fn try_commit(self: &Arc<Self>, writer: &Arc<Writer>, opened: Instant) -> Ended {
         let e = match self.end_transaction(writer, true).await {
             Ok(begun) => {
                 self.requeue(writer, begun);
@@ -184,17 +186,17 @@ impl GroupCommit {
         match &e {
             // librdkafka: the commit did not happen; abort and go on.
             KafkaError::Transaction(t) if t.txn_requires_abort() && !t.is_fatal() => {
-                self.abort(writer, cause).await
+                self.abort(writer, cause, opened).await
             }
             // A fatal error does not say whether an earlier attempt of
             // this commit reached the coordinator: only reading back
-            // settles it. Fenced, another process holds the id: stop.
-            // Otherwise (seen: INVALID_TXN_STATE after Kafka was away past
-            // the transaction timeout) a new producer under the same id
+            // settles it. Fenced by another process: stop. Otherwise
+            // (seen: INVALID_TXN_STATE after Kafka was away past the
+            // transaction timeout) a new producer under the same id
             // settles the transaction as a restart would, without one.
             _ => {
                 let why = format!("commit_transaction failed: {e}");
-                if fenced(&e) {
+                if self.fenced_by_another(&e, opened) {
                     self.writer_lost(writer, &why);
                 } else {
                     self.replace_writer(writer, &why);
@@ -216,15 +218,33 @@ impl GroupCommit {
     /// `init_transactions` fences the old one and aborts what it left
     /// open. Only a writer fenced by another process stops the bridge
     /// (replacing it would fence that process back).
-    async fn abort(self: &Arc<Self>, writer: &Arc<Writer>, cause: Arc<BridgeError>) -> Ended {
+    async fn abort(
+        self: &Arc<Self>,
+        writer: &Arc<Writer>,
+        cause: Arc<BridgeError>,
+        opened: Instant,
+    ) -> Ended {
         match self.end_transaction(writer, false).await {
             Ok(begun) => self.requeue(writer, begun),
-            Err(e) if fenced(&e) => {
+            Err(e) if self.fenced_by_another(&e, opened) => {
                 self.writer_lost(writer, &format!("abort_transaction failed: {e}"))
             }
             Err(e) => self.replace_writer(writer, &format!("abort_transaction failed: {e}")),
         }
         Ended::Aborted(cause)
+    }
+
+    /// Whether `e` says another process took the writer's id, so that this
+    /// one must stop rather than take it back. Kafka fences a writer with
+    /// the same error in two cases: another producer initialised the id,
+    /// or the coordinator aborted a transaction of this writer that
+    /// outlived `kafka.transactions.timeout` (it bumps the epoch; seen: a
+    /// replica frozen past the timeout, whose librdkafka then bumped the
+    /// epoch itself after the timed-out records and read "fenced by a
+    /// newer instance"). A transaction opened (`opened`) longer ago than
+    /// the timeout tells the second case, and the writer is replaced then.
+    fn fenced_by_another(&self, e: &KafkaError, opened: Instant) -> bool {
+        fenced(e) && opened.elapsed() < self.timeout
     }
 
     /// Returns a writer whose transaction ended to the free ones, its next
@@ -301,8 +321,9 @@ fn purged(e: &BridgeError) -> bool {
     ))
 }
 
-/// Another producer holds the writer's transactional id now (a second
-/// process under the same id): this one must stop, not take it back.
+/// Kafka fenced the writer: another producer holds its transactional id
+/// now, or the coordinator timed its transaction out (see
+/// `GroupCommit::fenced_by_another`).
 fn fenced(e: &KafkaError) -> bool {
     matches!(
         e.rdkafka_error_code(),
