@@ -35,6 +35,7 @@ mod end_to_end;
 mod events_crate;
 mod failures;
 mod http_edge;
+mod least_privilege;
 mod outage;
 mod prometheus;
 mod redrive;
