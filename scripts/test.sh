@@ -52,6 +52,11 @@ kafka_sh_tests=(
   secured::without_read_on_an_empty_ledger_the_bridge_is_not_ready_and_names_the_read_acl
   secured::without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_the_acl
   secured::without_describe_configs_readiness_lists_the_unchecked_settings_and_the_acl
+  missing_rights::without_create_on_the_topics_readiness_the_log_and_the_503_name_each_topic_and_create
+  missing_rights::without_describe_on_the_topics_the_bridge_works_since_write_and_read_imply_it
+  missing_rights::without_the_transactional_id_acl_readiness_the_log_and_the_503_name_the_id_and_the_acl
+  missing_rights::without_describe_on_the_ledger_group_the_bridge_is_ready_and_readyz_warns_naming_the_group_and_the_acl
+  missing_rights::without_read_on_its_group_redrive_exits_naming_the_group_and_the_read_acl
 )
 if [ "${POPBILL_TEST_KAFKA_SCRIPT:-}" != 1 ]; then
   echo "test.sh: the broker is not run by scripts/kafka.sh: skipping ${kafka_sh_tests[*]}" >&2

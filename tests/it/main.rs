@@ -36,6 +36,7 @@ mod events_crate;
 mod failures;
 mod http_edge;
 mod least_privilege;
+mod missing_rights;
 mod outage;
 mod prometheus;
 mod redrive;

@@ -8,11 +8,11 @@ fn the_topic_of_librdkafkas_refused_partition_line_is_read_and_remembered() {
         denied_topic("ADDPARTS", line),
         Some("it-x.taxinvoice.state.issue")
     );
-    let events = ClientEvents::default();
-    assert!(!events.write_denied_within("it-x.taxinvoice.state.issue", Duration::from_secs(10)));
-    events.record_denial("ADDPARTS", line);
-    assert!(events.write_denied_within("it-x.taxinvoice.state.issue", Duration::from_secs(10)));
-    assert!(!events.write_denied_within("it-x.other", Duration::from_secs(10)));
+    let denials = Denials::default();
+    assert!(!denials.topic_within("it-x.taxinvoice.state.issue", Duration::from_secs(10)));
+    denials.log_line("ADDPARTS", line);
+    assert!(denials.topic_within("it-x.taxinvoice.state.issue", Duration::from_secs(10)));
+    assert!(!denials.topic_within("it-x.other", Duration::from_secs(10)));
 }
 
 #[test]
@@ -23,4 +23,19 @@ fn other_partition_errors_and_facilities_are_not_denials() {
     let elsewhere =
         "Failed to add partition \"t\" [0] to transaction: Broker: Topic authorization failed";
     assert_eq!(denied_topic("TXNERR", elsewhere), None);
+}
+
+#[test]
+fn a_refused_group_is_new_once_kept_and_named_with_the_describe_acl() {
+    let denials = Denials::default();
+    assert!(denials.group("b-ledger"));
+    assert!(!denials.group("b-ledger"));
+    assert!(denials.group("b-settle"));
+    assert_eq!(denials.groups(), ["b-ledger", "b-settle"]);
+    let said = refused_group("b-ledger");
+    assert!(
+        said.contains("grant its principal Describe on group b-ledger"),
+        "{said}"
+    );
+    assert!(said.contains("GroupAuthorizationFailed"), "{said}");
 }
