@@ -16,13 +16,13 @@ use rdkafka::producer::FutureProducer;
 use tokio::sync::{Notify, watch};
 use tracing::{debug, error, info, warn};
 
-mod denials;
-
 use crate::kafka::KafkaConfig;
 use crate::telemetry::events;
 use crate::telemetry::logging::{Say, Throttle};
 use crate::telemetry::metrics::Metrics;
 use denials::Denials;
+
+mod denials;
 
 /// What every Kafka client of the bridge shares: one throttle for
 /// librdkafka's trouble lines (all clients report the same outage), and the
@@ -124,7 +124,7 @@ impl ClientEvents {
         self.denials
             .groups()
             .iter()
-            .map(|g| denials::refused_group(g))
+            .map(|(g, operation)| denials::refused_group(g, operation))
             .collect()
     }
 
@@ -260,9 +260,9 @@ pub struct KafkaContext {
     /// Present on the producer: its statistics feed the gauges.
     metrics: Option<Arc<Metrics>>,
     events: Arc<ClientEvents>,
-    /// The consumer group of this client (a reader), to name it when the
-    /// authorizer refuses it.
-    group: Option<Arc<str>>,
+    /// The consumer group of this client (a reader) and the operation it
+    /// needs there, to name both when the authorizer refuses the group.
+    group: Option<(Arc<str>, &'static str)>,
     /// A fatal error of this client stops the bridge. Not for the
     /// transactional writers: their group commit decides (a writer refused
     /// at start, by an ACL, keeps the bridge up and not ready, saying why).
@@ -302,16 +302,16 @@ impl KafkaContext {
         }
     }
 
-    /// This context for a reader in consumer group `group`.
-    pub(crate) fn in_group(mut self, group: &str) -> KafkaContext {
-        self.group = Some(group.into());
+    /// This context for a reader of `group`, needing `operation` there.
+    pub(crate) fn in_group(mut self, group: &str, operation: &'static str) -> KafkaContext {
+        self.group = Some((group.into(), operation));
         self
     }
 
     /// Whether the authorizer refused this reader's group.
     pub(crate) fn group_refused(&self) -> bool {
-        let group = self.group.as_deref().unwrap_or_default();
-        self.events.denials.groups().iter().any(|g| g == group)
+        let group = self.group.as_ref().map_or("", |(g, _)| g);
+        self.events.denials.groups().iter().any(|(g, _)| g == group)
     }
 
     /// The context of a transactional writer: its statistics feed the
@@ -366,10 +366,10 @@ impl ClientContext for KafkaContext {
         // Said once by librdkafka, then retried without a word: kept, and
         // named on /readyz from then on.
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::GroupAuthorizationFailed)
-            && let Some(group) = &self.group
-            && self.events.denials.group(group)
+            && let Some((group, operation)) = &self.group
+            && self.events.denials.group(group, operation)
         {
-            events::kafka_group_refused(group, &denials::refused_group(group));
+            events::kafka_group_refused(group, &denials::refused_group(group, operation));
         }
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) && self.fatal_stops_bridge {
             self.events.set_fatal(reason);

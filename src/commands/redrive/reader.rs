@@ -45,7 +45,7 @@ impl Reader {
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest");
         let consumer: StreamConsumer<KafkaContext> = c
-            .create_with_context(context.in_group(&group))
+            .create_with_context(context.in_group(&group, "Read"))
             .map_err(|e| cfg.kafka.describe_client_error(&e))?;
         let (topic_owned, timeout) = (topic.to_string(), cfg.kafka.admin_timeout);
         let (since, from_start) = (args.since, args.from_start);

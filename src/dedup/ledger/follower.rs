@@ -277,7 +277,7 @@ impl Follower {
             .set("fetch.max.bytes", "4194304");
         // The bridge's context: librdkafka's lines share the log throttle.
         let consumer: StreamConsumer<KafkaContext> = cfg
-            .create_with_context(self.topics.client_context().in_group(&group))
+            .create_with_context(self.topics.client_context().in_group(&group, "Describe"))
             .map_err(|e| e.to_string())?;
         let timeout = self.kafka.admin_timeout;
         let topic_owned = topic.to_string();

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 pub(crate) struct Denials {
     /// Topics a transactional writer was lately refused, each with when.
     topics: Mutex<Vec<(String, Instant)>>,
-    /// Groups refused to the bridge's principal. Kept until the process
-    /// ends: librdkafka says it once and nothing says when it is granted.
-    groups: Mutex<Vec<String>>,
+    /// Groups refused to the bridge's principal, each with the operation
+    /// its reader needs. Kept until the process ends: librdkafka says it
+    /// once and nothing says when it is granted.
+    groups: Mutex<Vec<(String, &'static str)>>,
 }
 
 impl Denials {
@@ -43,27 +44,27 @@ impl Denials {
 
     /// `group` was refused; true the first time (bounded by the groups the
     /// bridge uses: the ledger's, the read-back's, redrive's).
-    pub(crate) fn group(&self, group: &str) -> bool {
+    pub(crate) fn group(&self, group: &str, operation: &'static str) -> bool {
         self.groups.lock().is_ok_and(|mut groups| {
-            let first = !groups.iter().any(|g| g == group);
+            let first = !groups.iter().any(|(g, _)| g == group);
             if first {
-                groups.push(group.to_string());
+                groups.push((group.to_string(), operation));
             }
             first
         })
     }
 
-    /// The groups refused so far.
-    pub(crate) fn groups(&self) -> Vec<String> {
+    /// The groups refused so far, each with the operation it needs.
+    pub(crate) fn groups(&self) -> Vec<(String, &'static str)> {
         self.groups.lock().map(|g| g.clone()).unwrap_or_default()
     }
 }
 
 /// What `/readyz` and the log say of a refused group: the group, the
 /// operation, the ACL, and why deliveries go on.
-pub(crate) fn refused_group(group: &str) -> String {
+pub(crate) fn refused_group(group: &str, operation: &str) -> String {
     format!(
-        "Kafka refused the bridge Describe on group {group} (GroupAuthorizationFailed): grant its principal Describe on group {group} (docs/deploy.md, ACLs); the reader of that group assigns its partitions, so it still reads, but librdkafka keeps looking for the group's coordinator (said until the bridge restarts)"
+        "Kafka refused the bridge {operation} on group {group} (GroupAuthorizationFailed): grant its principal {operation} on group {group} (docs/deploy.md, ACLs); the reader of that group assigns its partitions, so it still reads, but librdkafka keeps looking for the group's coordinator (said until the bridge restarts)"
     )
 }
 

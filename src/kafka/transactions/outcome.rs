@@ -42,7 +42,7 @@ pub(crate) async fn read_back(
 ) -> Settled {
     let mut cfg = base_client_config(kafka);
     let group = format!("{}-settle", kafka.client_id);
-    let context = context.in_group(&group);
+    let context = context.in_group(&group, "Describe");
     cfg.set("group.id", group)
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")

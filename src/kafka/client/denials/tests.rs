@@ -28,11 +28,17 @@ fn other_partition_errors_and_facilities_are_not_denials() {
 #[test]
 fn a_refused_group_is_new_once_kept_and_named_with_the_describe_acl() {
     let denials = Denials::default();
-    assert!(denials.group("b-ledger"));
-    assert!(!denials.group("b-ledger"));
-    assert!(denials.group("b-settle"));
-    assert_eq!(denials.groups(), ["b-ledger", "b-settle"]);
-    let said = refused_group("b-ledger");
+    assert!(denials.group("b-ledger", "Describe"));
+    assert!(!denials.group("b-ledger", "Describe"));
+    assert!(denials.group("b-redrive-t", "Read"));
+    assert_eq!(
+        denials.groups(),
+        [
+            ("b-ledger".to_string(), "Describe"),
+            ("b-redrive-t".to_string(), "Read")
+        ]
+    );
+    let said = refused_group("b-ledger", "Describe");
     assert!(
         said.contains("grant its principal Describe on group b-ledger"),
         "{said}"
