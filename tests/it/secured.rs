@@ -151,7 +151,7 @@ const PRINCIPAL: &str = "User:bridge";
 /// `<prefix>-redrive-<topic>`) and whose transactional ids start with
 /// `prefix`: granted while the value lives, revoked at drop. Not granted,
 /// so proven unneeded: IdempotentWrite on the Cluster (Kafka 2.8 and
-/// later, KIP-679), Read on the bridge's own groups.
+/// later, KIP-679), Read on the ledger's and the read-back's groups.
 pub(crate) struct LeastPrivilege {
     grants: Vec<Vec<String>>,
 }
