@@ -13,6 +13,7 @@
 #   scripts/kafka-cluster.sh kill N      SIGKILL broker N, data kept
 #   scripts/kafka-cluster.sh pause N | resume N    SIGSTOP / SIGCONT broker N
 #   scripts/kafka-cluster.sh env         the layout, as shell assignments (scripts/netfault.sh reads it)
+#   scripts/kafka-cluster.sh acls ARGS   Kafka's ACL tool as the admin (secured only; see below)
 #   (scripts/kafka.sh start --brokers 3 is the same as scripts/kafka-cluster.sh start)
 #
 # Layout. Node 0 is the KRaft controller, nodes 1-3 are brokers, each a small
@@ -32,12 +33,24 @@
 #
 # Ports are below Linux's ephemeral range (32768-60999), so a client socket in
 # TIME_WAIT can never block a bind: 29090 (proxy API), 29091-29093 (proxies),
-# 29180 (controller), 29181-29183, 29191-29193 (brokers). State in
+# 29180 (controller), 29181-29183, 29191-29193 (brokers); KAFKA_CLUSTER_PORT_BASE
+# (29000) moves them all (27000: 27090, 27091-27093, ...). State in
 # ${TMPDIR:-/tmp}/popbill-kafka-cluster. The shared test broker
 # (scripts/kafka.sh, 19092) is never touched.
+#
+# Secured (KAFKA_CLUSTER_SECURED=1 at the first start; kept with the data),
+# as scripts/kafka-secured.sh is for one broker: clients connect with
+# SASL_SSL and SCRAM-SHA-512 (users admin and bridge), the brokers and the
+# controller talk mutual TLS, and the StandardAuthorizer (brokers and
+# controller) allows nothing without an ACL (super users: User:admin, and
+# User:broker, the nodes' certificate). The throwaway CA, certificates
+# (subjectAltName 127.0.0.1, 10.213.77.2, localhost) and passwords are made
+# at the first start in $state/tls (ca.pem, bridge.password, admin.properties,
+# client.pem/client.key); `acls` runs AclCommand there as the admin.
 # Environment: KAFKA_HEAP, KAFKA_CLUSTER_STATE, KAFKA_CLUSTER_NETNS
-# (pbb-kafka; "none" = loopback), KAFKA_CLUSTER_SESSION_MS (the controller's
-# broker.session.timeout.ms, 9000), POPBILL_KAFKA_CACHE, JAVA.
+# (pbb-kafka; "none" = loopback), KAFKA_CLUSTER_PORT_BASE, KAFKA_CLUSTER_SECURED,
+# KAFKA_CLUSTER_SESSION_MS (the controller's broker.session.timeout.ms,
+# 9000), POPBILL_KAFKA_CACHE, JAVA.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,11 +67,14 @@ java="${JAVA:-java}"
 toxiproxy_version=v2.5.0
 toxiproxy="$cachebase/tools/toxiproxy-server-$toxiproxy_version"
 
-api_port=29090
-proxy_base=29090 # proxy of broker N: 29090+N
-ctl_port=29180
-int_base=29180 # INTERNAL listener of broker N: 29180+N
-cli_base=29190 # CLIENT listener of broker N: 29190+N
+port_base="${KAFKA_CLUSTER_PORT_BASE:-29000}"
+# Like the namespace below: decided at the first start, kept with the data.
+if [ -f "$state/port_base" ]; then port_base=$(cat "$state/port_base"); fi
+api_port=$((port_base + 90))
+proxy_base=$((port_base + 90)) # proxy of broker N: 29090+N
+ctl_port=$((port_base + 180))
+int_base=$((port_base + 180)) # INTERNAL listener of broker N: 29180+N
+cli_base=$((port_base + 190)) # CLIENT listener of broker N: 29190+N
 brokers=(1 2 3)
 
 ns="${KAFKA_CLUSTER_NETNS:-pbb-kafka}"
@@ -68,6 +84,9 @@ fi
 # Where this cluster runs was decided when it started (a machine that
 # refuses namespaces falls back to loopback): that decision holds.
 if [ -f "$state/netns" ]; then ns=$(cat "$state/netns"); fi
+secured="${KAFKA_CLUSTER_SECURED:-0}"
+if [ -f "$state/secured" ]; then secured=$(cat "$state/secured"); fi
+tls="$state/tls"
 veth_out=pbbk0 veth_in=pbbk1
 ip_out=10.213.77.1 ip_in=10.213.77.2
 set_kip() { if [ "$ns" = none ]; then kip=127.0.0.1; else kip=$ip_in; fi; }
@@ -117,7 +136,7 @@ pid() { pidfile_pid "$state/$1.pid"; }
 answers() {
   local port
   if [ "$1" = 0 ]; then port=$ctl_port; else port=$((int_base + $1)); fi
-  kafka_answers "$port" in_ns
+  if [ "$secured" = 1 ]; then kafka_answers_tls "$port" "$tls" in_ns; else kafka_answers "$port" in_ns; fi
 }
 
 # Started since the last launch: the log is kept across restarts (the chaos
@@ -180,6 +199,36 @@ num.partitions=3
 PROPS
 }
 
+# The security protocol of a listener: $1 when secured, PLAINTEXT otherwise.
+proto() { if [ "$secured" = 1 ]; then echo "$1"; else echo PLAINTEXT; fi; }
+
+# Every node, secured: TLS with the throwaway CA, mutual on the nodes' own
+# listeners; a certificate's principal is its CN; nothing without an ACL.
+security_props() {
+  [ "$secured" = 1 ] || return 0
+  cat <<PROPS
+ssl.keystore.type=PEM
+ssl.keystore.location=$tls/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$tls/ca.pem
+ssl.principal.mapping.rules=RULE:^CN=([^,]+).*\$/\$1/,DEFAULT
+listener.name.internal.ssl.client.auth=required
+listener.name.controller.ssl.client.auth=required
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:broker
+PROPS
+}
+
+# The brokers' client listener, secured: SCRAM-SHA-512 over TLS.
+client_sasl_props() {
+  [ "$secured" = 1 ] || return 0
+  cat <<'PROPS'
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+PROPS
+}
+
 # Written at every start, so a restart on old data runs with today's settings.
 write_config() {
   local n=$1 dir="$state/node-$1"
@@ -193,8 +242,9 @@ controller.quorum.bootstrap.servers=127.0.0.1:$ctl_port
 listeners=CONTROLLER://127.0.0.1:$ctl_port
 advertised.listeners=CONTROLLER://127.0.0.1:$ctl_port
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:$(proto SSL)
 log.dirs=$dir/data
+$(security_props)
 num.network.threads=1
 num.io.threads=2
 # In KRaft the controller creates topics: the defaults for new topics must be
@@ -214,9 +264,11 @@ controller.quorum.bootstrap.servers=127.0.0.1:$ctl_port
 controller.listener.names=CONTROLLER
 listeners=INTERNAL://127.0.0.1:$((int_base + n)),CLIENT://$kip:$((cli_base + n))
 advertised.listeners=INTERNAL://127.0.0.1:$((int_base + n)),CLIENT://127.0.0.1:$((proxy_base + n))
-listener.security.protocol.map=INTERNAL:PLAINTEXT,CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=INTERNAL:$(proto SSL),CLIENT:$(proto SASL_SSL),CONTROLLER:$(proto SSL)
 inter.broker.listener.name=INTERNAL
 log.dirs=$dir/data
+$(security_props)
+$(client_sasl_props)
 $(topic_defaults)
 offsets.topic.replication.factor=3
 offsets.topic.num.partitions=3
@@ -245,9 +297,13 @@ PROPS
 format_node() {
   local n=$1 dir="$state/node-$1" how=()
   [ -f "$dir/data/meta.properties" ] && return 0
+  if [ "$secured" = 1 ]; then
+    how+=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(cat "$tls/admin.password")]"
+      --add-scram "SCRAM-SHA-512=[name=bridge,password=$(cat "$tls/bridge.password")]")
+  fi
   rm -rf "$dir/data"
   mkdir -p "$dir/data"
-  if [ "$n" = 0 ]; then how=(--standalone); fi
+  if [ "$n" = 0 ]; then how+=(--standalone); fi
   run_java "$dir" kafka.tools.StorageTool format "${how[@]}" -t "$(cat "$state/cluster.id")" \
     -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
     { say "formatting node $n failed:"; cat "$dir/format.log" >&2; return 1; }
@@ -308,6 +364,13 @@ start_all() {
   mkdir -p "$state"
   netns_up
   echo "$ns" >"$state/netns"
+  echo "$secured" >"$state/secured"
+  echo "$port_base" >"$state/port_base"
+  if [ "$secured" = 1 ] && [ ! -f "$tls/ca.pem" ]; then
+    mkdir -p "$tls"
+    chmod 700 "$tls"
+    kafka_make_secrets "$tls" "DNS:localhost,IP:127.0.0.1,IP:$ip_in"
+  fi
   local all_up=1 n
   for n in 0 "${brokers[@]}"; do
     pid "$n" >/dev/null && answers "$n" || all_up=0
@@ -342,7 +405,7 @@ start_all() {
   for n in "${brokers[@]}"; do
     wait_started "$n"
   done
-  say "Apache Kafka $version: controller + 3 brokers up (namespace: $ns), clients via Toxiproxy at $bootstrap"
+  say "Apache Kafka $version: controller + 3 brokers up (namespace: $ns$([ "$secured" = 1 ] && echo ", secured: SASL_SSL, CA and passwords in $tls")), clients via Toxiproxy at $bootstrap"
   echo "$bootstrap"
 }
 
@@ -432,7 +495,15 @@ KAFKA_CLUSTER_VETH_IN=$veth_in
 KAFKA_CLUSTER_PROXY_API=http://127.0.0.1:$api_port
 KAFKA_CLUSTER_BOOTSTRAP=$bootstrap
 KAFKA_CLUSTER_STATE=$state
+KAFKA_CLUSTER_SECURED=$secured
+KAFKA_CLUSTER_PORT_BASE=$port_base
 ENV
+    ;;
+  acls)
+    shift
+    [ "$secured" = 1 ] && [ -f "$tls/admin.properties" ] || die "no secured cluster in $state"
+    "$java" -Xmx128m -cp "$kafka_lib/*" org.apache.kafka.tools.AclCommand --bootstrap-server "$bootstrap" \
+      --command-config "$tls/admin.properties" "$@"
     ;;
   __run)
     dir="$state/node-$2"

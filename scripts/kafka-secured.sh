@@ -63,60 +63,16 @@ started() {
   grep -q "Kafka Server started" "$logfile" 2>/dev/null
 }
 
-# The broker answers a real Kafka request (ApiVersions v0, as kafka_answers
-# in lib/kafka.sh) over mutual TLS with the client certificate, within 3 s.
-answers() {
-  local reply
-  [ -f "$state/client.pem" ] || return 1
-  # stdin stays open 1 s, for the answer to come, then s_client ends.
-  reply=$({ printf '\x00\x00\x00\x0b\x00\x12\x00\x00\x00\x00\x00\x2a\x00\x01k'; sleep 1; } |
-    timeout 3 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$mtls_port" \
-      -CAfile "$state/ca.pem" -cert "$state/client.pem" -key "$state/client.key" \
-      -verify_return_error 2>/dev/null | head -c 10 | od -An -tx1 | tr -d ' \n') || true
-  case "$reply" in ????????0000002a0000) return 0 ;; *) return 1 ;; esac
-}
+# The broker answers a real Kafka request over mutual TLS within 3 s.
+answers() { kafka_answers_tls "$mtls_port" "$state"; }
 
-# The CA, the broker's and the client's certificates, and the passwords:
-# made once per directory (a restart on the same data keeps them, since
-# the SCRAM credentials in the metadata were made with these passwords).
-make_secrets() {
-  local d=$state
-  (
-    umask 077
-    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/ca.key" 2>/dev/null
-    openssl req -x509 -new -key "$d/ca.key" -days 7 -subj "/O=popbill-bridge-test/CN=test CA" \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      -out "$d/ca.pem"
-    local who
-    for who in broker client; do
-      local cn=$who
-      [ "$who" = client ] && cn=bridge
-      openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/$who.key" 2>/dev/null
-      openssl req -new -key "$d/$who.key" -subj "/O=popbill-bridge-test/CN=$cn" -out "$d/$who.csr"
-      # Not "localhost": the name a client connects by must be one the
-      # certificate lists, and tests/it/secured.rs connects by "localhost"
-      # to see a mismatch named.
-      printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:kafka-0.popbill.test,IP:127.0.0.1\n' >"$d/$who.ext"
-      openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
-        -days 7 -extfile "$d/$who.ext" -out "$d/$who.crt" 2>/dev/null
-      rm -f "$d/$who.csr" "$d/$who.ext"
-    done
-    # Kafka's PEM key store: the (PKCS#8) key, then the certificate.
-    cat "$d/broker.key" "$d/broker.crt" >"$d/broker.pem"
-    mv "$d/client.crt" "$d/client.pem"
-    rm -f "$d/broker.key" "$d/broker.crt" "$d/ca.srl"
-    openssl rand -hex 16 >"$d/admin.password"
-    openssl rand -hex 16 >"$d/bridge.password"
-  )
-  cat >"$d/admin.properties" <<PROPS
-security.protocol=SASL_SSL
-sasl.mechanism=SCRAM-SHA-512
-sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(cat "$d/admin.password")";
-ssl.truststore.type=PEM
-ssl.truststore.location=$d/ca.pem
-PROPS
-  chmod 600 "$d/admin.properties"
-}
+# The CA, the certificates and the passwords (scripts/lib/kafka.sh): made
+# once per directory (a restart on the same data keeps them, since the SCRAM
+# credentials in the metadata were made with these passwords). Not
+# "localhost" among the names: the name a client connects by must be one the
+# certificate lists, and tests/it/secured.rs connects by "localhost" to see
+# a mismatch named.
+make_secrets() { kafka_make_secrets "$state" "DNS:kafka-0.popbill.test,IP:127.0.0.1"; }
 
 write_config() {
   mkdir -p "$state/data"

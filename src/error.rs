@@ -99,10 +99,11 @@ pub enum BridgeError {
     /// The bridge exits so that it is restarted with a new one.
     #[error("the Kafka producer hit a fatal error; the bridge is restarting")]
     ProducerFatal,
-    /// `kafka.transactions` is on and no transactional writer is ready
-    /// (readiness says why: an ACL, the transaction state log, ...).
-    #[error("no Kafka transactional writer is ready yet; retry")]
-    TransactionsNotReady,
+    /// `kafka.transactions` is on and no transactional writer is ready;
+    /// `why` is what readiness says (an ACL to grant, the transaction
+    /// state log, ...), so the answer names it too.
+    #[error("no Kafka transactional writer is ready yet{}; retry", why.as_deref().map(|w| format!(": {w}")).unwrap_or_default())]
+    TransactionsNotReady { why: Option<String> },
     /// The delivery's transaction aborted: its record is not visible to
     /// read_committed consumers, so the retry is the one that counts.
     #[error("Kafka transaction aborted ({cause}); retry")]
@@ -166,7 +167,7 @@ impl BridgeError {
             E::ShuttingDown => Kind::Failed(FailReason::ShuttingDown),
             E::Abandoned => Kind::Failed(FailReason::Abandoned),
             E::ProducerFatal => Kind::Failed(FailReason::ProducerFatal),
-            E::TransactionsNotReady => Kind::Failed(FailReason::TransactionsNotReady),
+            E::TransactionsNotReady { .. } => Kind::Failed(FailReason::TransactionsNotReady),
             E::TransactionAborted { .. } => Kind::Failed(FailReason::TransactionAborted),
             E::TransactionUnsettled { .. } => Kind::Failed(FailReason::TransactionUnsettled),
             E::CommitPending => Kind::Failed(FailReason::CommitPending),

@@ -139,8 +139,8 @@ impl Health {
 
     /// What is wrong but does not stop deliveries now (a topic too small
     /// for the largest body, too few in-sync replicas, a ledger kept too
-    /// short, a topic the authorizer denies writes on): `/readyz` lists
-    /// them whether ready or not.
+    /// short, a topic the authorizer denies writes on, a reader's group it
+    /// refuses): `/readyz` lists them whether ready or not.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings: Vec<String> = self
             .config_problems
@@ -155,6 +155,7 @@ impl Health {
         if let Ok(denials) = self.write_denials.lock() {
             warnings.extend(denials.iter().cloned());
         }
+        warnings.extend(self.events.refused_groups());
         warnings
     }
 

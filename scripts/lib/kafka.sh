@@ -1,6 +1,7 @@
 # What scripts/kafka.sh (one broker) and scripts/kafka-cluster.sh (three)
 # share: the Kafka version and its jar cache, the broker's log settings, the
-# JVM, and the "does it answer" probe. Sourced, not run; the caller sets
+# JVM, the "does it answer" probes, and the secured brokers' certificates
+# and passwords. Sourced, not run; the caller sets
 # `java` and `heap`.
 
 # shellcheck disable=SC2034 # used by the scripts that source this
@@ -59,4 +60,60 @@ kafka_answers() {
     head -c 10 <&3 | od -An -tx1 | tr -d " \n"
   ' _ "$port" 2>/dev/null) || return 1
   case "$reply" in ????????0000002a0000) return 0 ;; *) return 1 ;; esac
+}
+
+# kafka_answers_tls PORT DIR [RUNNER...]: as kafka_answers, over mutual TLS
+# with the CA and client certificate of DIR (kafka_make_secrets).
+kafka_answers_tls() {
+  local port=$1 dir=$2 reply
+  shift 2
+  [ -f "$dir/client.pem" ] || return 1
+  # stdin stays open 1 s, for the answer to come, then s_client ends.
+  reply=$({ printf '\x00\x00\x00\x0b\x00\x12\x00\x00\x00\x00\x00\x2a\x00\x01k'; sleep 1; } |
+    "$@" timeout 3 openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$port" \
+      -CAfile "$dir/ca.pem" -cert "$dir/client.pem" -key "$dir/client.key" \
+      -verify_return_error 2>/dev/null | head -c 10 | od -An -tx1 | tr -d ' \n') || true
+  case "$reply" in ????????0000002a0000) return 0 ;; *) return 1 ;; esac
+}
+
+# kafka_make_secrets DIR SAN: in DIR, a throwaway CA (ca.pem; its key
+# ca.key signs the others), the brokers' key and certificate (broker.pem, a
+# PEM key store; CN=broker, subjectAltName SAN, e.g. "IP:127.0.0.1"), the
+# client's (client.pem, client.key; CN=bridge), the SCRAM passwords
+# (admin.password, bridge.password, mode 600) and the admin's Java client
+# settings (admin.properties: SASL_SSL as admin). Valid 7 days.
+kafka_make_secrets() {
+  local d=$1 san=$2
+  (
+    umask 077
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/ca.key" 2>/dev/null
+    openssl req -x509 -new -key "$d/ca.key" -days 7 -subj "/O=popbill-bridge-test/CN=test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -out "$d/ca.pem"
+    local who
+    for who in broker client; do
+      local cn=$who
+      [ "$who" = client ] && cn=bridge
+      openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/$who.key" 2>/dev/null
+      openssl req -new -key "$d/$who.key" -subj "/O=popbill-bridge-test/CN=$cn" -out "$d/$who.csr"
+      printf 'basicConstraints=CA:FALSE\nsubjectAltName=%s\n' "$san" >"$d/$who.ext"
+      openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 7 -extfile "$d/$who.ext" -out "$d/$who.crt" 2>/dev/null
+      rm -f "$d/$who.csr" "$d/$who.ext"
+    done
+    # Kafka's PEM key store: the (PKCS#8) key, then the certificate.
+    cat "$d/broker.key" "$d/broker.crt" >"$d/broker.pem"
+    mv "$d/client.crt" "$d/client.pem"
+    rm -f "$d/broker.key" "$d/broker.crt" "$d/ca.srl"
+    openssl rand -hex 16 >"$d/admin.password"
+    openssl rand -hex 16 >"$d/bridge.password"
+  )
+  cat >"$d/admin.properties" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(cat "$d/admin.password")";
+ssl.truststore.type=PEM
+ssl.truststore.location=$d/ca.pem
+PROPS
+  chmod 600 "$d/admin.properties"
 }

@@ -53,6 +53,25 @@ fn a_write_the_authorizer_denies_is_a_503_naming_the_topic_and_the_acl() {
 }
 
 #[test]
+fn no_transactional_writer_ready_is_a_503_saying_what_readiness_says() {
+    let why = "Kafka refuses transactional id \"b-0\": grant the bridge's principal Write and Describe on TransactionalId \"b-0\"";
+    let e = BridgeError::TransactionsNotReady {
+        why: Some(why.to_string()),
+    };
+    assert_eq!(e.kind(), Kind::Failed(FailReason::TransactionsNotReady));
+    assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        e.to_string(),
+        format!("no Kafka transactional writer is ready yet: {why}; retry")
+    );
+    let unknown = BridgeError::TransactionsNotReady { why: None };
+    assert_eq!(
+        unknown.to_string(),
+        "no Kafka transactional writer is ready yet; retry"
+    );
+}
+
+#[test]
 fn kafka_errors_map_to_failures() {
     let timeout = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
     assert!(matches!(

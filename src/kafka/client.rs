@@ -17,8 +17,12 @@ use tokio::sync::{Notify, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::kafka::KafkaConfig;
+use crate::telemetry::events;
 use crate::telemetry::logging::{Say, Throttle};
 use crate::telemetry::metrics::Metrics;
+use denials::Denials;
+
+mod denials;
 
 /// What every Kafka client of the bridge shares: one throttle for
 /// librdkafka's trouble lines (all clients report the same outage), and the
@@ -37,10 +41,9 @@ pub struct ClientEvents {
     /// names this instead of pointing at the network. Cleared once Kafka
     /// answers.
     connection_refused: std::sync::Mutex<Option<String>>,
-    /// Topics the authorizer lately refused a transactional writer
-    /// (librdkafka's `ADDPARTS` line names the topic; the records
-    /// themselves only say "purged"), each with when.
-    write_denied: std::sync::Mutex<Vec<(String, std::time::Instant)>>,
+    /// What the authorizer refused outside a request the bridge awaits:
+    /// a topic's partitions to a transactional writer, a reader's group.
+    denials: Denials,
     /// Set once, when a Kafka secret file changed: every client must be
     /// made again (see `kafka::secret_files`).
     restart: watch::Sender<Option<String>>,
@@ -80,7 +83,7 @@ impl ClientEvents {
             errors: Notify::new(),
             producer_id: std::sync::Mutex::new(ProducerId::NotWatched),
             connection_refused: std::sync::Mutex::new(None),
-            write_denied: std::sync::Mutex::new(Vec::new()),
+            denials: Denials::default(),
             restart: watch::Sender::new(None),
         }
     }
@@ -110,28 +113,19 @@ impl ClientEvents {
         }
     }
 
-    /// A librdkafka log line: kept when it says the authorizer refused to
-    /// add a topic's partition to a transaction.
-    fn record_denial(&self, fac: &str, message: &str) {
-        if let Some(topic) = denied_topic(fac, message)
-            && let Ok(mut denied) = self.write_denied.lock()
-        {
-            let now = std::time::Instant::now();
-            // The latest denial of each topic: bounded by the topics the
-            // bridge writes.
-            denied.retain(|(t, _)| t != topic);
-            denied.push((topic.to_string(), now));
-        }
-    }
-
     /// Whether the authorizer refused a transactional write to `topic`
     /// within `within`.
     pub(crate) fn write_denied_within(&self, topic: &str, within: Duration) -> bool {
-        self.write_denied.lock().is_ok_and(|denied| {
-            denied
-                .iter()
-                .any(|(t, at)| t == topic && at.elapsed() <= within)
-        })
+        self.denials.topic_within(topic, within)
+    }
+
+    /// What `/readyz` lists of the groups the authorizer refused.
+    pub(crate) fn refused_groups(&self) -> Vec<String> {
+        self.denials
+            .groups()
+            .iter()
+            .map(|(g, operation)| denials::refused_group(g, operation))
+            .collect()
     }
 
     /// The producer reports statistics: readiness waits until they say it
@@ -266,6 +260,9 @@ pub struct KafkaContext {
     /// Present on the producer: its statistics feed the gauges.
     metrics: Option<Arc<Metrics>>,
     events: Arc<ClientEvents>,
+    /// The consumer group of this client (a reader) and the operation it
+    /// needs there, to name both when the authorizer refuses the group.
+    group: Option<(Arc<str>, &'static str)>,
     /// A fatal error of this client stops the bridge. Not for the
     /// transactional writers: their group commit decides (a writer refused
     /// at start, by an ACL, keeps the bridge up and not ready, saying why).
@@ -283,6 +280,7 @@ impl KafkaContext {
         KafkaContext {
             metrics: None,
             events,
+            group: None,
             fatal_stops_bridge: true,
             producer_id: false,
         }
@@ -298,9 +296,22 @@ impl KafkaContext {
         KafkaContext {
             metrics: Some(metrics),
             events,
+            group: None,
             fatal_stops_bridge: true,
             producer_id: true,
         }
+    }
+
+    /// This context for a reader of `group`, needing `operation` there.
+    pub(crate) fn in_group(mut self, group: &str, operation: &'static str) -> KafkaContext {
+        self.group = Some((group.into(), operation));
+        self
+    }
+
+    /// Whether the authorizer refused this reader's group.
+    pub(crate) fn group_refused(&self) -> bool {
+        let group = self.group.as_ref().map_or("", |(g, _)| g);
+        self.events.denials.groups().iter().any(|(g, _)| g == group)
     }
 
     /// The context of a transactional writer: its statistics feed the
@@ -313,6 +324,7 @@ impl KafkaContext {
         KafkaContext {
             metrics: Some(metrics),
             events,
+            group: None,
             fatal_stops_bridge: false,
             producer_id: false,
         }
@@ -332,7 +344,7 @@ impl ClientContext for KafkaContext {
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         use RDKafkaLogLevel as L;
-        self.events.record_denial(fac, message);
+        self.events.denials.log_line(fac, message);
         match level {
             L::Emerg | L::Alert | L::Critical | L::Error => {
                 self.events.trouble(true, format_args!("{fac}: {message}"))
@@ -351,6 +363,14 @@ impl ClientContext for KafkaContext {
             return;
         }
         self.events.record_refusal(&error, reason);
+        // Said once by librdkafka, then retried without a word: kept, and
+        // named on /readyz from then on.
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::GroupAuthorizationFailed)
+            && let Some((group, operation)) = &self.group
+            && self.events.denials.group(group, operation)
+        {
+            events::kafka_group_refused(group, &denials::refused_group(group, operation));
+        }
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) && self.fatal_stops_bridge {
             self.events.set_fatal(reason);
         } else {
@@ -365,18 +385,6 @@ impl ClientContext for KafkaContext {
 
 impl ConsumerContext for KafkaContext {}
 
-/// The topic of librdkafka's line saying the authorizer refused to add one
-/// of its partitions to a transaction (`ADDPARTS`: `Failed to add partition
-/// "<topic>" [<n>] to transaction: Broker: Topic authorization failed`).
-fn denied_topic<'a>(fac: &str, message: &'a str) -> Option<&'a str> {
-    if fac != "ADDPARTS" || !message.ends_with("Topic authorization failed") {
-        return None;
-    }
-    let (_, rest) = message.split_once("Failed to add partition \"")?;
-    let (topic, _) = rest.split_once("\" [")?;
-    Some(topic)
-}
-
 pub type Producer = FutureProducer<KafkaContext>;
 
 /// The librdkafka settings shared by every client the bridge makes: the
@@ -390,6 +398,3 @@ pub(crate) fn base_client_config(cfg: &KafkaConfig) -> ClientConfig {
     }
     c
 }
-
-#[cfg(test)]
-mod tests;

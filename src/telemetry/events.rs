@@ -237,6 +237,16 @@ pub(crate) fn kafka_certificate_refused(why: &str) {
     warn!(reason = why, "Kafka's certificate is refused");
 }
 
+/// The authorizer refused a reader's consumer group (`why` names the
+/// ACL): said once, listed on `/readyz` from then on.
+pub(crate) fn kafka_group_refused(group: &str, why: &str) {
+    warn!(
+        group,
+        reason = why,
+        "Kafka refuses the bridge its consumer group"
+    );
+}
+
 /// A file of `kafka.secret_files` changed: the bridge restarts in order
 /// to make its Kafka clients with the new value.
 pub(crate) fn kafka_secret_changed(property: &str, file: &std::path::Path) {

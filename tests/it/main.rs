@@ -35,6 +35,8 @@ mod end_to_end;
 mod events_crate;
 mod failures;
 mod http_edge;
+mod least_privilege;
+mod missing_rights;
 mod outage;
 mod prometheus;
 mod redrive;

@@ -82,7 +82,7 @@ pub async fn redrive(
         }
     }
 
-    let reader = Reader::open(cfg, source, args).await?;
+    let reader = Reader::open(cfg, source, args, topics.client_context()).await?;
     let total: i64 = reader.ends.values().map(|(start, end)| end - start).sum();
     let mut summary = Summary::default();
     let mut progress_of = Progress::new(&reader.ends);

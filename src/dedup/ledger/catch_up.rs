@@ -75,14 +75,12 @@ impl CatchUp {
 }
 
 /// What to tell the operator when `error` is Kafka refusing to let this
-/// principal read `topic`.
+/// principal read `topic`. A refused group is not one: the partitions are
+/// assigned, so reads go on (`kafka::client` names the group).
 fn refusal(error: &KafkaError, topic: &str) -> Option<String> {
     match error.rdkafka_error_code()? {
         RDKafkaErrorCode::TopicAuthorizationFailed => Some(format!(
             "duplicates ledger {topic}: Kafka refused to let the bridge read it (TopicAuthorizationFailed): grant the bridge's principal Read on topic {topic} (docs/deploy.md, \"ACLs\")"
-        )),
-        RDKafkaErrorCode::GroupAuthorizationFailed => Some(format!(
-            "duplicates ledger {topic}: Kafka refused the ledger reader's group (GroupAuthorizationFailed): grant the bridge's principal Describe on group <kafka.client_id>-ledger (docs/deploy.md, \"ACLs\")"
         )),
         _ => None,
     }

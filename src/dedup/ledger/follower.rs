@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
@@ -156,6 +156,9 @@ impl Follower {
                         progress.record(m.partition(), m.offset());
                     }
                     Err(KafkaError::PartitionEOF(p)) => progress.end_reached(p),
+                    // The group only finds a coordinator; the reads go on
+                    // (assigned partitions). The context named it.
+                    Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::GroupAuthorizationFailed) => {}
                     Err(e) if progress.refused_by(&e, &topic) => {
                         if self.state.caught_up() || !refusal_said {
                             events::ledger_read_refused(&self.metrics, &topic, progress.refused().unwrap_or_default());
@@ -258,7 +261,8 @@ impl Follower {
         topic: &str,
     ) -> Result<(StreamConsumer<KafkaContext>, BTreeMap<i32, i64>), String> {
         let mut cfg = base_client_config(&self.kafka);
-        cfg.set("group.id", format!("{}-ledger", self.kafka.client_id))
+        let group = format!("{}-ledger", self.kafka.client_id);
+        cfg.set("group.id", &group)
             // Lines of a transaction that aborted were never true: their
             // events are not in Kafka. Only committed lines count.
             .set("isolation.level", "read_committed")
@@ -273,7 +277,7 @@ impl Follower {
             .set("fetch.max.bytes", "4194304");
         // The bridge's context: librdkafka's lines share the log throttle.
         let consumer: StreamConsumer<KafkaContext> = cfg
-            .create_with_context(self.topics.client_context())
+            .create_with_context(self.topics.client_context().in_group(&group, "Describe"))
             .map_err(|e| e.to_string())?;
         let timeout = self.kafka.admin_timeout;
         let topic_owned = topic.to_string();

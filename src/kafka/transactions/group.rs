@@ -249,7 +249,10 @@ impl GroupCommit {
             return Err(if self.is_closing() {
                 BridgeError::ShuttingDown
             } else {
-                BridgeError::TransactionsNotReady
+                // Cold path: only while no writer is ready.
+                BridgeError::TransactionsNotReady {
+                    why: self.problem(),
+                }
             });
         };
         let report = writer

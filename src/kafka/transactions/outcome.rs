@@ -41,7 +41,9 @@ pub(crate) async fn read_back(
     until: Instant,
 ) -> Settled {
     let mut cfg = base_client_config(kafka);
-    cfg.set("group.id", format!("{}-settle", kafka.client_id))
+    let group = format!("{}-settle", kafka.client_id);
+    let context = context.in_group(&group, "Describe");
+    cfg.set("group.id", group)
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
