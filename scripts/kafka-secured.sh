@@ -19,6 +19,8 @@
 #   19193 SSL       mutual TLS: a client certificate is required
 #   19194 SSL       INTERNAL, the broker's own (inter-broker), mutual TLS
 #   19195 SSL       CONTROLLER, mutual TLS
+#   19196 SSL       EXPIRED: a broker certificate that expired (2024-01-02),
+#                   signed by the same CA; no client certificate asked for
 # Principals: SCRAM users are User:<name>; a certificate is User:<its CN>
 # (ssl.principal.mapping.rules), so the client certificate (CN=bridge) and
 # the SCRAM user bridge are one principal with one set of ACLs. Super users:
@@ -27,13 +29,15 @@
 # Made at the first start (format time), in the directory, never in git:
 #   ca.pem                     the throwaway CA (its key, ca.key, signs the others)
 #   broker.pem                 the broker's key and certificate (SAN kafka-0.popbill.test, 127.0.0.1)
+#   expired.pem                the same for the EXPIRED listener, expired
 #   client.pem, client.key     the client certificate (CN=bridge) and its key
 #   admin.password, bridge.password   the SCRAM passwords (mode 600)
 #   admin.properties           a Java client's settings as the admin (--command-config)
 #
 # Environment: KAFKA_SECURED_SASL_PORT (19192), KAFKA_SECURED_MTLS_PORT
 # (19193), KAFKA_SECURED_INTERNAL_PORT (19194), KAFKA_SECURED_CONTROLLER_PORT
-# (19195), POPBILL_KAFKA_SECURED_STATE, KAFKA_HEAP, POPBILL_KAFKA_CACHE, JAVA.
+# (19195), KAFKA_SECURED_EXPIRED_PORT (19196), POPBILL_KAFKA_SECURED_STATE,
+# KAFKA_HEAP, POPBILL_KAFKA_CACHE, JAVA.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,6 +53,7 @@ sasl_port="${KAFKA_SECURED_SASL_PORT:-19192}"
 mtls_port="${KAFKA_SECURED_MTLS_PORT:-19193}"
 int_port="${KAFKA_SECURED_INTERNAL_PORT:-19194}"
 cport="${KAFKA_SECURED_CONTROLLER_PORT:-19195}"
+expired_port="${KAFKA_SECURED_EXPIRED_PORT:-19196}"
 heap="${KAFKA_HEAP:--Xms128m -Xmx384m}"
 java="${JAVA:-java}"
 pidfile="$state/kafka.pid"
@@ -80,11 +85,11 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=SASL://127.0.0.1:$sasl_port,MTLS://127.0.0.1:$mtls_port,INTERNAL://127.0.0.1:$int_port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=SASL://127.0.0.1:$sasl_port,MTLS://127.0.0.1:$mtls_port,INTERNAL://127.0.0.1:$int_port,CONTROLLER://127.0.0.1:$cport
+listeners=SASL://127.0.0.1:$sasl_port,MTLS://127.0.0.1:$mtls_port,INTERNAL://127.0.0.1:$int_port,CONTROLLER://127.0.0.1:$cport,EXPIRED://127.0.0.1:$expired_port
+advertised.listeners=SASL://127.0.0.1:$sasl_port,MTLS://127.0.0.1:$mtls_port,INTERNAL://127.0.0.1:$int_port,CONTROLLER://127.0.0.1:$cport,EXPIRED://127.0.0.1:$expired_port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=INTERNAL
-listener.security.protocol.map=SASL:SASL_SSL,MTLS:SSL,INTERNAL:SSL,CONTROLLER:SSL
+listener.security.protocol.map=SASL:SASL_SSL,MTLS:SSL,INTERNAL:SSL,CONTROLLER:SSL,EXPIRED:SSL
 # TLS everywhere, with the throwaway CA; PEM stores, no keytool.
 ssl.keystore.type=PEM
 ssl.keystore.location=$state/broker.pem
@@ -95,6 +100,8 @@ ssl.endpoint.identification.algorithm=https
 # user bridge is), so one set of ACLs serves both ways in.
 ssl.principal.mapping.rules=RULE:^CN=([^,]+).*\$/\$1/,DEFAULT
 listener.name.mtls.ssl.client.auth=required
+listener.name.expired.ssl.keystore.type=PEM
+listener.name.expired.ssl.keystore.location=$state/expired.pem
 listener.name.internal.ssl.client.auth=required
 listener.name.controller.ssl.client.auth=required
 sasl.enabled.mechanisms=SCRAM-SHA-512

@@ -101,6 +101,22 @@ kafka_make_secrets() {
         -days 7 -extfile "$d/$who.ext" -out "$d/$who.crt" 2>/dev/null
       rm -f "$d/$who.csr" "$d/$who.ext"
     done
+    # A broker certificate that expired (2024-01-02), signed by the same CA,
+    # for one listener: what a client says about an expired certificate.
+    # `openssl ca` is the one that takes explicit dates.
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/expired.key" 2>/dev/null
+    openssl req -new -key "$d/expired.key" -subj "/O=popbill-bridge-test/CN=broker" -out "$d/expired.csr"
+    printf 'basicConstraints=CA:FALSE\nsubjectAltName=%s\n' "$san" >"$d/expired.ext"
+    printf '[ca]\ndefault_ca=test\n[test]\ndatabase=%s\nnew_certs_dir=%s\nserial=%s\ndefault_md=sha256\npolicy=any\n[any]\ncommonName=supplied\norganizationName=optional\n' \
+      "$d/ca.index" "$d" "$d/ca.serial" >"$d/ca.cnf"
+    : >"$d/ca.index"
+    echo 1000 >"$d/ca.serial"
+    openssl ca -batch -notext -config "$d/ca.cnf" -cert "$d/ca.pem" -keyfile "$d/ca.key" \
+      -startdate 20240101000000Z -enddate 20240102000000Z -extfile "$d/expired.ext" \
+      -in "$d/expired.csr" -out "$d/expired.crt" 2>/dev/null
+    cat "$d/expired.key" "$d/expired.crt" >"$d/expired.pem"
+    rm -f "$d/expired.key" "$d/expired.crt" "$d/expired.csr" "$d/expired.ext" "$d/ca.cnf" \
+      "$d/ca.index"* "$d/ca.serial"* "$d"/1000.pem
     # Kafka's PEM key store: the (PKCS#8) key, then the certificate.
     cat "$d/broker.key" "$d/broker.crt" >"$d/broker.pem"
     mv "$d/client.crt" "$d/client.pem"
