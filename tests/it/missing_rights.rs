@@ -38,7 +38,7 @@ async fn without_create_on_the_topics_readiness_the_log_and_the_503_name_each_to
     )
     .await;
     let fix = "the bridge may not create topics (TopicAuthorizationFailed";
-    let grant = "create the topic by hand, or grant the bridge's principal CREATE on it";
+    let grant = "create the topic by hand, grant the bridge's principal Create on it (docs/deploy.md, ACLs), or set topics.create = false";
     assert!(body.contains(fix) && body.contains(grant), "{body}");
     // The ledger, which the bridge also creates, names the same right.
     assert!(

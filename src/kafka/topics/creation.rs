@@ -35,8 +35,9 @@ impl Topics {
                  to the policy"
             ),
             C::TopicAuthorizationFailed | C::ClusterAuthorizationFailed => format!(
-                "the bridge may not create topics ({code}); create the topic by hand, or grant \
-                 the bridge's principal CREATE on it"
+                "the bridge may not create topics ({code}); create the topic by hand, grant \
+                 the bridge's principal Create on it (docs/deploy.md, ACLs), or set \
+                 topics.create = false"
             ),
             _ => format!("Kafka refused to create it ({code})"),
         }

@@ -240,8 +240,14 @@ fn each_creation_refusal_names_the_setting_that_fixes_it() {
         (C::InvalidPartitions, "topics.partitions"),
         (C::InvalidConfig, "topics.settings"),
         (C::PolicyViolation, "create the topic by hand"),
-        (C::TopicAuthorizationFailed, "CREATE"),
-        (C::ClusterAuthorizationFailed, "CREATE"),
+        (
+            C::TopicAuthorizationFailed,
+            "grant the bridge's principal Create on it",
+        ),
+        (
+            C::ClusterAuthorizationFailed,
+            "grant the bridge's principal Create on it",
+        ),
     ] {
         let cause = t.creation_cause(code);
         assert!(cause.contains(setting), "{code:?}: {cause}");
