@@ -7,6 +7,8 @@
 //! - [`logging`]: the tracing subscriber and the throttle for librdkafka's
 //!   own lines.
 
+#[cfg(test)]
+pub(crate) mod captured_log;
 pub mod events;
 /// The label enums, at their old path (they live in [`crate::labels`]).
 pub use crate::labels;

@@ -1,36 +1,14 @@
 use super::*;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use hyper::header::HeaderValue;
 
 use crate::receipt::Receipt;
 
 /// What the log lines written while `f` runs say, as text.
 fn logged_while(f: impl FnOnce()) -> String {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buffer {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            if let Ok(mut v) = self.0.lock() {
-                v.extend_from_slice(b);
-            }
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = buffer.0.lock().map(|v| v.clone()).unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
+    let log = crate::telemetry::captured_log::CapturedLog::start();
+    f();
+    log.text()
 }
 
 /// The longest run of `c` in `text`.

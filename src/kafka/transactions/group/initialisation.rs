@@ -9,6 +9,10 @@ impl GroupCommit {
     /// free ones. Until the first does, readiness says why.
     pub(super) async fn initialise(self: Arc<Self>, mut writer: Arc<Writer>) {
         let mut pause = Duration::from_millis(500);
+        // Said once per writer and cause, not at every attempt (four
+        // writers retrying filled the log while an ACL was missing);
+        // readiness keeps saying it.
+        let mut said: Option<String> = None;
         loop {
             if self.is_closing() {
                 return;
@@ -37,7 +41,10 @@ impl GroupCommit {
                 }
                 Ok(Err(e)) => {
                     let problem = describe_init_error(&writer.id, &e);
-                    events::transactional_writer_refused(&writer.id, &problem);
+                    if said.as_deref() != Some(problem.as_str()) {
+                        events::transactional_writer_refused(&writer.id, &problem);
+                        said = Some(problem.clone());
+                    }
                     if let Ok(mut p) = self.init_problem.lock() {
                         *p = Some(problem);
                     }

@@ -200,6 +200,28 @@ mod on_the_mock_cluster {
     }
 
     #[tokio::test]
+    async fn a_writer_kafka_keeps_refusing_says_so_once_not_at_every_attempt() {
+        // Before: every attempt of init_transactions logged its refusal:
+        // four writers retrying filled the log while an ACL was missing.
+        let log = crate::telemetry::captured_log::CapturedLog::start();
+        let cluster = mock::with_topics(&["events", LEDGER]);
+        cluster.request_errors(
+            RDKafkaApiKey::InitProducerId,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; 64],
+        );
+        let (group, _) = group(&cluster);
+        // Attempts at 0, 0.5, 1.5 s: three per writer.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(
+            group
+                .problem()
+                .is_some_and(|p| p.contains("TransactionalId"))
+        );
+        let said = log.text().matches("transactional writer not ready").count();
+        assert_eq!(said, 4, "one line per writer:\n{}", log.text());
+    }
+
+    #[tokio::test]
     async fn a_group_kafka_refuses_is_aborted_every_delivery_gets_503_and_the_next_group_commits() {
         let cluster = mock::with_topics(&["events", LEDGER]);
         let (group, metrics) = group(&cluster);
