@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The consumer libraries of issue #26 beside the Rust crate: clients/java
-# (Maven: build, JUnit, install) with examples/java-spring (build), and
+# (Maven: build, JUnit, install) with examples/java-spring (build, JUnit), and
 # clients/python (pytest). Both check every vector of tests/vectors/ against
 # its canonical decoded form and, with KAFKA_BOOTSTRAP_SERVERS set, run their
 # real-broker test against the bridge binary (POPBILL_BRIDGE_BIN, built here
