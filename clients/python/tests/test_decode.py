@@ -112,3 +112,17 @@ def test_a_document_touched_again_is_kept():
     g.admit(delivery("b", "K", "20251114093020", 50))
     g.admit(delivery("c", "other", "20251114093010", 70))
     assert g.check(delivery("d", "K", "20251114093015", 71)).is_stale
+
+
+def test_year_zero_and_one_times_are_instants_as_in_rust():
+    from popbill_events.record import parse_instant
+    # 0001-01-01T08:59:59+09:00 is in year 0 in UTC: before datetime.min.
+    assert parse_instant("0001-01-01T08:59:59+09:00").iso() == "0000-12-31T23:59:59.000Z"
+    assert parse_instant("0000-01-01T00:00:00+09:00").iso() == "-001-12-31T15:00:00.000Z"
+    # Past jiff's last instant (9999-12-30T22:00Z): no time, as in Rust.
+    assert parse_instant("9999-12-30T22:00:00.999Z") is not None
+    assert parse_instant("9999-12-30T22:00:01Z") is None
+    # Sub-millisecond fractions floor, before 1970 too.
+    assert parse_instant("1969-12-31T23:59:59.9999Z").epoch_millis == -1
+    t = PbDateTime.parse("00000101000000")
+    assert t.is_valid and t.instant().iso() == "-001-12-31T15:00:00.000Z"

@@ -33,6 +33,9 @@ public final class RecordDecoder {
     private static final Pattern RFC3339 = Pattern.compile(
             "(\\d{4})-(\\d{2})-(\\d{2})[Tt](\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d{1,9}))?(?:([Zz])|([+-])(\\d{2}):(\\d{2}))");
 
+    /** 9999-12-30T22:00:00Z, the last second of jiff's Timestamp. */
+    private static final long MAX_EPOCH_SECOND = 253402207200L;
+
     /** A record as the Java client gives it. */
     public static Delivery decode(ConsumerRecord<byte[], byte[]> record) throws DecodeException {
         return decode(RawRecord.of(record));
@@ -98,7 +101,11 @@ public final class RecordDecoder {
                     : ZoneOffset.ofHoursMinutes(
                             (m.group(9).equals("-") ? -1 : 1) * Integer.parseInt(m.group(10)),
                             (m.group(9).equals("-") ? -1 : 1) * Integer.parseInt(m.group(11)));
-            return t.toInstant(offset);
+            Instant instant = t.toInstant(offset);
+            // The last instant the Rust crate (jiff) holds: 9999-12-30T22:00:00.999999999Z; a later
+            // one (9999-12-31T23:59:59+09:00, the bridge's ce_time for the last eventDT) is no time
+            // there, so none here.
+            return instant.getEpochSecond() > MAX_EPOCH_SECOND ? null : instant;
         } catch (DateTimeException e) {
             return null;
         }
