@@ -126,3 +126,17 @@ def test_year_zero_and_one_times_are_instants_as_in_rust():
     assert parse_instant("1969-12-31T23:59:59.9999Z").epoch_millis == -1
     t = PbDateTime.parse("00000101000000")
     assert t.is_valid and t.instant().iso() == "-001-12-31T15:00:00.000Z"
+
+
+def test_a_truncated_deeply_nested_body_is_too_deep_as_in_serde_json():
+    with pytest.raises(JsonError) as e:
+        loads("[" * 200)
+    assert e.value.too_deep
+    # An error before the 128th level is not_json there too.
+    with pytest.raises(JsonError) as e:
+        loads("[1,}" + "[" * 200)
+    assert not e.value.too_deep
+    # Brackets inside strings are not nesting.
+    with pytest.raises(JsonError) as e:
+        loads('["' + "[" * 200 + '"')
+    assert not e.value.too_deep
