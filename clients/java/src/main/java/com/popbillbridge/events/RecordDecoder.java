@@ -77,7 +77,7 @@ public final class RecordDecoder {
                         text.apply("ce_type"), instant(text.apply("ce_time")), text.apply("ce_subject")),
                 text.apply("pb-webhook-type"), text.apply("pb-webhook-mid"), text.apply("pb-webhook-corpnum"),
                 text.apply("pb-webhook-eventtype"), text.apply("content-type"),
-                r.key() == null ? null : new String(r.key(), java.nio.charset.StandardCharsets.UTF_8),
+                r.key() == null ? null : Text.lossyUtf8(r.key()),
                 instant(text.apply(RECEIVED_AT)),
                 r.timestampMillis() == null ? null : Instant.ofEpochMilli(r.timestampMillis()),
                 text.apply(REJECTION_REASON), List.copyOf(others));
