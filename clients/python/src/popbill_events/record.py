@@ -36,7 +36,9 @@ _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$")
 
 def parse_instant(s: str) -> Optional[Instant]:
-    """An RFC 3339 time with an offset, or None; computed arithmetically
+    """A header time in the one form the three libraries read (the bridge's:
+    ``YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)``, offset hours to 23), or None;
+    computed arithmetically
     (any year 0000-9999, floored to the millisecond), None outside the
     instants the Rust crate holds, as there."""
     m = _RFC3339.match(s)
@@ -50,6 +52,8 @@ def parse_instant(s: str) -> Optional[Instant]:
         return None
     seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
     if not z:
+        if int(oh) > 23 or int(om) > 59:
+            return None
         offset = int(oh) * 3600 + int(om) * 60
         seconds -= offset if sign == "+" else -offset
     # The fraction is added to whole seconds: truncating it floors.
