@@ -301,6 +301,8 @@ fn write_sorted(out: &mut String, v: &Value) {
             out.push(']');
         }
         // Strings, numbers, booleans and null as serde_json writes them.
+        // (Numbers as the text serde_json kept: with its `arbitrary_precision`
+        // feature on in the build, the text as sent; tests/vectors/README.md.)
         scalar => {
             let _ = write!(out, "{scalar}");
         }
