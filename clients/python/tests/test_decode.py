@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from popbill_events import (BodyError, Gate, InMemoryGateStore, NotADelivery, PbDate, PbDateTime,
+from popbill_events import (BodyError, DateError, Gate, InMemoryGateStore, NotADelivery, PbDate, PbDateTime,
                             RawRecord, TaxInvoiceEvent, UnknownEvent)
 from popbill_events._json import format_float, loads, JsonError
 
@@ -140,3 +140,13 @@ def test_a_truncated_deeply_nested_body_is_too_deep_as_in_serde_json():
     with pytest.raises(JsonError) as e:
         loads('["' + "[" * 200 + '"')
     assert not e.value.too_deep
+
+
+def test_every_valid_date_time_has_an_iso_form_and_an_instant():
+    for raw in ("00000101000000", "00010101000000", "99991231235959", "20251114093011"):
+        t = PbDateTime.parse(raw)
+        assert t.is_valid
+        assert t.iso().startswith(raw[:4])
+        assert t.instant() is not None
+    with pytest.raises(DateError):
+        PbDateTime.parse("00000101000000").datetime()

@@ -171,8 +171,10 @@ class PbDateTime:
         return f"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}+09:00"
 
     def datetime(self) -> datetime:
-        """The aware date-time in KST (raises DateError when invalid, or for
-        year 0, which Python cannot hold)."""
+        """The aware date-time in KST. Raises DateError when invalid, and
+        for year 0, which ``datetime`` cannot hold although the date is
+        valid (``is_valid``, as in Rust and Java): ``iso()`` and
+        ``instant()`` hold every valid date."""
         y, mo, d, h, mi, s = self._valid()
         if y < 1:
             raise DateError(INVALID, self.raw)
