@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The consumer libraries of issue #26 beside the Rust crate: clients/java
-# (Maven: build, JUnit, install) with examples/java-spring (build), and
+# (Maven: build, JUnit, install) with examples/java-spring (build, JUnit), and
 # clients/python (pytest). Both check every vector of tests/vectors/ against
 # its canonical decoded form and, with KAFKA_BOOTSTRAP_SERVERS set, run their
 # real-broker test against the bridge binary (POPBILL_BRIDGE_BIN, built here
@@ -9,7 +9,7 @@
 # Downloads are cached as the Kafka jars are, under
 # ${POPBILL_TOOLS_CACHE:-~/.cache/popbill-bridge}: Maven's repository in m2/,
 # the Python test environment in python-clients/ (rebuilt when
-# clients/python/requirements-test.txt changes).
+# clients/python/requirements-test.txt changes or its python no longer runs).
 #
 # A missing tool (mvn or a JDK 17, python3 with venv) skips that language
 # with a line that says so; POPBILL_TEST_REQUIRE_CLIENTS=1 (.ci/run sets it)
@@ -70,7 +70,10 @@ python_part() {
     return
   fi
   local start=$SECONDS venv="$cache/python-clients"
-  if ! cmp -s clients/python/requirements-test.txt "$venv/requirements-test.txt"; then
+  # Rebuilt when the requirements change, or when the environment no longer
+  # runs (its python3 was upgraded or removed underneath it).
+  if ! cmp -s clients/python/requirements-test.txt "$venv/requirements-test.txt" ||
+    ! "$venv/bin/python" -c 1 >/dev/null 2>&1; then
     echo "clients: installing pytest and confluent-kafka (PyPI) into $venv" >&2
     rm -rf "$venv"
     python3 -m venv "$venv"

@@ -15,7 +15,11 @@
 //! What differs from run to run is not compared but checked for its
 //! relation: the receive time (record timestamp, `popbill-bridge-received-at`,
 //! and `ce_time` where the body has no valid `eventDT`) must agree with
-//! itself, and the per-run topic prefix reads as the default `popbill.`.
+//! itself, the re-driven record's `popbill-bridge-redriven-from` must name
+//! the fallback record's actual topic, partition and offset (the offset
+//! moves when an earlier write to that partition was retried: aborted
+//! records and transaction markers take offsets), and the per-run topic
+//! prefix reads as the default `popbill.`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -148,6 +152,72 @@ fn with_receive_time_of(mut fresh: Value, stored: &Value, name: &str) -> Value {
     fresh
 }
 
+const REDRIVEN_FROM: &str = "popbill-bridge-redriven-from";
+
+/// `fresh` with its `popbill-bridge-redriven-from` value replaced by
+/// `stored`'s, after checking that it is `source` (`topic/partition/offset`
+/// of the record it was re-driven from, as read back this run): the offset
+/// is not the same from run to run, what it points at is.
+fn with_redriven_from_of(mut fresh: Value, stored: &Value, source: &str, name: &str) -> Value {
+    let value_of = |r: &Value| -> Option<String> {
+        r["headers"]
+            .as_array()?
+            .iter()
+            .find_map(|h| (h[0] == REDRIVEN_FROM).then(|| h[1].as_str().map(str::to_owned))?)
+    };
+    let fresh_from = value_of(&fresh).unwrap_or_else(|| panic!("{name}: no {REDRIVEN_FROM}"));
+    assert_eq!(
+        fresh_from, source,
+        "{name}: {REDRIVEN_FROM} names the record it was re-driven from"
+    );
+    let stored_from = value_of(stored).unwrap_or_else(|| panic!("{name}: no {REDRIVEN_FROM}"));
+    let form = |v: &str| {
+        let mut parts = v.rsplitn(3, '/');
+        let offset = parts.next().and_then(|o| o.parse::<i64>().ok());
+        let partition = parts.next().and_then(|p| p.parse::<i32>().ok());
+        let topic = parts.next();
+        (topic.map(str::to_owned), partition, offset.is_some())
+    };
+    assert_eq!(
+        form(&stored_from),
+        (form(&fresh_from).0, form(&fresh_from).1, true),
+        "{name}: the stored {REDRIVEN_FROM} is {stored_from}, now {fresh_from}"
+    );
+    if let Some(headers) = fresh["headers"].as_array_mut() {
+        for h in headers {
+            if h[0] == REDRIVEN_FROM {
+                h[1] = Value::from(stored_from.clone());
+            }
+        }
+    }
+    fresh
+}
+
+#[test]
+fn the_redriven_from_offset_may_move_but_must_name_the_fallback_record() {
+    let record = |from: &str| json!({"headers": [["ce_id", "x"], [REDRIVEN_FROM, from]]});
+    let stored = record("popbill.unrouted/0/2");
+    // An earlier write to the fallback partition was retried: the fallback
+    // record is at offset 5 this run, and the re-driven record says so.
+    let fresh = record("popbill.unrouted/0/5");
+    assert_eq!(
+        with_redriven_from_of(fresh, &stored, "popbill.unrouted/0/5", "r"),
+        stored
+    );
+    let wrong = std::panic::catch_unwind(|| {
+        with_redriven_from_of(
+            record("popbill.unrouted/0/4"),
+            &stored,
+            "popbill.unrouted/0/5",
+            "r",
+        )
+    });
+    assert!(
+        wrong.is_err(),
+        "an offset that is not the fallback record's"
+    );
+}
+
 fn pretty(v: &Value) -> String {
     let mut s = serde_json::to_string_pretty(v).expect("json");
     s.push('\n');
@@ -267,6 +337,9 @@ async fn the_vectors_are_what_the_running_bridge_writes() {
     // Each record to its input: by MID and value (the one without a MID by
     // value); the fax delivery twice, before and after the re-drive.
     let mut fresh: BTreeMap<String, Value> = BTreeMap::new();
+    // Where each record is (`topic/partition/offset`, the prefix read as
+    // `popbill.`), for the re-driven record's `popbill-bridge-redriven-from`.
+    let mut positions: BTreeMap<String, String> = BTreeMap::new();
     for m in &records {
         let mid = record_header(m, "pb-webhook-mid");
         let input = inputs
@@ -288,6 +361,9 @@ async fn the_vectors_are_what_the_running_bridge_writes() {
             ("fax-result", None) => "fallback-fax-result".to_owned(),
             (name, _) => name.to_owned(),
         };
+        let position = format!("{}/{}/{}", m.topic(), m.partition(), m.offset())
+            .replace(&format!("{prefix}."), "popbill.");
+        positions.insert(name.clone(), position);
         let old = fresh.insert(name.clone(), record_json(m, &prefix));
         assert!(old.is_none(), "{name}: two records");
     }
@@ -301,6 +377,17 @@ async fn the_vectors_are_what_the_running_bridge_writes() {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
         let record = with_receive_time_of(record.clone(), stored.as_ref().unwrap_or(record), name);
+        let record = if name == "redriven-fax-result" {
+            let source = &positions["fallback-fax-result"];
+            with_redriven_from_of(
+                record.clone(),
+                stored.as_ref().unwrap_or(&record),
+                source,
+                name,
+            )
+        } else {
+            record
+        };
         if write {
             std::fs::write(&path, pretty(&record)).expect("write vector");
             let decoded = dir.join(format!("{name}.decoded.json"));

@@ -16,7 +16,8 @@ from popbill_events import CONSUMER_PROPERTIES, BodyError, Gate, NotADelivery, R
 def handle(delivery) -> None:
     e = delivery.event
     if isinstance(e, TaxInvoiceEvent):
-        when = e.state_dt.datetime() if e.state_dt and e.state_dt.is_valid else None
+        # iso() and instant() hold every valid date; datetime() not year 0.
+        when = e.state_dt.iso() if e.state_dt and e.state_dt.is_valid else None
         logging.info("tax invoice %s:%s state %s at %s", e.corp_num, e.item_key, e.state_code, when)
 
 

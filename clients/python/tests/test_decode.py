@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from popbill_events import (BodyError, Gate, InMemoryGateStore, NotADelivery, PbDate, PbDateTime,
+from popbill_events import (BodyError, DateError, Gate, InMemoryGateStore, NotADelivery, PbDate, PbDateTime,
                             RawRecord, TaxInvoiceEvent, UnknownEvent)
 from popbill_events._json import format_float, loads, JsonError
 
@@ -112,3 +112,41 @@ def test_a_document_touched_again_is_kept():
     g.admit(delivery("b", "K", "20251114093020", 50))
     g.admit(delivery("c", "other", "20251114093010", 70))
     assert g.check(delivery("d", "K", "20251114093015", 71)).is_stale
+
+
+def test_year_zero_and_one_times_are_instants_as_in_rust():
+    from popbill_events.record import parse_instant
+    # 0001-01-01T08:59:59+09:00 is in year 0 in UTC: before datetime.min.
+    assert parse_instant("0001-01-01T08:59:59+09:00").iso() == "0000-12-31T23:59:59.000Z"
+    assert parse_instant("0000-01-01T00:00:00+09:00").iso() == "-001-12-31T15:00:00.000Z"
+    # Past jiff's last instant (9999-12-30T22:00Z): no time, as in Rust.
+    assert parse_instant("9999-12-30T22:00:00.999Z") is not None
+    assert parse_instant("9999-12-30T22:00:01Z") is None
+    # Sub-millisecond fractions floor, before 1970 too.
+    assert parse_instant("1969-12-31T23:59:59.9999Z").epoch_millis == -1
+    t = PbDateTime.parse("00000101000000")
+    assert t.is_valid and t.instant().iso() == "-001-12-31T15:00:00.000Z"
+
+
+def test_a_truncated_deeply_nested_body_is_too_deep_as_in_serde_json():
+    with pytest.raises(JsonError) as e:
+        loads("[" * 200)
+    assert e.value.too_deep
+    # An error before the 128th level is not_json there too.
+    with pytest.raises(JsonError) as e:
+        loads("[1,}" + "[" * 200)
+    assert not e.value.too_deep
+    # Brackets inside strings are not nesting.
+    with pytest.raises(JsonError) as e:
+        loads('["' + "[" * 200 + '"')
+    assert not e.value.too_deep
+
+
+def test_every_valid_date_time_has_an_iso_form_and_an_instant():
+    for raw in ("00000101000000", "00010101000000", "99991231235959", "20251114093011"):
+        t = PbDateTime.parse(raw)
+        assert t.is_valid
+        assert t.iso().startswith(raw[:4])
+        assert t.instant() is not None
+    with pytest.raises(DateError):
+        PbDateTime.parse("00000101000000").datetime()

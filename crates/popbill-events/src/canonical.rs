@@ -255,7 +255,9 @@ fn date_error(e: &DateError) -> &'static str {
 /// UTC, milliseconds (floored), `Z`: the one form all three languages'
 /// date types print alike.
 fn instant(t: Timestamp) -> String {
-    let ms = t.as_millisecond();
+    // Floored, before 1970 too (as_millisecond truncates toward zero:
+    // 1969-12-31T23:59:59.9995Z would be 00:00:00.000).
+    let ms = i64::try_from(t.as_nanosecond().div_euclid(1_000_000)).unwrap_or(i64::MAX);
     let floored = Timestamp::from_millisecond(ms).unwrap_or(t);
     floored.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
@@ -299,6 +301,8 @@ fn write_sorted(out: &mut String, v: &Value) {
             out.push(']');
         }
         // Strings, numbers, booleans and null as serde_json writes them.
+        // (Numbers as the text serde_json kept: with its `arbitrary_precision`
+        // feature on in the build, the text as sent; tests/vectors/README.md.)
         scalar => {
             let _ = write!(out, "{scalar}");
         }
@@ -340,6 +344,8 @@ mod tests {
         assert_eq!(instant(t), "2025-11-14T00:30:11.123Z");
         let t: Timestamp = "2025-11-14T09:30:11+09:00".parse().expect("time");
         assert_eq!(instant(t), "2025-11-14T00:30:11.000Z");
+        let t: Timestamp = "1969-12-31T23:59:59.9995Z".parse().expect("time");
+        assert_eq!(instant(t), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl<'a> RawRecord<'a> {
         let id = text("ce_id")
             .or_else(|| text("pb-webhook-mid"))
             .ok_or(DecodeError::NotADelivery)?;
-        let time = |name: &str| self.header(name).and_then(|s| s.parse::<Timestamp>().ok());
+        let time = |name: &str| self.header(name).and_then(header_instant);
         let other_headers = self
             .headers
             .iter()
@@ -266,4 +266,95 @@ pub enum DecodeError {
         /// What is wrong with the value.
         error: BodyError,
     },
+}
+
+/// A header time (`ce_time`, `popbill-bridge-received-at`) in the one form
+/// the three libraries read, the form the bridge writes:
+/// `YYYY-MM-DDTHH:MM:SS`, an optional fraction of 1 to 9 digits after `.`,
+/// then `Z` or `±HH:MM` (hours to 23, minutes to 59; `t` and `z` in either
+/// case). jiff alone would also take a space separator, `+09`/`+0900`,
+/// a comma fraction, second 60 and a `[zone]` suffix, which the Java and
+/// Python libraries do not: those are no time here either. An instant
+/// jiff cannot hold (after 9999-12-30T22:00Z) is none in all three.
+pub(crate) fn header_instant(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    let digits = |from: usize, to: usize| {
+        b.get(from..to)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let num = |from: usize, to: usize| {
+        b[from..to]
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+    };
+    let fixed = digits(0, 4)
+        && b.get(4) == Some(&b'-')
+        && digits(5, 7)
+        && b.get(7) == Some(&b'-')
+        && digits(8, 10)
+        && matches!(b.get(10), Some(b'T' | b't'))
+        && digits(11, 13)
+        && b.get(13) == Some(&b':')
+        && digits(14, 16)
+        && b.get(16) == Some(&b':')
+        && digits(17, 19);
+    if !fixed || num(11, 13) > 23 || num(14, 16) > 59 || num(17, 19) > 59 {
+        return None;
+    }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start || i - start > 9 {
+            return None;
+        }
+    }
+    let offset_ok = match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', _, _, b':', _, _] => {
+            digits(i + 1, i + 3)
+                && digits(i + 4, i + 6)
+                && num(i + 1, i + 3) <= 23
+                && num(i + 4, i + 6) <= 59
+        }
+        _ => false,
+    };
+    if !offset_ok {
+        return None;
+    }
+    s.parse::<Timestamp>().ok()
+}
+
+#[cfg(test)]
+mod header_instant_tests {
+    use super::header_instant;
+
+    #[test]
+    fn header_times_are_read_in_the_strict_form_only() {
+        for ok in [
+            "2025-11-14T09:30:11+09:00",
+            "2025-11-14T00:30:11.123Z",
+            "2025-11-14t00:30:11.123456789z",
+            "2025-11-14T09:30:11-23:59",
+        ] {
+            assert!(header_instant(ok).is_some(), "{ok}");
+        }
+        for no in [
+            "2025-11-14 09:30:11+09:00",
+            "2025-11-14T09:30:11+09",
+            "2025-11-14T09:30:11+0900",
+            "2025-11-14T00:30:11,5Z",
+            "2025-11-14T00:30:60Z",
+            "2025-11-14T09:30:11+09:00[Asia/Seoul]",
+            "2025-11-14T09:30:11+24:00",
+            "2025-11-14T00:30:11.Z",
+            "2025-11-14T00:30:11.1234567890Z",
+            "9999-12-31T23:59:59+09:00",
+        ] {
+            assert!(header_instant(no).is_none(), "{no}");
+        }
+    }
 }

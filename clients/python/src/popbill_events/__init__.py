@@ -21,12 +21,13 @@ from .events import (CashReceiptEvent, Event, HometaxCashReceiptEvent, HometaxTa
 from .gate import APPLY, DUPLICATE, Gate, GateStore, InMemoryGateStore, Verdict
 from .record import (CONSUMER_PROPERTIES, RECEIVED_AT, REDRIVEN_FROM, REJECTION_REASON, BodyError,
                      CloudEvent, DecodeError, Delivery, Envelope, NotADelivery, RawRecord, decode)
-from .time import KST, DateError, PbDate, PbDateTime
+from .time import KST, DateError, Instant, PbDate, PbDateTime
 
 __all__ = [
     "APPLY", "BodyError", "CONSUMER_PROPERTIES", "CashReceiptEvent", "CloudEvent", "DUPLICATE",
     "DateError", "DecodeError", "Delivery", "Envelope", "Event", "Gate", "GateStore",
-    "HometaxCashReceiptEvent", "HometaxTaxInvoiceEvent", "InMemoryGateStore", "KST", "KakaoEvent",
+    "HometaxCashReceiptEvent", "HometaxTaxInvoiceEvent", "InMemoryGateStore", "Instant", "KST",
+    "KakaoEvent",
     "NotADelivery", "PbDate", "PbDateTime", "RECEIVED_AT", "REDRIVEN_FROM", "REJECTION_REASON",
     "RawRecord", "StatementEvent", "TaxInvoiceEvent", "UnknownEvent", "Verdict", "canonical_json",
     "decode",

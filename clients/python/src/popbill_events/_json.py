@@ -61,9 +61,40 @@ def loads(text: str) -> Any:
     except JsonError:
         raise
     except ValueError as e:
+        # serde_json reads in order and stops at the first of its errors: a
+        # truncated deeply nested body ("[" * 200) is too deep there, since
+        # the 128th level comes before the end. Python reports the end.
+        pos = getattr(e, "pos", None)
+        deep = _too_deep_at(text)
+        if deep is not None and (pos is None or deep < pos):
+            raise JsonError("recursion limit exceeded", too_deep=True) from e
         raise JsonError(str(e)) from e
     _check(value, "\\u" in text)
     return value
+
+
+def _too_deep_at(text: str) -> Any:
+    """Where the text (read as JSON up to there) opens its 128th nested
+    container, outside strings; None when it never does."""
+    depth = 0
+    in_string = escaped = False
+    for i, c in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return i
+        elif c in "]}":
+            depth -= 1
+    return None
 
 
 def _check(root: Any, escapes: bool) -> None:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
 from . import _json
 from .events import UnknownEvent
 from .record import BodyError, DecodeError, Delivery, Envelope, NotADelivery
-from .time import PbDate, PbDateTime
+from .time import Instant, PbDate, PbDateTime
 
 _KINDS = {
     "TaxInvoiceEvent": "tax_invoice",
@@ -42,11 +41,8 @@ def canonical_json(decoded: Union[Delivery, DecodeError]) -> str:
     return _json.dumps(tree)
 
 
-def _instant(t: Optional[datetime]) -> Optional[str]:
-    if t is None:
-        return None
-    t = t.astimezone(timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{t.microsecond // 1000:03d}Z"
+def _instant(t: Optional[Instant]) -> Optional[str]:
+    return None if t is None else t.iso()
 
 
 def _bytes(v: Optional[bytes]) -> Any:

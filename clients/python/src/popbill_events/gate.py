@@ -164,7 +164,7 @@ class Gate:
         """Remembers ``d`` as handled. Call it after handling (or skipping)
         a delivery, before committing its offset."""
         doc, state = _ordering(d)
-        at = d.received() or datetime.now(timezone.utc)
+        at = _received(d)
         self.store.remember(d.id, doc, state, at)
 
     def admit(self, d: Delivery) -> Verdict:
@@ -173,3 +173,15 @@ class Gate:
         if not verdict.is_duplicate:
             self.record(d)
         return verdict
+
+
+def _received(d: Delivery) -> datetime:
+    """When the bridge received ``d`` as a datetime (now when unknown, or
+    before year 1, which datetime cannot hold)."""
+    r = d.received()
+    if r is not None:
+        try:
+            return r.datetime()
+        except ValueError:
+            pass
+    return datetime.now(timezone.utc)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _json
 from .events import Event, document, parse_event, state_dt, trim
-from .time import PbDateTime
+from .time import Instant, PbDateTime, _days_in_month, days_from_civil
 
 #: Header with the bridge's receive time (RFC 3339, UTC, milliseconds).
 RECEIVED_AT = "popbill-bridge-received-at"
@@ -36,25 +35,30 @@ _INTERPRETED = ("ce_id", "ce_specversion", "ce_source", "ce_type", "ce_time", "c
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def parse_instant(s: str) -> Optional[datetime]:
-    """An RFC 3339 time with an offset, as a UTC datetime; None otherwise."""
+def parse_instant(s: str) -> Optional[Instant]:
+    """A header time in the one form the three libraries read (the bridge's:
+    ``YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)``, offset hours to 23), or None;
+    computed arithmetically
+    (any year 0000-9999, floored to the millisecond), None outside the
+    instants the Rust crate holds, as there."""
     m = _RFC3339.match(s)
     if not m:
         return None
     y, mo, d, h, mi, sec, frac, z, sign, oh, om = m.groups()
-    try:
-        t = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec), tzinfo=timezone.utc)
-    except ValueError:
+    year, month, day = int(y), int(mo), int(d)
+    hour, minute, second = int(h), int(mi), int(sec)
+    if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)
+            and hour <= 23 and minute <= 59 and second <= 59):
         return None
-    if frac:
-        t += timedelta(microseconds=int(frac[:6].ljust(6, "0")))
+    seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
     if not z:
-        offset = timedelta(hours=int(oh), minutes=int(om))
-        t -= offset if sign == "+" else -offset
-    return t
+        if int(oh) > 23 or int(om) > 59:
+            return None
+        offset = int(oh) * 3600 + int(om) * 60
+        seconds -= offset if sign == "+" else -offset
+    # The fraction is added to whole seconds: truncating it floors.
+    ms = int(frac[:3].ljust(3, "0")) if frac else 0
+    return Instant.from_millis(seconds * 1000 + ms)
 
 
 def _ascii_lower(s: str) -> str:
@@ -68,7 +72,7 @@ class CloudEvent:
     spec_version: Optional[str] = None
     source: Optional[str] = None
     type: Optional[str] = None
-    time: Optional[datetime] = None
+    time: Optional[Instant] = None
     subject: Optional[str] = None
 
 
@@ -82,8 +86,8 @@ class Envelope:
     event_type: Optional[str] = None
     content_type: Optional[str] = None
     key: Optional[str] = None
-    received_at: Optional[datetime] = None
-    timestamp: Optional[datetime] = None
+    received_at: Optional[Instant] = None
+    timestamp: Optional[Instant] = None
     rejection_reason: Optional[str] = None
     other_headers: List[Tuple[str, Optional[bytes]]] = field(default_factory=list)
 
@@ -106,7 +110,7 @@ class Delivery:
     def state_dt(self) -> Optional[PbDateTime]:
         return state_dt(self.event)
 
-    def received(self) -> Optional[datetime]:
+    def received(self) -> Optional[Instant]:
         """The record timestamp, else received-at, else ce_time: the clock
         the gate's window runs on."""
         e = self.envelope
@@ -183,16 +187,13 @@ class RawRecord:
         if ident is None:
             raise NotADelivery()
 
-        def instant(name: str) -> Optional[datetime]:
+        def instant(name: str) -> Optional[Instant]:
             h = text(name)
             return None if h is None else parse_instant(h)
 
         timestamp = None
         if self.timestamp_millis is not None:
-            try:
-                timestamp = _EPOCH + timedelta(milliseconds=self.timestamp_millis)
-            except OverflowError:
-                timestamp = None
+            timestamp = Instant.from_millis(self.timestamp_millis)
         return Envelope(
             cloud_event=CloudEvent(ident, text("ce_specversion"), text("ce_source"), text("ce_type"),
                                    instant("ce_time"), text("ce_subject")),

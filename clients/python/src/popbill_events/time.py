@@ -68,6 +68,77 @@ def _parse(s: str, n: int) -> Tuple[Optional[Tuple[int, ...]], Optional[str]]:
     return tuple(parts), None
 
 
+def days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date, any year (year 0
+    and before included; ``datetime`` stops at year 1)."""
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def civil_from_days(days: int) -> Tuple[int, int, int]:
+    """The inverse of days_from_civil."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + (3 if mp < 10 else -9)
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+#: The instants the Rust crate (jiff's Timestamp) can hold, in seconds since
+#: the epoch: -009999-01-02T01:59:59Z to 9999-12-30T22:00:00.999999999Z. A
+#: header time outside them is no time (None) in all three libraries.
+MIN_EPOCH_SECOND = -377705023201
+MAX_EPOCH_SECOND = 253402207200
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True, order=True)
+class Instant:
+    """A point in time as milliseconds since the epoch (floored), computed
+    arithmetically so that every instant the Rust crate holds is one here
+    too, years 0 and 1 included (``datetime`` cannot hold them)."""
+
+    epoch_millis: int
+
+    @staticmethod
+    def from_millis(ms: int) -> Optional["Instant"]:
+        """None outside the range the Rust crate holds."""
+        if not MIN_EPOCH_SECOND <= ms // 1000 <= MAX_EPOCH_SECOND:
+            return None
+        return Instant(ms)
+
+    def datetime(self) -> datetime:
+        """The aware UTC datetime; raises DateError (``invalid``) for an
+        instant before year 1 or after 9999, which datetime cannot hold."""
+        try:
+            return _EPOCH + timedelta(milliseconds=self.epoch_millis)
+        except OverflowError:
+            raise DateError(INVALID, self.iso()) from None
+
+    def iso(self) -> str:
+        """UTC with three fraction digits (the canonical form):
+        ``2025-11-14T00:30:11.000Z``, ``-001-12-31T15:00:00.000Z``."""
+        seconds, ms = divmod(self.epoch_millis, 1000)
+        days, sod = divmod(seconds, 86400)
+        y, mo, d = civil_from_days(days)
+        h, rem = divmod(sod, 3600)
+        mi, sec = divmod(rem, 60)
+        # jiff's %Y: four characters with the sign (-001).
+        return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{sec:02d}.{ms:03d}Z"
+
+    def __str__(self) -> str:
+        return self.iso()
+
+
 @dataclass(frozen=True)
 class PbDateTime:
     """A ``yyyyMMddHHmmss`` field in Korean time: the text as sent, and its
@@ -84,7 +155,15 @@ class PbDateTime:
 
     @property
     def is_valid(self) -> bool:
+        """A real date and time. Year 0 is valid (as in Rust and Java) but
+        has no ``datetime()``: use ``instant()`` or ``iso()``."""
         return self.parts is not None
+
+    def instant(self) -> Instant:
+        """The instant at the fixed +09:00 (raises DateError when invalid)."""
+        y, mo, d, h, mi, s = self._valid()
+        seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - 9 * 3600
+        return Instant(seconds * 1000)
 
     def iso(self) -> str:
         """``2025-11-14T09:30:11+09:00`` (the canonical form's value)."""
@@ -92,8 +171,10 @@ class PbDateTime:
         return f"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}+09:00"
 
     def datetime(self) -> datetime:
-        """The aware date-time in KST (raises DateError when invalid, or for
-        year 0, which Python cannot hold)."""
+        """The aware date-time in KST. Raises DateError when invalid, and
+        for year 0, which ``datetime`` cannot hold although the date is
+        valid (``is_valid``, as in Rust and Java): ``iso()`` and
+        ``instant()`` hold every valid date."""
         y, mo, d, h, mi, s = self._valid()
         if y < 1:
             raise DateError(INVALID, self.raw)

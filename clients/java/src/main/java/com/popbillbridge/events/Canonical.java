@@ -3,8 +3,6 @@ package com.popbillbridge.events;
 import com.popbillbridge.events.PbDateTime.PbDate;
 import java.time.Instant;
 import java.time.ZoneOffset;
-import java.time.format.DateTimeFormatter;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -19,8 +17,6 @@ import java.util.Map;
 public final class Canonical {
     private Canonical() {}
 
-    private static final DateTimeFormatter INSTANT =
-            DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'", Locale.ROOT).withZone(ZoneOffset.UTC);
 
     /** The canonical text of a delivery (no trailing newline). */
     public static String json(Delivery d) {
@@ -52,7 +48,16 @@ public final class Canonical {
     }
 
     static String instant(Instant t) {
-        return t == null ? null : INSTANT.format(t.truncatedTo(ChronoUnit.MILLIS));
+        if (t == null) {
+            return null;
+        }
+        // Floored (an Instant's nanos are never negative). The year as jiff's %Y writes it: four
+        // characters with the sign ("-001" for the year before year 0), which
+        // DateTimeFormatter does not do.
+        java.time.LocalDateTime u = java.time.LocalDateTime.ofInstant(t, ZoneOffset.UTC);
+        return String.format(Locale.ROOT, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", u.getYear(),
+                u.getMonthValue(), u.getDayOfMonth(), u.getHour(), u.getMinute(), u.getSecond(),
+                u.getNano() / 1_000_000);
     }
 
     private static Object bytes(byte[] b) {

@@ -1,6 +1,7 @@
 package com.popbillbridge.events;
 
 import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import java.io.IOException;
@@ -29,7 +30,20 @@ public final class Json {
     /** serde_json's recursion limit: the 128th nested container fails. */
     static final int MAX_DEPTH = 127;
 
-    private static final JsonFactory FACTORY = new JsonFactory();
+    /**
+     * Without Jackson's default StreamReadConstraints (numbers of at most 1000 characters, names
+     * of at most 50,000, strings of 20 million, nesting 1000): serde_json has no such limits, and
+     * a body it reads must read here. Nesting is limited by {@link #MAX_DEPTH}; the size of a
+     * body by the bridge's max_body_bytes.
+     */
+    private static final JsonFactory FACTORY = JsonFactory.builder()
+            .streamReadConstraints(StreamReadConstraints.builder()
+                    .maxNumberLength(Integer.MAX_VALUE)
+                    .maxNameLength(Integer.MAX_VALUE)
+                    .maxStringLength(Integer.MAX_VALUE)
+                    .maxNestingDepth(Integer.MAX_VALUE)
+                    .build())
+            .build();
     private static final BigInteger I64_MIN = BigInteger.valueOf(Long.MIN_VALUE);
     private static final BigInteger U64_MAX = BigInteger.ONE.shiftLeft(64).subtract(BigInteger.ONE);
 

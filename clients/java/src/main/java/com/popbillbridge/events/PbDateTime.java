@@ -19,6 +19,8 @@ import java.util.Optional;
 public final class PbDateTime {
     /** Korea's zone. Since 1988 it is UTC+9 all year, as the Rust crate assumes for every date. */
     public static final ZoneId SEOUL = ZoneId.of("Asia/Seoul");
+    /** The fixed offset every POPBiLL date-time means, as in the Rust and Python libraries. */
+    public static final java.time.ZoneOffset KST = java.time.ZoneOffset.ofHours(9);
 
     /** Why a date field could not be read; {@link #canonical} is the name the vectors use. */
     public enum DateError {
@@ -103,14 +105,21 @@ public final class PbDateTime {
         return Optional.ofNullable(value);
     }
 
-    /** The date-time in Asia/Seoul. */
+    /**
+     * The date-time in Asia/Seoul. Its offset follows the zone's history (+10:00 in the summers
+     * of 1987 and 1988, +08:30 in the 1950s, local mean time before 1908), so for such dates its
+     * instant is not {@link #instant()}'s.
+     */
     public Optional<ZonedDateTime> zoned() {
         return localDateTime().map(t -> t.atZone(SEOUL));
     }
 
-    /** The instant. */
+    /**
+     * The instant at the fixed +09:00 ({@link #KST}), as the Rust and Python libraries and the
+     * bridge's {@code ce_time} take it, whatever Asia/Seoul's offset was on that date.
+     */
     public Optional<Instant> instant() {
-        return zoned().map(ZonedDateTime::toInstant);
+        return localDateTime().map(t -> t.toInstant(KST));
     }
 
     /** {@code 2025-11-14T09:30:11+09:00}: the canonical form's value. */

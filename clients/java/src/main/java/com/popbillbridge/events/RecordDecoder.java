@@ -33,6 +33,9 @@ public final class RecordDecoder {
     private static final Pattern RFC3339 = Pattern.compile(
             "(\\d{4})-(\\d{2})-(\\d{2})[Tt](\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d{1,9}))?(?:([Zz])|([+-])(\\d{2}):(\\d{2}))");
 
+    /** 9999-12-30T22:00:00Z, the last second of jiff's Timestamp. */
+    private static final long MAX_EPOCH_SECOND = 253402207200L;
+
     /** A record as the Java client gives it. */
     public static Delivery decode(ConsumerRecord<byte[], byte[]> record) throws DecodeException {
         return decode(RawRecord.of(record));
@@ -74,13 +77,17 @@ public final class RecordDecoder {
                         text.apply("ce_type"), instant(text.apply("ce_time")), text.apply("ce_subject")),
                 text.apply("pb-webhook-type"), text.apply("pb-webhook-mid"), text.apply("pb-webhook-corpnum"),
                 text.apply("pb-webhook-eventtype"), text.apply("content-type"),
-                r.key() == null ? null : new String(r.key(), java.nio.charset.StandardCharsets.UTF_8),
+                r.key() == null ? null : Text.lossyUtf8(r.key()),
                 instant(text.apply(RECEIVED_AT)),
                 r.timestampMillis() == null ? null : Instant.ofEpochMilli(r.timestampMillis()),
                 text.apply(REJECTION_REASON), List.copyOf(others));
     }
 
-    /** An RFC 3339 time with an offset, or null. */
+    /**
+     * A header time in the one form the three libraries read (the bridge's:
+     * {@code YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)}, offset hours to 23), or null; null too
+     * after 9999-12-30T22:00Z, the last instant the Rust crate holds.
+     */
     static Instant instant(String s) {
         if (s == null) {
             return null;
@@ -94,11 +101,21 @@ public final class RecordDecoder {
             LocalDateTime t = LocalDateTime.of(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
                     Integer.parseInt(m.group(3)), Integer.parseInt(m.group(4)), Integer.parseInt(m.group(5)),
                     Integer.parseInt(m.group(6)), nanos);
-            ZoneOffset offset = m.group(8) != null ? ZoneOffset.UTC
-                    : ZoneOffset.ofHoursMinutes(
-                            (m.group(9).equals("-") ? -1 : 1) * Integer.parseInt(m.group(10)),
-                            (m.group(9).equals("-") ? -1 : 1) * Integer.parseInt(m.group(11)));
-            return t.toInstant(offset);
+            long offset = 0;
+            if (m.group(8) == null) {
+                int hours = Integer.parseInt(m.group(10));
+                int minutes = Integer.parseInt(m.group(11));
+                // RFC 3339's bounds, as in Rust and Python (ZoneOffset would stop at 18:00).
+                if (hours > 23 || minutes > 59) {
+                    return null;
+                }
+                offset = (m.group(9).equals("-") ? -1 : 1) * (hours * 3600L + minutes * 60L);
+            }
+            Instant instant = Instant.ofEpochSecond(t.toEpochSecond(ZoneOffset.UTC) - offset, nanos);
+            // The last instant the Rust crate (jiff) holds: 9999-12-30T22:00:00.999999999Z; a later
+            // one (9999-12-31T23:59:59+09:00, the bridge's ce_time for the last eventDT) is no time
+            // there, so none here.
+            return instant.getEpochSecond() > MAX_EPOCH_SECOND ? null : instant;
         } catch (DateTimeException e) {
             return null;
         }

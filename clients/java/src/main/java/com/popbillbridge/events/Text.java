@@ -74,4 +74,69 @@ final class Text {
             return null; // out of range
         }
     }
+
+    /**
+     * The bytes as UTF-8, each maximal subpart of an ill-formed sequence replaced by one U+FFFD
+     * (Unicode's recommended practice, as Rust's from_utf8_lossy and Python's "replace" do; an
+     * encoded surrogate ED A0 80 is three). {@code new String(b, UTF_8)} replaces differently.
+     */
+    public static String lossyUtf8(byte[] b) {
+        StringBuilder sb = new StringBuilder(b.length);
+        int i = 0;
+        int n = b.length;
+        while (i < n) {
+            int c = b[i] & 0xFF;
+            if (c < 0x80) {
+                sb.append((char) c);
+                i++;
+                continue;
+            }
+            int need;
+            int cp;
+            int min = 0x80;
+            int max = 0xBF;
+            if (c >= 0xC2 && c <= 0xDF) {
+                need = 1;
+                cp = c & 0x1F;
+            } else if (c >= 0xE0 && c <= 0xEF) {
+                need = 2;
+                cp = c & 0x0F;
+                if (c == 0xE0) {
+                    min = 0xA0;
+                } else if (c == 0xED) {
+                    max = 0x9F;
+                }
+            } else if (c >= 0xF0 && c <= 0xF4) {
+                need = 3;
+                cp = c & 0x07;
+                if (c == 0xF0) {
+                    min = 0x90;
+                } else if (c == 0xF4) {
+                    max = 0x8F;
+                }
+            } else {
+                sb.append('\uFFFD');
+                i++;
+                continue;
+            }
+            int j = i + 1;
+            boolean ok = true;
+            for (int k = 0; k < need; k++, j++) {
+                int d = j < n ? b[j] & 0xFF : -1;
+                if (d < (k == 0 ? min : 0x80) || d > (k == 0 ? max : 0xBF)) {
+                    ok = false;
+                    break;
+                }
+                cp = (cp << 6) | (d & 0x3F);
+            }
+            if (ok) {
+                sb.appendCodePoint(cp);
+            } else {
+                sb.append('\uFFFD');
+            }
+            // The offending byte (if any) starts the next sequence.
+            i = j;
+        }
+        return sb.toString();
+    }
 }

@@ -32,22 +32,36 @@ class AsyncApiTest {
         return (Map<String, Object>) ((Map<String, Object>) doc.get("components")).get("schemas");
     }
 
-    /** A value of the documented shape, and the Java type the decoder must give it. */
+    /**
+     * A value of the documented shape, distinct for each {@code n} (the field's place in its
+     * schema, so that the component holding a field can be told by its value), and the Java type
+     * the decoder must give it.
+     */
     @SuppressWarnings("unchecked")
-    static Object[] sample(Map<String, Object> prop) {
+    static Object[] sample(Map<String, Object> prop, int n) {
         Object types = prop.get("type");
         List<Object> t = types instanceof List ? (List<Object>) types : List.of(types);
         String pattern = (String) prop.getOrDefault("pattern", "");
         if (pattern.contains("{14}")) {
-            return new Object[] {"20251114093010", PbDateTime.class};
+            return new Object[] {String.format("202511140930%02d", n % 60), PbDateTime.class};
         } else if (pattern.contains("{8}")) {
-            return new Object[] {"20251114", PbDateTime.PbDate.class};
+            return new Object[] {String.format("202511%02d", 1 + n % 28), PbDateTime.PbDate.class};
         } else if (pattern.contains("{10}")) {
-            return new Object[] {"1234567890", String.class};
+            return new Object[] {String.format("12345678%02d", n % 100), String.class};
         } else if (t.contains("integer")) {
-            return new Object[] {7L, Long.class};
+            return new Object[] {100L + n, Long.class};
         }
-        return new Object[] {"x", String.class};
+        return new Object[] {"x" + n, String.class};
+    }
+
+    /** A component's value as the text or number of the body it was read from. */
+    static String asSent(Object v) {
+        if (v instanceof PbDateTime d) {
+            return d.raw();
+        } else if (v instanceof PbDateTime.PbDate d) {
+            return d.raw();
+        }
+        return String.valueOf(v);
     }
 
     @Test
@@ -62,7 +76,10 @@ class AsyncApiTest {
             String webhook = SCHEMAS.get(s.getKey());
             Map<String, Object> props = (Map<String, Object>) ((Map<String, Object>) s.getValue()).get("properties");
             Map<String, Object> body = new LinkedHashMap<>();
-            props.forEach((name, prop) -> body.put(name, sample((Map<String, Object>) prop)[0]));
+            List<String> names = new ArrayList<>(props.keySet());
+            for (int n = 0; n < names.size(); n++) {
+                body.put(names.get(n), sample((Map<String, Object>) props.get(names.get(n)), n)[0]);
+            }
             List<RawRecord.RawHeader> headers = new ArrayList<>();
             headers.add(new RawRecord.RawHeader("ce_id", "m".getBytes(StandardCharsets.UTF_8)));
             if (!webhook.isEmpty()) {
@@ -85,11 +102,15 @@ class AsyncApiTest {
                 typedNames.put(c.getName(), v);
             }
             // Each documented field's kind, through the component that holds it: the one whose
-            // value is the sample's (dates and numbers are distinct objects per field).
-            for (Map.Entry<String, Object> p : props.entrySet()) {
-                Class<?> kind = (Class<?>) sample((Map<String, Object>) p.getValue())[1];
-                assertTrue(typedNames.values().stream().anyMatch(kind::isInstance),
-                        s.getKey() + "." + p.getKey() + ": no component of kind " + kind.getSimpleName());
+            // value is that field's sample (every field's sample is distinct).
+            for (int n = 0; n < names.size(); n++) {
+                String field = s.getKey() + "." + names.get(n);
+                Object[] sample = sample((Map<String, Object>) props.get(names.get(n)), n);
+                String sent = String.valueOf(sample[0]);
+                List<Object> holders = typedNames.values().stream().filter(v -> asSent(v).equals(sent)).toList();
+                assertEquals(1, holders.size(), field + ": held by " + holders.size() + " components");
+                Class<?> kind = (Class<?>) sample[1];
+                assertInstanceOf(kind, holders.get(0), field + ": not a " + kind.getSimpleName());
             }
         }
     }

@@ -102,6 +102,15 @@ class DecodeTest {
     }
 
     @Test
+    void instantsAreAtAFixedPlusNineHoursAsInRustAndPython() {
+        // Asia/Seoul was +10:00 (summer time) on 1987-05-10 and +08:30 in 1955; POPBiLL's
+        // dates, the bridge's ce_time and the other libraries mean +09:00.
+        assertEquals(Instant.parse("1987-05-10T03:00:00Z"), PbDateTime.parse("19870510120000").instant().orElseThrow());
+        assertEquals(Instant.parse("1955-06-01T03:00:00Z"), PbDateTime.parse("19550601120000").instant().orElseThrow());
+        assertEquals(Instant.parse("-0001-12-31T15:00:00Z"), PbDateTime.parse("00000101000000").instant().orElseThrow());
+    }
+
+    @Test
     void datesAreKoreanTimeAndImpossibleOnesKeepTheirError() {
         PbDateTime t = PbDateTime.parse("20251114093011");
         assertEquals("2025-11-14T09:30:11+09:00[Asia/Seoul]", t.zoned().orElseThrow().toString());
