@@ -214,12 +214,7 @@ async fn a_transaction_that_times_out_answers_503_for_each_delivery_and_shows_no
     let brokers = broker.servers();
     let prefix = unique("it-txtimeout-");
     let id = format!("{prefix}-writer");
-    let env = [
-        ("POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ID", id.as_str()),
-        ("POPBILL_BRIDGE_KAFKA__MESSAGE_TIMEOUT", "1s"),
-        ("POPBILL_BRIDGE_KAFKA__TRANSACTIONS__TIMEOUT", "2s"),
-        ("POPBILL_BRIDGE_SERVER__REQUEST_TIMEOUT", "30s"),
-    ];
+    let env = short_transaction_timeout(&id);
     let bridge = BridgeProcess::start_with(&brokers, &prefix, &env).await;
     let warm = format!("{prefix}-warm");
     let a = post(&bridge, &issue_headers(&warm), ISSUE_BODY.to_vec()).await;
@@ -321,12 +316,7 @@ async fn a_transaction_the_coordinator_timed_out_does_not_stop_the_bridge_and_sh
     let brokers = broker.servers();
     let prefix = unique("it-txrenew-");
     let id = format!("{prefix}-writer");
-    let env = [
-        ("POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ID", id.as_str()),
-        ("POPBILL_BRIDGE_KAFKA__MESSAGE_TIMEOUT", "1s"),
-        ("POPBILL_BRIDGE_KAFKA__TRANSACTIONS__TIMEOUT", "2s"),
-        ("POPBILL_BRIDGE_SERVER__REQUEST_TIMEOUT", "30s"),
-    ];
+    let env = short_transaction_timeout(&id);
     let mut bridge = BridgeProcess::start_with(&brokers, &prefix, &env).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sending = tokio::spawn(send_until(
@@ -380,6 +370,18 @@ async fn a_transaction_the_coordinator_timed_out_does_not_stop_the_bridge_and_sh
         seen, acknowledged,
         "only what was acknowledged is visible, once"
     );
+}
+
+/// A bridge under the transactional id `id` whose transactions time out
+/// at the coordinator after 2 s (records after 1 s), while a request waits
+/// up to 30 s: a freeze of a few seconds outlives the transaction.
+fn short_transaction_timeout(id: &str) -> [(&'static str, &str); 4] {
+    [
+        ("POPBILL_BRIDGE_KAFKA__TRANSACTIONS__ID", id),
+        ("POPBILL_BRIDGE_KAFKA__MESSAGE_TIMEOUT", "1s"),
+        ("POPBILL_BRIDGE_KAFKA__TRANSACTIONS__TIMEOUT", "2s"),
+        ("POPBILL_BRIDGE_SERVER__REQUEST_TIMEOUT", "30s"),
+    ]
 }
 
 /// Deliveries with fresh MIDs under `prefix`, `concurrency` at a time,
