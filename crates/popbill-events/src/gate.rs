@@ -14,9 +14,9 @@
 //!   the state it was opened in). Events without a document or a valid
 //!   `stateDT` are never stale.
 //!
-//! The memory is the process's own: a service that must survive restarts
-//! keeps the applied ids and `stateDT`s with its own state, in the same
-//! transaction, and uses this type as the model.
+//! By default the memory is the process's own ([`MemoryStore`]). A service
+//! that must survive restarts gives the gate a [`GateStore`] over its own
+//! database, written in the same transaction as its own state.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -67,7 +67,33 @@ pub enum Verdict {
 /// assert!(matches!(gate.admit(&issue), Verdict::Stale { .. }));
 /// ```
 #[derive(Debug)]
-pub struct Gate {
+pub struct Gate<S = MemoryStore> {
+    /// What the gate remembers, and where.
+    store: S,
+}
+
+/// Where a [`Gate`] keeps what it remembers. [`MemoryStore`] is the
+/// process's memory, bounded by a window of record time and a count. A
+/// service that must survive restarts implements this over its own
+/// database and writes it in the same transaction as its own state, so that
+/// "handled" and "remembered" cannot part: a table of handled ids (primary
+/// key `ce_id`) and one of documents (`corpNum`, `itemKey` → the newest
+/// `stateDT`, updated with `GREATEST`). The Java and Python libraries have
+/// the same interface (`GateStore`).
+pub trait GateStore {
+    /// Whether the delivery with this `ce_id` was handled.
+    fn seen(&self, id: &str) -> bool;
+    /// The newest `stateDT` applied to `document`, if remembered.
+    fn applied_state(&self, document: &DocumentKey) -> Option<Timestamp>;
+    /// Records `id` as handled and, when given, the `stateDT` as its
+    /// document's state if newer. `at` is the record time (for expiry).
+    fn remember(&mut self, id: &str, state: Option<(DocumentKey, Timestamp)>, at: Timestamp);
+}
+
+/// The gate's memory in this process: ids and documents remembered for a
+/// window of record time, at most a count of each.
+#[derive(Debug)]
+pub struct MemoryStore {
     /// How long an id or a document is remembered, in record time.
     window: SignedDuration,
     /// At most this many ids, and this many documents.
@@ -92,39 +118,58 @@ struct Applied {
     touched: Timestamp,
 }
 
-impl Gate {
+impl Gate<MemoryStore> {
     /// A gate remembering ids and documents for `window` of record time
     /// (the bridge's own window is 48 hours), at most a million of each.
-    pub fn new(window: Duration) -> Gate {
+    pub fn new(window: Duration) -> Gate<MemoryStore> {
         Gate {
-            window: SignedDuration::try_from(window).unwrap_or(SignedDuration::MAX),
-            max_entries: 1_000_000,
-            ids: HashSet::new(),
-            id_times: VecDeque::new(),
-            documents: HashMap::new(),
-            document_times: VecDeque::new(),
-            now: None,
+            store: MemoryStore::new(window),
         }
     }
 
     /// Remember at most `n` ids and `n` documents (oldest forgotten first).
-    pub fn with_max_entries(mut self, n: usize) -> Gate {
-        self.max_entries = n.max(1);
+    pub fn with_max_entries(mut self, n: usize) -> Gate<MemoryStore> {
+        self.store.max_entries = n.max(1);
         self
+    }
+
+    /// How many ids are remembered.
+    pub fn remembered_ids(&self) -> usize {
+        self.store.ids.len()
+    }
+
+    /// How many documents' states are remembered.
+    pub fn remembered_documents(&self) -> usize {
+        self.store.documents.len()
+    }
+}
+
+impl<S: GateStore> Gate<S> {
+    /// A gate that keeps what it remembers in `store` (see [`GateStore`]).
+    pub fn with_store(store: S) -> Gate<S> {
+        Gate { store }
+    }
+
+    /// The store, e.g. to commit it with the service's own state.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store, given back.
+    pub fn into_store(self) -> S {
+        self.store
     }
 
     /// What to do with `d`, without remembering anything.
     pub fn check(&self, d: &Delivery) -> Verdict {
-        if self.ids.contains(d.id()) {
+        if self.store.seen(d.id()) {
             return Verdict::Duplicate;
         }
         if let Some((doc, state_dt)) = ordering(d)
-            && let Some(applied) = self.documents.get(&doc)
-            && state_dt < applied.state_dt
+            && let Some(applied) = self.store.applied_state(&doc)
+            && state_dt < applied
         {
-            return Verdict::Stale {
-                applied: applied.state_dt,
-            };
+            return Verdict::Stale { applied };
         }
         Verdict::Apply
     }
@@ -134,24 +179,7 @@ impl Gate {
     /// delivery, before committing its offset.
     pub fn record(&mut self, d: &Delivery) {
         let at = d.received().unwrap_or_else(Timestamp::now);
-        self.now = Some(self.now.map_or(at, |n| n.max(at)));
-        if !self.ids.contains(d.id()) {
-            let id: Arc<str> = Arc::from(d.id());
-            self.ids.insert(id.clone());
-            self.id_times.push_back((at, id));
-        }
-        if let Some((doc, state_dt)) = ordering(d) {
-            let doc = Arc::new(doc);
-            let entry = self.documents.entry(doc.clone()).or_insert(Applied {
-                state_dt,
-                touched: at,
-            });
-            entry.state_dt = entry.state_dt.max(state_dt);
-            entry.touched = entry.touched.max(at);
-            let touched = entry.touched;
-            self.document_times.push_back((touched, doc));
-        }
-        self.expire();
+        self.store.remember(d.id(), ordering(d), at);
     }
 
     /// [`check`](Self::check), then [`record`](Self::record) unless a
@@ -164,15 +192,21 @@ impl Gate {
         }
         verdict
     }
+}
 
-    /// How many ids are remembered.
-    pub fn remembered_ids(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// How many documents' states are remembered.
-    pub fn remembered_documents(&self) -> usize {
-        self.documents.len()
+impl MemoryStore {
+    /// Remembering for `window` of record time, at most a million ids and
+    /// a million documents.
+    pub fn new(window: Duration) -> MemoryStore {
+        MemoryStore {
+            window: SignedDuration::try_from(window).unwrap_or(SignedDuration::MAX),
+            max_entries: 1_000_000,
+            ids: HashSet::new(),
+            id_times: VecDeque::new(),
+            documents: HashMap::new(),
+            document_times: VecDeque::new(),
+            now: None,
+        }
     }
 
     fn expire(&mut self) {
@@ -196,6 +230,37 @@ impl Gate {
                 self.documents.remove(&doc);
             }
         }
+    }
+}
+
+impl GateStore for MemoryStore {
+    fn seen(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    fn applied_state(&self, document: &DocumentKey) -> Option<Timestamp> {
+        self.documents.get(document).map(|a| a.state_dt)
+    }
+
+    fn remember(&mut self, id: &str, state: Option<(DocumentKey, Timestamp)>, at: Timestamp) {
+        self.now = Some(self.now.map_or(at, |n| n.max(at)));
+        if !self.ids.contains(id) {
+            let id: Arc<str> = Arc::from(id);
+            self.ids.insert(id.clone());
+            self.id_times.push_back((at, id));
+        }
+        if let Some((doc, state_dt)) = state {
+            let doc = Arc::new(doc);
+            let entry = self.documents.entry(doc.clone()).or_insert(Applied {
+                state_dt,
+                touched: at,
+            });
+            entry.state_dt = entry.state_dt.max(state_dt);
+            entry.touched = entry.touched.max(at);
+            let touched = entry.touched;
+            self.document_times.push_back((touched, doc));
+        }
+        self.expire();
     }
 }
 
@@ -291,6 +356,51 @@ mod tests {
             g.check(&delivery("d", "K", "20251114093015", 71)),
             Verdict::Stale { .. }
         ));
+    }
+
+    /// A service's own store, as it would keep it in its database.
+    #[derive(Default)]
+    struct Table {
+        ids: HashSet<String>,
+        documents: HashMap<DocumentKey, Timestamp>,
+    }
+
+    impl GateStore for Table {
+        fn seen(&self, id: &str) -> bool {
+            self.ids.contains(id)
+        }
+        fn applied_state(&self, document: &DocumentKey) -> Option<Timestamp> {
+            self.documents.get(document).copied()
+        }
+        fn remember(&mut self, id: &str, state: Option<(DocumentKey, Timestamp)>, _at: Timestamp) {
+            self.ids.insert(id.to_string());
+            if let Some((doc, t)) = state {
+                let applied = self.documents.entry(doc).or_insert(t);
+                *applied = (*applied).max(t);
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_of_the_services_own_keeps_what_the_gate_remembered_across_a_restart() {
+        // Before: the Rust gate could only remember in memory, where the
+        // Java and Python ones take a store.
+        let mut g = Gate::with_store(Table::default());
+        assert_eq!(
+            g.admit(&delivery("a", "K", "20251114093010", 0)),
+            Verdict::Apply
+        );
+        // The process restarts; the table is the service's database.
+        let mut g = Gate::with_store(g.into_store());
+        assert_eq!(
+            g.admit(&delivery("a", "K", "20251114093010", 1)),
+            Verdict::Duplicate
+        );
+        assert!(matches!(
+            g.admit(&delivery("b", "K", "20251114093009", 2)),
+            Verdict::Stale { .. }
+        ));
+        assert_eq!(g.store().ids.len(), 2);
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub use event::{
     HometaxTaxInvoiceEvent, KakaoEvent, StatementEvent, TaxInvoiceEvent, TaxInvoiceState,
     UnknownEvent, WebhookType,
 };
-pub use gate::{Gate, Verdict};
+pub use gate::{Gate, GateStore, MemoryStore, Verdict};
 pub use record::{
     CloudEvent, DecodeError, Delivery, Envelope, RECEIVED_AT, REJECTION_REASON, RawRecord,
 };
