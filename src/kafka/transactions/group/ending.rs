@@ -176,7 +176,7 @@ impl GroupCommit {
     async fn try_commit(self: &Arc<Self>, writer: &Arc<Writer>, opened: Instant) -> Ended {
         let e = match self.end_transaction(writer, true).await {
             Ok(begun) => {
-                self.requeue(writer, begun);
+                self.requeue(writer, begun, opened);
                 return Ended::Committed;
             }
             Err(e) => e,
@@ -225,7 +225,7 @@ impl GroupCommit {
         opened: Instant,
     ) -> Ended {
         match self.end_transaction(writer, false).await {
-            Ok(begun) => self.requeue(writer, begun),
+            Ok(begun) => self.requeue(writer, begun, opened),
             Err(e) if self.fenced_by_another(&e, opened) => {
                 self.writer_lost(writer, &format!("abort_transaction failed: {e}"))
             }
@@ -247,15 +247,16 @@ impl GroupCommit {
         fenced(e) && opened.elapsed() < self.timeout
     }
 
-    /// Returns a writer whose transaction ended to the free ones, its next
-    /// transaction begun (`begun`: how that went). A writer that could not
-    /// begin one is replaced, or, fenced, lost.
-    fn requeue(self: &Arc<Self>, writer: &Arc<Writer>, begun: KafkaResult<()>) {
+    /// Returns a writer whose transaction (opened at `opened`) ended to the
+    /// free ones, its next transaction begun (`begun`: how that went). A
+    /// writer that could not begin one is replaced, or, fenced by another
+    /// process (see `fenced_by_another`), lost.
+    fn requeue(self: &Arc<Self>, writer: &Arc<Writer>, begun: KafkaResult<()>, opened: Instant) {
         match begun {
             Ok(()) => {
                 let _ = self.free_tx.send(writer.clone());
             }
-            Err(e) if fenced(&e) => {
+            Err(e) if self.fenced_by_another(&e, opened) => {
                 self.writer_lost(writer, &format!("begin_transaction failed: {e}"))
             }
             Err(e) => self.replace_writer(writer, &format!("begin_transaction failed: {e}")),

@@ -21,10 +21,14 @@ impl GroupCommit {
             let timeout = self.kafka.admin_timeout.max(Duration::from_secs(5));
             // Its first transaction begun too: free writers have theirs
             // begun (see `requeue`).
+            // A begin that fails after the init succeeded leaves a producer
+            // whose init cannot be repeated: it is replaced, as after a
+            // fatal error (`spoiled`).
             let result = tokio::task::spawn_blocking(move || {
                 w.producer
                     .init_transactions(timeout)
-                    .and_then(|()| w.producer.begin_transaction())
+                    .map_err(|e| (e, false))?;
+                w.producer.begin_transaction().map_err(|e| (e, true))
             })
             .await;
             match result {
@@ -37,29 +41,37 @@ impl GroupCommit {
                     }
                     events::transactional_writer_ready(&writer.id);
                     let _ = self.free_tx.send(writer);
+                    // The committer may be waiting for a free writer.
+                    self.commit_ended.notify_waiters();
                     return;
                 }
-                Ok(Err(e)) => {
+                Ok(Err((e, spoiled))) => {
                     let problem = describe_init_error(&writer.id, &e);
                     if said.as_deref() != Some(problem.as_str()) {
                         events::transactional_writer_refused(&writer.id, &problem);
                         said = Some(problem.clone());
                     }
                     if let Ok(mut p) = self.init_problem.lock() {
-                        *p = Some(problem);
+                        *p = Some(problem.clone());
                     }
                     // A fatal error (an ACL refusal is one) spoils this
                     // producer for good: the next attempt needs a new one.
-                    if is_fatal(&e) {
+                    if spoiled || is_fatal(&e) {
                         match self.replacement(&writer) {
                             Ok(w) => writer = w,
-                            Err(e) => {
-                                tracing::error!(writer = %writer.id, error = %e, "cannot recreate a transactional producer");
+                            Err(made) => {
+                                // Lost for good: the bridge stops rather
+                                // than run on fewer writers unseen.
+                                self.writer_lost(
+                                    &writer,
+                                    &format!("{problem}; no new producer: {made}"),
+                                );
                                 return;
                             }
                         }
                     }
                 }
+                // The blocking task failed: only while the runtime ends.
                 Err(_) => return,
             }
             tokio::time::sleep(pause).await;
