@@ -69,9 +69,10 @@ loss_rules() {
 clear_loss() {
   local rule
   # Each rule as iptables -S shows it, turned into its -D.
-  iptables -S OUTPUT 2>/dev/null | grep -- '--comment pbb-loss' | sed 's/^-A/-D/' |
+  # No rule to remove is not a failure (grep finds none: pipefail).
+  { iptables -S OUTPUT 2>/dev/null | grep -- '--comment pbb-loss' || true; } | sed 's/^-A/-D/' |
     while read -r rule; do eval "iptables -w $rule" || true; done
-  ip netns exec "$ns" iptables -S OUTPUT 2>/dev/null | grep -- '--comment pbb-loss' |
+  { ip netns exec "$ns" iptables -S OUTPUT 2>/dev/null | grep -- '--comment pbb-loss' || true; } |
     sed 's/^-A/-D/' | while read -r rule; do eval "ip netns exec $ns iptables -w $rule" || true; done
 }
 
