@@ -217,6 +217,15 @@ if [ -n "$kpid" ] && [ -r "/proc/$kpid/cmdline" ]; then
   v=$(tr '\0' '\n' <"/proc/$kpid/cmdline" | grep -o 'kafka-[0-9][0-9.]*[0-9]' | head -n 1 || true)
   [ -z "$v" ] || broker_version=${v#kafka-}
 fi
+# A full collection of the broker's heap stalls every write, the
+# transactional ones most (seen: 0.5 s each, 121 of them, on a test broker
+# reused after an hour of tests: the bench measured those pauses). Counted
+# around the run with the JDK's jstat, and named in the table's header.
+broker_full_gcs() { # "<count> <seconds>" so far, or nothing
+  [ -n "$kpid" ] && command -v jstat >/dev/null 2>&1 || return 0
+  timeout 10 jstat -gcutil "$kpid" 2>/dev/null | awk 'NR == 2 {print $9, $10}' || true
+}
+gcs_at_start=$(broker_full_gcs)
 
 # --- build -----------------------------------------------------------------------
 commit="$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
@@ -799,6 +808,7 @@ for p in $open_pcts; do for s in "${open_systems[@]}"; do row open "$s" "$p%"; d
 for s in "${bridges[@]}"; do row burst "$s" "$burst"; done
 for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; done
 
+gcs_at_end=$(broker_full_gcs)
 {
   printf '# popbill-bridge bench, %s, run %s\n' "$started_at" "$runid"
   printf '# commit %s\n' "$commit"
@@ -806,6 +816,16 @@ for s in "${open_systems[@]}"; do row callgrind "$s" "c${cg_conc}x$cg_count"; do
     "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" "$load_at_start"
   printf '# broker: Apache Kafka %s at %s (%s); client rdkafka-sys %s\n' \
     "$broker_version" "$brokers" "$broker_note" "$rdkafka_sys"
+  if [ -n "$gcs_at_start" ] && [ -n "$gcs_at_end" ]; then
+    read -r gc0 gct0 <<<"$gcs_at_start"
+    read -r gc1 gct1 <<<"$gcs_at_end"
+    printf '# broker heap: %s full collections (%s s) during the run' "$((gc1 - gc0))" "$(calc "$gct1 - $gct0")"
+    if [ "$gc1" -eq "$gc0" ]; then
+      echo
+    else
+      echo "; their pauses are in the figures: restart the broker (scripts/kafka.sh stop, then start) and run again"
+    fi
+  fi
   printf '# %ss a phase, %s round(s), order rotated; ' "$seconds" "$rounds"
   if [ -n "${open_pcts// /}" ] && [ "${open_base:-0}" -gt 0 ]; then
     printf 'open loop at %s%% of %s dl/s (%s)\n' "$(echo $open_pcts | sed 's/ /%, /g')" "$open_base" "$open_base_note"
