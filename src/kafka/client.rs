@@ -398,3 +398,19 @@ pub(crate) fn base_client_config(cfg: &KafkaConfig) -> ClientConfig {
     }
     c
 }
+
+/// The settings of the bridge's readers (the ledger's follower, the
+/// read-back that settles a commit, `redrive`): in `group`, whose offsets
+/// librdkafka neither stores nor commits by itself; only records of
+/// committed transactions (an aborted one was never written); and told when
+/// a fetch Kafka allowed reaches a partition's end, which is what "read to
+/// the end" is taken from.
+pub(crate) fn reader_config(cfg: &KafkaConfig, group: &str) -> ClientConfig {
+    let mut c = base_client_config(cfg);
+    c.set("group.id", group)
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true");
+    c
+}

@@ -554,16 +554,10 @@ async fn without_read_on_an_empty_ledger_the_bridge_is_not_ready_and_names_the_r
     // Describe gives: the replica became ready with cross-replica
     // duplicate detection off, and never again once the ledger had records.
     let s = Secured::get().await;
-    let Unprivileged {
-        _cluster,
-        _acls,
-        prefix,
-        log,
-        mut bridge,
-    } = Unprivileged::start(&s, "it-noread-", LeaveOut::TopicRead).await;
-    let ledger = format!("{prefix}.ledger");
+    let mut u = Unprivileged::start(&s, "it-noread-", LeaveOut::TopicRead).await;
+    let ledger = format!("{}.ledger", u.prefix);
     let body = wait_unready_with(
-        &bridge,
+        &u.bridge,
         &format!("grant the bridge's principal Read on topic {ledger}"),
         Duration::from_secs(60),
     )
@@ -571,14 +565,14 @@ async fn without_read_on_an_empty_ledger_the_bridge_is_not_ready_and_names_the_r
     assert!(body.contains("TopicAuthorizationFailed"), "{body}");
     // It stays so: the refusal is not read as an empty ledger.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (status, body) = get(bridge.admin, "/readyz").await;
+    let (status, body) = get(u.bridge.admin, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    let text = log.text();
+    let text = u.log.text();
     assert!(
         text.contains("Kafka refuses to let the bridge read the duplicates ledger"),
         "{text}"
     );
-    bridge.kill9();
+    u.bridge.kill9();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -587,18 +581,12 @@ async fn without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_t
     // Before: every delivery got 503 "Kafka refused the write", /readyz
     // said "ready", and only the log named TopicAuthorizationFailed.
     let s = Secured::get().await;
-    let Unprivileged {
-        _cluster,
-        _acls,
-        prefix,
-        log,
-        mut bridge,
-    } = Unprivileged::start(&s, "it-nowrite-", LeaveOut::RoutedTopicWrite).await;
-    wait_ready(&bridge, Duration::from_secs(60)).await;
-    let topic = format!("{prefix}.taxinvoice.state.issue");
+    let mut u = Unprivileged::start(&s, "it-nowrite-", LeaveOut::RoutedTopicWrite).await;
+    wait_ready(&u.bridge, Duration::from_secs(60)).await;
+    let topic = format!("{}.taxinvoice.state.issue", u.prefix);
     let sample = samples("deliveries.jsonl").remove(0);
     let a = post(
-        &bridge,
+        &u.bridge,
         &sample.header_list(),
         sample.body.clone().into_bytes(),
     )
@@ -609,13 +597,13 @@ async fn without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_t
         a.body.contains(&named) && a.body.contains("TopicAuthorizationFailed"),
         "{}\nthe bridge's log:\n{}",
         a.body,
-        log.text()
+        u.log.text()
     );
     // The next delivery there is answered at once, without a transaction
     // (one goes to Kafka again every 10 s).
     let started = Instant::now();
     let again = post(
-        &bridge,
+        &u.bridge,
         &sample.header_list(),
         sample.body.clone().into_bytes(),
     )
@@ -636,7 +624,7 @@ async fn without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_t
     // still take deliveries.
     let until = Instant::now() + Duration::from_secs(10);
     let body = loop {
-        let (status, body) = get(bridge.admin, "/readyz").await;
+        let (status, body) = get(u.bridge.admin, "/readyz").await;
         if body.contains(&named) {
             assert_eq!(status, StatusCode::OK, "{body}");
             break body;
@@ -651,17 +639,17 @@ async fn without_write_on_a_routed_topic_the_503_and_readyz_name_the_topic_and_t
         body.contains("warning: Kafka denied the bridge Write"),
         "{body}"
     );
-    let (_, metrics) = get(bridge.admin, "/metrics").await;
+    let (_, metrics) = get(u.bridge.admin, "/metrics").await;
     assert!(
         metrics.contains(r#"popbill_bridge_publish_failures_total{reason="write_denied"} 2"#),
         "{metrics}"
     );
-    let text = log.text();
+    let text = u.log.text();
     assert!(
         text.contains("Kafka denies the bridge Write on this topic"),
         "{text}"
     );
-    bridge.kill9();
+    u.bridge.kill9();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -817,17 +805,11 @@ async fn without_describe_configs_readiness_lists_the_unchecked_settings_and_the
     // Before: the settings checks were skipped without a word on /readyz
     // (a refused topic comes back with no settings, not as an error).
     let s = Secured::get().await;
-    let Unprivileged {
-        _cluster,
-        _acls,
-        prefix: _,
-        log,
-        bridge,
-    } = Unprivileged::start(&s, "it-nodescribe-", LeaveOut::DescribeConfigs).await;
-    wait_ready(&bridge, Duration::from_secs(60)).await;
+    let u = Unprivileged::start(&s, "it-nodescribe-", LeaveOut::DescribeConfigs).await;
+    wait_ready(&u.bridge, Duration::from_secs(60)).await;
     let until = Instant::now() + Duration::from_secs(20);
     let body = loop {
-        let (status, body) = get(bridge.admin, "/readyz").await;
+        let (status, body) = get(u.bridge.admin, "/readyz").await;
         if body.contains("DescribeConfigs on the Cluster")
             && body.contains("DescribeConfigs on its topics")
         {
@@ -837,7 +819,7 @@ async fn without_describe_configs_readiness_lists_the_unchecked_settings_and_the
         assert!(
             Instant::now() < until,
             "/readyz never named DescribeConfigs: {body}\nthe bridge's log:\n{}",
-            log.text()
+            u.log.text()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };

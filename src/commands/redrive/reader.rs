@@ -11,7 +11,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::args::RedriveArgs;
 use crate::config::Config;
-use crate::kafka::client::{KafkaContext, base_client_config};
+use crate::kafka::client::{KafkaContext, reader_config};
 use crate::kafka::partitions_of;
 
 /// The source topic, assigned partition by partition from where to start
@@ -35,15 +35,11 @@ impl Reader {
         context: KafkaContext,
     ) -> Result<Reader, String> {
         let group = format!("{}-redrive-{topic}", cfg.kafka.client_id);
-        let mut c = base_client_config(&cfg.kafka);
-        c.set("group.id", &group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            // Reaching a partition's end is news: see the read loop.
-            .set("enable.partition.eof", "true")
-            // Records of aborted transactions were never delivered.
-            .set("isolation.level", "read_committed")
-            .set("auto.offset.reset", "earliest");
+        // Records of aborted transactions were never delivered, and
+        // reaching a partition's end is news (see the read loop): both
+        // from `reader_config`.
+        let mut c = reader_config(&cfg.kafka, &group);
+        c.set("auto.offset.reset", "earliest");
         let consumer: StreamConsumer<KafkaContext> = c
             .create_with_context(context.in_group(&group, "Read"))
             .map_err(|e| cfg.kafka.describe_client_error(&e))?;

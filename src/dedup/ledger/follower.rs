@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::dedup::ledger::catch_up::CatchUp;
 use crate::dedup::ledger::parse_entries;
 use crate::dedup::{Dedup, DedupConfig};
-use crate::kafka::client::{KafkaContext, base_client_config};
+use crate::kafka::client::{KafkaContext, reader_config};
 use crate::kafka::topics::{TopicSpec, Topics};
 use crate::kafka::{KafkaConfig, partitions_of};
 use crate::signal::Signal;
@@ -260,20 +260,14 @@ impl Follower {
         &self,
         topic: &str,
     ) -> Result<(StreamConsumer<KafkaContext>, BTreeMap<i32, i64>), String> {
-        let mut cfg = base_client_config(&self.kafka);
         let group = format!("{}-ledger", self.kafka.client_id);
-        cfg.set("group.id", &group)
-            // Lines of a transaction that aborted were never true: their
-            // events are not in Kafka. Only committed lines count.
-            .set("isolation.level", "read_committed")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            // The end of a partition, reached by a fetch that Kafka
-            // allowed, is what says it was read (see `CatchUp`).
-            .set("enable.partition.eof", "true")
-            // Ledger records are small; librdkafka's default pre-fetch
-            // buffer (64 MiB a partition) would only cost memory.
-            .set("queued.max.messages.kbytes", "2048")
+        // Lines of a transaction that aborted were never true (their
+        // events are not in Kafka), and the end of a partition says it was
+        // read (see `CatchUp`): both from `reader_config`.
+        let mut cfg = reader_config(&self.kafka, &group);
+        // Ledger records are small; librdkafka's default pre-fetch
+        // buffer (64 MiB a partition) would only cost memory.
+        cfg.set("queued.max.messages.kbytes", "2048")
             .set("fetch.max.bytes", "4194304");
         // The bridge's context: librdkafka's lines share the log throttle.
         let consumer: StreamConsumer<KafkaContext> = cfg

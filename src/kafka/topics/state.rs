@@ -2,7 +2,7 @@
 //! missing, not serving yet, or not known; and why, when Kafka said.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -34,11 +34,12 @@ pub(super) struct TopicState {
     /// Why a listed topic does not serve yet (the partition and Kafka's
     /// answer); cleared once it does.
     pub(super) not_serving: LastSaid,
-    /// When Kafka last denied the bridge Write on it (an ACL), if within
-    /// [`DENIAL_KEPT`].
-    pub(super) write_denied: std::sync::Mutex<Option<Instant>>,
-    /// Set with `write_denied`: the hot path looks at this, not the lock.
-    pub(super) denied_flag: AtomicBool,
+    /// When Kafka last denied the bridge Write on it (an ACL): one plus
+    /// the milliseconds from `since`; 0 for none, or none since a write
+    /// succeeded. One atomic, so that every delivery only loads it.
+    pub(super) write_denied: AtomicU64,
+    /// What `write_denied` counts from: when the state was made.
+    pub(super) since: Instant,
     /// Its `min.insync.replicas`, as the settings check last read it (0:
     /// not read).
     pub(super) min_insync: std::sync::atomic::AtomicI64,
@@ -69,24 +70,32 @@ impl TopicState {
             said_missing: AtomicBool::new(false),
             serving: AtomicUsize::new(0),
             not_serving: LastSaid::default(),
-            write_denied: std::sync::Mutex::new(None),
-            denied_flag: AtomicBool::new(false),
+            write_denied: AtomicU64::new(0),
+            since: Instant::now(),
             min_insync: std::sync::atomic::AtomicI64::new(0),
             starved: LastSaid::default(),
             starved_partitions: AtomicUsize::new(0),
         }
     }
 
+    /// When a write to it was last denied, unless one succeeded since.
+    fn denied_at(&self) -> Option<Instant> {
+        match self.write_denied.load(Ordering::Acquire) {
+            0 => None,
+            m => Some(self.since + Duration::from_millis(m - 1)),
+        }
+    }
+
     /// A write to it was denied (`at`); logged when a bout of denials
     /// starts.
     pub(super) fn set_write_denied(&self, at: Instant) {
-        let Ok(mut last) = self.write_denied.lock() else {
-            return;
-        };
-        let new_bout = last.is_none_or(|l| at.saturating_duration_since(l) > DENIAL_KEPT);
-        *last = Some(at);
-        self.denied_flag
-            .store(true, std::sync::atomic::Ordering::Release);
+        let m = u64::try_from(at.saturating_duration_since(self.since).as_millis())
+            .unwrap_or(u64::MAX - 1)
+            + 1;
+        let before = self.write_denied.swap(m, Ordering::AcqRel);
+        let new_bout = before == 0
+            || at.saturating_duration_since(self.since + Duration::from_millis(before - 1))
+                > DENIAL_KEPT;
         if new_bout {
             warn!(topic = %self.name, "Kafka denies the bridge Write on this topic (TopicAuthorizationFailed): deliveries routed to it get 503 until its principal is granted Write (docs/deploy.md, ACLs)");
         }
@@ -96,26 +105,17 @@ impl TopicState {
     /// answer at once, without a transaction. The clock is read only when
     /// there is a denial.
     pub(super) fn denied_lately(&self) -> bool {
-        self.denied_flag.load(std::sync::atomic::Ordering::Acquire)
-            && self
-                .write_denied
-                .lock()
-                .ok()
-                .and_then(|l| *l)
-                .is_some_and(|at| at.elapsed() < DENIAL_RETRY)
+        self.denied_at()
+            .is_some_and(|at| at.elapsed() < DENIAL_RETRY)
     }
 
     /// A write to it succeeded: a denial is over.
     pub(super) fn written(&self) {
         // A load, not a swap, on every delivery: a write to the shared
         // cache line only when there is a denial to end.
-        if self.denied_flag.load(std::sync::atomic::Ordering::Relaxed)
-            && self
-                .denied_flag
-                .swap(false, std::sync::atomic::Ordering::AcqRel)
-            && let Ok(mut last) = self.write_denied.lock()
+        if self.write_denied.load(Ordering::Relaxed) != 0
+            && self.write_denied.swap(0, Ordering::AcqRel) != 0
         {
-            *last = None;
             info!(topic = %self.name, "Kafka takes writes to this topic again");
         }
     }
@@ -123,7 +123,7 @@ impl TopicState {
     /// Why writes to it fail, if one was denied within [`DENIAL_KEPT`] of
     /// `now`.
     pub(super) fn write_denial(&self, now: Instant) -> Option<String> {
-        let last = (*self.write_denied.lock().ok()?)?;
+        let last = self.denied_at()?;
         let ago = now.saturating_duration_since(last);
         (ago <= DENIAL_KEPT).then(|| {
             format!(

@@ -17,7 +17,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use crate::kafka::KafkaConfig;
-use crate::kafka::client::{KafkaContext, base_client_config};
+use crate::kafka::client::{KafkaContext, reader_config};
 use crate::receipt::Receipt;
 
 /// What reading the record back showed.
@@ -40,14 +40,9 @@ pub(crate) async fn read_back(
     at: Receipt,
     until: Instant,
 ) -> Settled {
-    let mut cfg = base_client_config(kafka);
     let group = format!("{}-settle", kafka.client_id);
+    let cfg = reader_config(kafka, &group);
     let context = context.in_group(&group, "Describe");
-    cfg.set("group.id", group)
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true");
     let topic = topic.to_string();
     let deadline = until.into_std();
     tokio::task::spawn_blocking(move || {

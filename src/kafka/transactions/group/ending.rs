@@ -195,12 +195,7 @@ impl GroupCommit {
             // transaction timeout) a new producer under the same id
             // settles the transaction as a restart would, without one.
             _ => {
-                let why = format!("commit_transaction failed: {e}");
-                if self.fenced_by_another(&e, opened) {
-                    self.writer_lost(writer, &why);
-                } else {
-                    self.replace_writer(writer, &why);
-                }
+                self.retire(writer, "commit_transaction", &e, opened);
                 Ended::Unknown(cause)
             }
         }
@@ -226,10 +221,7 @@ impl GroupCommit {
     ) -> Ended {
         match self.end_transaction(writer, false).await {
             Ok(begun) => self.requeue(writer, begun, opened),
-            Err(e) if self.fenced_by_another(&e, opened) => {
-                self.writer_lost(writer, &format!("abort_transaction failed: {e}"))
-            }
-            Err(e) => self.replace_writer(writer, &format!("abort_transaction failed: {e}")),
+            Err(e) => self.retire(writer, "abort_transaction", &e, opened),
         }
         Ended::Aborted(cause)
     }
@@ -249,17 +241,25 @@ impl GroupCommit {
 
     /// Returns a writer whose transaction (opened at `opened`) ended to the
     /// free ones, its next transaction begun (`begun`: how that went). A
-    /// writer that could not begin one is replaced, or, fenced by another
-    /// process (see `fenced_by_another`), lost.
+    /// writer that could not begin one is retired (see `retire`).
     fn requeue(self: &Arc<Self>, writer: &Arc<Writer>, begun: KafkaResult<()>, opened: Instant) {
         match begun {
             Ok(()) => {
                 let _ = self.free_tx.send(writer.clone());
             }
-            Err(e) if self.fenced_by_another(&e, opened) => {
-                self.writer_lost(writer, &format!("begin_transaction failed: {e}"))
-            }
-            Err(e) => self.replace_writer(writer, &format!("begin_transaction failed: {e}")),
+            Err(e) => self.retire(writer, "begin_transaction", &e, opened),
+        }
+    }
+
+    /// A writer whose `call` failed with `e` in a transaction opened at
+    /// `opened`: lost (the bridge stops) if another process fenced it,
+    /// replaced otherwise.
+    fn retire(self: &Arc<Self>, writer: &Arc<Writer>, call: &str, e: &KafkaError, opened: Instant) {
+        let why = format!("{call} failed: {e}");
+        if self.fenced_by_another(e, opened) {
+            self.writer_lost(writer, &why);
+        } else {
+            self.replace_writer(writer, &why);
         }
     }
 
