@@ -55,6 +55,9 @@
 #   BENCH_OPEN ("50 90")        open-loop rates, percent of BENCH_OPEN_BASE
 #   BENCH_OPEN_BASE             deliveries/s (default: the minimal bridge's best closed-loop median)
 #   BENCH_BURST (20000)         0: no burst
+#   BENCH_LOG_LEVEL (info)      the bridges' log.level: info, as shipped, writes
+#                               one line per delivery (to a file in the run's
+#                               directory); warn leaves it out
 #   BENCH_CALLGRIND (0)         1: the callgrind phase
 #   BENCH_CALLGRIND_COUNT (2000), BENCH_CALLGRIND_CONCURRENCY (16)
 #   BENCH_REV                   unset: build the work tree as it is; a git
@@ -76,6 +79,7 @@ open_pcts="${BENCH_OPEN:-50 90}"
 open_base="${BENCH_OPEN_BASE:-}"
 burst="${BENCH_BURST:-20000}"
 callgrind="${BENCH_CALLGRIND:-0}"
+log_level="${BENCH_LOG_LEVEL:-info}"
 cg_count="${BENCH_CALLGRIND_COUNT:-2000}"
 cg_conc="${BENCH_CALLGRIND_CONCURRENCY:-16}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
@@ -107,6 +111,10 @@ whole() { # name value min max
 }
 whole BENCH_SECONDS "$seconds" 1 3600
 whole BENCH_ROUNDS "$rounds" 1 20
+case "$log_level" in
+  trace | debug | info | warn | error) ;;
+  *) die "BENCH_LOG_LEVEL must be trace, debug, info, warn or error, not '$log_level'" ;;
+esac
 whole BENCH_BURST "$burst" 0 100000
 whole BENCH_CALLGRIND_COUNT "$cg_count" 1 1000000
 whole BENCH_CALLGRIND_CONCURRENCY "$cg_conc" 1 1024
@@ -487,7 +495,7 @@ start_server() { # system (minimal|bridge-on|bridge-off|bridge-txn), phase name
         POPBILL_BRIDGE_DEDUP__ENABLED="$dedup" \
         POPBILL_BRIDGE_TOPICS__REPLICATION_FACTOR=1 \
         POPBILL_BRIDGE_TOPICS__SETTINGS__MIN_INSYNC_REPLICAS=1 \
-        POPBILL_BRIDGE_LOG__LEVEL=warn \
+        POPBILL_BRIDGE_LOG__LEVEL="$log_level" \
         POPBILL_BRIDGE_ROUTES__TEMPLATE="bench-$runid.{type}.{event}" \
         POPBILL_BRIDGE_ROUTES__FALLBACK="bench-$runid.unrouted" \
         POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY=0s \
@@ -826,6 +834,8 @@ gcs_at_end=$(broker_full_gcs)
       echo "; their pauses are in the figures: restart the broker (scripts/kafka.sh stop, then start) and run again"
     fi
   fi
+  printf '# bridges at log.level %s%s\n' "$log_level" \
+    "$([ "$log_level" = info ] && echo ' (as shipped: one line per delivery)' || echo ' (not as shipped)')"
   printf '# %ss a phase, %s round(s), order rotated; ' "$seconds" "$rounds"
   if [ -n "${open_pcts// /}" ] && [ "${open_base:-0}" -gt 0 ]; then
     printf 'open loop at %s%% of %s dl/s (%s)\n' "$(echo $open_pcts | sed 's/ /%, /g')" "$open_base" "$open_base_note"

@@ -22,6 +22,14 @@ use popbill_bridge::telemetry::logging;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let code = run().await;
+    // Log lines still in memory (see telemetry::logging) go out before
+    // the process does.
+    logging::flush();
+    code
+}
+
+async fn run() -> ExitCode {
     // Purge freed memory at once, no transparent huge pages: see the module.
     popbill_bridge::allocator::tune();
     let mut cli = Cli::parse();

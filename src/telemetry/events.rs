@@ -7,13 +7,14 @@
 use std::time::Duration;
 
 use hyper::HeaderMap;
-use tracing::{debug, info, warn};
+use tracing::{Level, debug, info, warn};
 
 use crate::delivery::{Delivery, PB_WEBHOOK_MID};
 use crate::error::{BridgeError, Kind};
 use crate::labels::{HttpErrorKind, Outcome, RecordWriter};
 use crate::receipt::{Receipt, Unconfirmed};
 use crate::route::Route;
+use crate::telemetry::logging::{self, Fields};
 use crate::telemetry::metrics::Metrics;
 
 pub fn acknowledged(
@@ -25,18 +26,12 @@ pub fn acknowledged(
     latency: Duration,
 ) {
     metrics.route(route).get(Outcome::Acknowledged).inc();
-    info!(
-        target: "popbill_bridge::delivery",
-        outcome = Outcome::Acknowledged.as_str(),
-        ce_id = logged(id),
-        webhook_type = logged(d.webhook_type),
-        event_type = logged(d.event_type.as_deref().unwrap_or("")),
-        topic = &*route.topic,
-        partition = receipt.partition(),
-        offset = receipt.offset(),
-        latency_ms = millis(latency),
-        "delivery acknowledged"
-    );
+    logging::delivery_line(Level::INFO, "delivery acknowledged", |f| {
+        delivery_fields(f, Outcome::Acknowledged, id, d, route)
+            .i32("partition", receipt.partition())
+            .i64("offset", receipt.offset())
+            .millis("latency_ms", micros(latency));
+    });
 }
 
 /// A copy of an event already in Kafka: acknowledged, not published.
@@ -50,16 +45,14 @@ pub fn duplicate(
     latency: Duration,
 ) {
     metrics.route(route).get(Outcome::Duplicate).inc();
-    info!(
-        target: "popbill_bridge::delivery",
-        outcome = Outcome::Duplicate.as_str(),
-        ce_id = logged(id),
-        webhook_type = logged(d.webhook_type),
-        event_type = logged(d.event_type.as_deref().unwrap_or("")),
-        topic = &*route.topic,
-        waited,
-        latency_ms = millis(latency),
-        "delivery is a duplicate: acknowledged without a second record"
+    logging::delivery_line(
+        Level::INFO,
+        "delivery is a duplicate: acknowledged without a second record",
+        |f| {
+            delivery_fields(f, Outcome::Duplicate, id, d, route)
+                .bool("waited", waited)
+                .millis("latency_ms", micros(latency));
+        },
     );
 }
 
@@ -75,18 +68,13 @@ pub fn failed(
     if let Kind::Failed(reason) = error.kind() {
         metrics.publish_failure(reason).inc();
     }
-    warn!(
-        target: "popbill_bridge::delivery",
-        outcome = Outcome::Failed.as_str(),
-        ce_id = logged(id),
-        webhook_type = logged(d.webhook_type),
-        event_type = logged(d.event_type.as_deref().unwrap_or("")),
-        topic = &*route.topic,
-        status = error.status().as_u16(),
-        error = %error,
-        cause = error_source(error),
-        latency_ms = millis(latency),
-        "delivery failed, answered 503 so POPBiLL retries"
+    logging::delivery_line(
+        Level::WARN,
+        "delivery failed, answered 503 so POPBiLL retries",
+        |f| {
+            delivery_fields(f, Outcome::Failed, id, d, route);
+            error_fields(f, error).millis("latency_ms", micros(latency));
+        },
     );
 }
 
@@ -106,18 +94,12 @@ pub fn rejected(
         }
         Kind::Failed(f) => f.as_str(),
     };
-    let mid = mid_of(headers);
-    warn!(
-        target: "popbill_bridge::delivery",
-        outcome = Outcome::Rejected.as_str(),
-        mid,
-        reason,
-        status = error.status().as_u16(),
-        error = %error,
-        cause = error_source(error),
-        latency_ms = millis(latency),
-        "delivery rejected"
-    );
+    logging::delivery_line(Level::WARN, "delivery rejected", |f| {
+        f.str("outcome", Outcome::Rejected.as_str())
+            .str("mid", mid_of(headers))
+            .str("reason", reason);
+        error_fields(f, error).millis("latency_ms", micros(latency));
+    });
 }
 
 /// A malformed delivery from a verified sender, to be kept in the
@@ -333,6 +315,29 @@ pub(crate) fn ledger_read_refused(metrics: &Metrics, ledger: &str, why: &str) {
     );
 }
 
+/// The fields every line of a delivery that got past the checks starts
+/// with: what it was, and where it went.
+fn delivery_fields<'f, 'b>(
+    f: &'f mut Fields<'b>,
+    outcome: Outcome,
+    id: &str,
+    d: &Delivery<'_>,
+    route: &Route,
+) -> &'f mut Fields<'b> {
+    f.str("outcome", outcome.as_str())
+        .str("ce_id", logged(id))
+        .str("webhook_type", logged(d.webhook_type))
+        .str("event_type", logged(d.event_type.as_deref().unwrap_or("")))
+        .str("topic", &route.topic)
+}
+
+/// A failure's status, what went wrong, and its cause.
+fn error_fields<'f, 'b>(f: &'f mut Fields<'b>, error: &BridgeError) -> &'f mut Fields<'b> {
+    f.u64("status", u64::from(error.status().as_u16()))
+        .display("error", error)
+        .str("cause", &error_source(error))
+}
+
 fn mid_of(headers: Option<&HeaderMap>) -> &str {
     headers
         .and_then(|h| h.get(&PB_WEBHOOK_MID))
@@ -354,6 +359,11 @@ fn error_source(e: &BridgeError) -> String {
     std::error::Error::source(e)
         .map(|s| s.to_string())
         .unwrap_or_default()
+}
+
+/// Whole microseconds, which a log line writes as milliseconds.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Milliseconds with microsecond precision, for readable log lines.

@@ -2,12 +2,23 @@
 //! overrides the configured level. librdkafka's own lines reach the log
 //! through the bridge's client context ([`crate::kafka::client::KafkaContext`]),
 //! which passes its trouble lines through a [`Throttle`].
+//!
+//! Every line goes through one buffer that a thread of its own writes out
+//! ([`output`]); the line each delivery gets is formatted without tracing's
+//! machinery ([`line`], [`delivery_line`]), as tracing would write it.
+
+mod line;
+mod output;
 
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
+
+pub(crate) use self::line::Fields;
+use self::output::{MakeTracingWriter, Output};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -17,6 +28,11 @@ pub struct LogConfig {
     /// A tracing filter, e.g. `info` or `popbill_bridge=debug,rdkafka=warn`.
     /// `RUST_LOG` wins when set.
     pub level: String,
+    /// How long info lines may wait in memory to be written together (one
+    /// write for all of them instead of one each). Warnings and errors
+    /// are written at once. `0s`: every line at once.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
 }
 
 impl Default for LogConfig {
@@ -24,7 +40,27 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Text,
             level: "info".into(),
+            flush_interval: Duration::from_millis(20),
         }
+    }
+}
+
+impl LogConfig {
+    /// The longest `flush_interval`: lines later than this read as a hang.
+    const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+    /// Problems with the section, one line each.
+    pub fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.flush_interval > Self::MAX_FLUSH_INTERVAL {
+            problems.push(format!(
+                "log.flush_interval = {} is longer than {}: lines would come too late to follow \
+                 the bridge by; use 20ms (the default), or 0s to write every line at once",
+                humantime::format_duration(self.flush_interval),
+                humantime::format_duration(Self::MAX_FLUSH_INTERVAL),
+            ));
+        }
+        problems
     }
 }
 
@@ -35,6 +71,12 @@ pub enum LogFormat {
     Json,
 }
 
+/// The process's log output, once [`init`] installed it.
+static OUTPUT: OnceLock<&'static Output> = OnceLock::new();
+/// The format delivery lines are written in by [`line`], when they are:
+/// not on a terminal (there tracing's colours serve people better).
+static DIRECT_FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
 pub fn init(cfg: &LogConfig) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => {
@@ -44,16 +86,104 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
             EnvFilter::try_new(&cfg.level).map_err(|e| format!("log.level {:?}: {e}", cfg.level))?
         }
     };
+    if let Some(problem) = cfg.check().into_iter().next() {
+        return Err(problem);
+    }
     // Colours only for a terminal: escape codes in a log file are noise.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Made once for the process, and never freed: the writer thread and
+    // the panic hook hold it to the end.
+    let output: &'static Output = Box::leak(Box::new(Output::new(
+        Box::new(std::io::stdout()),
+        cfg.flush_interval,
+    )));
+    Output::start(output).map_err(|e| format!("cannot start the log writer thread: {e}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi);
+        .with_ansi(ansi)
+        .with_writer(MakeTracingWriter(output));
     let result = match cfg.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    result.map_err(|e| format!("cannot install the logger: {e}"))
+    result.map_err(|e| format!("cannot install the logger: {e}"))?;
+    let _ = OUTPUT.set(output);
+    if !ansi {
+        let _ = DIRECT_FORMAT.set(cfg.format);
+    }
+    // A panic's message (stderr) comes after the lines that led to it.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        output.flush();
+        previous(info);
+    }));
+    Ok(())
+}
+
+/// Writes every pending line now: before the process exits.
+pub fn flush() {
+    if let Some(output) = OUTPUT.get() {
+        output.flush();
+    }
+}
+
+/// Lines dropped because stdout did not take them in time (or failed).
+pub(crate) fn lines_dropped() -> u64 {
+    OUTPUT.get().map_or(0, |o| o.dropped())
+}
+
+/// The one line a delivery gets (target `popbill_bridge::delivery`), at
+/// `level`, when the filter lets it through: the message, then what
+/// `fields` writes. Formatted here rather than by tracing, which cost a
+/// delivery more than the rest of its logging and counting together
+/// (docs/performance.md); it reads the same either way.
+pub(crate) fn delivery_line(
+    level: Level,
+    message: &'static str,
+    fields: impl FnOnce(&mut Fields<'_>),
+) {
+    const TARGET: &str = "popbill_bridge::delivery";
+    let enabled = match level {
+        Level::ERROR => tracing::enabled!(target: "popbill_bridge::delivery", Level::ERROR),
+        Level::WARN => tracing::enabled!(target: "popbill_bridge::delivery", Level::WARN),
+        Level::INFO => tracing::enabled!(target: "popbill_bridge::delivery", Level::INFO),
+        Level::DEBUG => tracing::enabled!(target: "popbill_bridge::delivery", Level::DEBUG),
+        Level::TRACE => tracing::enabled!(target: "popbill_bridge::delivery", Level::TRACE),
+    };
+    if !enabled {
+        return;
+    }
+    if let (Some(output), Some(&format)) = (OUTPUT.get(), DIRECT_FORMAT.get()) {
+        thread_local! {
+            static LINE: std::cell::RefCell<Vec<u8>> =
+                std::cell::RefCell::new(Vec::with_capacity(512));
+        }
+        LINE.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            buf.clear();
+            line::write(
+                &mut buf,
+                format,
+                SystemTime::now(),
+                level,
+                TARGET,
+                message,
+                fields,
+            );
+            output.append(&buf, level <= Level::WARN);
+        });
+        return;
+    }
+    // Through tracing: the fields become part of the message, and the
+    // text line reads exactly as the direct one.
+    let fields = line::text_fields(fields);
+    match level {
+        Level::ERROR => tracing::error!(target: "popbill_bridge::delivery", "{message}{fields}"),
+        Level::WARN => tracing::warn!(target: "popbill_bridge::delivery", "{message}{fields}"),
+        Level::INFO => tracing::info!(target: "popbill_bridge::delivery", "{message}{fields}"),
+        Level::DEBUG => tracing::debug!(target: "popbill_bridge::delivery", "{message}{fields}"),
+        Level::TRACE => tracing::trace!(target: "popbill_bridge::delivery", "{message}{fields}"),
+    }
 }
 
 /// Keeps a repeating problem from flooding the log. While Kafka is

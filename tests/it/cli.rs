@@ -432,3 +432,94 @@ fn the_binary_needs_only_the_shared_libraries_the_run_image_provides() {
         "the binary needs {foreign:?}, which the run image lacks (all it needs: {needed:?})"
     );
 }
+
+/// A log collector that stops reading (a full pipe) must not stop
+/// deliveries: before, each delivery's line was a blocking `write(2)` on a
+/// runtime worker, and once the pipe's 64 KiB were full every worker hung
+/// in it and no delivery was answered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_whose_stdout_nobody_reads_keeps_answering_deliveries() {
+    let (port, admin_port) = free_ports();
+    let mut child = bridge_command()
+        .args([
+            "--dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{admin_port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Held, never read: the pipe fills and stays full.
+    let _unread_stdout = child.stdout.take();
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = KillOnDrop(child);
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().expect("addr");
+    let webhook: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    poll_readyz(
+        admin,
+        Duration::from_secs(30),
+        "--dev bridge never became ready",
+        |s, _| s == StatusCode::OK,
+    )
+    .await;
+
+    // 1,200 lines of ~330 bytes: six times what the pipe holds.
+    let sample = samples("deliveries.jsonl").remove(0);
+    let mut senders = tokio::task::JoinSet::new();
+    for sender in 0..8 {
+        let sample = sample.clone();
+        senders.spawn(async move {
+            for n in 0..150 {
+                let mut headers = sample.header_list();
+                for (k, v) in headers.iter_mut() {
+                    if k.eq_ignore_ascii_case("Pb-Webhook-MID") {
+                        *v = format!("stdout-unread-{sender}-{n}");
+                    }
+                }
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    request(
+                        webhook,
+                        hyper::Method::POST,
+                        "/popbill/webhook",
+                        &headers,
+                        sample.body.clone().into_bytes(),
+                    ),
+                )
+                .await;
+                match answer {
+                    Ok(a) if a.status == StatusCode::OK => {}
+                    Ok(a) => return Err(format!("delivery {n} answered {} {}", a.status, a.body)),
+                    Err(_) => return Err(format!("delivery {n} got no answer in 10 s")),
+                }
+            }
+            Ok(())
+        });
+    }
+    while let Some(done) = senders.join_next().await {
+        if let Err(e) = done.expect("sender task") {
+            panic!("with stdout unread: {e}");
+        }
+    }
+    let text = get(admin, "/metrics").await.1;
+    assert_eq!(
+        metric(
+            &text,
+            "popbill_bridge_deliveries_total",
+            &[
+                ("outcome", "acknowledged"),
+                ("event_type", "TAXINVOICE.STATE:Issue")
+            ]
+        ),
+        1200.0
+    );
+}

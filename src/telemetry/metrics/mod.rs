@@ -86,6 +86,9 @@ pub struct Metrics {
     pub(super) dedup_ledger_caught_up: IntGauge,
     pub(super) dedup_conflicts: IntCounter,
     pub(super) transactions: TransactionMetrics,
+    /// Mirrors the log output's own count, brought up to date at each
+    /// scrape (the output cannot reach a bridge's registry).
+    log_lines_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -103,6 +106,12 @@ impl Metrics {
         let dedup = DedupMetrics::new(&registry);
         register_build_info(&registry);
         let transactions = TransactionMetrics::new(&registry);
+        let log_lines_dropped = counter(
+            &registry,
+            "log_lines_dropped_total",
+            "Log lines dropped because stdout did not take them in time (a stuck log \
+             collector) or failed: the bridge drops lines rather than stop deliveries.",
+        );
         Metrics {
             registry,
             by_route: deliveries.by_route,
@@ -141,11 +150,17 @@ impl Metrics {
             dedup_ledger_caught_up: dedup.ledger_caught_up,
             dedup_conflicts: dedup.conflicts,
             transactions,
+            log_lines_dropped,
         }
     }
 
     /// The text exposition format, for `/metrics`.
     pub fn render(&self) -> Vec<u8> {
+        let dropped = crate::telemetry::logging::lines_dropped();
+        let counted = self.log_lines_dropped.get();
+        if dropped > counted {
+            self.log_lines_dropped.inc_by(dropped - counted);
+        }
         let mut buf = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail for well-formed metric families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
