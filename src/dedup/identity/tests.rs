@@ -123,7 +123,8 @@ fn the_id_without_hashing_is_the_id_of_the_full_identity() {
 
 #[test]
 fn parts_are_separated() {
-    assert_ne!(digest(&[b"ab", b"c"]), digest(&[b"a", b"bc"]));
+    assert_ne!(claim_digest(&[b"ab", b"c"]), claim_digest(&[b"a", b"bc"]));
+    assert_ne!(id_digest(&[b"ab", b"c"]), id_digest(&[b"a", b"bc"]));
 }
 
 fn content_identity(corp: &str, item: &str) -> (u128, Source) {
