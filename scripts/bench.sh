@@ -731,8 +731,15 @@ fi
 if [ "$callgrind" = 1 ]; then
   ready_s=600
   stop_wait=600
-  minimal_extra=(--message-timeout-ms 30000)
-  bridge_extra=(POPBILL_BRIDGE_KAFKA__MESSAGE_TIMEOUT=30s POPBILL_BRIDGE_SERVER__REQUEST_TIMEOUT=60s)
+  # Statistics every 2 s in both, the bridge's default: librdkafka's
+  # statistics cost by the second, not by the delivery, and valgrind makes
+  # each delivery take ~50 times as long, so a bridge reporting five times
+  # as often as the minimal bridge (10 s) was charged ~4k Ir a delivery for
+  # it (HDR histogram walks, the JSON written and parsed) that natively
+  # are nothing per delivery.
+  minimal_extra=(--message-timeout-ms 30000 --statistics-interval-ms 2000)
+  bridge_extra=(POPBILL_BRIDGE_KAFKA__MESSAGE_TIMEOUT=30s POPBILL_BRIDGE_SERVER__REQUEST_TIMEOUT=60s
+    POPBILL_BRIDGE_KAFKA__STATISTICS_INTERVAL=2s)
   # kafka.transactions.timeout must exceed the message timeout by 1 s.
   [ "$txn_known" = 0 ] || bridge_extra+=(POPBILL_BRIDGE_KAFKA__TRANSACTIONS__TIMEOUT=60s)
   for sys in "${open_systems[@]}"; do callgrind_http "$sys"; done
@@ -889,7 +896,10 @@ gcs_at_end=$(broker_full_gcs)
       } else if (kind == "open" && load == "90%") {
         g = "err " verdict(err == 0)
       } else if (kind == "callgrind" && ref) {
-        g = "Ir " verdict(ir <= 1.25 * mir[key])
+        # Issue #25 set 1.6 x (#12 had 1.25 x): the dozen record headers
+        # alone cost librdkafka ~8k Ir that the bare body of the minimal
+        # bridge does not (docs/performance.md).
+        g = "Ir " verdict(ir <= 1.6 * mir[key])
       } else if (kind == "burst") {
         g = "answers " verdict(err == 0)
         if (rssg != "") g = g " mem " verdict(hwm <= rssg)
@@ -907,7 +917,7 @@ gcs_at_end=$(broker_full_gcs)
   ' "$agg" "$agg"
   printf '# goals (docs/performance.md): closed loop at c64, c256: dl/s >= 0.97 x minimal, p99 <= minimal + 0.5 ms,\n'
   printf '#   CPU/dl <= 1.25 x minimal; open loop: p99 <= minimal + 1 ms at 50%%, no errors at 50%% and 90%%;\n'
-  printf '#   callgrind: Ir/dl <= 1.25 x minimal; burst: only 200, 503 or closed connections, every OK in Kafka;\n'
+  printf '#   callgrind: Ir/dl <= 1.6 x minimal; burst: only 200, 503 or closed connections, every OK in Kafka;\n'
   printf '#   mem: peak RSS <= %s MiB in the closed loop (detection on: + %s B a remembered event), <= %s MiB through the burst\n' \
     "$steady_rss_mib" "$remembered_bytes" "$burst_rss_mib"
   if [ "$txn" = 1 ]; then
