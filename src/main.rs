@@ -20,16 +20,33 @@ use popbill_bridge::config::Config;
 use popbill_bridge::kafka::mock as dev;
 use popbill_bridge::telemetry::logging;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let code = run().await;
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("popbill-bridge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut dev_cluster = None;
+    let code = runtime.block_on(run(&mut dev_cluster));
+    // The runtime's tasks hold Kafka clients until it is dropped; the
+    // embedded cluster of --dev must outlive them, or each client logs its
+    // disconnect after "popbill-bridge stopped".
+    drop(runtime);
+    drop(dev_cluster);
     // Log lines still in memory (see telemetry::logging) go out before
     // the process does.
     logging::flush();
     code
 }
 
-async fn run() -> ExitCode {
+/// Runs the bridge or a command. With --dev, the embedded cluster goes
+/// into `dev_cluster`, for `main` to drop last.
+async fn run(dev_cluster: &mut Option<dev::DevKafka>) -> ExitCode {
     // Purge freed memory at once, no transparent huge pages: see the module.
     popbill_bridge::allocator::tune();
     let mut cli = Cli::parse();
@@ -56,8 +73,8 @@ async fn run() -> ExitCode {
         return ExitCode::from(2);
     }
 
-    // The embedded cluster must outlive the bridge, so it lives here.
-    let _dev = if cli.dev {
+    // The embedded cluster must outlive the bridge: `main` holds it.
+    if cli.dev {
         let topics = cfg.prepare_for_dev();
         match dev::start(&topics) {
             Ok(d) => {
@@ -75,16 +92,14 @@ async fn run() -> ExitCode {
                     cfg.server.admin_listen
                 );
                 warn!(bootstrap = %d.bootstrap, "dev mode: embedded mock Kafka, nothing is durable");
-                Some(d)
+                *dev_cluster = Some(d);
             }
             Err(e) => {
                 eprintln!("popbill-bridge: cannot start the embedded Kafka: {e}");
                 return ExitCode::FAILURE;
             }
         }
-    } else {
-        None
-    };
+    }
 
     // --dev runs on one's own machine, against nothing durable: an open
     // door there is the point, not a mistake.

@@ -211,6 +211,14 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
         );
         at += found.unwrap_or_default();
     }
+    // The embedded cluster outlives the bridge's Kafka clients: before,
+    // it went first and every client logged its disconnect (15 lines of
+    // `Disconnected` after "stopped").
+    let after_stop = &stdout[at..];
+    assert!(
+        !after_stop.contains("Disconnected"),
+        "Kafka clients outlived the embedded cluster:\n{after_stop}"
+    );
 }
 
 /// stdout and stderr together: where a message lands is not the point.
