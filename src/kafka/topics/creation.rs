@@ -104,17 +104,18 @@ impl Topics {
             .map_err(|cause| format!("topic {} does not serve yet: {cause}", spec.name))
     }
 
-    /// [`serving::wait_serving`] on the producer's client, off the async
-    /// workers (librdkafka's metadata and watermark calls block).
+    /// [`serving::wait_serving`] on the admin client (never the producer:
+    /// see `Topics::admin`), off the async workers (librdkafka's metadata
+    /// and watermark calls block).
     pub(super) async fn wait_serving(
         &self,
         topic: &str,
         from: usize,
         budget: Duration,
     ) -> Result<usize, String> {
-        let (producer, topic) = (self.producer.clone(), topic.to_string());
+        let (admin, topic) = (self.admin.clone(), topic.to_string());
         tokio::task::spawn_blocking(move || {
-            serving::wait_serving(producer.client(), &topic, from, budget)
+            serving::wait_serving(admin.inner(), &topic, from, budget)
         })
         .await
         .unwrap_or_else(|e| Err(format!("the check did not finish: {e}")))

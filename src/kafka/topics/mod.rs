@@ -60,7 +60,16 @@ pub struct Topics {
     by_route: Vec<Arc<TopicState>>,
     /// One entry per distinct topic name.
     all: Vec<Arc<TopicState>>,
-    admin: AdminClient<KafkaContext>,
+    /// Every question about one topic (is it there, does each partition
+    /// answer) goes through this client, not the producer: a topic the
+    /// producer is asked about by name joins the partitions its broker
+    /// threads walk at every wake-up, written to or not (19 topics of 6
+    /// partitions in the bench, against the one it wrote;
+    /// docs/performance.md). The producer learns a topic when it first
+    /// writes to it.
+    admin: Arc<AdminClient<KafkaContext>>,
+    /// The whole cluster's metadata (see [`Topics::fetch_metadata`]) and
+    /// its fatal error.
     producer: Producer,
     /// Shared by every Kafka client: log throttle and fatal errors.
     events: Arc<ClientEvents>,
@@ -121,7 +130,7 @@ impl Topics {
         Ok(Topics {
             by_route,
             all,
-            admin,
+            admin: Arc::new(admin),
             producer,
             events,
             settings,
@@ -322,6 +331,11 @@ impl Topics {
             .collect()
     }
 
+    /// The whole cluster's metadata, through the producer: this keeps it
+    /// connected from the start, which its idempotent or transactional
+    /// state needs (its producer ID, which readiness waits for; a fatal
+    /// refusal of it), and, asking about no topic by name, adds none to
+    /// the partitions it walks (see `Topics::admin`).
     async fn fetch_metadata(&self, budget: Duration) -> Result<Metadata, KafkaError> {
         // librdkafka's metadata call blocks its thread; keep it off the
         // async workers.
