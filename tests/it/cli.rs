@@ -92,44 +92,65 @@ fn check_config_accepts_the_shipped_file_and_hides_secrets() {
     assert!(!text.contains("hunter2-secret"), "secret printed:\n{text}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm() {
-    let (port, admin_port) = free_ports();
-    let child = bridge_command()
-        .args([
-            "--dev",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{admin_port}"),
-        ])
-        .env("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // Killed if an assertion below fails, so no bridge outlives the test.
-    struct KillOnDrop(Option<std::process::Child>);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            if let Some(c) = self.0.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+/// A `--dev` bridge on free loopback ports, ready; killed when dropped,
+/// so no bridge outlives a failed assertion.
+struct DevBridge {
+    child: Option<std::process::Child>,
+    webhook: std::net::SocketAddr,
+    admin: std::net::SocketAddr,
+}
+
+impl DevBridge {
+    async fn start(stdout: Stdio, stderr: Stdio, env: &[(&str, &str)]) -> DevBridge {
+        let (port, admin_port) = free_ports();
+        let child = bridge_command()
+            .args([
+                "--dev",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--admin-listen",
+                &format!("127.0.0.1:{admin_port}"),
+            ])
+            .envs(env.iter().copied())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn");
+        let bridge = DevBridge {
+            child: Some(child),
+            webhook: format!("127.0.0.1:{port}").parse().expect("addr"),
+            admin: format!("127.0.0.1:{admin_port}").parse().expect("addr"),
+        };
+        poll_readyz(
+            bridge.admin,
+            Duration::from_secs(30),
+            "--dev bridge never became ready",
+            |s, _| s == StatusCode::OK,
+        )
+        .await;
+        bridge
+    }
+}
+
+impl Drop for DevBridge {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
-    let mut guard = KillOnDrop(Some(child));
-    let child_id = guard.0.as_ref().map(|c| c.id()).unwrap_or_default();
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().expect("addr");
-    let webhook: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+}
 
-    poll_readyz(
-        admin,
-        Duration::from_secs(30),
-        "--dev bridge never became ready",
-        |s, _| s == StatusCode::OK,
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm() {
+    let mut bridge = DevBridge::start(
+        Stdio::piped(),
+        Stdio::piped(),
+        &[("POPBILL_BRIDGE_SERVER__SHUTDOWN_DELAY", "0s")],
     )
     .await;
+    let child_id = bridge.child.as_ref().map(|c| c.id()).unwrap_or_default();
+    let (webhook, admin) = (bridge.webhook, bridge.admin);
 
     let sample = samples("deliveries.jsonl").remove(0);
     let a = request(
@@ -161,7 +182,11 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
     assert!(status.success());
     let t0 = Instant::now();
     let exit = loop {
-        if let Some(s) = guard.0.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+        if let Some(s) = bridge
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
             break s;
         }
         assert!(
@@ -170,8 +195,8 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let out = guard
-        .0
+    let out = bridge
+        .child
         .take()
         .expect("child")
         .wait_with_output()
@@ -447,38 +472,10 @@ fn the_binary_needs_only_the_shared_libraries_the_run_image_provides() {
 /// in it and no delivery was answered again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bridge_whose_stdout_nobody_reads_keeps_answering_deliveries() {
-    let (port, admin_port) = free_ports();
-    let mut child = bridge_command()
-        .args([
-            "--dev",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{admin_port}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut bridge = DevBridge::start(Stdio::piped(), Stdio::null(), &[]).await;
     // Held, never read: the pipe fills and stays full.
-    let _unread_stdout = child.stdout.take();
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = KillOnDrop(child);
-    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().expect("addr");
-    let webhook: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    poll_readyz(
-        admin,
-        Duration::from_secs(30),
-        "--dev bridge never became ready",
-        |s, _| s == StatusCode::OK,
-    )
-    .await;
+    let _unread_stdout = bridge.child.as_mut().and_then(|c| c.stdout.take());
+    let (webhook, admin) = (bridge.webhook, bridge.admin);
 
     // 1,200 lines of ~330 bytes: six times what the pipe holds.
     let sample = samples("deliveries.jsonl").remove(0);

@@ -183,9 +183,7 @@ fn padded_level(level: Level) -> &'static str {
 /// copied; anything else goes through `Debug` itself.
 fn debug_str(buf: &mut Vec<u8>, s: &str) {
     if !needs_escape(s, true) {
-        buf.push(b'"');
-        buf.extend_from_slice(s.as_bytes());
-        buf.push(b'"');
+        quoted(buf, s);
     } else {
         let _ = write!(buf, "{s:?}");
     }
@@ -194,12 +192,17 @@ fn debug_str(buf: &mut Vec<u8>, s: &str) {
 /// A JSON string as serde_json writes it.
 fn json_str(buf: &mut Vec<u8>, s: &str) {
     if !needs_escape(s, false) {
-        buf.push(b'"');
-        buf.extend_from_slice(s.as_bytes());
-        buf.push(b'"');
+        quoted(buf, s);
     } else {
         let _ = serde_json::to_writer(&mut *buf, s);
     }
+}
+
+/// `s` between double quotes, as it is: for strings that need no escape.
+fn quoted(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    buf.extend_from_slice(s.as_bytes());
+    buf.push(b'"');
 }
 
 /// Whether `s` holds a control character, `"` or `\\` (or, when
