@@ -108,8 +108,8 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
     };
     result.map_err(|e| format!("cannot install the logger: {e}"))?;
     let _ = OUTPUT.set(output);
-    if !ansi {
-        let _ = DIRECT_FORMAT.set(cfg.format);
+    if let Some(format) = direct_format(cfg.format, ansi) {
+        let _ = DIRECT_FORMAT.set(format);
     }
     // A panic's message (stderr) comes after the lines that led to it.
     let previous = std::panic::take_hook();
@@ -118,6 +118,16 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
         previous(info);
     }));
     Ok(())
+}
+
+/// The format delivery lines are written in directly, if any: always, but
+/// for text on a terminal, where tracing's colours serve people better
+/// (JSON has none).
+fn direct_format(format: LogFormat, ansi: bool) -> Option<LogFormat> {
+    match format {
+        LogFormat::Text if ansi => None,
+        f => Some(f),
+    }
 }
 
 /// Writes every pending line now: before the process exits.
@@ -159,10 +169,17 @@ pub(crate) fn delivery_line(
                 std::cell::RefCell::new(Vec::with_capacity(512));
         }
         LINE.with(|cell| {
-            let mut buf = cell.borrow_mut();
+            // A line written while this thread's buffer is in use (a field
+            // that logs as it is formatted) gets a buffer of its own.
+            let mut fresh = Vec::new();
+            let mut held = cell.try_borrow_mut();
+            let buf = match held.as_deref_mut() {
+                Ok(b) => b,
+                Err(_) => &mut fresh,
+            };
             buf.clear();
             line::write(
-                &mut buf,
+                buf,
                 format,
                 SystemTime::now(),
                 level,
@@ -170,7 +187,7 @@ pub(crate) fn delivery_line(
                 message,
                 fields,
             );
-            output.append(&buf, level <= Level::WARN);
+            output.append(buf, level <= Level::WARN);
         });
         return;
     }

@@ -48,6 +48,9 @@ impl Output {
     /// The most a stuck stdout may keep in memory before lines are dropped.
     pub(crate) const MAX_PENDING_BYTES: usize = 8 << 20;
 
+    /// How long [`Output::flush`] waits for a write already under way.
+    pub(crate) const FLUSH_WAIT: Duration = Duration::from_secs(1);
+
     pub(crate) fn new(sink: Box<dyn Write + Send>, interval: Duration) -> Output {
         Output {
             pending: Mutex::new(Vec::with_capacity(64 << 10)),
@@ -95,9 +98,27 @@ impl Output {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Writes everything pending now, from the calling thread.
+    /// Writes everything pending now, from the calling thread. Waits at
+    /// most [`Output::FLUSH_WAIT`] for the writer thread to finish a write
+    /// of its own: a stdout stuck in that write must not hold up the exit
+    /// (or a panic); what is pending is then counted as dropped.
     pub(crate) fn flush(&self) {
-        let mut sink = lock(&self.sink);
+        let waited = std::time::Instant::now();
+        let mut sink = loop {
+            match self.sink.try_lock() {
+                Ok(s) => break s,
+                Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if waited.elapsed() < Self::FLUSH_WAIT => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    let lines = std::mem::take(&mut *lock(&self.pending));
+                    let lost = lines.iter().filter(|&&b| b == b'\n').count();
+                    self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+                    return;
+                }
+            }
+        };
         let lines = std::mem::take(&mut *lock(&self.pending));
         self.write_out(&mut sink, &lines);
     }
@@ -121,9 +142,11 @@ impl Output {
                     .unwrap_or_else(|e| e.into_inner().0);
                 self.urgent.store(false, Ordering::Relaxed);
             }
-            std::mem::swap(&mut *pending, &mut spare);
+            // The sink first, then the lines, as `flush` takes them: lines
+            // taken here are written before any a flush takes after them.
             drop(pending);
             let mut sink = lock(&self.sink);
+            std::mem::swap(&mut *lock(&self.pending), &mut spare);
             self.write_out(&mut sink, &spare);
             drop(sink);
             spare.clear();

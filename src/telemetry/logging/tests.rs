@@ -41,3 +41,17 @@ fn repeated_kafka_trouble_is_said_once_then_summarised_every_30s() {
     // The next outage is said at once, not 30 s later.
     assert_eq!(t.hit(at(80_000)), Say::First);
 }
+
+/// JSON on a terminal (`docker run -t`, `kubectl run -it`) was written
+/// through tracing, its fields as text inside `"message"`.
+#[test]
+fn json_lines_are_written_directly_on_a_terminal_too() {
+    assert_eq!(direct_format(LogFormat::Json, true), Some(LogFormat::Json));
+    assert_eq!(direct_format(LogFormat::Json, false), Some(LogFormat::Json));
+    assert_eq!(direct_format(LogFormat::Text, false), Some(LogFormat::Text));
+    assert_eq!(
+        direct_format(LogFormat::Text, true),
+        None,
+        "tracing's colours"
+    );
+}

@@ -87,8 +87,9 @@ pub struct Metrics {
     pub(super) dedup_conflicts: IntCounter,
     pub(super) transactions: TransactionMetrics,
     /// Mirrors the log output's own count, brought up to date at each
-    /// scrape (the output cannot reach a bridge's registry).
-    log_lines_dropped: IntCounter,
+    /// scrape (the output cannot reach a bridge's registry), under the
+    /// lock so that two scrapes at once do not both add the same lines.
+    log_lines_dropped: Mutex<IntCounter>,
 }
 
 impl Metrics {
@@ -150,16 +151,18 @@ impl Metrics {
             dedup_ledger_caught_up: dedup.ledger_caught_up,
             dedup_conflicts: dedup.conflicts,
             transactions,
-            log_lines_dropped,
+            log_lines_dropped: Mutex::new(log_lines_dropped),
         }
     }
 
     /// The text exposition format, for `/metrics`.
     pub fn render(&self) -> Vec<u8> {
-        let dropped = crate::telemetry::logging::lines_dropped();
-        let counted = self.log_lines_dropped.get();
-        if dropped > counted {
-            self.log_lines_dropped.inc_by(dropped - counted);
+        if let Ok(counter) = self.log_lines_dropped.lock() {
+            let dropped = crate::telemetry::logging::lines_dropped();
+            let counted = counter.get();
+            if dropped > counted {
+                counter.inc_by(dropped - counted);
+            }
         }
         let mut buf = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail for well-formed metric families.

@@ -78,12 +78,21 @@ fn ends_now(brokers: &str, topic: &str) -> Vec<(i32, i64)> {
         .collect();
     partitions
         .into_iter()
-        .map(|p| {
-            let end = consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .map(|(_, high)| high)
-                .unwrap_or(0);
-            (p, end)
+        .filter_map(|p| {
+            // Three tries; a partition whose end stays unknown is read
+            // from its beginning (slow, but it finds what is there).
+            let end = (0..3).find_map(|_| {
+                consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .ok()
+                    .map(|(_, high)| high)
+            });
+            if end.is_none() {
+                eprintln!(
+                    "burst: the end of {topic}/{p} is unknown: checking it from its beginning"
+                );
+            }
+            end.map(|e| (p, e))
         })
         .collect()
 }

@@ -151,3 +151,29 @@ fn lines_stdout_refused_are_counted_as_dropped() {
     output.flush();
     assert_eq!(output.dropped(), 3);
 }
+
+/// Before, `flush` waited for the writer's own write without end: a
+/// stdout stuck in that write hung the exit and any panic.
+#[test]
+fn flush_gives_up_on_a_stdout_stuck_in_a_write_and_counts_what_it_held() {
+    let stdout = Stdout::default();
+    stdout.set_stuck(true);
+    let output = started(&stdout, Duration::from_millis(1));
+    output.append(b"taken by the writer, stuck in its write\n", true);
+    // Let the writer take that line and block in its write.
+    std::thread::sleep(Duration::from_millis(100));
+    output.append(b"pending at exit\n", false);
+    let start = Instant::now();
+    output.flush();
+    let took = start.elapsed();
+    assert!(
+        took >= Output::FLUSH_WAIT && took < Output::FLUSH_WAIT * 5,
+        "flush took {took:?}"
+    );
+    assert_eq!(
+        output.dropped(),
+        1,
+        "the pending line is counted as dropped"
+    );
+    stdout.set_stuck(false);
+}
