@@ -130,6 +130,20 @@ impl DevBridge {
         .await;
         bridge
     }
+
+    /// Deliveries of the tax-invoice Issue sample it acknowledged, as its
+    /// metrics count them.
+    async fn acknowledged_samples(&self) -> f64 {
+        let text = get(self.admin, "/metrics").await.1;
+        metric(
+            &text,
+            "popbill_bridge_deliveries_total",
+            &[
+                ("outcome", "acknowledged"),
+                ("event_type", "TAXINVOICE.STATE:Issue"),
+            ],
+        )
+    }
 }
 
 impl Drop for DevBridge {
@@ -162,18 +176,7 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
     )
     .await;
     assert_eq!((a.status, a.body.as_str()), (StatusCode::OK, "OK"));
-    let text = get(admin, "/metrics").await.1;
-    assert_eq!(
-        metric(
-            &text,
-            "popbill_bridge_deliveries_total",
-            &[
-                ("outcome", "acknowledged"),
-                ("event_type", "TAXINVOICE.STATE:Issue")
-            ]
-        ),
-        1.0
-    );
+    assert_eq!(bridge.acknowledged_samples().await, 1.0);
 
     let status = Command::new("kill")
         .args(["-TERM", &child_id.to_string()])
@@ -515,16 +518,5 @@ async fn a_bridge_whose_stdout_nobody_reads_keeps_answering_deliveries() {
             panic!("with stdout unread: {e}");
         }
     }
-    let text = get(admin, "/metrics").await.1;
-    assert_eq!(
-        metric(
-            &text,
-            "popbill_bridge_deliveries_total",
-            &[
-                ("outcome", "acknowledged"),
-                ("event_type", "TAXINVOICE.STATE:Issue")
-            ]
-        ),
-        1200.0
-    );
+    assert_eq!(bridge.acknowledged_samples().await, 1200.0);
 }
