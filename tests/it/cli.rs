@@ -164,7 +164,7 @@ async fn dev_mode_acknowledges_a_sample_counts_it_and_stops_cleanly_on_sigterm()
     )
     .await;
     let child_id = bridge.child.as_ref().map(|c| c.id()).unwrap_or_default();
-    let (webhook, admin) = (bridge.webhook, bridge.admin);
+    let webhook = bridge.webhook;
 
     let sample = samples("deliveries.jsonl").remove(0);
     let a = request(
@@ -478,7 +478,7 @@ async fn a_bridge_whose_stdout_nobody_reads_keeps_answering_deliveries() {
     let mut bridge = DevBridge::start(Stdio::piped(), Stdio::null(), &[]).await;
     // Held, never read: the pipe fills and stays full.
     let _unread_stdout = bridge.child.as_mut().and_then(|c| c.stdout.take());
-    let (webhook, admin) = (bridge.webhook, bridge.admin);
+    let webhook = bridge.webhook;
 
     // 1,200 lines of ~330 bytes: six times what the pipe holds.
     let sample = samples("deliveries.jsonl").remove(0);
