@@ -25,13 +25,21 @@ impl CapturedLog {
     }
 
     pub(crate) fn text(&self) -> String {
-        let bytes = self.buffer.0.lock().map(|v| v.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
+        self.buffer.text()
     }
 }
 
+/// Bytes written through any of its clones, for a test to read.
 #[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Buffer {
+    /// What was written, as text.
+    pub(crate) fn text(&self) -> String {
+        let bytes = self.0.lock().map(|v| v.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
 
 impl Write for Buffer {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {

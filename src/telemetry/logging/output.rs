@@ -112,9 +112,7 @@ impl Output {
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(std::sync::TryLockError::WouldBlock) => {
-                    let lines = std::mem::take(&mut *lock(&self.pending));
-                    let lost = lines.iter().filter(|&&b| b == b'\n').count();
-                    self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+                    self.lost(&std::mem::take(&mut *lock(&self.pending)));
                     return;
                 }
             }
@@ -153,14 +151,19 @@ impl Output {
         }
     }
 
+    /// Counts the lines of `lines` as dropped.
+    fn lost(&self, lines: &[u8]) {
+        let count = lines.iter().filter(|&&b| b == b'\n').count();
+        self.dropped.fetch_add(count as u64, Ordering::Relaxed);
+    }
+
     fn write_out(&self, sink: &mut Box<dyn Write + Send>, lines: &[u8]) {
         if lines.is_empty() {
             return;
         }
         if sink.write_all(lines).and_then(|()| sink.flush()).is_err() {
             // Nowhere to say it but the count: stdout is what failed.
-            let lost = lines.iter().filter(|&&b| b == b'\n').count();
-            self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+            self.lost(lines);
         }
     }
 }

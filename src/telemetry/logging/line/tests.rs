@@ -1,5 +1,3 @@
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tracing::Level;
@@ -7,20 +5,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 
 use super::{Fields, timestamp, write};
+use crate::telemetry::captured_log::Buffer;
 use crate::telemetry::logging::LogFormat;
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("sink").extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// tracing-subscriber's clock, stopped at `at` and written as
 /// [`timestamp`] writes it (checked against humantime on its own, below).
@@ -34,7 +20,7 @@ impl FormatTime for StoppedClock {
 
 /// What tracing-subscriber writes for one event of the delivery target.
 fn by_tracing(format: LogFormat, at: SystemTime, emit: impl FnOnce()) -> String {
-    let sink = Sink::default();
+    let sink = Buffer::default();
     let writer = sink.clone();
     let builder = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
@@ -47,8 +33,7 @@ fn by_tracing(format: LogFormat, at: SystemTime, emit: impl FnOnce()) -> String 
             tracing::subscriber::with_default(builder.json().flatten_event(true).finish(), emit)
         }
     }
-    let bytes = sink.0.lock().expect("sink").clone();
-    String::from_utf8(bytes).expect("utf-8")
+    sink.text()
 }
 
 fn by_line(
