@@ -71,11 +71,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// The process's log output, once [`init`] installed it.
-static OUTPUT: OnceLock<&'static Output> = OnceLock::new();
-/// The format delivery lines are written in by [`line`], when they are:
-/// not on a terminal (there tracing's colours serve people better).
-static DIRECT_FORMAT: OnceLock<LogFormat> = OnceLock::new();
+/// What [`init`] installed: set once, read by every delivery line.
+struct Installed {
+    output: &'static Output,
+    /// The format delivery lines are written in by [`line`], when they are
+    /// (see [`direct_format`]).
+    direct: Option<LogFormat>,
+}
+
+static INSTALLED: OnceLock<Installed> = OnceLock::new();
 
 pub fn init(cfg: &LogConfig) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
@@ -107,10 +111,10 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     result.map_err(|e| format!("cannot install the logger: {e}"))?;
-    let _ = OUTPUT.set(output);
-    if let Some(format) = direct_format(cfg.format, ansi) {
-        let _ = DIRECT_FORMAT.set(format);
-    }
+    let _ = INSTALLED.set(Installed {
+        output,
+        direct: direct_format(cfg.format, ansi),
+    });
     // A panic's message (stderr) comes after the lines that led to it.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -132,14 +136,14 @@ fn direct_format(format: LogFormat, ansi: bool) -> Option<LogFormat> {
 
 /// Writes every pending line now: before the process exits.
 pub fn flush() {
-    if let Some(output) = OUTPUT.get() {
-        output.flush();
+    if let Some(installed) = INSTALLED.get() {
+        installed.output.flush();
     }
 }
 
 /// Lines dropped because stdout did not take them in time (or failed).
 pub(crate) fn lines_dropped() -> u64 {
-    OUTPUT.get().map_or(0, |o| o.dropped())
+    INSTALLED.get().map_or(0, |i| i.output.dropped())
 }
 
 /// The one line a delivery gets (target `popbill_bridge::delivery`), at
@@ -163,7 +167,11 @@ pub(crate) fn delivery_line(
     if !enabled {
         return;
     }
-    if let (Some(output), Some(&format)) = (OUTPUT.get(), DIRECT_FORMAT.get()) {
+    if let Some(&Installed {
+        output,
+        direct: Some(format),
+    }) = INSTALLED.get()
+    {
         thread_local! {
             static LINE: std::cell::RefCell<Vec<u8>> =
                 std::cell::RefCell::new(Vec::with_capacity(512));
