@@ -5,6 +5,30 @@
 
 use super::*;
 
+/// Whether Kafka's answer to a topic's creation says only that it did not
+/// finish (a busy or moving controller, a timeout, a quota), not that it
+/// will not: the topic is left missing, without a cause, and the next
+/// delivery or readiness round asks again. Recorded as a refusal, such an
+/// answer would have every delivery routed there answered at once with
+/// "cannot be created" until the next round, for a fault that passes.
+pub(super) fn creation_unfinished(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::RequestTimedOut
+            | C::NotController
+            | C::NetworkException
+            | C::BrokerNotAvailable
+            | C::LeaderNotAvailable
+            | C::ThrottlingQuotaExceeded
+            | C::KafkaStorageError
+            | C::OperationTimedOut
+            | C::BrokerTransportFailure
+            | C::AllBrokersDown
+            | C::TimedOutQueue
+    )
+}
+
 impl Topics {
     /// Why Kafka refused to create a topic, with the setting to change.
     pub(super) fn creation_cause(&self, code: RDKafkaErrorCode) -> String {
@@ -121,7 +145,7 @@ impl Topics {
         .unwrap_or_else(|e| Err(format!("the check did not finish: {e}")))
     }
 
-    /// Creates the topics; fails with each refused topic and its cause.
+    /// Creates the topics; fails with each topic not created and why.
     /// Causes of routed topics are also kept for readiness and answers.
     async fn create_specs(&self, specs: &[TopicSpec], budget: Duration) -> Result<(), String> {
         let new: Vec<NewTopic<'_>> = specs
@@ -146,44 +170,63 @@ impl Topics {
                 return Err(format!("creating topics failed: {e}"));
             }
         };
-        let mut refused = Vec::new();
-        for r in results {
-            let (name, outcome) = match &r {
-                Ok(name) => (name.as_str(), Ok(true)),
-                Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => (name.as_str(), Ok(false)),
-                Err((name, code)) => (name.as_str(), Err(*code)),
-            };
-            match outcome {
-                Ok(created) => {
-                    if created {
-                        info!(
-                            topic = name,
-                            replication_factor = self.settings.replication_factor,
-                            "created topic"
-                        );
-                    }
-                    // Created is not serving yet: the leaders may still
-                    // answer NOT_LEADER (see `serving`).
-                    if let Some(t) = self.all.iter().find(|t| &*t.name == name) {
-                        t.set_cause(None);
-                        t.state.store(NOT_SERVING, Ordering::Release);
-                    }
+        let failed: Vec<String> = results
+            .iter()
+            .filter_map(|r| match r {
+                Ok(name) => self.note_creation(name, Ok(true)),
+                Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    self.note_creation(name, Ok(false))
                 }
-                Err(code) => {
-                    let cause = self.creation_cause(code);
-                    match self.all.iter().find(|t| &*t.name == name) {
-                        // Logged by set_cause, on change only.
-                        Some(t) => t.set_cause(Some(cause.clone())),
-                        None => warn!(topic = name, cause = %cause, "could not create topic"),
-                    }
-                    refused.push(format!("could not create topic {name}: {cause}"));
-                }
-            }
-        }
-        if refused.is_empty() {
+                Err((name, code)) => self.note_creation(name, Err(*code)),
+            })
+            .collect();
+        if failed.is_empty() {
             Ok(())
         } else {
-            Err(refused.join("; "))
+            Err(failed.join("; "))
+        }
+    }
+
+    /// Records Kafka's answer to one topic's creation (`Ok(created)`, or
+    /// the error code) in the topic's state; says why when it failed.
+    pub(super) fn note_creation(
+        &self,
+        name: &str,
+        outcome: Result<bool, RDKafkaErrorCode>,
+    ) -> Option<String> {
+        let state = self.all.iter().find(|t| &*t.name == name);
+        match outcome {
+            Ok(created) => {
+                if created {
+                    info!(
+                        topic = name,
+                        replication_factor = self.settings.replication_factor,
+                        "created topic"
+                    );
+                }
+                // Created is not serving yet: the leaders may still answer
+                // NOT_LEADER (see `serving`).
+                if let Some(t) = state {
+                    t.set_cause(None);
+                    t.state.store(NOT_SERVING, Ordering::Release);
+                }
+                None
+            }
+            Err(code) if creation_unfinished(code) => {
+                warn!(topic = name, error = %code, "Kafka did not finish creating the topic: asked again at the next delivery routed to it or readiness round");
+                Some(format!(
+                    "creating topic {name} did not finish ({code}); asked again"
+                ))
+            }
+            Err(code) => {
+                let cause = self.creation_cause(code);
+                match state {
+                    // Logged by set_cause, on change only.
+                    Some(t) => t.set_cause(Some(cause.clone())),
+                    None => warn!(topic = name, cause = %cause, "could not create topic"),
+                }
+                Some(format!("could not create topic {name}: {cause}"))
+            }
         }
     }
 }

@@ -231,6 +231,44 @@ async fn a_topic_kafka_refused_to_create_is_answered_at_once_with_the_cause() {
 }
 
 #[test]
+fn a_creation_that_did_not_finish_is_not_taken_for_a_refusal() {
+    // Before: a CreateTopics answered RequestTimedOut (a busy controller)
+    // was recorded as "missing and cannot be created: Kafka refused to
+    // create it", and every delivery routed there was answered that at
+    // once until the next readiness round.
+    let r = routes(&["t.busy"]);
+    let t = topics_on("", &r, TopicsConfig::default());
+    use RDKafkaErrorCode as C;
+    for code in [
+        C::RequestTimedOut,
+        C::NotController,
+        C::ThrottlingQuotaExceeded,
+        C::OperationTimedOut,
+    ] {
+        let said = t.note_creation("t.busy", Err(code)).expect("a failure");
+        assert!(
+            said.contains("did not finish") && said.contains("asked again"),
+            "{said}"
+        );
+        assert_eq!(t.all[0].cause(), None, "{code:?}");
+        let missing = t.missing();
+        assert_eq!(missing, ["topic t.busy missing"], "{code:?}");
+    }
+    // A refusal is still kept, and a later creation clears it.
+    let said = t
+        .note_creation("t.busy", Err(C::TopicAuthorizationFailed))
+        .expect("a refusal");
+    assert!(said.contains("may not create topics"), "{said}");
+    assert!(
+        t.missing()[0].contains("cannot be created"),
+        "{:?}",
+        t.missing()
+    );
+    assert_eq!(t.note_creation("t.busy", Ok(true)), None);
+    assert_eq!(t.all[0].cause(), None);
+}
+
+#[test]
 fn each_creation_refusal_names_the_setting_that_fixes_it() {
     let r = routes(&["t"]);
     let t = topics_on("", &r, TopicsConfig::default());
