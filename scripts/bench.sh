@@ -432,6 +432,56 @@ txn_words() {
   awk -F'|' '$1 != "" { printf "; group commit: %s commits/s, %s deliveries/txn, txn mean %s ms (%s%% over 10 ms), publish mean %s ms, %s aborted/unsettled", $1, $2, $3, $4, $5, $6 }' <<<"$1"
 }
 
+# --- where a delivery's time goes (issue #25, item 4), from a bridge's /metrics ----
+# Two scrapes around an open-loop phase give, from the bridge's own
+# histograms: the request (headers read to answer), the handover (to the
+# record handed to the producer: body, slot, parsing, duplicates, topic
+# check) and the report (handed over to Kafka's verdict, the request's task
+# resumed); what is left of the mean is the answer and the log line. Means
+# are exact (sum / count); a p99 is the histogram bucket it falls in
+# ("<= x"). From the last statistics window, per the producer's brokers
+# (averaged): librdkafka's queue wait (int_latency) and round-trip (rtt).
+# Fields, in ms: request mean|request p99|handover mean|handover p99|report
+# mean|report p99|after-report mean|queue avg|rtt avg; empty when the
+# bridge has no such metrics (an older BENCH_REV).
+stage_stats() { # before-file after-file
+  awk '
+    FNR == 1 { f++ }
+    /^#/ { next }
+    { if (f == 1) b[$1] = $2; else a[$1] = $2 }
+    function d(name) { return a[name] - b[name] }
+    function mean(h) { n = d(h "_count"); return n > 0 ? d(h "_sum") / n * 1000 : 0 }
+    function p99(h,   n, k, le, best) {
+      n = d(h "_count"); best = ""
+      if (n <= 0) return "-"
+      for (k in a) if (index(k, h "_bucket{le=\"") == 1) {
+        le = substr(k, length(h "_bucket{le=\"") + 1); sub(/".*/, "", le)
+        if (le != "+Inf" && d(k) >= 0.99 * n && (best == "" || le + 0 < best + 0)) best = le
+      }
+      return best == "" ? "> 10000" : sprintf("<= %g", best * 1000)
+    }
+    function gauge_avg(prefix,   k, s, m) {
+      for (k in a) if (index(k, prefix "{") == 1 && a[k] > 0) { s += a[k]; m++ }
+      return m ? sprintf("%.3f", s / m * 1000) : "-"
+    }
+    END {
+      p = "popbill_bridge_"
+      if (!((p "handover_duration_seconds_count") in a)) { print "||||||||"; exit }
+      rq = mean(p "request_duration_seconds"); ho = mean(p "handover_duration_seconds")
+      rp = mean(p "publish_duration_seconds")
+      printf "%.3f|%s|%.3f|%s|%.3f|%s|%.3f|%s|%s\n", rq, p99(p "request_duration_seconds"),
+        ho, p99(p "handover_duration_seconds"), rp, p99(p "publish_duration_seconds"),
+        rq - ho - rp, gauge_avg(p "kafka_broker_queue_latency_avg_seconds"),
+        gauge_avg(p "kafka_broker_rtt_avg_seconds")
+    }' "$1" "$2"
+}
+stage_words() {
+  [ -n "${1//|/}" ] || return 0
+  awk -F'|' '{ printf "; stages: request mean %s ms (p99 %s), handover %s (%s), report %s (%s; queue %s, rtt %s), after report %s", $1, $2, $3, $4, $5, $6, $8, $9, $7 }' <<<"$1"
+}
+# One line per bridge open-loop phase: system|load|round|loadgen p50 ms|stage_stats
+stages="$work/stages.psv"
+
 # The memory goal of a bridge's steady (closed-loop) phase, in KiB, read
 # while it still runs: 32 MiB with detection off; with it on, plus the
 # documented 64 bytes a remembered event (docs/duplicates.md) for the events
@@ -596,10 +646,12 @@ closed_http() { # system concurrency round
 }
 
 open_http() { # system percent rate round
-  local sys=$1 pct=$2 rate=$3 r=$4 name="open$2-$1-r$4" t0 t1 hwm out txs
+  local sys=$1 pct=$2 rate=$3 r=$4 name="open$2-$1-r$4" t0 t1 hwm out txs st
   say "round $r, open loop $pct% ($rate/s): $sys via loadgen, ${seconds}s"
   start_server "$sys" "$name"
   txn_begin "$sys" "$name"
+  # Every bridge's stages (bridge-txn's scrape above serves both).
+  case $sys in bridge-on | bridge-off) scrape "$work/metrics-$name.before" ;; esac
   t0=$(cpu_ticks "$server_pid")
   out=$(timeout --foreground -k 5 $((seconds + 60)) "$tools/loadgen" --addr "$listen" \
     --sample "$work/sample" --mid-prefix "bench-$runid-$name" --rate "$rate" --seconds "$seconds") ||
@@ -610,9 +662,17 @@ open_http() { # system percent rate round
   t1=$(cpu_ticks "$server_pid")
   hwm=$(hwm_kib "$server_pid")
   txs=$(txn_end "$sys" "$name")
+  st=""
+  case $sys in
+    bridge-on | bridge-off) scrape "$work/metrics-$name.after" ;;
+  esac
+  if [ -f "$work/metrics-$name.before" ]; then
+    st=$(stage_stats "$work/metrics-$name.before" "$work/metrics-$name.after")
+  fi
   stop_server
   echo "$out" >"$work/loadgen-$name.json"
-  say "  $out; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB$(txn_words "$txs")"
+  printf '%s|%s|%s|%s|%s\n' "$sys" "$pct%" "$r" "$(jnum p50_ms "$out")" "${st:-||||||||}" >>"$stages"
+  say "  $out; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB$(txn_words "$txs")$(stage_words "$st")"
   record open "$sys" "$pct%" "$r" "$(jnum achieved_rate "$out")" "$(jnum p99_ms "$out")" \
     "$(jnum errors "$out")" "$(cpu_us $((t1 - t0)) "$(jnum ok "$out")")" "$hwm" "" \
     "offered $rate/s, p50/p90/p99.9/max $(jnum p50_ms "$out")/$(jnum p90_ms "$out")/$(jnum p999_ms "$out")/$(jnum max_ms "$out") ms, $(jnum connections "$out") conns, schedule lag p99 $(jnum schedule_lag_p99_ms "$out") ms$(errors_note "$out")" "" ${txs:+"$txs"}
@@ -924,6 +984,21 @@ gcs_at_end=$(broker_full_gcs)
     printf '#   bridge-txn (issue #20): closed loop at c64, c256: dl/s >= 0.90 x minimal, p99 <= minimal + 10 ms;\n'
     printf '#   open loop at 50%%: p99 <= minimal + 10 ms, no errors; burst: answers as above\n'
     txn_summary
+  fi
+  if [ -s "$stages" ]; then
+    printf '# where the time goes, open loop (issue #25, item 4): each bridge'"'"'s own histograms over the phase, means in ms\n'
+    printf '#   (p99 as the bucket it falls in); report = handed to the producer until the request resumes with Kafka'"'"'s\n'
+    printf '#   verdict, with librdkafka'"'"'s queue wait and round-trip (last statistics window); after = the answer and log line\n'
+    awk -F'|' '
+      BEGIN { printf "%-10s %-5s %-5s | %11s | %-20s | %-18s | %-34s | %s\n", "system", "load", "round", "loadgen p50", "request mean (p99)", "handover (p99)", "report (p99); queue, rtt", "after report" }
+      {
+        if ($5 == "" || $7 == "") {
+          printf "%-10s %-5s %-5s | %11s | %s\n", $1, $2, $3, $4, "(no stage metrics: " ($1 == "minimal" ? "the reference" : "an older bridge") ")"
+          next
+        }
+        printf "%-10s %-5s %-5s | %11s | %-20s | %-18s | %-34s | %s\n", $1, $2, $3, $4,
+          $5 " (" $6 ")", $7 " (" $8 ")", $9 " (" $10 "); " $12 ", " $13, $11
+      }' "$stages"
   fi
 } >"$work/table.txt"
 cat "$work/table.txt"

@@ -192,6 +192,7 @@ async fn deliver(
                 headers: &parts.headers,
                 extra_header,
                 received_at,
+                started,
             };
             match publish(app, record, timer.as_mut(), lead).await {
                 Ok(receipt) => End::Published {
@@ -271,6 +272,8 @@ struct Outgoing<'r, 'a> {
     headers: &'r HeaderMap,
     extra_header: Option<(&'static str, &'static str)>,
     received_at: SystemTime,
+    /// When the request's handling began (its headers were read).
+    started: Instant,
 }
 
 /// Makes sure the topic exists, hands the record to the producer, and
@@ -311,6 +314,8 @@ async fn publish(
     // task of its own): dropped when the request stops waiting, so that a
     // transaction not yet committing cannot make a delivery answered 503
     // visible.
+    app.metrics
+        .observe_handover(pending.handed_at().saturating_duration_since(rec.started));
     let waiting = pending.take_withdrawal();
     let verdict = lead.confirm(pending, rec.id, &route.topic, timer).await;
     match (verdict, waiting) {

@@ -233,6 +233,12 @@ pub(crate) struct Pending {
 /// Resolves with Kafka's verdict. librdkafka always reports within
 /// `message.timeout.ms`, so this ends without a timer of its own.
 impl Pending {
+    /// When the record was handed to the producer: the end of the
+    /// handover, the start of the wait for Kafka's report.
+    pub(crate) fn handed_at(&self) -> Instant {
+        self.started
+    }
+
     /// The request's hold on its place in a transaction: kept while the
     /// request waits; a request that stops waiting drops it (see
     /// [`Withdrawal`]). None without transactions.

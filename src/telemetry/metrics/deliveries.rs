@@ -29,6 +29,7 @@ pub(super) struct DeliveryMetrics {
     pub(super) unconfirmed_reports: Vec<IntCounter>,
     pub(super) publish_duration: Histogram,
     pub(super) request_duration: Histogram,
+    pub(super) handover_duration: Histogram,
 }
 
 impl DeliveryMetrics {
@@ -93,6 +94,14 @@ impl DeliveryMetrics {
             "Time from receiving a webhook request until its answer, all outcomes.",
             LATENCY_BUCKETS,
         );
+        let handover_duration = histogram(
+            registry,
+            "handover_duration_seconds",
+            "Time from receiving a webhook request until its record is handed to the producer \
+             (body, slot, parsing, duplicates, topic check): the bridge's own share before \
+             Kafka's report.",
+            LATENCY_BUCKETS,
+        );
         DeliveryMetrics {
             by_route,
             other,
@@ -102,6 +111,7 @@ impl DeliveryMetrics {
             unconfirmed_reports,
             publish_duration,
             request_duration,
+            handover_duration,
         }
     }
 }
@@ -139,5 +149,9 @@ impl Metrics {
 
     pub(crate) fn observe_publish(&self, took: std::time::Duration) {
         self.publish_duration.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn observe_handover(&self, took: std::time::Duration) {
+        self.handover_duration.observe(took.as_secs_f64());
     }
 }

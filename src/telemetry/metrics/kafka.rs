@@ -18,6 +18,8 @@ pub(super) struct KafkaMetrics {
     pub(super) kafka_queue_bytes: IntGauge,
     pub(super) kafka_broker_rtt_avg: GaugeVec,
     pub(super) kafka_broker_rtt_p99: GaugeVec,
+    pub(super) kafka_broker_queue_latency_avg: GaugeVec,
+    pub(super) kafka_broker_queue_latency_p99: GaugeVec,
     pub(super) kafka_broker_up: IntGaugeVec,
     pub(super) kafka_tx_errors: IntCounter,
     pub(super) kafka_tx_retries: IntCounter,
@@ -80,6 +82,19 @@ impl KafkaMetrics {
             "kafka_broker_rtt_p99_seconds",
             "99th percentile broker round-trip time over the last statistics window.",
         );
+        // With the round-trip, what a record's wait for its report is made
+        // of: the queue (librdkafka int_latency: linger and batching) and
+        // then the broker.
+        let kafka_broker_queue_latency_avg = broker_gauge(
+            "kafka_broker_queue_latency_avg_seconds",
+            "Average time a record waited in the producer's queue for this broker before it \
+             was sent, over the last statistics window (librdkafka int_latency).",
+        );
+        let kafka_broker_queue_latency_p99 = broker_gauge(
+            "kafka_broker_queue_latency_p99_seconds",
+            "99th percentile time a record waited in the producer's queue for this broker \
+             before it was sent, over the last statistics window (librdkafka int_latency).",
+        );
         let kafka_broker_up = register(
             registry,
             IntGaugeVec::new(
@@ -110,6 +125,8 @@ impl KafkaMetrics {
             kafka_queue_bytes,
             kafka_broker_rtt_avg,
             kafka_broker_rtt_p99,
+            kafka_broker_queue_latency_avg,
+            kafka_broker_queue_latency_p99,
             kafka_broker_up,
             kafka_tx_errors,
             kafka_tx_retries,
@@ -172,6 +189,14 @@ impl Metrics {
                     .with_label_values(&[name])
                     .set(rtt.p99 as f64 / 1e6);
             }
+            if let Some(queued) = &b.int_latency {
+                self.kafka_broker_queue_latency_avg
+                    .with_label_values(&[name])
+                    .set(queued.avg as f64 / 1e6);
+                self.kafka_broker_queue_latency_p99
+                    .with_label_values(&[name])
+                    .set(queued.p99 as f64 / 1e6);
+            }
         }
         self.kafka_tx_errors.inc_by(errors);
         self.kafka_tx_retries.inc_by(retries);
@@ -189,6 +214,12 @@ impl Metrics {
             let _ = self.kafka_broker_up.remove_label_values(&[gone]);
             let _ = self.kafka_broker_rtt_avg.remove_label_values(&[gone]);
             let _ = self.kafka_broker_rtt_p99.remove_label_values(&[gone]);
+            let _ = self
+                .kafka_broker_queue_latency_avg
+                .remove_label_values(&[gone]);
+            let _ = self
+                .kafka_broker_queue_latency_p99
+                .remove_label_values(&[gone]);
         }
         let (messages, bytes) = clients
             .values()

@@ -15,6 +15,86 @@ async fn a_valid_delivery_is_answered_ok_once_kafka_confirmed_it() {
 }
 
 #[tokio::test]
+async fn a_published_delivery_splits_its_time_into_handover_report_and_answer() {
+    // The per-stage latency issue #25 asks the bench to show: the bridge's
+    // own share before the record reaches the producer, Kafka's report,
+    // and what is left for the answer.
+    let f = fixture(|_| {}, &[]);
+    // The topic is known first (a first delivery's handover includes the
+    // topic check); then Kafka turns slow.
+    let route = f.app.router.route("TAXINVOICE.STATE", Some("Issue"));
+    f.app
+        .topics
+        .ensure(route, Instant::now() + Duration::from_secs(2))
+        .await
+        .expect("the topic exists");
+    f.cluster
+        .broker_round_trip_time(1, Duration::from_millis(100))
+        .expect("rtt");
+    for _ in 0..2 {
+        let r = exchange(&f.app, peer(), post(&issue_headers("mid-1"), ISSUE_BODY)).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "OK"), "{r:?}");
+    }
+    let seconds = |name: &str| {
+        metric(
+            &f.app,
+            &format!("popbill_bridge_{name}_duration_seconds_sum"),
+        )
+    };
+    let count = |name: &str| {
+        metric(
+            &f.app,
+            &format!("popbill_bridge_{name}_duration_seconds_count"),
+        )
+    };
+    // The copy was recognised before any handover: one of each.
+    assert_eq!(
+        (count("handover"), count("publish"), count("request")),
+        (1.0, 1.0, 2.0)
+    );
+    let (handover, report, request) = (seconds("handover"), seconds("publish"), seconds("request"));
+    assert!(handover > 0.0 && handover < 0.1, "handover {handover}s");
+    assert!(
+        report >= 0.1,
+        "the report waited out the round-trip: {report}s"
+    );
+    assert!(request >= handover + report, "request {request}s");
+}
+
+#[tokio::test]
+async fn librdkafka_statistics_give_each_brokers_queue_wait_and_round_trip() {
+    // A record's wait for its report is the producer's queue, then the
+    // broker: both per broker, from the statistics the producer reports.
+    let f = fixture(
+        |c| c.kafka.statistics_interval = Duration::from_millis(100),
+        &[],
+    );
+    let r = exchange(&f.app, peer(), post(&issue_headers("mid-1"), ISSUE_BODY)).await;
+    assert_eq!((r.status, r.body.as_str()), (200, "OK"), "{r:?}");
+    let has = |name: &str| {
+        String::from_utf8(f.app.metrics.render())
+            .expect("utf8")
+            .lines()
+            .any(|l| l.starts_with(&format!("popbill_bridge_kafka_broker_{name}{{broker=")))
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    let names = [
+        "queue_latency_avg_seconds",
+        "queue_latency_p99_seconds",
+        "rtt_avg_seconds",
+        "rtt_p99_seconds",
+    ];
+    while !names.iter().all(|n| has(n)) {
+        assert!(
+            Instant::now() < until,
+            "no statistics within 5 s: {:?}",
+            names.map(|n| (n, has(n)))
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
 async fn with_ok_body_json_a_published_delivery_and_its_copy_are_answered_result_ok() {
     let f = fixture(|c| c.server.ok_body = OkBody::Json, &[]);
     for outcome in ["acknowledged", "duplicate"] {
