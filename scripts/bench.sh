@@ -479,7 +479,9 @@ stage_words() {
   [ -n "${1//|/}" ] || return 0
   awk -F'|' '{ printf "; stages: request mean %s ms (p99 %s), handover %s (%s), report %s (%s; queue %s, rtt %s), after report %s", $1, $2, $3, $4, $5, $6, $8, $9, $7 }' <<<"$1"
 }
-# One line per bridge open-loop phase: system|load|round|loadgen p50 ms|stage_stats
+# One line per open-loop phase: system|load|round|loadgen p50 ms|loadgen
+# errors|stage_stats. With errors, "after report" is not shown: the request
+# histogram counts every answer, the other two only records handed over.
 stages="$work/stages.psv"
 
 # The memory goal of a bridge's steady (closed-loop) phase, in KiB, read
@@ -671,7 +673,8 @@ open_http() { # system percent rate round
   fi
   stop_server
   echo "$out" >"$work/loadgen-$name.json"
-  printf '%s|%s|%s|%s|%s\n' "$sys" "$pct%" "$r" "$(jnum p50_ms "$out")" "${st:-||||||||}" >>"$stages"
+  printf '%s|%s|%s|%s|%s|%s\n' "$sys" "$pct%" "$r" "$(jnum p50_ms "$out")" "$(jnum errors "$out")" \
+    "${st:-||||||||}" >>"$stages"
   say "  $out; CPU $((t1 - t0)) ticks, VmHWM $hwm KiB$(txn_words "$txs")$(stage_words "$st")"
   record open "$sys" "$pct%" "$r" "$(jnum achieved_rate "$out")" "$(jnum p99_ms "$out")" \
     "$(jnum errors "$out")" "$(cpu_us $((t1 - t0)) "$(jnum ok "$out")")" "$hwm" "" \
@@ -992,12 +995,12 @@ gcs_at_end=$(broker_full_gcs)
     awk -F'|' '
       BEGIN { printf "%-10s %-5s %-5s | %11s | %-20s | %-18s | %-34s | %s\n", "system", "load", "round", "loadgen p50", "request mean (p99)", "handover (p99)", "report (p99); queue, rtt", "after report" }
       {
-        if ($5 == "" || $7 == "") {
+        if ($6 == "" || $8 == "") {
           printf "%-10s %-5s %-5s | %11s | %s\n", $1, $2, $3, $4, "(no stage metrics: " ($1 == "minimal" ? "the reference" : "an older bridge") ")"
           next
         }
         printf "%-10s %-5s %-5s | %11s | %-20s | %-18s | %-34s | %s\n", $1, $2, $3, $4,
-          $5 " (" $6 ")", $7 " (" $8 ")", $9 " (" $10 "); " $12 ", " $13, $11
+          $6 " (" $7 ")", $8 " (" $9 ")", $10 " (" $11 "); " $13 ", " $14, ($5 > 0 ? "- (" $5 " errors)" : $12)
       }' "$stages"
   fi
 } >"$work/table.txt"

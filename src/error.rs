@@ -49,6 +49,10 @@ pub enum BridgeError {
     // --- failures: Kafka did not confirm; POPBiLL must retry ---
     #[error("topic {0} does not exist")]
     TopicMissing(String),
+    /// Kafka's answer to its creation said only that it did not finish
+    /// (a timeout, a busy controller, a quota): it may yet exist.
+    #[error("topic {topic} does not exist yet: {cause}")]
+    TopicCreationUnfinished { topic: String, cause: String },
     /// Kafka refused to create the topic; `cause` names the setting that
     /// fixes it.
     #[error("topic {topic} does not exist and cannot be created: {cause}")]
@@ -154,7 +158,9 @@ impl BridgeError {
             E::Unauthorized { .. } => Kind::Rejected(RejectReason::Unauthorized),
             E::Forbidden(_) => Kind::Rejected(RejectReason::Forbidden),
             E::Overloaded => Kind::Rejected(RejectReason::Overloaded),
-            E::TopicMissing(_) => Kind::Failed(FailReason::TopicMissing),
+            E::TopicMissing(_) | E::TopicCreationUnfinished { .. } => {
+                Kind::Failed(FailReason::TopicMissing)
+            }
             E::TopicNotCreatable { .. } => Kind::Failed(FailReason::TopicNotCreatable),
             E::TopicNotServing { .. } => Kind::Failed(FailReason::TopicNotServing),
             E::KafkaUnavailable => Kind::Failed(FailReason::KafkaUnavailable),

@@ -310,12 +310,12 @@ async fn publish(
             return Err(e);
         }
     };
+    app.metrics
+        .observe_handover(pending.handed_at().saturating_duration_since(rec.started));
     // Held by this request, not by the report (which outlives a 503 in a
     // task of its own): dropped when the request stops waiting, so that a
     // transaction not yet committing cannot make a delivery answered 503
     // visible.
-    app.metrics
-        .observe_handover(pending.handed_at().saturating_duration_since(rec.started));
     let waiting = pending.take_withdrawal();
     let verdict = lead.confirm(pending, rec.id, &route.topic, timer).await;
     match (verdict, waiting) {

@@ -208,21 +208,31 @@ impl Topics {
                 // NOT_LEADER (see `serving`).
                 if let Some(t) = state {
                     t.set_cause(None);
+                    t.set_unfinished(None, Instant::now());
                     t.state.store(NOT_SERVING, Ordering::Release);
                 }
                 None
             }
             Err(code) if creation_unfinished(code) => {
-                warn!(topic = name, error = %code, "Kafka did not finish creating the topic: asked again at the next delivery routed to it or readiness round");
-                Some(format!(
-                    "creating topic {name} did not finish ({code}); asked again"
-                ))
+                let why = format!("creating it did not finish ({code}); asked again");
+                match state {
+                    // Logged by set_unfinished, on change only. A refusal
+                    // said before stays: this answer does not contradict it.
+                    Some(t) => t.set_unfinished(Some(why.clone()), Instant::now()),
+                    None => {
+                        warn!(topic = name, cause = %why, "Kafka did not finish creating the topic")
+                    }
+                }
+                Some(format!("topic {name}: {why}"))
             }
             Err(code) => {
                 let cause = self.creation_cause(code);
                 match state {
                     // Logged by set_cause, on change only.
-                    Some(t) => t.set_cause(Some(cause.clone())),
+                    Some(t) => {
+                        t.set_unfinished(None, Instant::now());
+                        t.set_cause(Some(cause.clone()));
+                    }
                     None => warn!(topic = name, cause = %cause, "could not create topic"),
                 }
                 Some(format!("could not create topic {name}: {cause}"))

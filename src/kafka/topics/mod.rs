@@ -191,6 +191,15 @@ impl Topics {
         if let Some(cause) = st.cause() {
             return Err(not_creatable(cause));
         }
+        // Kafka just said its creation did not finish: answer at once (see
+        // CREATION_RETRY).
+        let unfinished = |cause| BridgeError::TopicCreationUnfinished {
+            topic: st.name.to_string(),
+            cause,
+        };
+        if let Some(cause) = st.unfinished_lately() {
+            return Err(unfinished(cause));
+        }
         let _guard = tokio::time::timeout_at(deadline, self.ensure_lock.lock())
             .await
             .map_err(|_| BridgeError::KafkaUnavailable)?;
@@ -227,7 +236,10 @@ impl Topics {
                 topic: st.name.to_string(),
                 cause: st.not_serving.get().unwrap_or_default(),
             }),
-            _ => Err(BridgeError::TopicMissing(st.name.to_string())),
+            _ => match st.unfinished_lately() {
+                Some(cause) => Err(unfinished(cause)),
+                None => Err(BridgeError::TopicMissing(st.name.to_string())),
+            },
         }
     }
 
@@ -320,6 +332,9 @@ impl Topics {
                         .get()
                         .unwrap_or_else(|| "its partitions' leaders are being asked".to_string())
                 ),
+                None if let Some(why) = t.unfinished.get() => {
+                    format!("topic {} missing: {why}", t.name)
+                }
                 None if !self.settings.create => {
                     format!(
                         "topic {} missing (topics.create is false: create it)",
@@ -370,6 +385,7 @@ impl Topics {
             t.state.store(state, Ordering::Release);
             if listed > 0 {
                 t.set_cause(None);
+                t.set_unfinished(None, Instant::now());
                 t.said_missing.store(false, Ordering::Release);
             }
             // The topic's own setting, as the settings check read it: not

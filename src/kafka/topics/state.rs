@@ -25,6 +25,14 @@ pub(super) struct TopicState {
     /// Why Kafka refused to create it, naming the setting that fixes it;
     /// cleared once it exists.
     pub(super) cannot_create: LastSaid,
+    /// Why the last creation did not finish (a timeout, a busy or moving
+    /// controller, a quota: Kafka may yet create it); cleared by an
+    /// answer that says more.
+    pub(super) unfinished: LastSaid,
+    /// When that answer came: one plus the milliseconds from `since`; 0
+    /// for none. Within [`CREATION_RETRY`] of it deliveries are answered
+    /// at once instead of each asking Kafka again.
+    pub(super) unfinished_at: AtomicU64,
     /// "missing and topics.create is false" was logged (once, not every
     /// readiness round).
     pub(super) said_missing: AtomicBool,
@@ -60,6 +68,11 @@ pub(super) const DENIAL_KEPT: Duration = Duration::from_secs(600);
 /// refused, a new writer), so not every delivery makes one.
 pub(super) const DENIAL_RETRY: Duration = Duration::from_secs(10);
 
+/// After a creation that did not finish, deliveries to the topic are
+/// answered at once for this long; then the next one asks again. A slow or
+/// throttling controller is not sent one CreateTopics a delivery.
+pub(super) const CREATION_RETRY: Duration = Duration::from_secs(1);
+
 impl TopicState {
     /// A topic nothing is known of yet.
     pub(super) fn new(name: Arc<str>) -> TopicState {
@@ -67,6 +80,8 @@ impl TopicState {
             name,
             state: AtomicU8::new(UNKNOWN),
             cannot_create: LastSaid::default(),
+            unfinished: LastSaid::default(),
+            unfinished_at: AtomicU64::new(0),
             said_missing: AtomicBool::new(false),
             serving: AtomicUsize::new(0),
             not_serving: LastSaid::default(),
@@ -89,9 +104,7 @@ impl TopicState {
     /// A write to it was denied (`at`); logged when a bout of denials
     /// starts.
     pub(super) fn set_write_denied(&self, at: Instant) {
-        let m = u64::try_from(at.saturating_duration_since(self.since).as_millis())
-            .unwrap_or(u64::MAX - 1)
-            + 1;
+        let m = millis_since(self.since, at);
         let before = self.write_denied.swap(m, Ordering::AcqRel);
         let new_bout = before == 0
             || at.saturating_duration_since(self.since + Duration::from_millis(before - 1))
@@ -147,6 +160,32 @@ impl TopicState {
             warn!(topic = %self.name, problem = %t, "partitions below min.insync.replicas: writes to them fail; not ready");
         } else if cleared {
             info!(topic = %self.name, "every partition has its min.insync.replicas in sync again");
+        }
+    }
+
+    /// Records why the last creation did not finish (`None`: it finished,
+    /// or was refused), logging only changes.
+    pub(super) fn set_unfinished(&self, why: Option<String>, at: Instant) {
+        let m = match why {
+            Some(_) => millis_since(self.since, at),
+            None => 0,
+        };
+        self.unfinished_at.store(m, Ordering::Release);
+        if let Some(w) = self.unfinished.update(why) {
+            warn!(topic = %self.name, cause = %w, "Kafka did not finish creating the topic: deliveries routed to it get 503 and the next one after 1 s (or the readiness round) asks again");
+        }
+    }
+
+    /// Why the last creation did not finish, if that was within
+    /// [`CREATION_RETRY`]: answer at once. An atomic load when there is
+    /// none.
+    pub(super) fn unfinished_lately(&self) -> Option<String> {
+        match self.unfinished_at.load(Ordering::Acquire) {
+            0 => None,
+            m if (self.since + Duration::from_millis(m - 1)).elapsed() < CREATION_RETRY => {
+                self.unfinished.get()
+            }
+            _ => None,
         }
     }
 
@@ -241,6 +280,12 @@ pub(super) fn starvation(
             partitions.len()
         ),
     ))
+}
+
+/// `at` as one plus the milliseconds from `since`: never 0, which stands
+/// for "none" in the atomics that keep such times.
+fn millis_since(since: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX - 1) + 1
 }
 
 #[cfg(test)]

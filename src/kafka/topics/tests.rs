@@ -230,14 +230,15 @@ async fn a_topic_kafka_refused_to_create_is_answered_at_once_with_the_cause() {
     );
 }
 
-#[test]
-fn a_creation_that_did_not_finish_is_not_taken_for_a_refusal() {
+#[tokio::test]
+async fn a_creation_that_did_not_finish_is_not_taken_for_a_refusal() {
     // Before: a CreateTopics answered RequestTimedOut (a busy controller)
     // was recorded as "missing and cannot be created: Kafka refused to
     // create it", and every delivery routed there was answered that at
     // once until the next readiness round.
+    let cluster = mock(&[]);
     let r = routes(&["t.busy"]);
-    let t = topics_on("", &r, TopicsConfig::default());
+    let t = topics_on(&cluster.bootstrap_servers(), &r, TopicsConfig::default());
     use RDKafkaErrorCode as C;
     for code in [
         C::RequestTimedOut,
@@ -252,9 +253,28 @@ fn a_creation_that_did_not_finish_is_not_taken_for_a_refusal() {
         );
         assert_eq!(t.all[0].cause(), None, "{code:?}");
         let missing = t.missing();
-        assert_eq!(missing, ["topic t.busy missing"], "{code:?}");
+        assert_eq!(missing.len(), 1);
+        assert!(
+            missing[0].starts_with("topic t.busy missing: creating it did not finish")
+                && !missing[0].contains("cannot be created"),
+            "{missing:?}"
+        );
+        // Answered at once, without asking Kafka again for a second, and
+        // not as a refusal.
+        let started = Instant::now();
+        let e = t.ensure(&r[0], soon()).await.expect_err("not created");
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "no admin call"
+        );
+        let BridgeError::TopicCreationUnfinished { topic, cause } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(topic, "t.busy");
+        assert!(cause.contains(&format!("{code}")), "{cause}");
+        assert_eq!(e.kind(), Kind::Failed(FailReason::TopicMissing));
     }
-    // A refusal is still kept, and a later creation clears it.
+    // A refusal is still kept, and a later creation clears both.
     let said = t
         .note_creation("t.busy", Err(C::TopicAuthorizationFailed))
         .expect("a refusal");
@@ -266,6 +286,7 @@ fn a_creation_that_did_not_finish_is_not_taken_for_a_refusal() {
     );
     assert_eq!(t.note_creation("t.busy", Ok(true)), None);
     assert_eq!(t.all[0].cause(), None);
+    assert_eq!(t.all[0].unfinished_lately(), None);
 }
 
 #[test]

@@ -88,12 +88,14 @@ impl KafkaMetrics {
         let kafka_broker_queue_latency_avg = broker_gauge(
             "kafka_broker_queue_latency_avg_seconds",
             "Average time a record waited in the producer's queue for this broker before it \
-             was sent, over the last statistics window (librdkafka int_latency).",
+             was put in a produce request, over the last statistics window (librdkafka \
+             int_latency).",
         );
         let kafka_broker_queue_latency_p99 = broker_gauge(
             "kafka_broker_queue_latency_p99_seconds",
             "99th percentile time a record waited in the producer's queue for this broker \
-             before it was sent, over the last statistics window (librdkafka int_latency).",
+             before it was put in a produce request, over the last statistics window \
+             (librdkafka int_latency).",
         );
         let kafka_broker_up = register(
             registry,
@@ -181,7 +183,10 @@ impl Metrics {
             self.kafka_broker_up
                 .with_label_values(&[name])
                 .set(i64::from(b.state == "UP"));
-            if let Some(rtt) = &b.rtt {
+            // A window without samples (a producer that wrote nothing to
+            // this broker lately: the plain producer, with transactions on)
+            // says nothing, and must not overwrite what another saw.
+            if let Some(rtt) = b.rtt.as_ref().filter(|w| w.cnt > 0) {
                 self.kafka_broker_rtt_avg
                     .with_label_values(&[name])
                     .set(rtt.avg as f64 / 1e6);
@@ -189,7 +194,7 @@ impl Metrics {
                     .with_label_values(&[name])
                     .set(rtt.p99 as f64 / 1e6);
             }
-            if let Some(queued) = &b.int_latency {
+            if let Some(queued) = b.int_latency.as_ref().filter(|w| w.cnt > 0) {
                 self.kafka_broker_queue_latency_avg
                     .with_label_values(&[name])
                     .set(queued.avg as f64 / 1e6);

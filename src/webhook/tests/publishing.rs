@@ -64,33 +64,50 @@ async fn a_published_delivery_splits_its_time_into_handover_report_and_answer() 
 #[tokio::test]
 async fn librdkafka_statistics_give_each_brokers_queue_wait_and_round_trip() {
     // A record's wait for its report is the producer's queue, then the
-    // broker: both per broker, from the statistics the producer reports.
+    // broker: both per broker, in seconds, from the statistics the
+    // producer reports.
     let f = fixture(
         |c| c.kafka.statistics_interval = Duration::from_millis(100),
         &[],
     );
     let r = exchange(&f.app, peer(), post(&issue_headers("mid-1"), ISSUE_BODY)).await;
     assert_eq!((r.status, r.body.as_str()), (200, "OK"), "{r:?}");
-    let has = |name: &str| {
+    f.cluster
+        .broker_round_trip_time(1, Duration::from_millis(100))
+        .expect("rtt");
+    let gauge = |name: &str| -> Option<f64> {
         String::from_utf8(f.app.metrics.render())
             .expect("utf8")
             .lines()
-            .any(|l| l.starts_with(&format!("popbill_bridge_kafka_broker_{name}{{broker=")))
+            .find(|l| l.starts_with(&format!("popbill_bridge_kafka_broker_{name}{{broker=")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
     };
-    let until = Instant::now() + Duration::from_secs(5);
-    let names = [
-        "queue_latency_avg_seconds",
-        "queue_latency_p99_seconds",
-        "rtt_avg_seconds",
-        "rtt_p99_seconds",
-    ];
-    while !names.iter().all(|n| has(n)) {
+    // Deliveries keep the windows filled while the round-trip shows.
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut n = 1;
+    loop {
+        let rtt = gauge("rtt_avg_seconds").unwrap_or(0.0);
+        if rtt >= 0.05 {
+            assert!(rtt < 1.0, "round-trip {rtt} s: not in seconds?");
+            for name in ["queue_latency_avg_seconds", "queue_latency_p99_seconds"] {
+                let q = gauge(name).unwrap_or(-1.0);
+                assert!((0.0..1.0).contains(&q), "{name} = {q}");
+            }
+            assert!(gauge("rtt_p99_seconds").is_some_and(|p| p > 0.0 && p < 1.0));
+            break;
+        }
         assert!(
             Instant::now() < until,
-            "no statistics within 5 s: {:?}",
-            names.map(|n| (n, has(n)))
+            "no 100 ms round-trip in the statistics within 10 s: rtt_avg {rtt}"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        n += 1;
+        let r = exchange(
+            &f.app,
+            peer(),
+            post(&issue_headers(&format!("mid-{n}")), ISSUE_BODY),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{r:?}");
     }
 }
 
