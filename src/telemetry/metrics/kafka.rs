@@ -186,22 +186,23 @@ impl Metrics {
             // A window without samples (a producer that wrote nothing to
             // this broker lately: the plain producer, with transactions on)
             // says nothing, and must not overwrite what another saw.
-            if let Some(rtt) = b.rtt.as_ref().filter(|w| w.cnt > 0) {
-                self.kafka_broker_rtt_avg
-                    .with_label_values(&[name])
-                    .set(rtt.avg as f64 / 1e6);
-                self.kafka_broker_rtt_p99
-                    .with_label_values(&[name])
-                    .set(rtt.p99 as f64 / 1e6);
-            }
-            if let Some(queued) = b.int_latency.as_ref().filter(|w| w.cnt > 0) {
-                self.kafka_broker_queue_latency_avg
-                    .with_label_values(&[name])
-                    .set(queued.avg as f64 / 1e6);
-                self.kafka_broker_queue_latency_p99
-                    .with_label_values(&[name])
-                    .set(queued.p99 as f64 / 1e6);
-            }
+            // librdkafka's windows are in microseconds.
+            let set = |avg: &GaugeVec, p99: &GaugeVec, w: &Option<rdkafka::statistics::Window>| {
+                if let Some(w) = w.as_ref().filter(|w| w.cnt > 0) {
+                    avg.with_label_values(&[name]).set(w.avg as f64 / 1e6);
+                    p99.with_label_values(&[name]).set(w.p99 as f64 / 1e6);
+                }
+            };
+            set(
+                &self.kafka_broker_rtt_avg,
+                &self.kafka_broker_rtt_p99,
+                &b.rtt,
+            );
+            set(
+                &self.kafka_broker_queue_latency_avg,
+                &self.kafka_broker_queue_latency_p99,
+                &b.int_latency,
+            );
         }
         self.kafka_tx_errors.inc_by(errors);
         self.kafka_tx_retries.inc_by(retries);

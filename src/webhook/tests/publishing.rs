@@ -20,17 +20,8 @@ async fn a_published_delivery_splits_its_time_into_handover_report_and_answer() 
     // own share before the record reaches the producer, Kafka's report,
     // and what is left for the answer.
     let f = fixture(|_| {}, &[]);
-    // The topic is known first (a first delivery's handover includes the
-    // topic check); then Kafka turns slow.
-    let route = f.app.router.route("TAXINVOICE.STATE", Some("Issue"));
-    f.app
-        .topics
-        .ensure(route, Instant::now() + Duration::from_secs(2))
-        .await
-        .expect("the topic exists");
-    f.cluster
-        .broker_round_trip_time(1, Duration::from_millis(100))
-        .expect("rtt");
+    // A first delivery's handover would include the topic check.
+    known_then_slow(&f, Duration::from_millis(100)).await;
     for _ in 0..2 {
         let r = exchange(&f.app, peer(), post(&issue_headers("mid-1"), ISSUE_BODY)).await;
         assert_eq!((r.status, r.body.as_str()), (200, "OK"), "{r:?}");
@@ -192,16 +183,7 @@ async fn a_write_kafka_does_not_confirm_by_the_deadline_is_503_timeout() {
         },
         &[],
     );
-    // The topic is known first; then Kafka turns slow.
-    let route = f.app.router.route("TAXINVOICE.STATE", Some("Issue"));
-    f.app
-        .topics
-        .ensure(route, Instant::now() + Duration::from_secs(2))
-        .await
-        .expect("the topic exists");
-    f.cluster
-        .broker_round_trip_time(1, Duration::from_secs(1))
-        .expect("rtt");
+    known_then_slow(&f, Duration::from_secs(1)).await;
     let started = tokio::time::Instant::now();
     let r = exchange(&f.app, peer(), post(&issue_headers("mid-2"), ISSUE_BODY)).await;
     assert_eq!(r.status, 503, "{r:?}");
@@ -496,4 +478,18 @@ async fn wait_for_a_lead_gone_without_a_verdict_is_abandoned_not_a_hang() {
     .await
     .expect_err("no verdict");
     assert!(matches!(*e, BridgeError::Abandoned), "{e:?}");
+}
+
+/// The issue topic is known first; then Kafka turns slow: every answer
+/// of the mock broker waits `round_trip`.
+async fn known_then_slow(f: &Fixture, round_trip: Duration) {
+    let route = f.app.router.route("TAXINVOICE.STATE", Some("Issue"));
+    f.app
+        .topics
+        .ensure(route, Instant::now() + Duration::from_secs(2))
+        .await
+        .expect("the topic exists");
+    f.cluster
+        .broker_round_trip_time(1, round_trip)
+        .expect("rtt");
 }
