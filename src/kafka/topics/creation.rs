@@ -208,7 +208,7 @@ impl Topics {
                 // NOT_LEADER (see `serving`).
                 if let Some(t) = state {
                     t.set_cause(None);
-                    t.set_unfinished(None, Instant::now());
+                    t.set_unfinished(None);
                     t.state.store(NOT_SERVING, Ordering::Release);
                 }
                 None
@@ -218,7 +218,7 @@ impl Topics {
                 match state {
                     // Logged by set_unfinished, on change only. A refusal
                     // said before stays: this answer does not contradict it.
-                    Some(t) => t.set_unfinished(Some(why.clone()), Instant::now()),
+                    Some(t) => t.set_unfinished(Some(why.clone())),
                     None => {
                         warn!(topic = name, cause = %why, "Kafka did not finish creating the topic")
                     }
@@ -230,7 +230,7 @@ impl Topics {
                 match state {
                     // Logged by set_cause, on change only.
                     Some(t) => {
-                        t.set_unfinished(None, Instant::now());
+                        t.set_unfinished(None);
                         t.set_cause(Some(cause.clone()));
                     }
                     None => warn!(topic = name, cause = %cause, "could not create topic"),

@@ -385,7 +385,7 @@ impl Topics {
             t.state.store(state, Ordering::Release);
             if listed > 0 {
                 t.set_cause(None);
-                t.set_unfinished(None, Instant::now());
+                t.set_unfinished(None);
                 t.said_missing.store(false, Ordering::Release);
             }
             // The topic's own setting, as the settings check read it: not

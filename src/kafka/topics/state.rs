@@ -95,10 +95,7 @@ impl TopicState {
 
     /// When a write to it was last denied, unless one succeeded since.
     fn denied_at(&self) -> Option<Instant> {
-        match self.write_denied.load(Ordering::Acquire) {
-            0 => None,
-            m => Some(self.since + Duration::from_millis(m - 1)),
-        }
+        instant_at(self.since, self.write_denied.load(Ordering::Acquire))
     }
 
     /// A write to it was denied (`at`); logged when a bout of denials
@@ -106,9 +103,8 @@ impl TopicState {
     pub(super) fn set_write_denied(&self, at: Instant) {
         let m = millis_since(self.since, at);
         let before = self.write_denied.swap(m, Ordering::AcqRel);
-        let new_bout = before == 0
-            || at.saturating_duration_since(self.since + Duration::from_millis(before - 1))
-                > DENIAL_KEPT;
+        let new_bout = instant_at(self.since, before)
+            .is_none_or(|last| at.saturating_duration_since(last) > DENIAL_KEPT);
         if new_bout {
             warn!(topic = %self.name, "Kafka denies the bridge Write on this topic (TopicAuthorizationFailed): deliveries routed to it get 503 until its principal is granted Write (docs/deploy.md, ACLs)");
         }
@@ -165,9 +161,9 @@ impl TopicState {
 
     /// Records why the last creation did not finish (`None`: it finished,
     /// or was refused), logging only changes.
-    pub(super) fn set_unfinished(&self, why: Option<String>, at: Instant) {
+    pub(super) fn set_unfinished(&self, why: Option<String>) {
         let m = match why {
-            Some(_) => millis_since(self.since, at),
+            Some(_) => millis_since(self.since, Instant::now()),
             None => 0,
         };
         self.unfinished_at.store(m, Ordering::Release);
@@ -180,13 +176,9 @@ impl TopicState {
     /// [`CREATION_RETRY`]: answer at once. An atomic load when there is
     /// none.
     pub(super) fn unfinished_lately(&self) -> Option<String> {
-        match self.unfinished_at.load(Ordering::Acquire) {
-            0 => None,
-            m if (self.since + Duration::from_millis(m - 1)).elapsed() < CREATION_RETRY => {
-                self.unfinished.get()
-            }
-            _ => None,
-        }
+        instant_at(self.since, self.unfinished_at.load(Ordering::Acquire))
+            .filter(|at| at.elapsed() < CREATION_RETRY)
+            .and_then(|_| self.unfinished.get())
     }
 
     pub(super) fn cause(&self) -> Option<String> {
@@ -286,6 +278,11 @@ pub(super) fn starvation(
 /// for "none" in the atomics that keep such times.
 fn millis_since(since: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX - 1) + 1
+}
+
+/// The time [`millis_since`] kept as `m`; none for 0.
+fn instant_at(since: Instant, m: u64) -> Option<Instant> {
+    m.checked_sub(1).map(|ms| since + Duration::from_millis(ms))
 }
 
 #[cfg(test)]

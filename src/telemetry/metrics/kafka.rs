@@ -218,14 +218,14 @@ impl Metrics {
             .filter(|g| !clients.values().any(|c| c.brokers.contains_key(*g)))
         {
             let _ = self.kafka_broker_up.remove_label_values(&[gone]);
-            let _ = self.kafka_broker_rtt_avg.remove_label_values(&[gone]);
-            let _ = self.kafka_broker_rtt_p99.remove_label_values(&[gone]);
-            let _ = self
-                .kafka_broker_queue_latency_avg
-                .remove_label_values(&[gone]);
-            let _ = self
-                .kafka_broker_queue_latency_p99
-                .remove_label_values(&[gone]);
+            for windows in [
+                &self.kafka_broker_rtt_avg,
+                &self.kafka_broker_rtt_p99,
+                &self.kafka_broker_queue_latency_avg,
+                &self.kafka_broker_queue_latency_p99,
+            ] {
+                let _ = windows.remove_label_values(&[gone]);
+            }
         }
         let (messages, bytes) = clients
             .values()
