@@ -9,6 +9,12 @@
 #   minimal     tools/src/bin/minimal-bridge.rs: hyper + rdkafka, body
 #               produced as-is, OK after the delivery report — the reference
 #               every goal is a ratio to;
+#   floor       the minimal bridge with --record: the record popbill-bridge
+#               writes (body parsed by its Delivery::parse, keyed, with its
+#               record headers), and nothing else — what any bridge writing
+#               that record format pays (issue #25). Its rows say which goals
+#               the format alone already misses, and the bridges' cost is
+#               also given as a ratio to it;
 #   bridge-off  popbill-bridge with duplicate detection off, Kafka
 #               transactions off;
 #   bridge-on   popbill-bridge with duplicate detection on, transactions off
@@ -49,6 +55,7 @@
 #   BENCH_CONCURRENCY ("64 256") closed-loop concurrencies (the goals are at 64, 256; add 1 if wanted)
 #   BENCH_DEDUP ("off on")      bridge modes with transactions off ("": none)
 #   BENCH_TXN (1)               0: no bridge-txn
+#   BENCH_FLOOR (1)             0: no floor (a revision without minimal-bridge --record has none)
 #   BENCH_TXN_ENV               NAME=value words for bridge-txn only, e.g.
 #                               POPBILL_BRIDGE_KAFKA__TRANSACTIONS__PRODUCERS=4
 #   BENCH_ROUNDS (1)            rounds, order rotated
@@ -73,6 +80,7 @@ seconds="${BENCH_SECONDS:-20}"
 concurrencies="${BENCH_CONCURRENCY:-64 256}"
 dedup_modes="${BENCH_DEDUP-off on}" # set but empty: no bridge without transactions
 txn="${BENCH_TXN:-1}"
+floor="${BENCH_FLOOR:-1}"
 read -r -a txn_env <<<"${BENCH_TXN_ENV:-}"
 rounds="${BENCH_ROUNDS:-1}"
 open_pcts="${BENCH_OPEN:-50 90}"
@@ -119,6 +127,7 @@ whole BENCH_BURST "$burst" 0 100000
 whole BENCH_CALLGRIND_COUNT "$cg_count" 1 1000000
 whole BENCH_CALLGRIND_CONCURRENCY "$cg_conc" 1 1024
 whole BENCH_TXN "$txn" 0 1
+whole BENCH_FLOOR "$floor" 0 1
 for v in "${txn_env[@]}"; do
   case "$v" in POPBILL_BRIDGE_*=*) ;; *) die "BENCH_TXN_ENV: POPBILL_BRIDGE_...=value words, not $v" ;; esac
 done
@@ -257,6 +266,10 @@ say "building popbill-bridge and its tools from $src (release, CARGO_TARGET_DIR=
 (cd "$src" && cargo build --release -p popbill-bridge -p popbill-bridge-tools --bins >&2) ||
   die "build failed (to bench the last commit instead of the work tree: BENCH_REV=HEAD)"
 fixture="$src/src/commands/samples/deliveries.jsonl"
+if [ "$floor" = 1 ] && ! "$tools/minimal-bridge" --help 2>/dev/null | grep -q -- --record; then
+  say "this revision's minimal-bridge has no --record: no floor"
+  floor=0
+fi
 rdkafka_sys=$(awk '/^name = "rdkafka-sys"$/ {getline; gsub(/"/, "", $3); print $3; exit}' "$src/Cargo.lock")
 
 # Whether this build knows kafka.transactions: a revision before them (a
@@ -522,12 +535,16 @@ minimal_extra=()
 bridge_extra=()
 ready_s=60
 
-start_server() { # system (minimal|bridge-on|bridge-off|bridge-txn), phase name
+start_server() { # system (minimal|floor|bridge-on|bridge-off|bridge-txn), phase name
   local sys=$1 name=$2 log="$work/server-$2.log"
   case "$sys" in
     minimal)
       "${wrap[@]}" "$tools/minimal-bridge" --brokers "$brokers" --listen "$listen" \
         --topic "$topic" ${key:+--key "$key"} "${minimal_extra[@]}" >"$log" 2>&1 &
+      ;;
+    floor)
+      "${wrap[@]}" "$tools/minimal-bridge" --brokers "$brokers" --listen "$listen" \
+        --topic "$topic" --record "${minimal_extra[@]}" >"$log" 2>&1 &
       ;;
     bridge-on | bridge-off | bridge-txn)
       local extra dedup=true transactions=()
@@ -573,7 +590,7 @@ start_server() { # system (minimal|bridge-on|bridge-off|bridge-txn), phase name
   warm "$name"
 }
 ready() {
-  if [ "$1" = minimal ]; then
+  if [ "$1" = minimal ] || [ "$1" = floor ]; then
     (exec 3<>"/dev/tcp/${listen%:*}/${listen#*:}") 2>/dev/null
   else
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$admin/readyz")" = 200 ]
@@ -739,8 +756,10 @@ start_server bridge-on setup
 stop_server
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
-closed_systems=(ceiling minimal "${bridges[@]}")
-open_systems=(minimal "${bridges[@]}")
+references=(minimal)
+[ "$floor" = 0 ] || references+=(floor)
+closed_systems=(ceiling "${references[@]}" "${bridges[@]}")
+open_systems=("${references[@]}" "${bridges[@]}")
 for ((r = 1; r <= rounds; r++)); do
   k=0
   for c in $concurrencies; do
@@ -858,6 +877,30 @@ txn_summary() {
     }' "$agg"
 }
 
+# --- issue #25: the bridges against the record's floor ------------------------------
+# What the floor costs beside the minimal bridge is the record format's
+# price; what a bridge costs beside the floor is its own (detection, limits,
+# metrics, the log line, ...).
+floor_summary() {
+  printf '# the record'"'"'s floor (issue #25): the minimal bridge writing the record popbill-bridge writes; a goal its\n'
+  printf '#   rows mark MISS is missed by the record format itself. Each bridge against the floor (x dl/s, p99, x CPU or Ir):\n'
+  awk -F'|' '
+    $2 == "floor" { fd[$1, $3] = $5; fp[$1, $3] = $6; fc[$1, $3] = $8; fi[$1, $3] = $10 }
+    $2 ~ /^bridge-/ { rows[++n] = $0 }
+    END {
+      for (i = 1; i <= n; i++) {
+        split(rows[i], f, "|"); k = f[1] SUBSEP f[3]
+        if (!(k in fd) || f[1] == "burst") continue
+        if (f[1] == "callgrind")
+          w = (fi[k] > 0 && f[10] != "") ? sprintf("Ir %.2f x (%.0fk against %.0fk)", f[10] / fi[k], f[10] / 1000, fi[k] / 1000) : "-"
+        else
+          w = sprintf("%.2f x dl/s, p99 %+.2f ms, CPU %s", fd[k] > 0 ? f[5] / fd[k] : 0, f[6] - fp[k],
+            (fc[k] > 0 && f[8] != "") ? sprintf("%.2f x (%.1f against %.1f us)", f[8] / fc[k], f[8], fc[k]) : "-")
+        printf "#   %-10s %-9s %-10s %s\n", f[1], f[3], f[2], w
+      }
+    }' "$agg"
+}
+
 # --- the table ---------------------------------------------------------------------
 # One line per row, the medians over the rounds (VmHWM: the max), in a fixed order.
 agg="$work/rows.psv"
@@ -918,6 +961,9 @@ gcs_at_end=$(broker_full_gcs)
     function num(x) { return x == "" ? "-" : x }
     function verdict(ok) { npass += ok; nfail += !ok; return ok ? "PASS" : "FAIL" }
     function tverdict(ok) { tpass += ok; tfail += !ok; return ok ? "PASS" : "FAIL" }
+    # The floor is judged by the same goals, not counted: a goal it misses,
+    # the record format alone misses.
+    function fverdict(ok) { return ok ? "pass" : "MISS" }
     NR == FNR { if ($2 == "minimal") { mdps[$1, $3] = $5; mp99[$1, $3] = $6; mcpu[$1, $3] = $8; mir[$1, $3] = $10 }; next }
     FNR == 1 {
       printf "%-9s %-10s %-9s | %9s %5s | %8s %7s | %-10s %5s | %7s | %6s | %-36s | %s\n",
@@ -944,6 +990,15 @@ gcs_at_end=$(broker_full_gcs)
       g = ""
       if (sys == "ceiling" || sys == "minimal") {
         g = err > 0 ? "reference, HAS ERRORS" : "reference"
+      } else if (sys == "floor" && kind == "closed" && ref && index(goal_c, " " load " ")) {
+        g = "floor: tput " fverdict(dps >= 0.97 * mdps[key]) " p99 " fverdict(p99 <= mp99[key] + 0.5) \
+            " cpu " fverdict(cpu <= 1.25 * mcpu[key])
+      } else if (sys == "floor" && kind == "open" && load == "50%" && ref) {
+        g = "floor: p99 " fverdict(p99 <= mp99[key] + 1.0) " err " fverdict(err == 0)
+      } else if (sys == "floor" && kind == "callgrind" && ref) {
+        g = "floor: Ir " fverdict(ir <= 1.6 * mir[key])
+      } else if (sys == "floor") {
+        g = err > 0 ? "floor, HAS ERRORS" : "floor"
       } else if (sys == "bridge-txn" && kind == "closed" && ref && index(goal_c, " " load " ")) {
         g = "tput " tverdict(dps >= 0.90 * mdps[key]) " p99 " tverdict(p99 <= mp99[key] + 10)
       } else if (sys == "bridge-txn" && kind == "open" && load == "50%" && ref) {
@@ -983,6 +1038,9 @@ gcs_at_end=$(broker_full_gcs)
   printf '#   callgrind: Ir/dl <= 1.6 x minimal; burst: only 200, 503 or closed connections, every OK in Kafka;\n'
   printf '#   mem: peak RSS <= %s MiB in the closed loop (detection on: + %s B a remembered event), <= %s MiB through the burst\n' \
     "$steady_rss_mib" "$remembered_bytes" "$burst_rss_mib"
+  if [ "$floor" = 1 ]; then
+    floor_summary
+  fi
   if [ "$txn" = 1 ]; then
     printf '#   bridge-txn (issue #20): closed loop at c64, c256: dl/s >= 0.90 x minimal, p99 <= minimal + 10 ms;\n'
     printf '#   open loop at 50%%: p99 <= minimal + 10 ms, no errors; burst: answers as above\n'
@@ -996,7 +1054,7 @@ gcs_at_end=$(broker_full_gcs)
       BEGIN { printf "%-10s %-5s %-5s | %11s | %-20s | %-18s | %-34s | %s\n", "system", "load", "round", "loadgen p50", "request mean (p99)", "handover (p99)", "report (p99); queue, rtt", "after report" }
       {
         if ($6 == "" || $8 == "") {
-          printf "%-10s %-5s %-5s | %11s | %s\n", $1, $2, $3, $4, "(no stage metrics: " ($1 == "minimal" ? "the reference" : "an older bridge") ")"
+          printf "%-10s %-5s %-5s | %11s | %s\n", $1, $2, $3, $4, "(no stage metrics: " ($1 == "minimal" || $1 == "floor" ? "a reference" : "an older bridge") ")"
           next
         }
         printf "%-10s %-5s %-5s | %11s | %-20s | %-18s | %-34s | %s\n", $1, $2, $3, $4,

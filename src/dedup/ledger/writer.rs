@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 
 use rdkafka::producer::FutureRecord;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::dedup::ledger::Entry;
 use crate::dedup::ledger::line::{MAX_LINE, line, line_len};
@@ -65,19 +64,36 @@ impl Writer {
             let Some(first) = first else { return };
             let mut bytes = line_len(&first);
             batch.push(first);
-            let until = Instant::now() + LINGER;
-            while batch.len() < BATCH && bytes < BATCH_BYTES - MAX_LINE {
-                match tokio::time::timeout_at(until, rx.recv()).await {
-                    Ok(Some(e)) => {
-                        bytes += line_len(&e);
-                        batch.push(e);
+            // The linger is slept, not spent waiting on the channel: the
+            // confirmations that arrive meanwhile are queued without waking
+            // this task (one wake-up a batch, not one an event), and are
+            // drained when it ends. A shutdown during the linger is seen at
+            // the next turn, which drains the rest.
+            tokio::time::sleep(LINGER).await;
+            loop {
+                while batch.len() < BATCH && bytes < BATCH_BYTES - MAX_LINE {
+                    match rx.try_recv() {
+                        Ok(e) => {
+                            bytes += line_len(&e);
+                            batch.push(e);
+                        }
+                        Err(_) => break,
                     }
-                    _ => break,
                 }
+                if batch.is_empty() {
+                    break;
+                }
+                let full = std::mem::take(&mut batch);
+                let more = full.len() == BATCH || bytes >= BATCH_BYTES - MAX_LINE;
+                let writer = self.clone();
+                tokio::spawn(async move { writer.write(full).await });
+                // A full batch may have left more behind: written at once,
+                // they waited their linger already.
+                if !more {
+                    break;
+                }
+                bytes = 0;
             }
-            let full = std::mem::take(&mut batch);
-            let writer = self.clone();
-            tokio::spawn(async move { writer.write(full).await });
         }
     }
 

@@ -8,7 +8,8 @@
 //! fixed `--key` so the records land on one partition as the bridge's do for
 //! one sample, and answer `OK` only after the delivery report (503 if it
 //! fails). No parsing, routing, record headers, duplicate detection, limits,
-//! metrics or logs. Same allocator as the bridge (mimalloc, its settings),
+//! metrics or logs (with `--record`: the record popbill-bridge writes, see
+//! there). Same allocator as the bridge (mimalloc, its settings),
 //! so the ratio to it measures code, not the allocator. SIGTERM or SIGINT:
 //! flush and exit.
 //!
@@ -17,7 +18,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use clap::Parser;
@@ -27,6 +28,8 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use popbill_bridge::config::Config;
+use popbill_bridge::delivery::Delivery;
+use popbill_bridge::kafka::record::{CloudEventsConfig, headers};
 use popbill_bridge::kafka::KafkaConfig;
 use popbill_bridge::kafka::publish::producer_config;
 use rdkafka::ClientContext;
@@ -51,6 +54,15 @@ struct Args {
     message_timeout_ms: u64,
     #[arg(long, default_value_t = 10000)]
     statistics_interval_ms: u64,
+    /// Write the record popbill-bridge writes: the body parsed by its own
+    /// `Delivery::parse` (400 when it does not parse), keyed by
+    /// `corpNum:itemKey`, with the headers of its own `kafka::record::headers`
+    /// (the `Pb-Webhook-*` ones and the CloudEvents attributes), timestamped
+    /// when received. Still no routing, duplicate detection, limits,
+    /// metrics or logs: what any bridge writing that record format pays,
+    /// the floor under popbill-bridge's cost (issue #25). Overrides `--key`.
+    #[arg(long)]
+    record: bool,
 }
 
 /// Ignores librdkafka statistics, as the ceiling does.
@@ -63,6 +75,7 @@ struct State {
     producer: FutureProducer<Quiet>,
     topic: String,
     key: Option<String>,
+    record: Option<CloudEventsConfig>,
 }
 
 async fn handle(
@@ -74,21 +87,51 @@ async fn handle(
         *r.status_mut() = code;
         Ok(r)
     };
-    let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return answer(StatusCode::BAD_REQUEST, "bad body");
     };
-    let mut rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(&s.topic).payload(&body[..]);
-    if let Some(k) = s.key.as_deref() {
-        rec = rec.key(k);
-    }
-    let delivered = match s.producer.send_result(rec) {
-        Ok(report) => matches!(report.await, Ok(Ok(_))),
-        Err(_) => false, // queue full
+    let delivered = match &s.record {
+        None => {
+            let mut rec: FutureRecord<'_, str, [u8]> =
+                FutureRecord::to(&s.topic).payload(&body[..]);
+            if let Some(k) = s.key.as_deref() {
+                rec = rec.key(k);
+            }
+            send(&s.producer, rec).await
+        }
+        Some(ce) => {
+            let Ok(delivery) = Delivery::parse(&parts.headers, &body) else {
+                return answer(StatusCode::BAD_REQUEST, "bad delivery");
+            };
+            let received_at = SystemTime::now();
+            let id = delivery.mid.unwrap_or_default();
+            let key = delivery.key();
+            let timestamp = received_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let mut rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(&s.topic)
+                .payload(delivery.body)
+                .headers(headers(&parts.headers, &delivery, id, ce, received_at))
+                .timestamp(timestamp);
+            if let Some(k) = key.as_deref() {
+                rec = rec.key(k);
+            }
+            send(&s.producer, rec).await
+        }
     };
     if delivered {
         answer(StatusCode::OK, "OK")
     } else {
         answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    }
+}
+
+/// Whether Kafka confirmed the record (false when the queue was full).
+async fn send(producer: &FutureProducer<Quiet>, rec: FutureRecord<'_, str, [u8]>) -> bool {
+    match producer.send_result(rec) {
+        Ok(report) => matches!(report.await, Ok(Ok(_))),
+        Err(_) => false,
     }
 }
 
@@ -118,6 +161,7 @@ async fn main() -> std::process::ExitCode {
         producer,
         topic,
         key,
+        record: a.record.then(CloudEventsConfig::default),
     });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("SIGTERM handler");
