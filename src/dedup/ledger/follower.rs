@@ -268,9 +268,7 @@ impl Follower {
         // Ledger records are small; librdkafka's default pre-fetch
         // buffer (64 MiB a partition) would only cost memory.
         cfg.set("queued.max.messages.kbytes", "2048")
-            .set("fetch.max.bytes", "4194304")
-            .set("fetch.min.bytes", "65536")
-            .set("fetch.wait.max.ms", "100");
+            .set("fetch.max.bytes", "4194304");
         // The bridge's context: librdkafka's lines share the log throttle.
         let consumer: StreamConsumer<KafkaContext> = cfg
             .create_with_context(self.topics.client_context().in_group(&group, "Describe"))

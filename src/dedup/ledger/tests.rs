@@ -9,21 +9,7 @@ use tokio::time::Instant;
 #[tokio::test]
 async fn events_with_the_longest_mids_are_all_written_to_the_ledger() {
     let cluster = crate::kafka::mock::with_topics(&["ut.ledger"]);
-    let kafka = KafkaConfig {
-        brokers: cluster.bootstrap_servers(),
-        statistics_interval: Duration::ZERO,
-        ..KafkaConfig::default()
-    };
-    let metrics = Arc::new(Metrics::new(&[]));
-    let producer = crate::kafka::publish::create_producer(
-        &kafka,
-        // Any record limit above the ledger's largest record.
-        2_000_000,
-        metrics.clone(),
-        Default::default(),
-    )
-    .expect("producer");
-    let ledger = Ledger::start("ut.ledger", producer, metrics.clone());
+    let (ledger, metrics) = started_ledger(&cluster, "ut.ledger");
     let long_mid = "m".repeat(15_000);
     let n = 1_200u128;
     for i in 0..n {
@@ -63,4 +49,123 @@ async fn events_with_the_longest_mids_are_all_written_to_the_ledger() {
         text.contains("popbill_bridge_dedup_ledger_write_failures_total 0"),
         "{text}"
     );
+}
+
+/// Issue #25: the writer waited 2 ms to fill a batch, so confirmations a
+/// few milliseconds apart each got a ledger record of their own (at 10,000
+/// deliveries/s, 500 records a second, ~1 µs of librdkafka's CPU a
+/// delivery). Confirmations within the linger share one record.
+#[tokio::test]
+async fn confirmations_a_few_milliseconds_apart_share_one_ledger_record() {
+    // Three confirmations 4 ms apart; a machine too busy to make them
+    // within 12 ms cannot judge the linger, and tries again.
+    for attempt in 0..5 {
+        let topic = format!("ut.ledger.linger{attempt}");
+        let cluster = crate::kafka::mock::with_topics(&[&topic]);
+        let (ledger, metrics) = started_ledger(&cluster, &topic);
+        let started = Instant::now();
+        for i in 0..3u128 {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(4)).await;
+            }
+            ledger.record(Entry {
+                claim: Claim {
+                    identity: i,
+                    body: 7,
+                },
+                id: format!("mid-{i}"),
+                topic: "popbill.taxinvoice.state.issue".into(),
+                receipt: Receipt::from_report(0, i as i64).expect("a real offset"),
+            });
+        }
+        let spread = started.elapsed();
+        let until = Instant::now() + Duration::from_secs(10);
+        while !metrics_say(&metrics, "popbill_bridge_dedup_ledger_writes_total 3")
+            && Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ledger.close(Instant::now() + Duration::from_secs(5)).await;
+        assert!(
+            metrics_say(&metrics, "popbill_bridge_dedup_ledger_writes_total 3"),
+            "the three confirmations were not all written"
+        );
+        if spread > Duration::from_millis(12) {
+            continue;
+        }
+        let records = ledger_values(&cluster, &topic).await;
+        assert_eq!(
+            records.len(),
+            1,
+            "confirmations {spread:?} apart in all were written as {records:?}"
+        );
+        assert_eq!(records[0].lines().count(), 3, "{records:?}");
+        return;
+    }
+    panic!(
+        "five tries never recorded three confirmations within 12 ms: too busy a machine to judge"
+    );
+}
+
+/// A ledger writing to `topic` of the mock `cluster`, and its metrics.
+fn started_ledger(cluster: &crate::kafka::mock::Cluster, topic: &str) -> (Ledger, Arc<Metrics>) {
+    let kafka = KafkaConfig {
+        brokers: cluster.bootstrap_servers(),
+        statistics_interval: Duration::ZERO,
+        ..KafkaConfig::default()
+    };
+    let metrics = Arc::new(Metrics::new(&[]));
+    let producer = crate::kafka::publish::create_producer(
+        &kafka,
+        // Any record limit above the ledger's largest record.
+        2_000_000,
+        metrics.clone(),
+        Default::default(),
+    )
+    .expect("producer");
+    (Ledger::start(topic, producer, metrics.clone()), metrics)
+}
+
+fn metrics_say(metrics: &Metrics, line: &str) -> bool {
+    String::from_utf8(metrics.render())
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l == line)
+}
+
+/// The values of every record on `topic` (one partition), read to its end.
+async fn ledger_values(cluster: &crate::kafka::mock::Cluster, topic: &str) -> Vec<String> {
+    use rdkafka::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::message::Message as _;
+    use rdkafka::{Offset, TopicPartitionList};
+    let (brokers, topic) = (cluster.bootstrap_servers(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "ut-ledger-linger")
+            .set("enable.partition.eof", "true")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, Offset::Beginning)
+            .expect("partition");
+        c.assign(&tpl).expect("assign");
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let mut out = Vec::new();
+        while std::time::Instant::now() < until {
+            match c.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+                }
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+                Some(Err(e)) => panic!("reading the ledger: {e}"),
+                None => {}
+            }
+        }
+        out
+    })
+    .await
+    .expect("consumer thread")
 }

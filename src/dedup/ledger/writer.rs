@@ -24,8 +24,12 @@ const BATCH: usize = 512;
 /// default record limit (1 MiB), whatever the senders chose as MIDs.
 pub(super) const BATCH_BYTES: usize = 256 * 1024;
 /// How long the writer waits to fill a batch. Adds at most this much to
-/// the time a copy on another replica could slip through.
-const LINGER: Duration = Duration::from_millis(2);
+/// the time a copy on another replica could slip through (POPBiLL re-sends
+/// minutes apart). Each ledger record costs librdkafka's threads the same
+/// whatever it carries, and the follower reads it back: at 2 ms a bridge
+/// taking 10,000 deliveries/s wrote 500 records/s, ~1 µs of CPU a
+/// delivery (docs/performance.md, issue #25); at 20 ms, 50.
+const LINGER: Duration = Duration::from_millis(20);
 
 pub(super) struct Writer {
     pub(super) topic: Arc<str>,
@@ -67,9 +71,9 @@ impl Writer {
             // The linger is slept, not spent waiting on the channel: the
             // confirmations that arrive meanwhile are queued without waking
             // this task (one wake-up a batch, not one an event), and are
-            // drained when it ends. A shutdown during the linger is seen at
-            // the next turn, which drains the rest.
-            tokio::time::sleep(LINGER).await;
+            // drained when it ends. A shutdown cuts it short; the next turn
+            // sees the shutdown and drains the rest.
+            shutdown.sleep(LINGER).await;
             loop {
                 while batch.len() < BATCH && bytes < BATCH_BYTES - MAX_LINE {
                     match rx.try_recv() {

@@ -29,9 +29,9 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use popbill_bridge::config::Config;
 use popbill_bridge::delivery::Delivery;
-use popbill_bridge::kafka::record::{CloudEventsConfig, headers};
 use popbill_bridge::kafka::KafkaConfig;
 use popbill_bridge::kafka::publish::producer_config;
+use popbill_bridge::kafka::record::{CloudEventsConfig, headers};
 use rdkafka::ClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
