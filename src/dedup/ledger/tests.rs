@@ -68,15 +68,7 @@ async fn confirmations_a_few_milliseconds_apart_share_one_ledger_record() {
             if i > 0 {
                 tokio::time::sleep(Duration::from_millis(4)).await;
             }
-            ledger.record(Entry {
-                claim: Claim {
-                    identity: i,
-                    body: 7,
-                },
-                id: format!("mid-{i}"),
-                topic: "popbill.taxinvoice.state.issue".into(),
-                receipt: Receipt::from_report(0, i as i64).expect("a real offset"),
-            });
+            ledger.record(short_entry(i));
         }
         let spread = started.elapsed();
         let until = Instant::now() + Duration::from_secs(10);
@@ -105,6 +97,61 @@ async fn confirmations_a_few_milliseconds_apart_share_one_ledger_record() {
     panic!(
         "five tries never recorded three confirmations within 12 ms: too busy a machine to judge"
     );
+}
+
+/// More confirmations within one linger than a record takes: written at
+/// its end, as full records and the rest, none left behind.
+#[tokio::test]
+async fn more_confirmations_than_a_record_takes_are_split_into_full_records() {
+    let cluster = crate::kafka::mock::with_topics(&["ut.ledger.split"]);
+    let (ledger, metrics) = started_ledger(&cluster, "ut.ledger.split");
+    for i in 0..600u128 {
+        ledger.record(short_entry(i));
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while !metrics_say(&metrics, "popbill_bridge_dedup_ledger_writes_total 600")
+        && Instant::now() < until
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ledger.close(Instant::now() + Duration::from_secs(5)).await;
+    let records = ledger_values(&cluster, "ut.ledger.split").await;
+    let lines: Vec<usize> = records.iter().map(|r| r.lines().count()).collect();
+    assert_eq!(lines, [512, 88], "lines of each ledger record");
+}
+
+/// `Ledger::close` waits for the writer, and the bridge flushes its
+/// producer next: a batch still in its linger when shutdown comes must be
+/// written (Kafka's report in) by the time `close` returns, not left to a
+/// task of its own that the flush may not include.
+#[tokio::test]
+async fn a_batch_in_its_linger_at_shutdown_is_written_before_close_returns() {
+    let cluster = crate::kafka::mock::with_topics(&["ut.ledger.close"]);
+    let (ledger, metrics) = started_ledger(&cluster, "ut.ledger.close");
+    for i in 0..3u128 {
+        ledger.record(short_entry(i));
+    }
+    // The writer takes the first entry and sleeps its linger.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    ledger.close(Instant::now() + Duration::from_secs(10)).await;
+    assert!(
+        metrics_say(&metrics, "popbill_bridge_dedup_ledger_writes_total 3"),
+        "{}",
+        String::from_utf8_lossy(&metrics.render())
+    );
+}
+
+/// An entry whose line is short: the event `i`, at offset `i`.
+fn short_entry(i: u128) -> Entry {
+    Entry {
+        claim: Claim {
+            identity: i,
+            body: 7,
+        },
+        id: format!("mid-{i}"),
+        topic: "popbill.taxinvoice.state.issue".into(),
+        receipt: Receipt::from_report(0, i as i64).expect("a real offset"),
+    }
 }
 
 /// A ledger writing to `topic` of the mock `cluster`, and its metrics.

@@ -23,12 +23,13 @@ const BATCH: usize = 512;
 /// Bytes of one ledger record's value at most: well under Kafka's
 /// default record limit (1 MiB), whatever the senders chose as MIDs.
 pub(super) const BATCH_BYTES: usize = 256 * 1024;
-/// How long the writer waits to fill a batch. Adds at most this much to
-/// the time a copy on another replica could slip through (POPBiLL re-sends
-/// minutes apart). Each ledger record costs librdkafka's threads the same
+/// How long the writer gathers confirmations after the first one before
+/// writing them (one record per `BATCH` entries or `BATCH_BYTES`). Adds at
+/// most this much to the time a copy on another replica could slip through
+/// (POPBiLL re-sends minutes apart). Each ledger record costs librdkafka's threads the same
 /// whatever it carries, and the follower reads it back: at 2 ms a bridge
 /// taking 10,000 deliveries/s wrote 500 records/s, ~1 µs of CPU a
-/// delivery (docs/performance.md, issue #25); at 20 ms, 50.
+/// delivery (docs/performance.md, "the ledger's linger"); at 20 ms, 50.
 const LINGER: Duration = Duration::from_millis(20);
 
 pub(super) struct Writer {
@@ -48,22 +49,7 @@ impl Writer {
         loop {
             let first = tokio::select! {
                 e = rx.recv() => e,
-                () = shutdown.fired() => {
-                    rx.close();
-                    let mut bytes = 0;
-                    while let Ok(e) = rx.try_recv() {
-                        bytes += line_len(&e);
-                        batch.push(e);
-                        if batch.len() == BATCH || bytes >= BATCH_BYTES - MAX_LINE {
-                            self.write(std::mem::take(&mut batch)).await;
-                            bytes = 0;
-                        }
-                    }
-                    if !batch.is_empty() {
-                        self.write(batch).await;
-                    }
-                    return;
-                }
+                () = shutdown.fired() => return self.write_rest(rx, batch).await,
             };
             let Some(first) = first else { return };
             let mut bytes = line_len(&first);
@@ -71,9 +57,10 @@ impl Writer {
             // The linger is slept, not spent waiting on the channel: the
             // confirmations that arrive meanwhile are queued without waking
             // this task (one wake-up a batch, not one an event), and are
-            // drained when it ends. A shutdown cuts it short; the next turn
-            // sees the shutdown and drains the rest.
-            shutdown.sleep(LINGER).await;
+            // drained when it ends.
+            if shutdown.sleep(LINGER).await {
+                return self.write_rest(rx, batch).await;
+            }
             loop {
                 while batch.len() < BATCH && bytes < BATCH_BYTES - MAX_LINE {
                     match rx.try_recv() {
@@ -99,6 +86,24 @@ impl Writer {
                 bytes = 0;
             }
         }
+    }
+
+    /// At shutdown: `batch` and whatever is queued, written before this
+    /// returns, so [`crate::dedup::ledger::Ledger::close`] (which waits for
+    /// the writer) is followed by a producer flush that includes them.
+    async fn write_rest(&self, mut rx: mpsc::Receiver<Entry>, mut batch: Vec<Entry>) {
+        rx.close();
+        let mut bytes: usize = batch.iter().map(line_len).sum();
+        while let Ok(e) = rx.try_recv() {
+            bytes += line_len(&e);
+            batch.push(e);
+            if batch.len() == BATCH || bytes >= BATCH_BYTES - MAX_LINE {
+                self.write(std::mem::take(&mut batch)).await;
+                bytes = 0;
+            }
+        }
+        // Nothing when empty.
+        self.write(batch).await;
     }
 
     /// One record: key = a key no other batch has; value = one line per

@@ -41,7 +41,7 @@ impl DedupMetrics {
         let ledger_writes = counter(
             registry,
             "dedup_ledger_writes_total",
-            "Ledger records written (one per published event).",
+            "Events written to the duplicates ledger: one line each, many lines to a ledger record.",
         );
         let conflicts = counter(
             registry,
@@ -51,7 +51,7 @@ impl DedupMetrics {
         let ledger_write_failures = counter(
             registry,
             "dedup_ledger_write_failures_total",
-            "Ledger records Kafka did not confirm; a later copy of those events would be published again.",
+            "Events whose ledger lines Kafka did not confirm; a later copy of those events would be published again.",
         );
         DedupMetrics {
             remembered,
