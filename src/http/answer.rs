@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
 use crate::error::BridgeError;
@@ -63,6 +63,16 @@ pub fn failure(e: &BridgeError, retry_after: Duration) -> Response<Body> {
         }
         _ => {}
     }
+    resp
+}
+
+/// More request headers than `limits.max_headers`: what hyper answers past
+/// its own bound (431, no body), and the connection closed after it.
+pub(crate) fn too_many_headers() -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    resp.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 

@@ -184,6 +184,20 @@ pub(crate) fn http_refused(
     }
 }
 
+/// A request with more headers than `limits.max_headers`, refused before
+/// the handler with 431: counted as hyper's own refusals of it are.
+pub(crate) fn too_many_headers(
+    metrics: &Metrics,
+    listener: &str,
+    peer: std::net::SocketAddr,
+    count: usize,
+    limit: usize,
+) {
+    let kind = HttpErrorKind::HeadersTooLarge;
+    metrics.http_error(kind).inc();
+    info!(listener, %peer, kind = kind.as_str(), headers = count, limit, "HTTP request refused before reaching the handler: too many headers");
+}
+
 // --- Kafka ------------------------------------------------------------
 
 /// A delivery report said "delivered" without an offset: librdkafka's

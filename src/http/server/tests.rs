@@ -353,6 +353,57 @@ async fn oversized_or_too_many_headers_get_431_counted_as_headers_too_large() {
     .await;
 }
 
+/// hyper is given `max_headers` only above its own bound (100): within
+/// it, the bridge applies the limit to what hyper parsed (issue #25: a
+/// limit given to hyper costs ~1.4k instructions a request). Either way,
+/// exactly the limit passes and one more gets 431, counted the same.
+#[tokio::test]
+async fn exactly_max_headers_pass_and_one_more_gets_431_below_and_above_hypers_bound() {
+    for max_headers in [8, 120] {
+        let r = start(
+            Limits {
+                max_headers,
+                max_header_bytes: 64 * 1024,
+                ..limits()
+            },
+            None,
+            Duration::from_secs(1),
+        )
+        .await;
+        // `Host` is one of them.
+        let with = |n: usize| {
+            let extra: String = (1..n).map(|i| format!("X-H{i}: v\r\n")).collect();
+            format!("GET / HTTP/1.1\r\nHost: x\r\n{extra}\r\n")
+        };
+        let mut s = connect(r.addr).await;
+        assert_eq!(
+            send(&mut s, with(max_headers).as_bytes())
+                .await
+                .map(|a| a.0),
+            Some(200),
+            "{max_headers} headers with max_headers {max_headers}"
+        );
+        let mut s = connect(r.addr).await;
+        assert_eq!(
+            send(&mut s, with(max_headers + 1).as_bytes())
+                .await
+                .map(|a| a.0),
+            Some(431),
+            "{} headers with max_headers {max_headers}",
+            max_headers + 1
+        );
+        // The connection is closed after the 431, as hyper closes it.
+        assert!(closed_within(&mut s, Duration::from_secs(2)).await);
+        assert_eq!(r.calls.load(Ordering::SeqCst), 1);
+        eventually(
+            &r.metrics,
+            r#"popbill_bridge_http_errors_total{kind="headers_too_large"}"#,
+            1.0,
+        )
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn a_malformed_request_gets_400_counted_as_bad_request() {
     let r = start(limits(), None, Duration::from_secs(1)).await;
