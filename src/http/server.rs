@@ -355,19 +355,18 @@ async fn serve_one<S, H, F>(
     );
     let refusals = metrics.clone();
     let service = service_fn(move |req: Request<Incoming>| {
-        let count = req.headers().len();
-        let fut = (count <= max_headers).then(|| handler(peer, req));
-        let refusals = refusals.clone();
+        // The handler's future is made inside this one, not moved into it:
+        // it is large, and each move of it is a copy.
+        let (handler, refusals) = (handler.clone(), refusals.clone());
         async move {
-            Ok::<_, Infallible>(match fut {
-                Some(fut) => fut.await,
-                None => {
-                    if let Some(m) = &refusals {
-                        events::too_many_headers(m, name, peer, count, max_headers);
-                    }
-                    answer::too_many_headers()
+            let count = req.headers().len();
+            if count > max_headers {
+                if let Some(m) = &refusals {
+                    events::too_many_headers(m, name, peer, count, max_headers);
                 }
-            })
+                return Ok::<_, Infallible>(answer::too_many_headers());
+            }
+            Ok(handler(peer, req).await)
         }
     });
     let mut builder = http1::Builder::new();
