@@ -50,3 +50,21 @@ pub(crate) fn with_topics(topics: &[&str]) -> Cluster {
     }
     cluster
 }
+
+/// A consumer of the mock cluster at `brokers`, in `group`, assigned to
+/// partition 0 of `topic` from its first record: the unit tests' reader.
+#[cfg(test)]
+pub(crate) fn reader(brokers: &str, group: &str, topic: &str) -> rdkafka::consumer::BaseConsumer {
+    use rdkafka::consumer::Consumer as _;
+    let c: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(0))
+        .expect("partition");
+    c.assign(&tpl).expect("assign");
+    c
+}

@@ -13,15 +13,7 @@ async fn events_with_the_longest_mids_are_all_written_to_the_ledger() {
     let long_mid = "m".repeat(15_000);
     let n = 1_200u128;
     for i in 0..n {
-        ledger.record(Entry {
-            claim: Claim {
-                identity: i,
-                body: 7,
-            },
-            id: format!("{long_mid}{i}"),
-            topic: "popbill.taxinvoice.state.issue".into(),
-            receipt: Receipt::from_report(0, i as i64).expect("a real offset"),
-        });
+        ledger.record(entry(i, format!("{long_mid}{i}")));
     }
     // Batches are written by tasks of their own: wait for them all.
     let counted = |text: &str, name: &str| -> u128 {
@@ -71,12 +63,7 @@ async fn confirmations_a_few_milliseconds_apart_share_one_ledger_record() {
             ledger.record(short_entry(i));
         }
         let spread = started.elapsed();
-        let until = Instant::now() + Duration::from_secs(10);
-        while !metrics_say(&metrics, "popbill_bridge_dedup_ledger_writes_total 3")
-            && Instant::now() < until
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_written(&metrics, 3).await;
         ledger.close(Instant::now() + Duration::from_secs(5)).await;
         assert!(
             metrics_say(&metrics, "popbill_bridge_dedup_ledger_writes_total 3"),
@@ -85,7 +72,7 @@ async fn confirmations_a_few_milliseconds_apart_share_one_ledger_record() {
         if spread > Duration::from_millis(12) {
             continue;
         }
-        let records = ledger_values(&cluster, &topic).await;
+        let records = ledger_values(&cluster, &topic, 3).await;
         assert_eq!(
             records.len(),
             1,
@@ -103,19 +90,10 @@ async fn confirmations_a_few_milliseconds_apart_share_one_ledger_record() {
 /// its end, as full records and the rest, none left behind.
 #[tokio::test]
 async fn more_confirmations_than_a_record_takes_are_split_into_full_records() {
-    let cluster = crate::kafka::mock::with_topics(&["ut.ledger.split"]);
-    let (ledger, metrics) = started_ledger(&cluster, "ut.ledger.split");
-    for i in 0..600u128 {
-        ledger.record(short_entry(i));
-    }
-    let until = Instant::now() + Duration::from_secs(10);
-    while !metrics_say(&metrics, "popbill_bridge_dedup_ledger_writes_total 600")
-        && Instant::now() < until
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (cluster, ledger, metrics) = ledger_given("ut.ledger.split", 600);
+    wait_until_written(&metrics, 600).await;
     ledger.close(Instant::now() + Duration::from_secs(5)).await;
-    let records = ledger_values(&cluster, "ut.ledger.split").await;
+    let records = ledger_values(&cluster, "ut.ledger.split", 600).await;
     let lines: Vec<usize> = records.iter().map(|r| r.lines().count()).collect();
     assert_eq!(lines, [512, 88], "lines of each ledger record");
 }
@@ -126,11 +104,7 @@ async fn more_confirmations_than_a_record_takes_are_split_into_full_records() {
 /// task of its own that the flush may not include.
 #[tokio::test]
 async fn a_batch_in_its_linger_at_shutdown_is_written_before_close_returns() {
-    let cluster = crate::kafka::mock::with_topics(&["ut.ledger.close"]);
-    let (ledger, metrics) = started_ledger(&cluster, "ut.ledger.close");
-    for i in 0..3u128 {
-        ledger.record(short_entry(i));
-    }
+    let (_cluster, ledger, metrics) = ledger_given("ut.ledger.close", 3);
     // The writer takes the first entry and sleeps its linger.
     tokio::time::sleep(Duration::from_millis(2)).await;
     ledger.close(Instant::now() + Duration::from_secs(10)).await;
@@ -143,15 +117,31 @@ async fn a_batch_in_its_linger_at_shutdown_is_written_before_close_returns() {
 
 /// An entry whose line is short: the event `i`, at offset `i`.
 fn short_entry(i: u128) -> Entry {
+    entry(i, format!("mid-{i}"))
+}
+
+/// The event `i` with the MID `id`, at offset `i`.
+fn entry(i: u128, id: String) -> Entry {
     Entry {
         claim: Claim {
             identity: i,
             body: 7,
         },
-        id: format!("mid-{i}"),
+        id,
         topic: "popbill.taxinvoice.state.issue".into(),
         receipt: Receipt::from_report(0, i as i64).expect("a real offset"),
     }
+}
+
+/// A mock cluster with `topic`, a ledger writing to it, and its metrics,
+/// given `n` short entries at once.
+fn ledger_given(topic: &str, n: u128) -> (crate::kafka::mock::Cluster, Ledger, Arc<Metrics>) {
+    let cluster = crate::kafka::mock::with_topics(&[topic]);
+    let (ledger, metrics) = started_ledger(&cluster, topic);
+    for i in 0..n {
+        ledger.record(short_entry(i));
+    }
+    (cluster, ledger, metrics)
 }
 
 /// A ledger writing to `topic` of the mock `cluster`, and its metrics.
@@ -173,6 +163,15 @@ fn started_ledger(cluster: &crate::kafka::mock::Cluster, topic: &str) -> (Ledger
     (Ledger::start(topic, producer, metrics.clone()), metrics)
 }
 
+/// Until `n` events were written to the ledger, for 10 s at most.
+async fn wait_until_written(metrics: &Metrics, n: u64) {
+    let line = format!("popbill_bridge_dedup_ledger_writes_total {n}");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !metrics_say(metrics, &line) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn metrics_say(metrics: &Metrics, line: &str) -> bool {
     String::from_utf8(metrics.render())
         .unwrap_or_default()
@@ -180,35 +179,25 @@ fn metrics_say(metrics: &Metrics, line: &str) -> bool {
         .any(|l| l == line)
 }
 
-/// The values of every record on `topic` (one partition), read to its end.
-async fn ledger_values(cluster: &crate::kafka::mock::Cluster, topic: &str) -> Vec<String> {
-    use rdkafka::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+/// The values of the records on `topic` (one partition), read until they
+/// hold `lines` lines (or for 10 s).
+async fn ledger_values(
+    cluster: &crate::kafka::mock::Cluster,
+    topic: &str,
+    lines: usize,
+) -> Vec<String> {
     use rdkafka::message::Message as _;
-    use rdkafka::{Offset, TopicPartitionList};
     let (brokers, topic) = (cluster.bootstrap_servers(), topic.to_string());
     tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", "ut-ledger-linger")
-            .set("enable.partition.eof", "true")
-            .set("fetch.wait.max.ms", "10")
-            .create()
-            .expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, 0, Offset::Beginning)
-            .expect("partition");
-        c.assign(&tpl).expect("assign");
+        let c = crate::kafka::mock::reader(&brokers, "ut-ledger-reader", &topic);
         let until = std::time::Instant::now() + Duration::from_secs(10);
-        let mut out = Vec::new();
-        while std::time::Instant::now() < until {
-            match c.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => {
-                    out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
-                }
-                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
-                Some(Err(e)) => panic!("reading the ledger: {e}"),
-                None => {}
+        let mut out: Vec<String> = Vec::new();
+        while out.iter().map(|v| v.lines().count()).sum::<usize>() < lines
+            && std::time::Instant::now() < until
+        {
+            if let Some(m) = c.poll(Duration::from_millis(100)) {
+                let m = m.expect("reading the ledger");
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
             }
         }
         out

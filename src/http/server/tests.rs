@@ -88,6 +88,12 @@ async fn eventually(m: &Metrics, series: &str, want: f64) {
     assert_eq!(metric(m, series), want, "{series}");
 }
 
+/// `http_errors_total{kind}` reaches `want` within a second.
+async fn http_errors_counted(m: &Metrics, kind: &str, want: f64) {
+    let series = format!(r#"popbill_bridge_http_errors_total{{kind="{kind}"}}"#);
+    eventually(m, &series, want).await;
+}
+
 /// Sends `raw` and reads the answer: the status and body, or `None`
 /// when the server closed the connection without a byte.
 async fn send(stream: &mut TcpStream, raw: &[u8]) -> Option<(u16, String)> {
@@ -290,12 +296,7 @@ async fn a_stranger_is_closed_at_accept_before_a_byte_is_read_and_counted() {
         assert!(closed_within(&mut s, Duration::from_secs(1)).await);
     }
     assert_eq!(r.calls.load(Ordering::SeqCst), 0);
-    eventually(
-        &r.metrics,
-        r#"popbill_bridge_http_errors_total{kind="forbidden_at_accept"}"#,
-        3.0,
-    )
-    .await;
+    http_errors_counted(&r.metrics, "forbidden_at_accept", 3.0).await;
     // Refusing a stranger costs no connection slot.
     assert_eq!(
         metric(&r.metrics, "popbill_bridge_connections_rejected_total"),
@@ -345,12 +346,7 @@ async fn oversized_or_too_many_headers_get_431_counted_as_headers_too_large() {
     let mut s = connect(r.addr).await;
     assert_eq!(send(&mut s, many.as_bytes()).await.map(|a| a.0), Some(431));
     assert_eq!(r.calls.load(Ordering::SeqCst), 0);
-    eventually(
-        &r.metrics,
-        r#"popbill_bridge_http_errors_total{kind="headers_too_large"}"#,
-        2.0,
-    )
-    .await;
+    http_errors_counted(&r.metrics, "headers_too_large", 2.0).await;
 }
 
 /// hyper is given `max_headers` only above its own bound (100): within
@@ -395,12 +391,7 @@ async fn exactly_max_headers_pass_and_one_more_gets_431_below_and_above_hypers_b
         // The connection is closed after the 431, as hyper closes it.
         assert!(closed_within(&mut s, Duration::from_secs(2)).await);
         assert_eq!(r.calls.load(Ordering::SeqCst), 1);
-        eventually(
-            &r.metrics,
-            r#"popbill_bridge_http_errors_total{kind="headers_too_large"}"#,
-            1.0,
-        )
-        .await;
+        http_errors_counted(&r.metrics, "headers_too_large", 1.0).await;
     }
 }
 
@@ -415,12 +406,7 @@ async fn a_malformed_request_gets_400_counted_as_bad_request() {
         Some(400)
     );
     assert_eq!(r.calls.load(Ordering::SeqCst), 0);
-    eventually(
-        &r.metrics,
-        r#"popbill_bridge_http_errors_total{kind="bad_request"}"#,
-        1.0,
-    )
-    .await;
+    http_errors_counted(&r.metrics, "bad_request", 1.0).await;
 }
 
 #[tokio::test]
@@ -444,12 +430,7 @@ async fn headers_not_complete_within_header_read_timeout_are_counted_as_header_t
         "{:?}",
         started.elapsed()
     );
-    eventually(
-        &r.metrics,
-        r#"popbill_bridge_http_errors_total{kind="header_timeout"}"#,
-        1.0,
-    )
-    .await;
+    http_errors_counted(&r.metrics, "header_timeout", 1.0).await;
 }
 
 // --- http_error_kind, on errors hyper really gives -------------------

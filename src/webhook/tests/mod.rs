@@ -10,11 +10,11 @@ use hyper::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, W
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers as _, Message as _};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::Config;
@@ -318,17 +318,8 @@ async fn records_in(cluster: &Mock, topic: &str) -> i64 {
 async fn first_record(cluster: &Mock, topic: &str) -> rdkafka::message::OwnedMessage {
     let (brokers, topic) = (cluster.bootstrap_servers(), topic.to_string());
     tokio::task::spawn_blocking(move || {
-        let c: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", "ut-reader")
-            .set("fetch.wait.max.ms", "10")
-            .create()
-            .expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, 0, Offset::Offset(0))
-            .expect("partition");
-        c.assign(&tpl).expect("assign");
-        c.poll(Duration::from_secs(3))
+        crate::kafka::mock::reader(&brokers, "ut-reader", &topic)
+            .poll(Duration::from_secs(3))
             .expect("a record within 3s")
             .expect("consume")
             .detach()
