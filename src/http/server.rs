@@ -349,21 +349,19 @@ async fn serve_one<S, H, F>(
     // fills none. So a limit within hyper's default is applied here, to
     // the headers hyper parsed, with hyper's answer (431, connection
     // closed) and the same count.
-    let (max_headers, hyper_max_headers) = (
-        limits.max_headers,
-        (limits.max_headers > HYPER_DEFAULT_MAX_HEADERS).then_some(limits.max_headers),
-    );
+    let max_headers = limits.max_headers;
     let refusals = metrics.clone();
     let service = service_fn(move |req: Request<Incoming>| {
+        let count = req.headers().len();
+        let refused = count > max_headers;
+        if refused {
+            too_many_headers(refusals.as_deref(), name, peer, count, max_headers);
+        }
         // The handler's future is made inside this one, not moved into it:
         // it is large, and each move of it is a copy.
-        let (handler, refusals) = (handler.clone(), refusals.clone());
+        let handler = handler.clone();
         async move {
-            let count = req.headers().len();
-            if count > max_headers {
-                if let Some(m) = &refusals {
-                    events::too_many_headers(m, name, peer, count, max_headers);
-                }
+            if refused {
                 return Ok::<_, Infallible>(answer::too_many_headers());
             }
             Ok(handler(peer, req).await)
@@ -375,8 +373,8 @@ async fn serve_one<S, H, F>(
         .keep_alive(true)
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes);
-    if let Some(n) = hyper_max_headers {
-        builder.max_headers(n);
+    if max_headers > HYPER_DEFAULT_MAX_HEADERS {
+        builder.max_headers(max_headers);
     }
     let conn = builder.serve_connection(TokioIo::new(io), service);
     if let Err(e) = watcher.watch(conn).await {
@@ -385,6 +383,23 @@ async fn serve_one<S, H, F>(
         if let Some(m) = &metrics {
             events::http_refused(m, name, peer, http_error_kind(&e), &e);
         }
+    }
+}
+
+/// Counts and logs a request refused for its header count. Out of line:
+/// the path of every request stays as small as it was without the check.
+#[cold]
+#[inline(never)]
+fn too_many_headers(
+    metrics: Option<&Metrics>,
+    name: &str,
+    peer: SocketAddr,
+    count: usize,
+    max_headers: usize,
+) {
+    if let Some(m) = metrics {
+        let why = format_args!("{count} headers, more than limits.max_headers ({max_headers})");
+        events::http_refused(m, name, peer, HttpErrorKind::HeadersTooLarge, &why);
     }
 }
 

@@ -75,8 +75,23 @@ pub fn max_record_bytes(b: &RecordBounds, ce: &CloudEventsConfig) -> usize {
         + RECORD_OVERHEAD
 }
 
-/// The record key: as `Delivery::key` gives it, or its digest when longer
-/// than [`MAX_KEY_BYTES`].
+/// A delivery's record key: as [`Delivery::key`] gives it, or its digest
+/// when longer than [`MAX_KEY_BYTES`]. (Public for the bench's floor,
+/// which writes the bridge's record.)
+pub fn record_key<'a>(delivery: &Delivery<'a>) -> Option<Cow<'a, str>> {
+    delivery.key().map(bounded_key)
+}
+
+/// A record's timestamp: when the delivery was received, in milliseconds
+/// since the Unix epoch (0 before it).
+pub fn record_timestamp(received_at: SystemTime) -> i64 {
+    received_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `key`, or its digest when longer than [`MAX_KEY_BYTES`].
 fn bounded_key(key: Cow<'_, str>) -> Cow<'_, str> {
     if key.len() <= MAX_KEY_BYTES {
         return key;
@@ -181,11 +196,8 @@ impl Publisher {
                 value: Some(value),
             });
         }
-        let key = delivery.key().map(bounded_key);
-        let timestamp = received_at
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let key = record_key(delivery);
+        let timestamp = record_timestamp(received_at);
         let mut rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic.as_ref())
             .payload(delivery.body)
             .headers(headers)

@@ -164,14 +164,15 @@ pub(crate) fn tls_handshake_failed(metrics: &Metrics, listener: &str, peer: std:
     debug!(listener, %peer, "TLS handshake failed or timed out");
 }
 
-/// hyper answered (431, 400) or dropped the connection before the
-/// handler saw a request.
+/// A request refused (431, 400), or a connection dropped, before the
+/// handler saw a request: by hyper, or by the header count the HTTP layer
+/// applies in its place (`http::server`).
 pub(crate) fn http_refused(
     metrics: &Metrics,
     listener: &str,
     peer: std::net::SocketAddr,
     kind: HttpErrorKind,
-    error: &hyper::Error,
+    error: &dyn std::fmt::Display,
 ) {
     metrics.http_error(kind).inc();
     match kind {
@@ -182,20 +183,6 @@ pub(crate) fn http_refused(
             info!(listener, %peer, kind = kind.as_str(), error = %error, "HTTP request refused before reaching the handler")
         }
     }
-}
-
-/// A request with more headers than `limits.max_headers`, refused before
-/// the handler with 431: counted as hyper's own refusals of it are.
-pub(crate) fn too_many_headers(
-    metrics: &Metrics,
-    listener: &str,
-    peer: std::net::SocketAddr,
-    count: usize,
-    limit: usize,
-) {
-    let kind = HttpErrorKind::HeadersTooLarge;
-    metrics.http_error(kind).inc();
-    info!(listener, %peer, kind = kind.as_str(), headers = count, limit, "HTTP request refused before reaching the handler: too many headers");
 }
 
 // --- Kafka ------------------------------------------------------------

@@ -44,16 +44,14 @@ impl Writer {
     /// identities, so the ledger costs a fraction of a produce per event —
     /// and writes each batch without waiting for the previous one.
     pub(super) async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Entry>, mut shutdown: Signal) {
-        // Grown as entries come: at low traffic a batch is one entry.
-        let mut batch: Vec<Entry> = Vec::new();
         loop {
             let first = tokio::select! {
                 e = rx.recv() => e,
-                () = shutdown.fired() => return self.write_rest(rx, batch).await,
+                () = shutdown.fired() => return self.write_rest(rx, Vec::new()).await,
             };
             let Some(first) = first else { return };
-            let mut bytes = line_len(&first);
-            batch.push(first);
+            // Grown as entries come: at low traffic a batch is one entry.
+            let mut batch = vec![first];
             // The linger is slept, not spent waiting on the channel: the
             // confirmations that arrive meanwhile are queued without waking
             // this task (one wake-up a batch, not one an event), and are
@@ -61,29 +59,17 @@ impl Writer {
             if shutdown.sleep(LINGER).await {
                 return self.write_rest(rx, batch).await;
             }
+            // A full batch may have left more behind: written at once,
+            // they waited their linger already.
             loop {
-                while batch.len() < BATCH && bytes < BATCH_BYTES - MAX_LINE {
-                    match rx.try_recv() {
-                        Ok(e) => {
-                            bytes += line_len(&e);
-                            batch.push(e);
-                        }
-                        Err(_) => break,
-                    }
+                let full = fill(&mut rx, &mut batch);
+                if !batch.is_empty() {
+                    let (writer, batch) = (self.clone(), std::mem::take(&mut batch));
+                    tokio::spawn(async move { writer.write(batch).await });
                 }
-                if batch.is_empty() {
+                if !full {
                     break;
                 }
-                let full = std::mem::take(&mut batch);
-                let more = full.len() == BATCH || bytes >= BATCH_BYTES - MAX_LINE;
-                let writer = self.clone();
-                tokio::spawn(async move { writer.write(full).await });
-                // A full batch may have left more behind: written at once,
-                // they waited their linger already.
-                if !more {
-                    break;
-                }
-                bytes = 0;
             }
         }
     }
@@ -93,17 +79,14 @@ impl Writer {
     /// the writer) is followed by a producer flush that includes them.
     async fn write_rest(&self, mut rx: mpsc::Receiver<Entry>, mut batch: Vec<Entry>) {
         rx.close();
-        let mut bytes: usize = batch.iter().map(line_len).sum();
-        while let Ok(e) = rx.try_recv() {
-            bytes += line_len(&e);
-            batch.push(e);
-            if batch.len() == BATCH || bytes >= BATCH_BYTES - MAX_LINE {
-                self.write(std::mem::take(&mut batch)).await;
-                bytes = 0;
+        loop {
+            let full = fill(&mut rx, &mut batch);
+            // Nothing when empty.
+            self.write(std::mem::take(&mut batch)).await;
+            if !full {
+                return;
             }
         }
-        // Nothing when empty.
-        self.write(batch).await;
     }
 
     /// One record: key = a key no other batch has; value = one line per
@@ -146,6 +129,19 @@ impl Writer {
             Err(_) => failed(&self.metrics, n, "producer shut down"),
         }
     }
+}
+
+/// Moves queued entries into `batch` until it is full (`BATCH` entries,
+/// or as many bytes of lines as one record may take, `BATCH_BYTES`; each
+/// line is at most `MAX_LINE`) or the queue is empty. True when full.
+fn fill(rx: &mut mpsc::Receiver<Entry>, batch: &mut Vec<Entry>) -> bool {
+    let mut bytes: usize = batch.iter().map(line_len).sum();
+    while batch.len() < BATCH && bytes < BATCH_BYTES - MAX_LINE {
+        let Ok(e) = rx.try_recv() else { return false };
+        bytes += line_len(&e);
+        batch.push(e);
+    }
+    true
 }
 
 pub(super) fn failed(metrics: &Metrics, n: u64, error: &str) {

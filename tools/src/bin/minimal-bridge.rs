@@ -9,8 +9,9 @@
 //! one sample, and answer `OK` only after the delivery report (503 if it
 //! fails). No parsing, routing, record headers, duplicate detection, limits,
 //! metrics or logs (`--record` adds the parsing and the record headers of
-//! popbill-bridge, and nothing else: the floor of its record format). Same allocator as the bridge (mimalloc, its settings),
-//! so the ratio to it measures code, not the allocator. SIGTERM or SIGINT:
+//! popbill-bridge, and nothing else: the floor of its record format). Same
+//! allocator as the bridge (mimalloc, its settings), so the ratio to it
+//! measures code, not the allocator. SIGTERM or SIGINT:
 //! flush and exit.
 //!
 //!   cargo run --release -p popbill-bridge-tools --bin minimal-bridge -- \
@@ -30,7 +31,7 @@ use hyper_util::rt::TokioIo;
 use popbill_bridge::config::Config;
 use popbill_bridge::delivery::Delivery;
 use popbill_bridge::kafka::KafkaConfig;
-use popbill_bridge::kafka::publish::producer_config;
+use popbill_bridge::kafka::publish::{producer_config, record_key, record_timestamp};
 use popbill_bridge::kafka::record::{CloudEventsConfig, headers};
 use rdkafka::ClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -55,14 +56,14 @@ struct Args {
     #[arg(long, default_value_t = 10000)]
     statistics_interval_ms: u64,
     /// Write the record popbill-bridge writes: the body parsed by its own
-    /// `Delivery::parse` (400 when it does not parse), keyed by
-    /// `corpNum:itemKey`, with the headers of its own `kafka::record::headers`
-    /// (the `Pb-Webhook-*` ones and the CloudEvents attributes), timestamped
-    /// when received. Still no routing, duplicate detection, limits,
+    /// `Delivery::parse` (400 when it does not parse), keyed and timestamped
+    /// by its own `kafka::publish::record_key` and `record_timestamp`, with
+    /// the headers of its own `kafka::record::headers` (the `Pb-Webhook-*`
+    /// ones and the CloudEvents attributes). Still no routing, duplicate detection, limits,
     /// metrics or logs: what any bridge writing that record format pays,
     /// the floor under popbill-bridge's cost (issue #25). Overrides `--key`.
     /// Unlike the bridge, a delivery without `Pb-Webhook-MID` gets an empty
-    /// `ce_id` and a long key is not digested (the bench sends neither).
+    /// `ce_id` (the bench always sends one).
     #[arg(long)]
     record: bool,
 }
@@ -134,14 +135,11 @@ async fn send_bridges_record(
     let delivery = Delivery::parse(request_headers, body).ok()?;
     let received_at = SystemTime::now();
     let id = delivery.mid.unwrap_or_default();
-    let key = delivery.key();
-    let timestamp = received_at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let key = record_key(&delivery);
     let mut rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(&s.topic)
         .payload(delivery.body)
         .headers(headers(request_headers, &delivery, id, ce, received_at))
-        .timestamp(timestamp);
+        .timestamp(record_timestamp(received_at));
     if let Some(k) = key.as_deref() {
         rec = rec.key(k);
     }
